@@ -1,0 +1,76 @@
+"""Wiring: one aiohttp application with typed state and one lifetime per resource."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import AsyncIterator, Callable
+
+from aiohttp import web
+
+from . import api, openapi
+from .clock import Clock
+from .config import HallConfig
+from .hall import Hall
+from .store import Store, open_store
+from .ws import Hub
+
+log = logging.getLogger("hallcall")
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+HUB_KEY = web.AppKey("hub", Hub)
+CONFIG_KEY = web.AppKey("config", HallConfig)
+# Extra lifetimes (embedded agents, alert checkers…) that start after the hall and stop before it.
+EXTRAS_KEY = web.AppKey("extras", list)
+
+Lifetime = Callable[[web.Application], AsyncIterator[None]]
+
+
+def make_app(config: HallConfig, *, store: Store | None = None, clock: Clock | None = None,
+             extras: list[Lifetime] | None = None) -> web.Application:
+    """Build the server for one hall. The store is opened and closed with the app."""
+    app = web.Application(client_max_size=api.MAX_BODY, middlewares=[api.errors_middleware])
+    store = store or open_store(config.store_url, hall_id=config.hall.id)
+    hall = Hall(config, store, clock)
+    app[CONFIG_KEY] = config
+    app[api.HALL_KEY] = hall
+    app[EXTRAS_KEY] = list(extras or [])
+
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        await store.open()
+        try:
+            await hall.start()
+            hub = Hub(hall)
+            await hub.preload()
+            app[HUB_KEY] = hub
+            log.info("hall %s ready on the %s store at seq %d", config.hall.id, store.kind, hall.state.seq)
+            yield
+            await hub.close()
+            await hall.stop()
+        finally:
+            await store.close()
+
+    app.cleanup_ctx.append(lifetime)
+    for extra in app[EXTRAS_KEY]:
+        app.cleanup_ctx.append(extra)
+
+    api.setup(app)
+    app.router.add_get("/api/v1/openapi.json", _openapi)
+    app.router.add_get("/ws", _ws)
+    if STATIC_DIR.is_dir():
+        app.router.add_static("/static/", STATIC_DIR, append_version=True)
+    return app
+
+
+async def _openapi(request: web.Request) -> web.Response:
+    return api.json_response(openapi.document())
+
+
+async def _ws(request: web.Request) -> web.StreamResponse:
+    return await request.app[HUB_KEY].handle(request)
+
+
+def hall_of(app: web.Application) -> Hall:
+    return app[api.HALL_KEY]
+

@@ -1,0 +1,454 @@
+"""Hall configuration: load a TOML file, validate it, fail with file, line and field.
+
+Every problem found is reported at once, each as ``hall.toml:42: windows[3].services:
+unknown service "tax"``, so an IT clerk fixes the file in one pass.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_STORE_FILE = "hallcall.db"
+_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_PREFIX = re.compile(r"^[A-Z]{1,2}$")
+_HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    file: str
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.field}: {self.message}"
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; ``issues`` lists every problem found."""
+
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        self.issues = issues
+        super().__init__("\n".join(str(i) for i in issues))
+
+
+@dataclass(frozen=True)
+class Zone:
+    id: str
+    name: str
+    name_en: str = ""
+
+
+@dataclass(frozen=True)
+class Service:
+    id: str
+    zone: str
+    name: str
+    prefix: str
+    name_en: str = ""
+    daily_limit: int = 999
+    target_wait_minutes: int = 20
+    handling_minutes: float = 8.0  # expected handling time, the ETA's prior
+    bundle: tuple[str, ...] = ()
+
+    @property
+    def is_bundle(self) -> bool:
+        return bool(self.bundle)
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    number: int
+    zone: str
+    name: str
+    services: tuple[str, ...]
+    name_en: str = ""
+    prefer_listed: bool = False  # call its services strictly in listed order
+
+
+@dataclass(frozen=True)
+class Policy:
+    max_recalls: int = 3
+    requeue_after: int = 3  # a returning no-show waits behind this many tickets
+    priority_streak: int = 3  # priority tickets a window may call in a row before a normal one
+    transfer_to_head: bool = True
+    call_next_finishes_current: bool = True  # keypads have no finish key
+    issue_outside_hours: bool = False  # kiosks may issue when the hall is closed
+
+
+@dataclass(frozen=True)
+class Hall:
+    id: str
+    name: str
+    name_en: str = ""
+    timezone: str = "Asia/Shanghai"
+    hours: tuple[tuple[time, time], ...] = ((time(8, 30), time(12, 0)), (time(14, 30), time(17, 30)))
+    public_url: str = ""  # base of tracking links printed on tickets
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class HallConfig:
+    hall: Hall
+    zones: dict[str, Zone]
+    services: dict[str, Service]
+    windows: dict[int, WindowConfig]
+    policy: Policy = field(default_factory=Policy)
+    store_url: str = ""
+    source: str = "<memory>"
+    extra: dict[str, Any] = field(default_factory=dict)  # sections owned by other parts (alerts, voice…)
+
+    def windows_serving(self, service: str) -> list[int]:
+        return [n for n, w in self.windows.items() if service in w.services]
+
+    def summary(self) -> str:
+        lines = [
+            f"{self.hall.name} ({self.hall.id}), timezone {self.hall.timezone}",
+            "hours " + ", ".join(f"{a:%H:%M}-{b:%H:%M}" for a, b in self.hall.hours),
+            f"{len(self.zones)} zones, {len(self.services)} services, {len(self.windows)} windows",
+        ]
+        for zone in self.zones.values():
+            services = [s for s in self.services.values() if s.zone == zone.id]
+            windows = [w.number for w in self.windows.values() if w.zone == zone.id]
+            lines.append(f"  {zone.name} [{zone.id}]: windows {_ranges(windows) or '-'}")
+            for s in services:
+                kind = f" bundle of {len(s.bundle)}" if s.bundle else ""
+                lines.append(f"    {s.prefix} {s.name} [{s.id}] limit {s.daily_limit}, target {s.target_wait_minutes} min{kind}")
+        return "\n".join(lines)
+
+
+def _ranges(numbers: list[int]) -> str:
+    out: list[str] = []
+    for n in sorted(numbers):
+        if out and out[-1].split("-")[-1] == str(n - 1):
+            out[-1] = f"{out[-1].split('-')[0]}-{n}"
+        else:
+            out.append(str(n))
+    return ", ".join(out)
+
+
+class _Lines:
+    """Find the line of a key in TOML text: (table, index, key) -> line number."""
+
+    _table = re.compile(r"^\s*\[\s*([A-Za-z0-9_.-]+)\s*\]")
+    _array = re.compile(r"^\s*\[\[\s*([A-Za-z0-9_.-]+)\s*\]\]")
+    _key = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*=")
+
+    def __init__(self, text: str) -> None:
+        self.index: dict[tuple[str, int | None, str | None], int] = {}
+        counts: dict[str, int] = {}
+        table: tuple[str, int | None] = ("", None)
+        for lineno, line in enumerate(text.splitlines(), 1):
+            if m := self._array.match(line):
+                name = m.group(1)
+                idx = counts.get(name, 0)
+                counts[name] = idx + 1
+                table = (name, idx)
+                self.index[(name, idx, None)] = lineno
+            elif m := self._table.match(line):
+                table = (m.group(1), None)
+                self.index[(table[0], None, None)] = lineno
+            elif m := self._key.match(line):
+                self.index.setdefault((table[0], table[1], m.group(1)), lineno)
+
+    def find(self, table: str, idx: int | None = None, key: str | None = None) -> int | None:
+        return self.index.get((table, idx, key)) or self.index.get((table, idx, None))
+
+
+class _Checker:
+    def __init__(self, source: str, text: str) -> None:
+        self.source = source
+        self.lines = _Lines(text)
+        self.issues: list[ConfigIssue] = []
+        self.service_index: dict[str, int] = {}
+
+    def fail(self, table: str, idx: int | None, key: str | None, message: str) -> None:
+        name = table if idx is None else f"{table}[{idx}]"
+        if key:
+            name = f"{name}.{key}"
+        self.issues.append(ConfigIssue(self.source, self.lines.find(table, idx, key), name, message))
+
+    def get(self, data: dict[str, Any], table: str, idx: int | None, key: str, kind: type | tuple[type, ...], default: Any = ..., ) -> Any:
+        if key not in data:
+            if default is ...:
+                self.fail(table, idx, key, "is required")
+                return None
+            return default
+        value = data[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
+            ok = True
+        if not ok:
+            names = " or ".join(k.__name__ for k in kinds)
+            self.fail(table, idx, key, f"must be {names}, not {type(value).__name__}")
+            return None if default is ... else default
+        return value
+
+    def unknown(self, data: dict[str, Any], table: str, idx: int | None, allowed: set[str]) -> None:
+        for key in data:
+            if key not in allowed:
+                self.fail(table, idx, key, f"unknown field (expected one of: {', '.join(sorted(allowed))})")
+
+
+def parse_hours(values: list[Any]) -> tuple[tuple[time, time], ...]:
+    """Parse ["08:30-12:00", ...] into sorted, non-overlapping (start, end) pairs."""
+    spans: list[tuple[time, time]] = []
+    for value in values:
+        m = _HOURS.match(value) if isinstance(value, str) else None
+        if not m:
+            raise ValueError(f"{value!r} is not HH:MM-HH:MM")
+        h1, m1, h2, m2 = (int(g) for g in m.groups())
+        if h2 == 24 and m2 == 0:
+            h2, m2 = 23, 59
+        if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
+            raise ValueError(f"{value!r} is not a time of day")
+        start, end = time(h1, m1), time(h2, m2)
+        if end <= start:
+            raise ValueError(f"{value!r} ends before it starts")
+        spans.append((start, end))
+    spans.sort()
+    for (a1, b1), (a2, b2) in zip(spans, spans[1:]):
+        if a2 < b1:
+            raise ValueError(f"{a2:%H:%M} overlaps the span ending {b1:%H:%M}")
+    return tuple(spans)
+
+
+# Sections other parts of hallcall own; validated there, carried here untouched.
+EXTRA_SECTIONS = {"alerts", "voice", "assessment", "followup", "ledger", "appointments", "calendar", "attendance", "simulate", "webhook"}
+
+
+def load(path: str | Path, *, store_url: str | None = None) -> HallConfig:
+    """Load and validate a hall file. ``store_url`` overrides its [store] url."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([ConfigIssue(str(path), None, "file", exc.strerror or str(exc))]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([ConfigIssue(str(path), None, "file", "is not UTF-8 text")]) from None
+    return loads(text, source=str(path), store_url=store_url)
+
+
+def loads(text: str, *, source: str = "<memory>", store_url: str | None = None) -> HallConfig:
+    """Validate hall TOML text."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None)
+        m = re.search(r"line (\d+)", str(exc))
+        if line is None and m:
+            line = int(m.group(1))
+        raise ConfigError([ConfigIssue(source, line, "syntax", str(exc))]) from None
+    c = _Checker(source, text)
+    top = {"hall", "zones", "services", "windows", "policy", "store"} | EXTRA_SECTIONS
+    c.unknown(data, "", None, top)
+
+    hall = _hall(c, data.get("hall"))
+    zones = _zones(c, data.get("zones", []))
+    services = _services(c, data.get("services", []), zones)
+    windows = _windows(c, data.get("windows", []), zones, services)
+    policy = _policy(c, data.get("policy", {}))
+
+    url = store_url
+    if url is None:
+        store = data.get("store", {})
+        if not isinstance(store, dict):
+            c.fail("store", None, None, "must be a table")
+            store = {}
+        c.unknown(store, "store", None, {"url"})
+        url = c.get(store, "store", None, "url", str, "")
+    if not url:
+        url = f"sqlite:///{Path.cwd() / DEFAULT_STORE_FILE}"
+
+    if c.issues:
+        raise ConfigError(c.issues)
+    assert hall is not None
+    extra = {k: data[k] for k in EXTRA_SECTIONS if k in data}
+    return HallConfig(hall, zones, services, windows, policy, url, source, extra)
+
+
+def _hall(c: _Checker, data: Any) -> Hall | None:
+    if not isinstance(data, dict):
+        c.fail("hall", None, None, "a [hall] table is required")
+        return None
+    c.unknown(data, "hall", None, {"id", "name", "name_en", "timezone", "hours", "public_url"})
+    hid = c.get(data, "hall", None, "id", str)
+    if hid is not None and not _ID.match(hid):
+        c.fail("hall", None, "id", f"{hid!r} must be lowercase letters, digits, - or _")
+    name = c.get(data, "hall", None, "name", str)
+    tz = c.get(data, "hall", None, "timezone", str, "Asia/Shanghai")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        c.fail("hall", None, "timezone", f"unknown timezone {tz!r}")
+        tz = "Asia/Shanghai"
+    hours_raw = c.get(data, "hall", None, "hours", list, ["08:30-12:00", "14:30-17:30"])
+    hours = Hall.hours
+    try:
+        hours = parse_hours(hours_raw or [])
+        if not hours:
+            c.fail("hall", None, "hours", "needs at least one span")
+    except ValueError as exc:
+        c.fail("hall", None, "hours", str(exc))
+    return Hall(
+        id=hid or "hall",
+        name=name or "",
+        name_en=c.get(data, "hall", None, "name_en", str, ""),
+        timezone=tz,
+        hours=hours,
+        public_url=c.get(data, "hall", None, "public_url", str, ""),
+    )
+
+
+def _array(c: _Checker, table: str, items: Any) -> list[tuple[int, dict[str, Any]]]:
+    if not isinstance(items, list):
+        c.fail(table, None, None, f"must be an array of tables ([[{table}]])")
+        return []
+    out = []
+    for idx, item in enumerate(items):
+        if not isinstance(item, dict):
+            c.fail(table, idx, None, "must be a table")
+            continue
+        out.append((idx, item))
+    return out
+
+
+def _zones(c: _Checker, items: Any) -> dict[str, Zone]:
+    zones: dict[str, Zone] = {}
+    for idx, d in _array(c, "zones", items):
+        c.unknown(d, "zones", idx, {"id", "name", "name_en"})
+        zid = c.get(d, "zones", idx, "id", str)
+        name = c.get(d, "zones", idx, "name", str)
+        if zid is None or name is None:
+            continue
+        if not _ID.match(zid):
+            c.fail("zones", idx, "id", f"{zid!r} must be lowercase letters, digits, - or _")
+        if zid in zones:
+            c.fail("zones", idx, "id", f"duplicate zone {zid!r}")
+        zones[zid] = Zone(zid, name, c.get(d, "zones", idx, "name_en", str, ""))
+    if not zones and isinstance(items, list):
+        c.fail("zones", None, None, "at least one [[zones]] is required")
+    return zones
+
+
+def _services(c: _Checker, items: Any, zones: dict[str, Zone]) -> dict[str, Service]:
+    services: dict[str, Service] = {}
+    prefixes: dict[str, str] = {}
+    bundles: list[tuple[int, str, list[Any]]] = []
+    allowed = {"id", "zone", "name", "name_en", "prefix", "daily_limit", "target_wait_minutes", "handling_minutes", "bundle"}
+    for idx, d in _array(c, "services", items):
+        c.unknown(d, "services", idx, allowed)
+        sid = c.get(d, "services", idx, "id", str)
+        zone = c.get(d, "services", idx, "zone", str)
+        name = c.get(d, "services", idx, "name", str)
+        prefix = c.get(d, "services", idx, "prefix", str)
+        limit = c.get(d, "services", idx, "daily_limit", int, 999)
+        target = c.get(d, "services", idx, "target_wait_minutes", int, 20)
+        handling = c.get(d, "services", idx, "handling_minutes", float, 8.0)
+        bundle = c.get(d, "services", idx, "bundle", list, [])
+        if sid is None or zone is None or name is None or prefix is None:
+            continue
+        if not _ID.match(sid):
+            c.fail("services", idx, "id", f"{sid!r} must be lowercase letters, digits, - or _")
+        if sid in services:
+            c.fail("services", idx, "id", f"duplicate service {sid!r}")
+        if zone not in zones:
+            c.fail("services", idx, "zone", f"unknown zone {zone!r}")
+        if not _PREFIX.match(prefix):
+            c.fail("services", idx, "prefix", f"{prefix!r} must be one or two capital letters")
+        elif prefix in prefixes:
+            c.fail("services", idx, "prefix", f"duplicate prefix {prefix!r} (also used by {prefixes[prefix]!r})")
+        else:
+            prefixes[prefix] = sid
+        if limit is not None and not 1 <= limit <= 9999:
+            c.fail("services", idx, "daily_limit", "must be between 1 and 9999")
+            limit = 999
+        if target is not None and not 1 <= target <= 24 * 60:
+            c.fail("services", idx, "target_wait_minutes", "must be between 1 and 1440")
+        if handling is not None and not 0 < handling <= 24 * 60:
+            c.fail("services", idx, "handling_minutes", "must be between 0 and 1440")
+            handling = 8.0
+        bundles.append((idx, sid, bundle or []))
+        c.service_index.setdefault(sid, idx)
+        services[sid] = Service(
+            sid, zone, name, prefix, c.get(d, "services", idx, "name_en", str, ""), limit or 999, target or 20,
+            float(handling or 8.0), tuple(b for b in bundle or [] if isinstance(b, str)),
+        )
+    for idx, sid, bundle in bundles:
+        for part in bundle:
+            if not isinstance(part, str):
+                c.fail("services", idx, "bundle", f"{part!r} is not a service id")
+            elif part == sid:
+                c.fail("services", idx, "bundle", f"a bundle cannot contain itself ({sid!r})")
+            elif part not in services:
+                c.fail("services", idx, "bundle", f"unknown service {part!r}")
+            elif services[part].bundle:
+                c.fail("services", idx, "bundle", f"{part!r} is itself a bundle")
+    if not services and isinstance(items, list):
+        c.fail("services", None, None, "at least one [[services]] is required")
+    return services
+
+
+def _windows(c: _Checker, items: Any, zones: dict[str, Zone], services: dict[str, Service]) -> dict[int, WindowConfig]:
+    windows: dict[int, WindowConfig] = {}
+    for idx, d in _array(c, "windows", items):
+        c.unknown(d, "windows", idx, {"number", "zone", "name", "name_en", "services", "prefer_listed"})
+        number = c.get(d, "windows", idx, "number", int)
+        zone = c.get(d, "windows", idx, "zone", str)
+        name = c.get(d, "windows", idx, "name", str, "")
+        served = c.get(d, "windows", idx, "services", list)
+        if number is None or zone is None or served is None:
+            continue
+        if not 1 <= number <= 9999:
+            c.fail("windows", idx, "number", "must be between 1 and 9999")
+        if number in windows:
+            c.fail("windows", idx, "number", f"duplicate window {number}")
+        if zone not in zones:
+            c.fail("windows", idx, "zone", f"unknown zone {zone!r}")
+        if not served:
+            c.fail("windows", idx, "services", "must name at least one service")
+        for s in served:
+            if not isinstance(s, str) or s not in services:
+                c.fail("windows", idx, "services", f"unknown service {s!r}")
+        if len(set(map(str, served))) != len(served):
+            c.fail("windows", idx, "services", "lists a service twice")
+        windows[number] = WindowConfig(
+            number, zone, name or f"{number}号窗口", tuple(s for s in served if isinstance(s, str)),
+            c.get(d, "windows", idx, "name_en", str, ""), bool(c.get(d, "windows", idx, "prefer_listed", bool, False)),
+        )
+    if not windows and isinstance(items, list):
+        c.fail("windows", None, None, "at least one [[windows]] is required")
+    served_anywhere = {s for w in windows.values() for s in w.services}
+    for sid, idx in c.service_index.items():
+        if windows and sid not in served_anywhere:
+            c.fail("services", idx, "id", f"no window serves {sid!r}")
+    return windows
+
+
+def _policy(c: _Checker, data: Any) -> Policy:
+    if not isinstance(data, dict):
+        c.fail("policy", None, None, "must be a table")
+        return Policy()
+    defaults = Policy()
+    fields = {f: type(getattr(defaults, f)) for f in defaults.__dataclass_fields__}
+    c.unknown(data, "policy", None, set(fields))
+    values = {}
+    for key, kind in fields.items():
+        value = c.get(data, "policy", None, key, kind, getattr(defaults, key))
+        if kind is int and value is not None and value < 0:
+            c.fail("policy", None, key, "must not be negative")
+            continue
+        values[key] = value
+    return Policy(**values)

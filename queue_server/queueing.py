@@ -1,0 +1,110 @@
+"""Queue order, call-next selection, people ahead and the ETA. Pure functions.
+
+Order inside a queue is ``(lane, rank, id)``: priority classes (green channel,
+appointment) form lane 0, normal tickets lane 1; ``rank`` is a float, normally the
+issue time in epoch seconds, lowered to jump a ticket to the head (transfer) or set
+between two neighbours (a returning no-show). A window calls the first ticket by that
+order across the services it serves, except that after ``priority_streak`` priority
+calls in a row it takes a normal ticket, so normal tickets never starve.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+from .config import Policy, WindowConfig
+from .model import Priority, Ticket, Window
+from .state import HallState
+
+
+def lane(t: Ticket) -> int:
+    return 1 if t.priority is Priority.NORMAL else 0
+
+
+def order_key(t: Ticket) -> tuple[int, float, str]:
+    return (lane(t), t.rank, t.id)
+
+
+def candidates(state: HallState, wcfg: WindowConfig) -> list[Ticket]:
+    """Waiting tickets this window may call."""
+    number = wcfg.number
+    found: list[Ticket] = []
+    for service in wcfg.services:
+        found.extend(t for t in state.waiting.get(service, {}).values() if t.pinned_window in (None, number))
+    # Tickets transferred to this window by number, for a service it does not list.
+    for service, queue in state.waiting.items():
+        if service not in wcfg.services:
+            found.extend(t for t in queue.values() if t.pinned_window == number)
+    return found
+
+
+def choose(state: HallState, wcfg: WindowConfig, window: Window, policy: Policy) -> Ticket | None:
+    """The ticket this window should call next, or None."""
+    found = candidates(state, wcfg)
+    if not found:
+        return None
+    if wcfg.prefer_listed:
+        pinned = [t for t in found if t.pinned_window == wcfg.number]
+        for service in wcfg.services:
+            listed = [t for t in found if t.service == service]
+            if listed:
+                found = listed + [t for t in pinned if t.service != service]
+                break
+    priority = [t for t in found if lane(t) == 0]
+    normal = [t for t in found if lane(t) == 1]
+    if priority and (not normal or window.priority_streak < policy.priority_streak):
+        return min(priority, key=order_key)
+    if normal:
+        return min(normal, key=order_key)
+    return min(priority, key=order_key)
+
+
+def queue_order(state: HallState, service: str) -> list[Ticket]:
+    """The waiting tickets of one service in the order they will be called."""
+    return sorted(state.waiting.get(service, {}).values(), key=order_key)
+
+
+def ahead_of(state: HallState, t: Ticket) -> int:
+    """How many waiting tickets of the same queue stand before this one."""
+    mine = order_key(t)
+    return sum(1 for other in state.waiting.get(t.service, {}).values() if order_key(other) < mine)
+
+
+def tail_ahead(state: HallState, service: str, priority: Priority) -> int:
+    """People ahead of a ticket that would join a queue at its tail now."""
+    queue = state.waiting.get(service, {})
+    if priority is Priority.NORMAL:
+        return len(queue)
+    return sum(1 for t in queue.values() if t.priority is not Priority.NORMAL)
+
+
+def mean_handling(state: HallState, service: str) -> float:
+    """Expected handling seconds: recent visits, smoothed toward the configured prior."""
+    prior = state.config.services[service].handling_minutes * 60
+    recent = state.handling.get(service, ())
+    weight = 2  # the prior counts as two visits, so one odd visit does not swing the ETA
+    return (sum(recent) + prior * weight) / (len(recent) + weight)
+
+
+def eta_minutes(state: HallState, service: str, ahead: int) -> int:
+    """Minutes until a ticket with ``ahead`` people before it is likely called."""
+    servers = state.staffed_windows(service) or len(state.config.windows_serving(service)) or 1
+    seconds = (ahead + 0.5) * mean_handling(state, service) / servers
+    return max(0, math.ceil(seconds / 60))
+
+
+def head_rank(state: HallState, service: str, now: datetime) -> float:
+    """A rank that puts a ticket before everything waiting in a queue."""
+    ranks = [t.rank for t in state.waiting.get(service, {}).values()]
+    return min(ranks + [now.timestamp()]) - 1.0
+
+
+def rank_after(state: HallState, t: Ticket, service: str, k: int, now: datetime) -> float:
+    """A rank that puts ``t`` behind the first ``k`` tickets of its lane (a returning no-show)."""
+    same_lane = [o for o in queue_order(state, service) if lane(o) == lane(t) and o.id != t.id]
+    if len(same_lane) <= k:
+        return max([now.timestamp()] + [o.rank + 1.0 for o in same_lane])
+    if k == 0:
+        return same_lane[0].rank - 1.0
+    return (same_lane[k - 1].rank + same_lane[k].rank) / 2

@@ -1,0 +1,435 @@
+"""The lifecycle of tickets and windows: pure decisions over a ``Tx``.
+
+Each rule checks everything it needs first and then emits events; an event is folded
+into the working state as it is emitted, so a rule that does two things (call-next
+finishing the current ticket, then calling) sees its own first step. Nothing here
+does I/O: the clock reading, the tracking token and the caller's identity come in as
+arguments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from . import queueing
+from .clock import business_day, within_hours
+from .errors import Conflict, IllegalTransition, Invalid, NotFound
+from .model import (
+    ACTIVE,
+    AT_WINDOW,
+    BAD_LEVELS,
+    REASONS,
+    Channel,
+    Doc,
+    Evaluation,
+    Event,
+    Notice,
+    Outcome,
+    Priority,
+    Status,
+    Ticket,
+    Visit,
+    VisitEnd,
+    Window,
+    WindowStatus,
+)
+from .state import HallState
+
+MAX_COMMENT = 500
+
+
+class Tx:
+    """One command's view of the hall: the working state, the time, and what it emitted."""
+
+    def __init__(self, state: HallState, now: datetime, by: str | None = None) -> None:
+        self.state = state
+        self.now = now.astimezone(state.config.hall.tz)
+        self.by = by
+        self.events: list[Event] = []
+
+    @property
+    def config(self):  # type: ignore[no-untyped-def]
+        return self.state.config
+
+    def emit(self, name: str, *, extra: dict[str, Any] | None = None, **records: Any) -> Event:
+        extra = dict(extra or {})
+        if self.by:
+            extra["by"] = self.by
+        event = Event(self.state.seq + 1, name, self.now, extra=extra, **records)
+        self.state.apply(event)
+        self.events.append(event)
+        return event
+
+
+# -- the business day ---------------------------------------------------------
+
+
+def roll_day(tx: Tx) -> bool:
+    """Start a new business day if the clock has passed midnight in the hall's timezone.
+
+    Everything still open from the old day expires, and windows left signed in are
+    closed, before ``day.started`` resets numbering.
+    """
+    st = tx.state
+    today = business_day(tx.now, tx.config.hall.tz)
+    if st.day == today:
+        return False
+    if st.day:
+        for t in [t for t in st.tickets.values() if t.status in ACTIVE]:
+            visit = _visit(t, tx.now, VisitEnd.EXPIRED) if t.status in AT_WINDOW and t.called_at else None
+            tx.emit("ticket.expired", ticket=replace(t, status=Status.EXPIRED, ended_at=tx.now), visit=visit)
+        for w in list(st.windows.values()):
+            if w.status is not WindowStatus.CLOSED:
+                closed = replace(w, status=WindowStatus.CLOSED, since=tx.now, current=None, pause_reason=None, priority_streak=0)
+                tx.emit("window.closed", window=closed, extra={"reason": "day_end", "clerk": w.clerk})
+    tx.emit("day.started", extra={"day": today})
+    return True
+
+
+# -- tickets --------------------------------------------------------------------
+
+
+def format_number(prefix: str, seq_no: int, limit: int) -> str:
+    width = 4 if limit > 999 else 3
+    return f"{prefix}{seq_no:0{width}d}"
+
+
+def issue(
+    tx: Tx,
+    service: str,
+    *,
+    token: str,
+    channel: Channel = Channel.KIOSK,
+    priority: Priority = Priority.NORMAL,
+    staff: bool = False,
+    request_id: str | None = None,
+    appointment: str | None = None,
+    print_to: str | None = None,
+) -> Ticket:
+    """Take a ticket (取号) for a service."""
+    st = tx.state
+    if request_id and request_id in st.by_request:
+        return st.tickets[st.by_request[request_id]]  # a retried request: same ticket, no new event
+    svc = tx.config.services.get(service)
+    if svc is None:
+        raise NotFound(f"no service {service!r}", code="service_unknown")
+    if not staff and not tx.config.policy.issue_outside_hours and not within_hours(tx.now, tx.config.hall.tz, tx.config.hall.hours):
+        hours = ", ".join(f"{a:%H:%M}-{b:%H:%M}" for a, b in tx.config.hall.hours)
+        raise Conflict(f"the hall is closed; hours are {hours}", code="hall_closed")
+    issued = st.counters.get(service, 0)
+    if issued >= svc.daily_limit:
+        raise Conflict(f"all {svc.daily_limit} tickets for {svc.name} are taken today", code="tickets_exhausted")
+    seq_no = issued + 1
+    number = format_number(svc.prefix, seq_no, svc.daily_limit)
+    ticket = Ticket(
+        id=f"{st.day.replace('-', '')}-{number}",
+        day=st.day,
+        number=number,
+        seq_no=seq_no,
+        service=service,
+        zone=svc.zone,
+        origin_service=service,
+        channel=channel,
+        priority=priority,
+        status=Status.WAITING,
+        token=token,
+        issued_at=tx.now,
+        queued_at=tx.now,
+        rank=tx.now.timestamp(),
+        request_id=request_id,
+        appointment=appointment,
+    )
+    ahead = queueing.tail_ahead(st, service, priority)
+    tx.emit("ticket.issued", ticket=ticket, extra={"ahead": ahead})
+    if print_to:
+        eta = queueing.eta_minutes(st, service, ahead)
+        tx.emit("print.requested", ticket=ticket, extra={"kiosk": print_to, "ahead": ahead, "eta_minutes": eta})
+    return ticket
+
+
+def cancel(tx: Tx, ticket: Ticket) -> Ticket:
+    """The citizen gives up a waiting (or missed) ticket."""
+    if ticket.status not in (Status.WAITING, Status.NO_SHOW):
+        raise IllegalTransition(ticket.number, ticket.status, "cancel")
+    done = replace(ticket, status=Status.CANCELLED, ended_at=tx.now)
+    tx.emit("ticket.cancelled", ticket=done)
+    return done
+
+
+def requeue(tx: Tx, ticket: Ticket) -> Ticket:
+    """A missed citizen is back: rejoin the queue behind ``requeue_after`` tickets."""
+    if ticket.status is not Status.NO_SHOW:
+        raise IllegalTransition(ticket.number, ticket.status, "requeue")
+    rank = queueing.rank_after(tx.state, ticket, ticket.service, tx.config.policy.requeue_after, tx.now)
+    back = replace(ticket, status=Status.WAITING, queued_at=tx.now, rank=rank, missed_at=None, pinned_window=None)
+    tx.emit("ticket.requeued", ticket=back)
+    return back
+
+
+# -- windows calling ------------------------------------------------------------------
+
+
+def _window(tx: Tx, number: int) -> tuple[Window, Any]:
+    wcfg = tx.config.windows.get(number)
+    if wcfg is None:
+        raise NotFound(f"no window {number}", code="window_unknown")
+    return tx.state.windows[number], wcfg
+
+
+def _open_window(tx: Tx, number: int) -> tuple[Window, Any]:
+    w, wcfg = _window(tx, number)
+    if w.status is WindowStatus.CLOSED:
+        raise Conflict(f"window {number} is closed", code="window_closed")
+    if w.status is WindowStatus.PAUSED:
+        raise Conflict(f"window {number} is paused", code="window_paused")
+    return w, wcfg
+
+
+def _current(tx: Tx, number: int, action: str, allowed: frozenset[Status]) -> tuple[Window, Ticket]:
+    w, _ = _window(tx, number)
+    t = tx.state.current_ticket(number)
+    if t is None:
+        raise Conflict(f"window {number} has no ticket to {action}", code="no_current_ticket")
+    if t.status not in allowed:
+        raise IllegalTransition(t.number, t.status, action)
+    return w, t
+
+
+def _visit(t: Ticket, now: datetime, end: VisitEnd, outcome: Outcome | None = None) -> Visit:
+    assert t.called_at is not None and t.window is not None
+    return Visit(
+        ticket=t.id, leg=t.visits, day=t.day, number=t.number, service=t.service, zone=t.zone,
+        priority=t.priority, window=t.window, clerk=t.clerk, queued_at=t.queued_at, called_at=t.called_at,
+        started_at=t.started_at, ended_at=now, end=end, outcome=outcome, recalls=t.recalls,
+    )
+
+
+def _call(tx: Tx, w: Window, t: Ticket, *, call_back: bool = False) -> Ticket:
+    priority = t.priority is not Priority.NORMAL
+    called = replace(
+        t, status=Status.CALLED, window=w.number, clerk=w.clerk, called_at=tx.now, started_at=None,
+        first_called_at=t.first_called_at or tx.now, recalls=0, visits=t.visits + 1, pinned_window=None,
+    )
+    streak = w.priority_streak + 1 if priority else 0
+    extra = {"call_back": True} if call_back else None
+    tx.emit("ticket.called", ticket=called, window=replace(w, current=t.id, priority_streak=streak), extra=extra)
+    return called
+
+
+def _finish_current_for_next(tx: Tx, number: int) -> None:
+    t = tx.state.current_ticket(number)
+    if t is None or t.status not in (Status.CALLED, Status.SERVING):
+        return
+    if not tx.config.policy.call_next_finishes_current:
+        raise Conflict(f"ticket {t.number} is still at window {number}; finish it first", code="ticket_in_progress")
+    finish(tx, number, Outcome.DONE)
+
+
+def call_next(tx: Tx, number: int) -> Ticket | None:
+    """Call the next ticket to a window (叫号); None when nobody waits."""
+    _open_window(tx, number)
+    _finish_current_for_next(tx, number)
+    w, wcfg = tx.state.windows[number], tx.config.windows[number]
+    t = queueing.choose(tx.state, wcfg, w, tx.config.policy)
+    if t is None:
+        return None
+    return _call(tx, w, t)
+
+
+def call_back(tx: Tx, number: int, ticket: Ticket) -> Ticket:
+    """Call a held ticket back to the window that parked it."""
+    _open_window(tx, number)
+    if ticket.status is not Status.HELD:
+        raise IllegalTransition(ticket.number, ticket.status, "call back")
+    if ticket.pinned_window != number:
+        raise Conflict(f"ticket {ticket.number} is held at window {ticket.pinned_window}", code="held_elsewhere")
+    _finish_current_for_next(tx, number)
+    return _call(tx, tx.state.windows[number], ticket, call_back=True)
+
+
+def recall(tx: Tx, number: int) -> Ticket:
+    """Announce the current ticket again (重呼), up to ``max_recalls`` times."""
+    _open_window(tx, number)
+    w, t = _current(tx, number, "recall", frozenset({Status.CALLED}))
+    if t.recalls >= tx.config.policy.max_recalls:
+        raise Conflict(f"ticket {t.number} was recalled {t.recalls} times already", code="recall_limit")
+    again = replace(t, recalls=t.recalls + 1)
+    tx.emit("ticket.recalled", ticket=again, window=w)
+    return again
+
+
+def start(tx: Tx, number: int) -> Ticket:
+    """The citizen arrived at the window: handling starts."""
+    w, t = _current(tx, number, "start", frozenset({Status.CALLED}))
+    serving = replace(t, status=Status.SERVING, started_at=tx.now)
+    tx.emit("ticket.started", ticket=serving, window=w)
+    return serving
+
+
+def finish(tx: Tx, number: int, outcome: Outcome = Outcome.DONE) -> Ticket:
+    """End the service (办结 / 容缺受理 / 办不成) and ask the citizen for a rating."""
+    w, t = _current(tx, number, "finish", frozenset({Status.CALLED, Status.SERVING}))
+    done = replace(t, status=Status.DONE, ended_at=tx.now, outcome=outcome)
+    freed = replace(w, current=None)
+    tx.emit("ticket.finished", ticket=done, window=freed, visit=_visit(t, tx.now, VisitEnd.FINISHED, outcome))
+    tx.emit("evaluation.requested", ticket=done, window=freed)
+    return done
+
+
+def no_show(tx: Tx, number: int) -> Ticket:
+    """The called citizen did not come (过号): into the missed pool."""
+    w, t = _current(tx, number, "mark as no-show", frozenset({Status.CALLED}))
+    missed = replace(t, status=Status.NO_SHOW, missed_at=tx.now, no_shows=t.no_shows + 1)
+    tx.emit("ticket.no_show", ticket=missed, window=replace(w, current=None), visit=_visit(t, tx.now, VisitEnd.NO_SHOW))
+    return missed
+
+
+def hold(tx: Tx, number: int) -> Ticket:
+    """Park the current ticket at this window (挂起) while the citizen fetches something."""
+    w, t = _current(tx, number, "hold", frozenset({Status.CALLED, Status.SERVING}))
+    held = replace(t, status=Status.HELD, pinned_window=number)
+    tx.emit("ticket.held", ticket=held, window=replace(w, current=None), visit=_visit(t, tx.now, VisitEnd.HELD))
+    return held
+
+
+def transfer(tx: Tx, number: int, *, service: str | None = None, to_window: int | None = None, head: bool | None = None) -> Ticket:
+    """Send the current ticket to another service's queue or to another window (转办)."""
+    if (service is None) == (to_window is None):
+        raise Invalid("transfer needs exactly one of 'service' or 'window'", code="transfer_target")
+    w, t = _current(tx, number, "transfer", frozenset({Status.CALLED, Status.SERVING}))
+    if service is not None:
+        if service not in tx.config.services:
+            raise NotFound(f"no service {service!r}", code="service_unknown")
+        if service == t.service:
+            raise Invalid(f"ticket {t.number} is already in {service!r}", code="transfer_target")
+        target_service, pinned = service, None
+    else:
+        if to_window not in tx.config.windows:
+            raise NotFound(f"no window {to_window}", code="window_unknown")
+        if to_window == number:
+            raise Invalid("cannot transfer a ticket to its own window", code="transfer_target")
+        served = tx.config.windows[to_window].services
+        target_service, pinned = (t.service if t.service in served else served[0]), to_window
+    at_head = tx.config.policy.transfer_to_head if head is None else head
+    rank = queueing.head_rank(tx.state, target_service, tx.now) if at_head else tx.now.timestamp()
+    moved = replace(
+        t, status=Status.WAITING, service=target_service, zone=tx.config.services[target_service].zone,
+        pinned_window=pinned, queued_at=tx.now, rank=rank, called_at=None, started_at=None, recalls=0,
+        transfers=t.transfers + 1,
+    )
+    tx.emit(
+        "ticket.transferred", ticket=moved, window=replace(w, current=None), visit=_visit(t, tx.now, VisitEnd.TRANSFERRED),
+        extra={"from_service": t.service, "from_window": number, "to_window": to_window},
+    )
+    return moved
+
+
+# -- windows' status ------------------------------------------------------------------
+
+
+def open_window(tx: Tx, number: int, clerk: dict[str, Any]) -> Window:
+    """A clerk signs in at a window (上岗)."""
+    w, _ = _window(tx, number)
+    if w.status is not WindowStatus.CLOSED:
+        if w.clerk == clerk["id"]:
+            return w
+        raise Conflict(f"window {number} is open, signed in by {w.clerk_name}", code="window_busy")
+    for other in tx.state.windows.values():
+        if other.clerk == clerk["id"] and other.status is not WindowStatus.CLOSED:
+            raise Conflict(f"{clerk.get('name') or clerk['id']} is signed in at window {other.number}", code="clerk_busy")
+    opened = replace(
+        w, status=WindowStatus.OPEN, since=tx.now, clerk=clerk["id"], clerk_name=clerk.get("name"),
+        staff_no=clerk.get("staff_no"), department=clerk.get("department"), photo=clerk.get("photo"),
+        pause_reason=None, current=None, priority_streak=0,
+    )
+    tx.emit("window.opened", window=opened)
+    return opened
+
+
+def pause_window(tx: Tx, number: int, reason: str) -> Window:
+    w, _ = _open_window(tx, number)
+    paused = replace(w, status=WindowStatus.PAUSED, since=tx.now, pause_reason=reason)
+    tx.emit("window.paused", window=paused, extra={"reason": reason})
+    return paused
+
+
+def resume_window(tx: Tx, number: int) -> Window:
+    w, _ = _window(tx, number)
+    if w.status is not WindowStatus.PAUSED:
+        raise Conflict(f"window {number} is not paused", code="window_not_paused")
+    resumed = replace(w, status=WindowStatus.OPEN, since=tx.now, pause_reason=None)
+    tx.emit("window.resumed", window=resumed, extra={"paused_since": w.since.isoformat() if w.since else None, "reason": w.pause_reason})
+    return resumed
+
+
+def close_window(tx: Tx, number: int) -> Window:
+    """The clerk signs out (下岗)."""
+    w, _ = _window(tx, number)
+    if w.status is WindowStatus.CLOSED:
+        return w
+    t = tx.state.current_ticket(number)
+    if t is not None and t.status in (Status.CALLED, Status.SERVING):
+        raise Conflict(f"ticket {t.number} is still at window {number}; finish it first", code="ticket_in_progress")
+    closed = replace(w, status=WindowStatus.CLOSED, since=tx.now, current=None, pause_reason=None, priority_streak=0)
+    tx.emit("window.closed", window=closed, extra={"clerk": w.clerk})
+    return closed
+
+
+# -- evaluation and notices -------------------------------------------------------------
+
+
+def evaluate(
+    tx: Tx, ticket: Ticket, level: int, reasons: list[str] | tuple[str, ...] = (), comment: str | None = None, source: str = "pad"
+) -> Evaluation:
+    """Record the citizen's rating (好差评) of a finished service, once."""
+    if ticket.status is not Status.DONE:
+        raise Conflict(f"ticket {ticket.number} is {ticket.status}; only a finished service can be rated", code="not_finished")
+    if ticket.rating is not None:
+        raise Conflict(f"ticket {ticket.number} was rated already", code="already_rated")
+    if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 5:
+        raise Invalid("level must be 1 to 5 (5 = 非常满意)", code="bad_level")
+    unknown = [r for r in reasons if r not in REASONS]
+    if unknown:
+        raise Invalid(f"unknown reasons {unknown}; use {sorted(REASONS)}", code="bad_reason")
+    if level in BAD_LEVELS and not reasons:
+        raise Invalid("a reason is required for 不满意 and 非常不满意", code="reason_required")
+    if comment is not None and len(comment) > MAX_COMMENT:
+        raise Invalid(f"comment over {MAX_COMMENT} characters", code="comment_too_long")
+    ev = Evaluation(
+        ticket=ticket.id, day=ticket.day, number=ticket.number, service=ticket.service, zone=ticket.zone,
+        window=ticket.window, clerk=ticket.clerk, level=level, reasons=tuple(dict.fromkeys(reasons)),
+        comment=comment or None, source=source, at=tx.now,
+    )
+    tx.emit("evaluation.submitted", evaluation=ev, ticket=replace(ticket, rating=level))
+    return ev
+
+
+def set_notice(tx: Tx, text: str, text_en: str = "") -> Notice:
+    notice = Notice(text=text, text_en=text_en, by=tx.by, at=tx.now)
+    tx.emit("notice.changed", notice=notice)
+    return notice
+
+
+# -- devices ----------------------------------------------------------------------------
+
+DEVICE_KINDS = ("printer", "keypad", "evaluator", "led", "agent")
+DEVICE_STATUSES = ("online", "offline", "paper_near_end", "paper_out", "cover_open", "error")
+
+
+def device_status(tx: Tx, device: str, kind: str, status: str, *, detail: str = "", window: int | None = None,
+                  kiosk: str | None = None, agent: str | None = None) -> Doc:
+    """Record a device's health; an unchanged report emits nothing."""
+    if kind not in DEVICE_KINDS:
+        raise Invalid(f"kind must be one of {DEVICE_KINDS}", code="bad_value")
+    if status not in DEVICE_STATUSES:
+        raise Invalid(f"status must be one of {DEVICE_STATUSES}", code="bad_value")
+    old = tx.state.docs.get("device", {}).get(device)
+    data = {"device": device, "kind": kind, "status": status, "detail": detail, "window": window, "kiosk": kiosk,
+            "agent": agent}
+    if old is not None and all(old.data.get(k) == v for k, v in data.items()):
+        return old
+    doc = Doc("device", device, tx.state.day, {**data, "since": tx.now.isoformat()})
+    tx.emit("device.status", docs=(doc,))
+    return doc

@@ -1,0 +1,84 @@
+"""The Store: what the hall needs from persistence, and nothing more.
+
+A store keeps the hall's event log (gapless sequence numbers), projects each event's
+records into tables it can query (tickets, visits, evaluations, window log, docs),
+and keeps people, device tokens and sessions. ``commit`` is the one write path for
+hall state: it appends events only if the log still ends at ``expect_seq``, which is
+what makes a claim atomic however many server processes share the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Protocol
+
+from ..model import DeviceToken, Doc, Evaluation, Event, Notice, Person, Session, Ticket, Visit, Window
+
+
+class StoreError(Exception):
+    """The store failed or cannot be reached; the operation did not happen."""
+
+
+class SeqConflict(Exception):
+    """Another process appended first. ``missing`` are its events after ``expect_seq``."""
+
+    def __init__(self, missing: list[Event]) -> None:
+        super().__init__(f"log moved on by {len(missing)} events")
+        self.missing = missing
+
+
+@dataclass
+class Loaded:
+    """The current business day as read back at start-up."""
+
+    seq: int = 0
+    day: str = ""
+    tickets: list[Ticket] = field(default_factory=list)
+    windows: list[Window] = field(default_factory=list)
+    notice: Notice | None = None
+    docs: list[Doc] = field(default_factory=list)
+
+
+class Store(Protocol):
+    url: str
+    kind: str  # "sqlite" or "redis"
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def load(self) -> Loaded: ...
+
+    async def commit(self, expect_seq: int, events: list[Event]) -> None:
+        """Append events seq expect_seq+1.. atomically, or raise SeqConflict / StoreError."""
+        ...
+
+    async def events_since(self, seq: int, limit: int = 10_000) -> list[Event]:
+        """Committed events after ``seq``, oldest first; empty if ``seq`` is older than kept."""
+        ...
+
+    async def first_seq(self) -> int:
+        """The oldest sequence number still kept (0 when the log is empty)."""
+        ...
+
+    def tail(self) -> AsyncIterator[Event]:
+        """Every event committed from now on, by any process, in order."""
+        ...
+
+    # history
+    async def ticket_by_token(self, token: str) -> Ticket | None: ...
+    async def tickets(self, day_from: str, day_to: str) -> list[Ticket]: ...
+    async def visits(self, day_from: str, day_to: str) -> list[Visit]: ...
+    async def evaluations(self, day_from: str, day_to: str) -> list[Evaluation]: ...
+    async def window_log(self, day_from: str, day_to: str) -> list[Event]: ...
+    async def docs(self, kind: str, *, day_from: str | None = None, day_to: str | None = None, key: str | None = None) -> list[Doc]: ...
+    async def doc(self, kind: str, doc_id: str) -> Doc | None: ...
+
+    # people, device tokens, sessions
+    async def put_person(self, person: Person) -> None: ...
+    async def person(self, *, id: str | None = None, login: str | None = None, staff_no: str | None = None) -> Person | None: ...
+    async def people(self) -> list[Person]: ...
+    async def put_token(self, token: DeviceToken) -> None: ...
+    async def token(self, *, id: str | None = None, hash: str | None = None) -> DeviceToken | None: ...
+    async def tokens(self) -> list[DeviceToken]: ...
+    async def put_session(self, session: Session) -> None: ...
+    async def session(self, hash: str) -> Session | None: ...
+    async def delete_session(self, hash: str) -> None: ...

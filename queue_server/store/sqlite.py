@@ -1,0 +1,406 @@
+"""The embedded store: one SQLite file in WAL mode, fsynced on every commit.
+
+All writes run on one thread with one connection, so a commit is one transaction
+that either lands whole or not at all; reads run on another thread with their own
+connection (WAL lets them proceed while a write is in progress). A lock file keeps a
+second server process off the same database: the embedded store is for one process,
+Redis is for several.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable, TypeVar
+
+from ..model import DeviceToken, Doc, Evaluation, Event, Notice, Person, Session, Ticket, Visit, Window
+from .base import Loaded, SeqConflict, StoreError
+
+T = TypeVar("T")
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY, name TEXT NOT NULL, at TEXT NOT NULL, day TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_day ON events(day);
+CREATE TABLE IF NOT EXISTS tickets (
+    id TEXT PRIMARY KEY, day TEXT NOT NULL, number TEXT NOT NULL, service TEXT NOT NULL, zone TEXT NOT NULL,
+    origin_service TEXT NOT NULL, channel TEXT NOT NULL, priority TEXT NOT NULL, status TEXT NOT NULL,
+    token TEXT NOT NULL UNIQUE, issued_at TEXT NOT NULL, first_called_at TEXT, ended_at TEXT,
+    window INTEGER, clerk TEXT, outcome TEXT, rating INTEGER, wait_s REAL, row TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS tickets_day ON tickets(day);
+CREATE TABLE IF NOT EXISTS visits (
+    ticket TEXT NOT NULL, leg INTEGER NOT NULL, day TEXT NOT NULL, number TEXT NOT NULL, service TEXT NOT NULL,
+    zone TEXT NOT NULL, priority TEXT NOT NULL, window INTEGER NOT NULL, clerk TEXT, queued_at TEXT NOT NULL,
+    called_at TEXT NOT NULL, started_at TEXT, ended_at TEXT NOT NULL, end TEXT NOT NULL, outcome TEXT,
+    recalls INTEGER NOT NULL, wait_s REAL NOT NULL, handling_s REAL NOT NULL, PRIMARY KEY (ticket, leg));
+CREATE INDEX IF NOT EXISTS visits_day ON visits(day);
+CREATE TABLE IF NOT EXISTS evaluations (
+    ticket TEXT PRIMARY KEY, day TEXT NOT NULL, number TEXT NOT NULL, service TEXT NOT NULL, zone TEXT NOT NULL,
+    window INTEGER, clerk TEXT, level INTEGER NOT NULL, reasons TEXT NOT NULL, comment TEXT, source TEXT NOT NULL,
+    at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS evaluations_day ON evaluations(day);
+CREATE TABLE IF NOT EXISTS windows (number INTEGER PRIMARY KEY, row TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS window_log (
+    seq INTEGER PRIMARY KEY, day TEXT NOT NULL, name TEXT NOT NULL, at TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS window_log_day ON window_log(day);
+CREATE TABLE IF NOT EXISTS docs (
+    kind TEXT NOT NULL, id TEXT NOT NULL, day TEXT NOT NULL, live INTEGER NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (kind, id));
+CREATE INDEX IF NOT EXISTS docs_day ON docs(kind, day);
+CREATE TABLE IF NOT EXISTS doc_keys (kind TEXT NOT NULL, key TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (kind, key, id));
+CREATE TABLE IF NOT EXISTS people (
+    id TEXT PRIMARY KEY, login TEXT NOT NULL UNIQUE, staff_no TEXT, row TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tokens (id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, row TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (hash TEXT PRIMARY KEY, expires_at TEXT NOT NULL, row TEXT NOT NULL);
+"""
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def path_from_url(url: str) -> Path:
+    """``sqlite:///var/lib/hallcall/hall.db`` is absolute; ``sqlite://hall.db`` is relative."""
+    if not url.startswith("sqlite://"):
+        raise StoreError(f"not a sqlite URL: {url!r}")
+    raw = url[len("sqlite://"):].split("?", 1)[0]
+    if not raw or raw.endswith("/"):
+        raise StoreError(f"sqlite URL names no file: {url!r}")
+    return Path(raw)
+
+
+class SqliteStore:
+    kind = "sqlite"
+
+    def __init__(self, url: str, *, exclusive: bool = True) -> None:
+        self.url = url
+        # The server holds the file exclusively; admin commands (users, tokens, reports)
+        # open it shared, which is safe because they never append to the hall's log.
+        self.exclusive = exclusive
+        self.path = path_from_url(url)
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-write")
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="sqlite-read")
+        self._wconn: sqlite3.Connection | None = None
+        self._rconn: sqlite3.Connection | None = None
+        self._lock_fd: int | None = None
+        self._tail: asyncio.Queue[list[Event]] | None = None
+        self._seq = 0
+
+    # -- plumbing ------------------------------------------------------------------
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        assert self._wconn is not None, "store is not open"
+        conn = self._wconn
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._writer, fn, conn)
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite write failed: {exc}") from exc
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        assert self._rconn is not None, "store is not open"
+        conn = self._rconn
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._reader, fn, conn)
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite read failed: {exc}") from exc
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        # FULL: the WAL is fsynced at every commit, so an acknowledged ticket survives
+        # a power cut as well as a killed process.
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.exclusive:
+            lock_path = str(self.path) + ".lock"
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise StoreError(f"{self.path} is in use by another hallcall server (the embedded store serves one process)") from None
+            self._lock_fd = fd
+        loop = asyncio.get_running_loop()
+        try:
+            self._wconn = await loop.run_in_executor(self._writer, self._connect)
+            self._rconn = await loop.run_in_executor(self._reader, self._connect)
+        except sqlite3.Error as exc:
+            await self.close()
+            raise StoreError(f"cannot open {self.path}: {exc}") from exc
+
+        def init(conn: sqlite3.Connection) -> int:
+            conn.executescript(SCHEMA)
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            row = conn.execute("SELECT max(seq) FROM events").fetchone()
+            stored = conn.execute("SELECT value FROM meta WHERE key='seq'").fetchone()
+            return max(row[0] or 0, int(stored[0]) if stored else 0)
+
+        self._seq = await self._write(init)
+        self._tail = asyncio.Queue()
+
+    async def close(self) -> None:
+        for pool, conn in ((self._writer, self._wconn), (self._reader, self._rconn)):
+            if conn is not None:
+                await asyncio.get_running_loop().run_in_executor(pool, conn.close)
+        self._wconn = self._rconn = None
+        self._writer.shutdown(wait=True)
+        self._reader.shutdown(wait=True)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # -- the log ------------------------------------------------------------------------
+
+    async def load(self) -> Loaded:
+        def run(conn: sqlite3.Connection) -> Loaded:
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            day = meta.get("day", "")
+            tickets = [Ticket.from_dict(json.loads(r[0])) for r in conn.execute("SELECT row FROM tickets WHERE day=?", (day,))]
+            windows = [Window.from_dict(json.loads(r[0])) for r in conn.execute("SELECT row FROM windows")]
+            notice = Notice.from_dict(json.loads(meta["notice"])) if "notice" in meta else None
+            docs = [Doc.from_dict({"kind": k, "id": i, "day": d, "data": json.loads(x), "live": True})
+                    for k, i, d, x in conn.execute("SELECT kind, id, day, data FROM docs WHERE live=1")]
+            seq = conn.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
+            return Loaded(max(seq, int(meta.get("seq", 0))), day, tickets, windows, notice, docs)
+
+        return await self._write(run)
+
+    async def commit(self, expect_seq: int, events: list[Event]) -> None:
+        if not events:
+            return
+        if not self.exclusive:
+            raise StoreError("this store was opened for administration only")
+        records = [(e, _dumps(e.data())) for e in events]
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                last = conn.execute("SELECT value FROM meta WHERE key='seq'").fetchone()
+                last_seq = int(last[0]) if last else 0
+                if last_seq != expect_seq:
+                    raise _Moved(last_seq)
+                for event, data in records:
+                    _project(conn, event, data)
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('seq', ?)", (str(events[-1].seq),))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+        try:
+            await self._write(run)
+        except _Moved:
+            raise SeqConflict(await self.events_since(expect_seq)) from None
+        self._seq = events[-1].seq
+        assert self._tail is not None
+        self._tail.put_nowait(events)
+
+    async def tail(self) -> AsyncIterator[Event]:  # type: ignore[override]
+        assert self._tail is not None
+        while True:
+            batch = await self._tail.get()
+            for event in batch:
+                yield event
+
+    async def events_since(self, seq: int, limit: int = 10_000) -> list[Event]:
+        def run(conn: sqlite3.Connection) -> list[Event]:
+            rows = conn.execute("SELECT seq, name, at, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit))
+            return [Event.from_record({"seq": s, "name": n, "at": a, "data": json.loads(d)}) for s, n, a, d in rows]
+
+        return await self._read(run)
+
+    async def first_seq(self) -> int:
+        return await self._read(lambda c: c.execute("SELECT min(seq) FROM events").fetchone()[0] or 0)
+
+    async def prune_events(self, before_day: str) -> int:
+        """Drop log entries older than a day; projections stay. Returns rows removed."""
+        return await self._write(lambda c: c.execute("DELETE FROM events WHERE day < ?", (before_day,)).rowcount)
+
+    # -- history --------------------------------------------------------------------------
+
+    async def ticket_by_token(self, token: str) -> Ticket | None:
+        def run(conn: sqlite3.Connection) -> Ticket | None:
+            row = conn.execute("SELECT row FROM tickets WHERE token=?", (token,)).fetchone()
+            return Ticket.from_dict(json.loads(row[0])) if row else None
+
+        return await self._read(run)
+
+    async def tickets(self, day_from: str, day_to: str) -> list[Ticket]:
+        return await self._read(lambda c: [
+            Ticket.from_dict(json.loads(r[0]))
+            for r in c.execute("SELECT row FROM tickets WHERE day BETWEEN ? AND ? ORDER BY issued_at", (day_from, day_to))
+        ])
+
+    async def visits(self, day_from: str, day_to: str) -> list[Visit]:
+        cols = "ticket, leg, day, number, service, zone, priority, window, clerk, queued_at, called_at, started_at, ended_at, end, outcome, recalls"
+        names = [c.strip() for c in cols.split(",")]
+
+        def run(conn: sqlite3.Connection) -> list[Visit]:
+            rows = conn.execute(f"SELECT {cols} FROM visits WHERE day BETWEEN ? AND ? ORDER BY called_at", (day_from, day_to))
+            return [Visit.from_dict(dict(zip(names, r))) for r in rows]
+
+        return await self._read(run)
+
+    async def evaluations(self, day_from: str, day_to: str) -> list[Evaluation]:
+        cols = ["ticket", "day", "number", "service", "zone", "window", "clerk", "level", "reasons", "comment", "source", "at"]
+
+        def run(conn: sqlite3.Connection) -> list[Evaluation]:
+            out = []
+            for r in conn.execute(f"SELECT {', '.join(cols)} FROM evaluations WHERE day BETWEEN ? AND ? ORDER BY at", (day_from, day_to)):
+                d = dict(zip(cols, r))
+                d["reasons"] = json.loads(d["reasons"])
+                out.append(Evaluation.from_dict(d))
+            return out
+
+        return await self._read(run)
+
+    async def window_log(self, day_from: str, day_to: str) -> list[Event]:
+        def run(conn: sqlite3.Connection) -> list[Event]:
+            rows = conn.execute("SELECT seq, name, at, data FROM window_log WHERE day BETWEEN ? AND ? ORDER BY seq", (day_from, day_to))
+            return [Event.from_record({"seq": s, "name": n, "at": a, "data": json.loads(d)}) for s, n, a, d in rows]
+
+        return await self._read(run)
+
+    async def docs(self, kind: str, *, day_from: str | None = None, day_to: str | None = None, key: str | None = None) -> list[Doc]:
+        def run(conn: sqlite3.Connection) -> list[Doc]:
+            sql = "SELECT d.kind, d.id, d.day, d.live, d.data FROM docs d"
+            args: list[Any] = []
+            where = ["d.kind = ?"]
+            args.append(kind)
+            if key is not None:
+                sql += " JOIN doc_keys k ON k.kind = d.kind AND k.id = d.id"
+                where.append("k.key = ?")
+                args.append(key)
+            if day_from is not None:
+                where.append("d.day >= ?")
+                args.append(day_from)
+            if day_to is not None:
+                where.append("d.day <= ?")
+                args.append(day_to)
+            sql += " WHERE " + " AND ".join(where) + " ORDER BY d.day, d.id"
+            return [Doc(k, i, d, json.loads(x), live=bool(lv)) for k, i, d, lv, x in conn.execute(sql, args)]
+
+        return await self._read(run)
+
+    async def doc(self, kind: str, doc_id: str) -> Doc | None:
+        def run(conn: sqlite3.Connection) -> Doc | None:
+            row = conn.execute("SELECT day, live, data FROM docs WHERE kind=? AND id=?", (kind, doc_id)).fetchone()
+            return Doc(kind, doc_id, row[0], json.loads(row[2]), live=bool(row[1])) if row else None
+
+        return await self._read(run)
+
+    # -- people, tokens, sessions ---------------------------------------------------------
+
+    async def put_person(self, person: Person) -> None:
+        await self._write(lambda c: c.execute(
+            "INSERT OR REPLACE INTO people VALUES (?, ?, ?, ?)",
+            (person.id, person.login, person.staff_no or None, _dumps(person.to_dict())),
+        ))
+
+    async def person(self, *, id: str | None = None, login: str | None = None, staff_no: str | None = None) -> Person | None:
+        column, value = ("id", id) if id is not None else ("login", login) if login is not None else ("staff_no", staff_no)
+
+        def run(conn: sqlite3.Connection) -> Person | None:
+            row = conn.execute(f"SELECT row FROM people WHERE {column}=?", (value,)).fetchone()
+            return Person.from_dict(json.loads(row[0])) if row else None
+
+        return await self._read(run)
+
+    async def people(self) -> list[Person]:
+        return await self._read(lambda c: [Person.from_dict(json.loads(r[0])) for r in c.execute("SELECT row FROM people ORDER BY login")])
+
+    async def put_token(self, token: DeviceToken) -> None:
+        await self._write(lambda c: c.execute(
+            "INSERT OR REPLACE INTO tokens VALUES (?, ?, ?)", (token.id, token.hash, _dumps(token.to_dict()))
+        ))
+
+    async def token(self, *, id: str | None = None, hash: str | None = None) -> DeviceToken | None:
+        column, value = ("id", id) if id is not None else ("hash", hash)
+
+        def run(conn: sqlite3.Connection) -> DeviceToken | None:
+            row = conn.execute(f"SELECT row FROM tokens WHERE {column}=?", (value,)).fetchone()
+            return DeviceToken.from_dict(json.loads(row[0])) if row else None
+
+        return await self._read(run)
+
+    async def tokens(self) -> list[DeviceToken]:
+        return await self._read(lambda c: [DeviceToken.from_dict(json.loads(r[0])) for r in c.execute("SELECT row FROM tokens ORDER BY id")])
+
+    async def put_session(self, session: Session) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM sessions WHERE expires_at < ?", (session.created_at.isoformat(),))
+            conn.execute("INSERT OR REPLACE INTO sessions VALUES (?, ?, ?)",
+                         (session.hash, session.expires_at.isoformat(), _dumps(session.to_dict())))
+
+        await self._write(run)
+
+    async def session(self, hash: str) -> Session | None:
+        def run(conn: sqlite3.Connection) -> Session | None:
+            row = conn.execute("SELECT row FROM sessions WHERE hash=?", (hash,)).fetchone()
+            return Session.from_dict(json.loads(row[0])) if row else None
+
+        return await self._read(run)
+
+    async def delete_session(self, hash: str) -> None:
+        await self._write(lambda c: c.execute("DELETE FROM sessions WHERE hash=?", (hash,)))
+
+
+class _Moved(Exception):
+    def __init__(self, last_seq: int) -> None:
+        self.last_seq = last_seq
+
+
+def _project(conn: sqlite3.Connection, event: Event, data: str) -> None:
+    """Write one event and its records into the log and the query tables."""
+    at = event.at.isoformat()
+    day = event.day
+    conn.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?)", (event.seq, event.name, at, day, data))
+    t = event.ticket
+    if t is not None:
+        wait = (t.first_called_at - t.issued_at).total_seconds() if t.first_called_at else None
+        conn.execute(
+            "INSERT OR REPLACE INTO tickets VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (t.id, t.day, t.number, t.service, t.zone, t.origin_service, t.channel, t.priority, t.status, t.token,
+             t.issued_at.isoformat(), t.first_called_at.isoformat() if t.first_called_at else None,
+             t.ended_at.isoformat() if t.ended_at else None, t.window, t.clerk, t.outcome, t.rating, wait,
+             _dumps(t.to_dict())),
+        )
+    v = event.visit
+    if v is not None:
+        conn.execute(
+            "INSERT OR REPLACE INTO visits VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (v.ticket, v.leg, v.day, v.number, v.service, v.zone, v.priority, v.window, v.clerk,
+             v.queued_at.isoformat(), v.called_at.isoformat(), v.started_at.isoformat() if v.started_at else None,
+             v.ended_at.isoformat(), v.end, v.outcome, v.recalls, v.wait_seconds, v.handling_seconds),
+        )
+    ev = event.evaluation
+    if ev is not None:
+        conn.execute(
+            "INSERT INTO evaluations VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (ev.ticket, ev.day, ev.number, ev.service, ev.zone, ev.window, ev.clerk, ev.level,
+             _dumps(list(ev.reasons)), ev.comment, ev.source, ev.at.isoformat() if ev.at else at),
+        )
+    w = event.window
+    if w is not None:
+        conn.execute("INSERT OR REPLACE INTO windows VALUES (?, ?)", (w.number, _dumps(w.to_dict())))
+        if event.name.startswith("window."):
+            conn.execute("INSERT INTO window_log VALUES (?, ?, ?, ?, ?)", (event.seq, day, event.name, at, data))
+    if event.notice is not None:
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('notice', ?)", (_dumps(event.notice.to_dict()),))
+    if event.name == "day.started":
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('day', ?)", (event.extra["day"],))
+    for doc in event.docs:
+        conn.execute("INSERT OR REPLACE INTO docs VALUES (?, ?, ?, ?, ?)", (doc.kind, doc.id, doc.day, int(doc.live), _dumps(doc.data)))
+        conn.execute("DELETE FROM doc_keys WHERE kind=? AND id=?", (doc.kind, doc.id))
+        conn.executemany("INSERT OR IGNORE INTO doc_keys VALUES (?, ?, ?)", [(doc.kind, k, doc.id) for k in doc.keys])
