@@ -13,6 +13,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import os
 import secrets
 import time
 from dataclasses import dataclass, field, replace
@@ -27,7 +28,9 @@ DEVICE_ROLES = ("kiosk", "display", "pad", "agent")
 SESSION_HOURS = 12
 SESSION_COOKIE = "hallcall_session"
 CSRF_HEADER = "X-CSRF-Token"
-CACHE_SECONDS = 2.0  # a revoked token stops working on other server processes within this
+# A revoked token stops working on other server processes (or after a CLI revocation)
+# within this many seconds; the environment may shorten it.
+CACHE_SECONDS = float(os.environ.get("HALLCALL_AUTH_CACHE_SECONDS", "2.0"))
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 

@@ -94,6 +94,14 @@ def eta_minutes(state: HallState, service: str, ahead: int) -> int:
     return max(0, math.ceil(seconds / 60))
 
 
+RANK_STEP = 0.001  # keeps ranks distinct when tickets share a clock reading
+
+
+def tail_rank(state: HallState, now: datetime) -> float:
+    """A rank after every ticket ranked so far today: the issue time, or just past the last rank."""
+    return max(now.timestamp(), state.max_rank + RANK_STEP)
+
+
 def head_rank(state: HallState, service: str, now: datetime) -> float:
     """A rank that puts a ticket before everything waiting in a queue."""
     ranks = [t.rank for t in state.waiting.get(service, {}).values()]
@@ -104,7 +112,7 @@ def rank_after(state: HallState, t: Ticket, service: str, k: int, now: datetime)
     """A rank that puts ``t`` behind the first ``k`` tickets of its lane (a returning no-show)."""
     same_lane = [o for o in queue_order(state, service) if lane(o) == lane(t) and o.id != t.id]
     if len(same_lane) <= k:
-        return max([now.timestamp()] + [o.rank + 1.0 for o in same_lane])
+        return tail_rank(state, now)
     if k == 0:
         return same_lane[0].rank - 1.0
     return (same_lane[k - 1].rank + same_lane[k].rank) / 2

@@ -137,7 +137,7 @@ def issue(
         token=token,
         issued_at=tx.now,
         queued_at=tx.now,
-        rank=tx.now.timestamp(),
+        rank=queueing.tail_rank(st, tx.now),
         request_id=request_id,
         appointment=appointment,
     )
@@ -313,7 +313,7 @@ def transfer(tx: Tx, number: int, *, service: str | None = None, to_window: int 
         served = tx.config.windows[to_window].services
         target_service, pinned = (t.service if t.service in served else served[0]), to_window
     at_head = tx.config.policy.transfer_to_head if head is None else head
-    rank = queueing.head_rank(tx.state, target_service, tx.now) if at_head else tx.now.timestamp()
+    rank = queueing.head_rank(tx.state, target_service, tx.now) if at_head else queueing.tail_rank(tx.state, tx.now)
     moved = replace(
         t, status=Status.WAITING, service=target_service, zone=tx.config.services[target_service].zone,
         pinned_window=pinned, queued_at=tx.now, rank=rank, called_at=None, started_at=None, recalls=0,

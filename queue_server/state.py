@@ -36,6 +36,7 @@ class HallState:
     recent_calls: tuple[dict, ...] = ()
     notice: Notice = field(default_factory=Notice)
     docs: dict[str, dict[str, Doc]] = field(default_factory=dict)  # kind -> id -> live doc
+    max_rank: float = 0.0  # highest rank given today, so a new ticket always sorts after it
 
     def __post_init__(self) -> None:
         for service in self.config.services:
@@ -49,7 +50,7 @@ class HallState:
             self.config, self.seq, self.day, dict(self.tickets), dict(self.by_token), dict(self.by_number),
             dict(self.by_request), {s: dict(q) for s, q in self.waiting.items()}, dict(self.windows),
             dict(self.counters), dict(self.handling), self.recent_calls, self.notice,
-            {k: dict(v) for k, v in self.docs.items()},
+            {k: dict(v) for k, v in self.docs.items()}, self.max_rank,
         )
 
     # -- folding -------------------------------------------------------------
@@ -95,6 +96,7 @@ class HallState:
         self.counters.clear()
         self.handling.clear()
         self.recent_calls = ()
+        self.max_rank = 0.0
 
     def _put_ticket(self, t: Ticket) -> None:
         if t.day != self.day:
@@ -105,6 +107,8 @@ class HallState:
         self.tickets[t.id] = t
         if t.status is Status.WAITING:
             self.waiting.setdefault(t.service, {})[t.id] = t
+            if t.rank > self.max_rank:
+                self.max_rank = t.rank
         if old is None:
             self.by_token[t.token] = t.id
             self.by_number[t.number] = t.id

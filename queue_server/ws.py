@@ -30,6 +30,7 @@ log = logging.getLogger("hallcall.ws")
 RING = 10_000  # events kept for reconnects
 SEND_QUEUE = 2_000  # frames a client may fall behind before it is dropped
 HEARTBEAT = 20.0
+WRITER_LIMIT = 64 * 1024
 HELLO_TIMEOUT = 10.0
 ALL = "*"
 
@@ -84,17 +85,18 @@ def route(hall: Hall, event: Event) -> list[tuple[frozenset[str], str]]:
 
 
 class Client:
-    __slots__ = ("ws", "principal", "topics", "tokens", "floor", "queue", "writer", "closed")
+    __slots__ = ("ws", "principal", "topics", "tokens", "floor", "queue", "writer", "closed", "transport")
 
-    def __init__(self, ws: web.WebSocketResponse, principal: Principal) -> None:
+    def __init__(self, ws: web.WebSocketResponse, principal: Principal, send_queue: int = SEND_QUEUE) -> None:
         self.ws = ws
         self.principal = principal
         self.topics: set[str] = set()
         self.tokens: set[str] = set()
         self.floor = 0  # events up to here are covered by the snapshot or replay already sent
-        self.queue: asyncio.Queue[str] = asyncio.Queue(SEND_QUEUE)
+        self.queue: asyncio.Queue[str] = asyncio.Queue(send_queue)
         self.writer: asyncio.Task[None] | None = None
         self.closed = False
+        self.transport: asyncio.BaseTransport | None = None
 
     def send(self, frame: str) -> None:
         if self.closed:
@@ -102,25 +104,30 @@ class Client:
         try:
             self.queue.put_nowait(frame)
         except asyncio.QueueFull:
-            # A client this far behind would only show stale calls; drop it so it resyncs.
+            # A client this far behind would only show stale calls, and one that stopped
+            # reading cannot even take a close frame: cut the connection; it resyncs with since.
             self.closed = True
-            asyncio.get_running_loop().create_task(
-                self.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too slow; reconnect with since"))
+            log.warning("dropping a WebSocket client that fell %d frames behind", self.queue.maxsize)
+            if self.transport is not None:
+                self.transport.abort()
 
 
 class Hub:
-    def __init__(self, hall: Hall) -> None:
+    def __init__(self, hall: Hall, *, ring: int = RING, send_queue: int = SEND_QUEUE) -> None:
         self.hall = hall
+        self.send_queue = send_queue
         self.clients: set[Client] = set()
         self.by_topic: dict[str, set[Client]] = {}
-        self.ring: deque[tuple[int, list[tuple[frozenset[str], str]]]] = deque(maxlen=RING)
+        self.ring: deque[tuple[int, list[tuple[frozenset[str], str]]]] = deque(maxlen=ring)
+        self._count_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._unsubscribe = hall.subscribe(self.on_event)
         self._snapshot: tuple[int, dict[str, Any]] | None = None
 
     async def preload(self) -> None:
         """Fill the ring from the store so reconnects after a restart replay, not resnapshot."""
-        since = max(0, self.hall.last_dispatched - RING)
-        for event in await self.hall.store.events_since(since, RING):
+        size = self.ring.maxlen or RING
+        since = max(0, self.hall.last_dispatched - size)
+        for event in await self.hall.store.events_since(since, size):
             if event.seq <= self.hall.last_dispatched:
                 self.ring.append((event.seq, route(self.hall, event)))
 
@@ -189,6 +196,22 @@ class Hub:
                 members.discard(c)
                 if not members:
                     del self.by_topic[topic]
+        self._count_changed()
+
+    async def wait_clients(self, count: int) -> None:
+        """Wait until exactly ``count`` clients are connected (tests, graceful restarts)."""
+        if len(self.clients) == count:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._count_waiters.append((count, future))
+        await future
+
+    def _count_changed(self) -> None:
+        n = len(self.clients)
+        for count, future in [w for w in self._count_waiters if w[0] == n]:
+            if not future.done():
+                future.set_result(None)
+        self._count_waiters = [w for w in self._count_waiters if w[0] != n and not w[1].done()]
 
     @property
     def subscription_count(self) -> int:
@@ -251,13 +274,17 @@ class Hub:
             c.floor = msg["seq"]
             c.send(protocol.encode(msg))
         self.clients.add(c)
+        self._count_changed()
 
     # -- one connection ------------------------------------------------------------------------
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=1024 * 1024)
+        # A small writer buffer makes a stalled socket push back into our bounded queue
+        # quickly, so memory per frozen screen stays small and it is dropped sooner.
+        ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=1024 * 1024, writer_limit=WRITER_LIMIT)
         await ws.prepare(request)
-        c = Client(ws, auth.ANONYMOUS)
+        c = Client(ws, auth.ANONYMOUS, self.send_queue)
+        c.transport = request.transport
         c.writer = asyncio.create_task(self._write(c))
         try:
             if await self._hello(request, c):
