@@ -22,6 +22,7 @@ from .errors import BadRequest, Conflict, Forbidden, HallError, Invalid, NotFoun
 from .hall import Hall
 from .model import Person
 from .schema import STR, WINDOW, obj, validate
+from .store import StoreError
 
 log = logging.getLogger("hallcall.api")
 
@@ -96,6 +97,9 @@ async def errors_middleware(request: web.Request, handler: Callable[[web.Request
         return await handler(request)
     except HallError as exc:
         return json_response(error_body(exc.code, exc.message), exc.status)
+    except StoreError as exc:
+        log.error("store unavailable on %s %s: %s", request.method, request.path, exc)
+        return json_response(error_body("unavailable", f"the store cannot be reached: {exc}"), 503)
     except web.HTTPRequestEntityTooLarge:
         return json_response(error_body("too_large", f"body over {MAX_BODY} bytes"), 413)
     except web.HTTPException as exc:

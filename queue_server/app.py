@@ -8,7 +8,7 @@ from typing import AsyncIterator, Callable
 
 from aiohttp import web
 
-from . import api, openapi
+from . import api, features, openapi
 from .clock import Clock
 from .config import HallConfig
 from .hall import Hall
@@ -30,6 +30,7 @@ Lifetime = Callable[[web.Application], AsyncIterator[None]]
 def make_app(config: HallConfig, *, store: Store | None = None, clock: Clock | None = None,
              extras: list[Lifetime] | None = None, ws_ring: int = RING, ws_send_queue: int = SEND_QUEUE) -> web.Application:
     """Build the server for one hall. The store is opened and closed with the app."""
+    features.validate(config)  # also imports every feature, so their routes exist below
     app = web.Application(client_max_size=api.MAX_BODY, middlewares=[api.errors_middleware])
     store = store or open_store(config.store_url, hall_id=config.hall.id)
     hall = Hall(config, store, clock)
@@ -52,6 +53,11 @@ def make_app(config: HallConfig, *, store: Store | None = None, clock: Clock | N
             await store.close()
 
     app.cleanup_ctx.append(lifetime)
+    for feature in features.FEATURES.values():
+        if feature.lifetime is not None:
+            app.cleanup_ctx.append(feature.lifetime)
+        if feature.setup is not None:
+            feature.setup(app)
     for extra in app[EXTRAS_KEY]:
         app.cleanup_ctx.append(extra)
 

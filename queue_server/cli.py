@@ -181,8 +181,11 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
+    from . import features
+
     try:
         cfg = config.load(args.file)
+        features.validate(cfg)
     except config.ConfigError as exc:
         print(f"{len(exc.issues)} problem(s) in {args.file}:", file=sys.stderr)
         for issue in exc.issues:

@@ -61,7 +61,16 @@ _add(Command(
 _add(_window_cmd("call_next", "Call the next ticket to the window", "call_next"))
 _add(_window_cmd("recall", "Call the current ticket again", "recall"))
 _add(_window_cmd("start", "Start handling the current ticket", "start_service"))
-_add(_window_cmd("finish", "Finish the current ticket and ask for a rating", "finish", outcome=_OUTCOME))
+_DETAILS = {
+    "type": "object", "additionalProperties": False,
+    "properties": {
+        "materials": {"type": "array", "items": {"type": "string", "maxLength": 100}, "maxItems": 20},
+        "due": {"type": "string", "pattern": r"\d{4}-\d{2}-\d{2}"},
+        "reason": {"type": "string", "maxLength": 300},
+        "note": {"type": "string", "maxLength": 500},
+    },
+}
+_add(_window_cmd("finish", "Finish the current ticket and ask for a rating", "finish", outcome=_OUTCOME, details=_DETAILS))
 _add(_window_cmd("no_show", "Mark the current ticket as a no-show", "no_show"))
 _add(_window_cmd("hold", "Park the current ticket at this window", "hold"))
 _add(_window_cmd("call_back", "Call a held ticket back", "call_back", ticket=_NUMBER))

@@ -108,6 +108,14 @@ class HallConfig:
     store_url: str = ""
     source: str = "<memory>"
     extra: dict[str, Any] = field(default_factory=dict)  # sections owned by other parts (alerts, voice…)
+    text: str = field(default="", repr=False)  # the file's text, to locate lines in feature sections
+
+    def issue(self, table: str, key: str | None, message: str, idx: int | None = None) -> ConfigIssue:
+        """A problem in a section owned by a feature, located in the file like the core's own."""
+        name = table if idx is None else f"{table}[{idx}]"
+        if key:
+            name = f"{name}.{key}"
+        return ConfigIssue(self.source, _Lines(self.text).find(table, idx, key), name, message)
 
     def windows_serving(self, service: str) -> list[int]:
         return [n for n, w in self.windows.items() if service in w.services]
@@ -276,7 +284,7 @@ def loads(text: str, *, source: str = "<memory>", store_url: str | None = None) 
         raise ConfigError(c.issues)
     assert hall is not None
     extra = {k: data[k] for k in EXTRA_SECTIONS if k in data}
-    return HallConfig(hall, zones, services, windows, policy, url, source, extra)
+    return HallConfig(hall, zones, services, windows, policy, url, source, extra, text)
 
 
 def _hall(c: _Checker, data: Any) -> Hall | None:

@@ -424,12 +424,13 @@ class Hall:
     async def start_service(self, p: Principal, number: int) -> dict[str, Any] | None:
         return await self._window_action(p, number, lambda tx: rules.start(tx, number))
 
-    async def finish(self, p: Principal, number: int, outcome: str | None = None) -> dict[str, Any] | None:
+    async def finish(self, p: Principal, number: int, outcome: str | None = None,
+                     details: dict[str, Any] | None = None) -> dict[str, Any] | None:
         try:
             out = Outcome(outcome or "done")
         except ValueError:
             raise Invalid(f"outcome must be one of {[o.value for o in Outcome]}", code="bad_outcome") from None
-        return await self._window_action(p, number, lambda tx: rules.finish(tx, number, out))
+        return await self._window_action(p, number, lambda tx: rules.finish(tx, number, out, details))
 
     async def no_show(self, p: Principal, number: int) -> dict[str, Any] | None:
         return await self._window_action(p, number, lambda tx: rules.no_show(tx, number))

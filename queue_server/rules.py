@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 from . import queueing
 from .clock import business_day, within_hours
@@ -38,6 +38,16 @@ from .model import (
 from .state import HallState
 
 MAX_COMMENT = 500
+
+# Features extend a decision inside the same transaction, so their records commit
+# atomically with it (a bad rating and its follow-up case, say). A hook gets the Tx and
+# the record just made, and may emit events of its own.
+HOOKS: dict[str, list[Callable[..., None]]] = {"issued": [], "finished": [], "evaluated": []}
+
+
+def _run_hooks(name: str, tx: "Tx", *args: Any) -> None:
+    for hook in HOOKS[name]:
+        hook(tx, *args)
 
 
 class Tx:
@@ -143,6 +153,7 @@ def issue(
     )
     ahead = queueing.tail_ahead(st, service, priority)
     tx.emit("ticket.issued", ticket=ticket, extra={"ahead": ahead})
+    _run_hooks("issued", tx, ticket)
     if print_to:
         eta = queueing.eta_minutes(st, service, ahead)
         tx.emit("print.requested", ticket=ticket, extra={"kiosk": print_to, "ahead": ahead, "eta_minutes": eta})
@@ -268,12 +279,18 @@ def start(tx: Tx, number: int) -> Ticket:
     return serving
 
 
-def finish(tx: Tx, number: int, outcome: Outcome = Outcome.DONE) -> Ticket:
-    """End the service (办结 / 容缺受理 / 办不成) and ask the citizen for a rating."""
+def finish(tx: Tx, number: int, outcome: Outcome = Outcome.DONE, details: dict[str, Any] | None = None) -> Ticket:
+    """End the service (办结 / 容缺受理 / 办不成) and ask the citizen for a rating.
+
+    ``details`` carries what the outcome needs (missing materials and a due date for
+    容缺受理, a reason for 办不成); features pick them up through the "finished" hook.
+    """
     w, t = _current(tx, number, "finish", frozenset({Status.CALLED, Status.SERVING}))
     done = replace(t, status=Status.DONE, ended_at=tx.now, outcome=outcome)
     freed = replace(w, current=None)
-    tx.emit("ticket.finished", ticket=done, window=freed, visit=_visit(t, tx.now, VisitEnd.FINISHED, outcome))
+    extra = {"details": details} if details else None
+    tx.emit("ticket.finished", ticket=done, window=freed, visit=_visit(t, tx.now, VisitEnd.FINISHED, outcome), extra=extra)
+    _run_hooks("finished", tx, done, details or {})
     tx.emit("evaluation.requested", ticket=done, window=freed)
     return done
 
@@ -403,6 +420,7 @@ def evaluate(
         comment=comment or None, source=source, at=tx.now,
     )
     tx.emit("evaluation.submitted", evaluation=ev, ticket=replace(ticket, rating=level))
+    _run_hooks("evaluated", tx, ev)
     return ev
 
 

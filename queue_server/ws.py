@@ -80,7 +80,9 @@ def route(hall: Hall, event: Event) -> list[tuple[frozenset[str], str]]:
         if wcfg is not None:
             topics.add(protocol.topic_zone(wcfg.zone))
     if not topics:
-        topics.add(protocol.TOPIC_ADMIN)  # docs of later features: managers see them
+        # Events of later features: managers see them, and the feature may name more topics.
+        topics.add(protocol.TOPIC_ADMIN)
+        topics.update(event.extra.get("topics", ()))
     return [(frozenset(topics), _frame(event, public))]
 
 
