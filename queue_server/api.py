@@ -7,7 +7,6 @@ two cannot drift apart. Errors of every kind leave as ``{"error": {"code", "mess
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -15,7 +14,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from . import auth, stats
+from . import auth, protocol, stats
 from .auth import Principal
 from .commands import COMMANDS
 from .errors import BadRequest, Conflict, Forbidden, HallError, Invalid, NotFound, TooLarge, Unauthorized
@@ -83,10 +82,7 @@ def error_body(code: str, message: str) -> dict[str, Any]:
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        text=json.dumps(data, ensure_ascii=False, separators=(",", ":")), status=status,
-        content_type="application/json", charset="utf-8",
-    )
+    return web.Response(text=protocol.dumps(data), status=status, content_type="application/json", charset="utf-8")
 
 
 @web.middleware
@@ -149,7 +145,7 @@ async def read_body(request: web.Request, schema: dict[str, Any] | None) -> dict
         data: Any = {}
     else:
         try:
-            data = json.loads(raw)
+            data = protocol.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise BadRequest(f"body is not valid JSON: {exc}", code="bad_json") from None
     if not isinstance(data, dict):

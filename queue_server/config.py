@@ -118,7 +118,11 @@ class HallConfig:
         return ConfigIssue(self.source, _Lines(self.text).find(table, idx, key), name, message)
 
     def windows_serving(self, service: str) -> list[int]:
-        return [n for n, w in self.windows.items() if service in w.services]
+        serving = self.__dict__.get("_serving")
+        if serving is None:  # computed once; the config never changes after loading
+            serving = {s: [n for n, w in self.windows.items() if s in w.services] for s in self.services}
+            object.__setattr__(self, "_serving", serving)
+        return serving.get(service, [])
 
     def summary(self) -> str:
         lines = [

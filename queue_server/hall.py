@@ -207,14 +207,35 @@ class Hall:
         return True
 
     async def _follow(self) -> None:
-        async for event in self.store.tail():
-            if not self._fold(event):
-                for missed in await self.store.events_since(self.state.seq):
-                    if missed.seq >= event.seq:
-                        break
-                    self._fold(missed)
-                self._fold(event)
-            self._dispatch(event)
+        while True:
+            try:
+                async for event in self.store.tail():
+                    if event.seq > self.last_dispatched + 1:
+                        # The tail began after events listeners have not had (another process
+                        # committed while this one loaded): replay them from the log first.
+                        for missed in await self._log_between(self.last_dispatched, event.seq):
+                            self._fold(missed)
+                            self._dispatch(missed)
+                    if not self._fold(event):
+                        for missed in await self._log_between(self.state.seq, event.seq):
+                            self._fold(missed)
+                        self._fold(event)
+                    self._dispatch(event)
+                return  # the store was closed
+            except Exception:  # a tail should never fail; if it does, listeners must not go quiet
+                log.exception("the event tail failed; following again")
+                await asyncio.sleep(1.0)
+
+    async def _log_between(self, after: int, before: int) -> list[Event]:
+        """Committed events after ``after`` and before ``before``, waiting out a store outage."""
+        delay = 0.05
+        while True:
+            try:
+                return [e for e in await self.store.events_since(after, max(1, before - after - 1)) if e.seq < before]
+            except StoreError as exc:
+                log.warning("cannot read the log to fill a gap (%s); retrying", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     def _dispatch(self, event: Event) -> None:
         if event.seq <= self.last_dispatched:
@@ -237,7 +258,7 @@ class Hall:
 
     # -- views ------------------------------------------------------------------------
 
-    def ticket_view(self, st: HallState, t: Ticket, *, token: bool = True) -> dict[str, Any]:
+    def ticket_view(self, st: HallState, t: Ticket, *, token: bool = True, ahead: int | None = None) -> dict[str, Any]:
         """A ticket as the API returns it: the record plus position, ETA and names."""
         data = t.to_dict() if token else t.public()
         data.pop("request_id", None)
@@ -245,7 +266,8 @@ class Hall:
         data["service_name"] = svc.name if svc else t.service
         data["service_name_en"] = svc.name_en if svc else ""
         if t.status is Status.WAITING and t.day == st.day:
-            ahead = queueing.ahead_of(st, t)
+            if ahead is None:
+                ahead = queueing.ahead_of(st, t)
             data["ahead"] = ahead
             data["eta_minutes"] = queueing.eta_minutes(st, t.service, ahead)
         else:
@@ -258,11 +280,12 @@ class Hall:
     def service_view(self, st: HallState, service: str) -> dict[str, Any]:
         svc = self.config.services[service]
         queue = st.waiting.get(service, {})
-        oldest = min((t.queued_at for t in queue.values()), default=None)
+        first = st.oldest_waiting(service)
+        oldest = first.queued_at if first is not None else None
         return {
             "id": svc.id, "name": svc.name, "name_en": svc.name_en, "zone": svc.zone, "prefix": svc.prefix,
             "bundle": list(svc.bundle), "waiting": len(queue),
-            "priority_waiting": sum(1 for t in queue.values() if t.priority is not Priority.NORMAL),
+            "priority_waiting": st.priority_waiting.get(service, 0),
             "eta_minutes": queueing.eta_minutes(st, service, queueing.tail_ahead(st, service, Priority.NORMAL)),
             "issued": st.counters.get(service, 0), "daily_limit": svc.daily_limit,
             "remaining": max(0, svc.daily_limit - st.counters.get(service, 0)),
@@ -347,7 +370,10 @@ class Hall:
         def decide(tx: Tx) -> dict[str, Any]:
             t = rules.issue(tx, service, token=token, channel=chan, priority=prio, staff=p.is_staff,
                             request_id=request_id, print_to=print_to)
-            return self.ticket_view(tx.state, t)
+            issued = tx.events[0] if tx.events else None
+            # A new ticket's place is known from the rule, so no queue scan per ticket.
+            ahead = issued.extra["ahead"] if issued is not None and issued.ticket is not None and issued.ticket.id == t.id else None
+            return self.ticket_view(tx.state, t, ahead=ahead)
 
         return await self.run(decide, p.actor)
 

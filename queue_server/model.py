@@ -80,6 +80,9 @@ def _parse_dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 class _Record:
     """JSON conversion shared by the records: enums as values, datetimes as ISO strings."""
 
@@ -88,14 +91,18 @@ class _Record:
     _enums: ClassVar[dict[str, type]] = {}
 
     def to_dict(self) -> dict[str, Any]:
+        # On the hot path of every event: field names are looked up once per class.
+        names = _FIELD_NAMES.get(type(self))
+        if names is None:
+            names = _FIELD_NAMES[type(self)] = tuple(f.name for f in dataclasses.fields(self))  # type: ignore[arg-type]
         out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
-            value = getattr(self, f.name)
-            if isinstance(value, datetime):
+        for name in names:
+            value = getattr(self, name)
+            if value.__class__ is datetime:
                 value = value.isoformat()
-            elif isinstance(value, tuple):
+            elif value.__class__ is tuple:
                 value = list(value)
-            out[f.name] = value
+            out[name] = value
         return out
 
     @classmethod
@@ -350,13 +357,22 @@ class Event:
     notice: Notice | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     docs: tuple[Doc, ...] = ()
+    _data: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def day(self) -> str:
         return self.at.date().isoformat()
 
     def data(self) -> dict[str, Any]:
-        """The full payload, as stored."""
+        """The full payload, as stored. Computed once: the store and the hub both need it.
+
+        Callers must not mutate the returned dict.
+        """
+        if self._data is None:
+            object.__setattr__(self, "_data", self._build_data())
+        return self._data  # type: ignore[return-value]
+
+    def _build_data(self) -> dict[str, Any]:
         out: dict[str, Any] = dict(self.extra)
         for key in ("ticket", "window", "visit", "evaluation", "notice"):
             rec = getattr(self, key)

@@ -11,6 +11,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
+try:  # orjson is several times faster on the hot paths (every event, every response)
+    import orjson
+
+    def dumps(value: Any) -> str:
+        """Compact JSON text, UTF-8 kept as is."""
+        return orjson.dumps(value).decode()
+
+    loads = orjson.loads
+except ImportError:  # pragma: no cover - the fallback keeps clients dependency-light
+    def dumps(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+    loads = json.loads
+
 VERSION = 1
 
 # Largest frame a client may send; the server answers bigger ones with an error.
@@ -142,7 +156,7 @@ def error(code: str, message: str) -> dict[str, Any]:
 
 
 def encode(message: dict[str, Any]) -> str:
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+    return dumps(message)
 
 
 def _check_int(msg: dict[str, Any], key: str, *, optional: bool) -> None:
@@ -158,7 +172,7 @@ def parse_client(frame: str | bytes) -> dict[str, Any]:
     if len(frame) > MAX_CLIENT_FRAME:
         raise ProtocolError("too_large", f"frame over {MAX_CLIENT_FRAME} bytes")
     try:
-        msg = json.loads(frame)
+        msg = loads(frame)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError("bad_json", f"frame is not JSON: {exc}") from None
     if not isinstance(msg, dict):
@@ -190,7 +204,7 @@ def parse_client(frame: str | bytes) -> dict[str, Any]:
 def parse_server(frame: str | bytes) -> dict[str, Any]:
     """Parse one frame sent by the server (used by agents and tests)."""
     try:
-        msg = json.loads(frame)
+        msg = loads(frame)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError("bad_json", f"frame is not JSON: {exc}") from None
     if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):

@@ -73,10 +73,9 @@ def ahead_of(state: HallState, t: Ticket) -> int:
 
 def tail_ahead(state: HallState, service: str, priority: Priority) -> int:
     """People ahead of a ticket that would join a queue at its tail now."""
-    queue = state.waiting.get(service, {})
     if priority is Priority.NORMAL:
-        return len(queue)
-    return sum(1 for t in queue.values() if t.priority is not Priority.NORMAL)
+        return len(state.waiting.get(service, {}))
+    return state.priority_waiting.get(service, 0)
 
 
 def mean_handling(state: HallState, service: str) -> float:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from .config import HallConfig
-from .model import Doc, Event, Notice, Status, Ticket, VisitEnd, Window
+from .model import Doc, Event, Notice, Priority, Status, Ticket, VisitEnd, Window, WindowStatus
 
 RECENT_HANDLING = 20  # handling times kept per service for the ETA
 RECENT_CALLS = 30  # calls kept for screens that join late
@@ -37,6 +37,7 @@ class HallState:
     notice: Notice = field(default_factory=Notice)
     docs: dict[str, dict[str, Doc]] = field(default_factory=dict)  # kind -> id -> live doc
     max_rank: float = 0.0  # highest rank given today, so a new ticket always sorts after it
+    priority_waiting: dict[str, int] = field(default_factory=dict)  # service -> waiting priority tickets
 
     def __post_init__(self) -> None:
         for service in self.config.services:
@@ -50,7 +51,7 @@ class HallState:
             self.config, self.seq, self.day, dict(self.tickets), dict(self.by_token), dict(self.by_number),
             dict(self.by_request), {s: dict(q) for s, q in self.waiting.items()}, dict(self.windows),
             dict(self.counters), dict(self.handling), self.recent_calls, self.notice,
-            {k: dict(v) for k, v in self.docs.items()}, self.max_rank,
+            {k: dict(v) for k, v in self.docs.items()}, self.max_rank, dict(self.priority_waiting),
         )
 
     # -- folding -------------------------------------------------------------
@@ -97,16 +98,25 @@ class HallState:
         self.handling.clear()
         self.recent_calls = ()
         self.max_rank = 0.0
+        self.priority_waiting.clear()
 
     def _put_ticket(self, t: Ticket) -> None:
         if t.day != self.day:
             return  # a late event about another day's ticket: history, not today's state
         old = self.tickets.get(t.id)
-        if old is not None and old.status is Status.WAITING:
-            self.waiting.get(old.service, {}).pop(t.id, None)
+        was_waiting = old is not None and old.status is Status.WAITING
+        stays = was_waiting and t.status is Status.WAITING and old.service == t.service and old.queued_at == t.queued_at  # type: ignore[union-attr]
+        if was_waiting and not stays:
+            self.waiting.get(old.service, {}).pop(t.id, None)  # type: ignore[union-attr]
+            if old.priority is not Priority.NORMAL:  # type: ignore[union-attr]
+                self.priority_waiting[old.service] -= 1  # type: ignore[union-attr]
         self.tickets[t.id] = t
         if t.status is Status.WAITING:
+            # Each queue dict stays in the order tickets joined it, so its first entry is
+            # the longest waiting; an update that keeps a ticket in place keeps its slot.
             self.waiting.setdefault(t.service, {})[t.id] = t
+            if not stays and t.priority is not Priority.NORMAL:
+                self.priority_waiting[t.service] = self.priority_waiting.get(t.service, 0) + 1
             if t.rank > self.max_rank:
                 self.max_rank = t.rank
         if old is None:
@@ -154,14 +164,15 @@ class HallState:
         tid = self.by_number.get(number.upper())
         return self.tickets.get(tid) if tid else None
 
+    def oldest_waiting(self, service: str) -> Ticket | None:
+        queue = self.waiting.get(service)
+        return next(iter(queue.values())) if queue else None
+
     def current_ticket(self, window: int) -> Ticket | None:
         w = self.windows.get(window)
         return self.tickets.get(w.current) if w is not None and w.current else None
 
     def staffed_windows(self, service: str) -> int:
         """Windows signed in (open or paused) that serve a service."""
-        return sum(
-            1
-            for n in self.config.windows_serving(service)
-            if self.windows[n].status.value != "closed"
-        )
+        windows = self.windows
+        return sum(1 for n in self.config.windows_serving(service) if windows[n].status is not WindowStatus.CLOSED)

@@ -218,6 +218,15 @@ class QueueMachine(RuleBasedStateMachine):
                 assert t.window is not None
 
     @invariant()
+    def derived_counters_match_the_queues(self) -> None:
+        for service, queue in self.st.waiting.items():
+            priority = sum(1 for t in queue.values() if t.priority is not Priority.NORMAL)
+            assert self.st.priority_waiting.get(service, 0) == priority
+            first = self.st.oldest_waiting(service)
+            if queue:
+                assert first is not None and first.queued_at == min(t.queued_at for t in queue.values())
+
+    @invariant()
     def numbers_are_gapless(self) -> None:
         for service, numbers in self.issued.items():
             assert numbers == list(range(1, len(numbers) + 1))
@@ -233,6 +242,7 @@ class QueueMachine(RuleBasedStateMachine):
         assert rebuilt.tickets == self.st.tickets
         assert rebuilt.windows == self.st.windows
         assert rebuilt.counters == self.st.counters
+        assert {k: v for k, v in rebuilt.priority_waiting.items() if v} == {k: v for k, v in self.st.priority_waiting.items() if v}
         assert {s: set(q) for s, q in rebuilt.waiting.items()} == {s: set(q) for s, q in self.st.waiting.items()}
 
 
