@@ -47,12 +47,20 @@ def make_app(config: HallConfig, *, store: Store | None = None, clock: Clock | N
             app[HUB_KEY] = hub
             log.info("hall %s ready on the %s store at seq %d", config.hall.id, store.kind, hall.state.seq)
             yield
-            await hub.close()
+            await hub.close()  # usually done already by on_shutdown
             await hall.stop()
         finally:
             await store.close()
 
     app.cleanup_ctx.append(lifetime)
+
+    async def close_sockets(app: web.Application) -> None:
+        # Before aiohttp waits for open handlers: screens and agents get "going away"
+        # at once instead of an abnormal close after the shutdown timeout.
+        if HUB_KEY in app:
+            await app[HUB_KEY].close()
+
+    app.on_shutdown.append(close_sockets)
     for feature in features.FEATURES.values():
         if feature.lifetime is not None:
             app.cleanup_ctx.append(feature.lifetime)

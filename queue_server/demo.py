@@ -192,7 +192,7 @@ def run_demo(args: argparse.Namespace) -> int:
     tokens = asyncio.run(seed(cfg))
     base = f"http://{args.host}:{args.port}"
     extras = [] if args.no_traffic else [traffic(HALL_KEY)]
-    extras += agents(base, tokens, workdir, voice=not args.no_voice)
+    extras += agents(base, tokens, workdir, cfg, voice=not args.no_voice)
     app = make_app(cfg, extras=extras)
 
     def ready(_: str) -> None:
@@ -203,6 +203,53 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def agents(base: str, tokens: DemoTokens, workdir: Path, *, voice: bool) -> list[Any]:
+def agents(base: str, tokens: DemoTokens, workdir: Path, cfg: config.HallConfig, *, voice: bool) -> list[Any]:
     """Lifetimes that run the voice and device agents against this server, as real agents do."""
-    return []
+    out = [_device_agent(base, tokens.devices, workdir)]
+    if voice:
+        out.append(_voice_agent(base, tokens.voice, workdir, cfg))
+    return out
+
+
+def _voice_agent(base: str, token: str, workdir: Path, cfg: config.HallConfig) -> Any:
+    """Announcements through the speaker if there is one, else as WAV files in the demo folder."""
+
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        from voice.agent import run_agent
+        from voice.settings import VoiceSettings
+
+        settings = VoiceSettings.from_mapping(cfg.extra.get("voice", {}), prefix="voice")
+        task = asyncio.create_task(run_agent(base, token, settings=settings, out_dir=workdir / "announcements"))
+        yield
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    return lifetime
+
+
+def _device_agent(base: str, token: str, workdir: Path) -> Any:
+    """The kiosk's printer: a virtual one on a pseudo-terminal, driven by the real device agent."""
+
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        from devices.agent import printer_config, run_agent
+        from devices.virtual_printer import VirtualPrinterPort, render_text
+
+        out = workdir / "printed"
+        out.mkdir(parents=True, exist_ok=True)
+
+        def show(ticket: Any) -> None:
+            log.info("printed a ticket:\n%s", render_text(ticket))
+
+        port = VirtualPrinterPort(workdir / "printer.pty", on_ticket=show, out_dir=out)
+        await port.start()
+        cfg = printer_config(port.pty.link, "k1", workdir / "devices-state")
+        task = asyncio.create_task(run_agent(base, token, cfg))
+        yield
+        task.cancel()
+        try:
+            await task
+        except (asyncio.CancelledError, Exception):
+            pass
+        await port.stop()
+
+    return lifetime

@@ -50,6 +50,9 @@ def _run_hooks(name: str, tx: "Tx", *args: Any) -> None:
         hook(tx, *args)
 
 
+RECORD_KEYS = frozenset({"ticket", "window", "visit", "evaluation", "notice", "docs"})
+
+
 class Tx:
     """One command's view of the hall: the working state, the time, and what it emitted."""
 
@@ -65,6 +68,10 @@ class Tx:
 
     def emit(self, name: str, *, extra: dict[str, Any] | None = None, **records: Any) -> Event:
         extra = dict(extra or {})
+        clash = RECORD_KEYS.intersection(extra)
+        if clash:
+            # Extra data shares the payload with the records; such a key could not be read back.
+            raise ValueError(f"event extra may not use the record key(s) {sorted(clash)}")
         if self.by:
             extra["by"] = self.by
         event = Event(self.state.seq + 1, name, self.now, extra=extra, **records)

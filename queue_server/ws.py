@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 from collections import deque
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -24,6 +24,7 @@ from .errors import HallError, Invalid
 from .hall import Hall
 from .model import Event, Status
 from .schema import validate
+from .store import StoreError
 
 log = logging.getLogger("hallcall.ws")
 
@@ -32,6 +33,7 @@ SEND_QUEUE = 2_000  # frames a client may fall behind before it is dropped
 HEARTBEAT = 20.0
 WRITER_LIMIT = 64 * 1024
 HELLO_TIMEOUT = 10.0
+CATCH_UP_SECONDS = 5.0  # a reconnecting client waits at most this for this process to reach its since
 ALL = "*"
 
 
@@ -47,8 +49,30 @@ def _frame(event: Event, data: dict[str, Any]) -> str:
     return protocol.encode({"type": protocol.EVENT, "seq": event.seq, "name": event.name, "at": event.at.isoformat(), "data": data})
 
 
-def route(hall: Hall, event: Event) -> list[tuple[frozenset[str], str]]:
-    """The audiences of one event: (topics, encoded frame), most privileged first."""
+def _touched_services(hall: Hall, event: Event) -> list[str]:
+    """Services whose waiting count or ETA an event may change."""
+    if event.name == "day.started":
+        return list(hall.config.services)
+    found: dict[str, None] = {}
+    if event.ticket is not None:
+        found[event.ticket.service] = None
+        if event.extra.get("from_service") in hall.config.services:
+            found[event.extra["from_service"]] = None
+    if event.window is not None and event.name.startswith("window."):
+        wcfg = hall.config.windows.get(event.window.number)
+        for service in wcfg.services if wcfg is not None else ():
+            found[service] = None  # staffed windows drive the ETA
+    return list(found)
+
+
+def route(hall: Hall, event: Event, views: Callable[[str], dict[str, Any]] | None = None) -> list[tuple[frozenset[str], str]]:
+    """The audiences of one event: (topics, encoded frame), most privileged first.
+
+    Public frames of queue-changing events carry ``queues``: the services' counts and
+    ETAs now, so screens keep them without polling. They are absolute values read from
+    the live state (possibly a few events newer than this one), so applying them in
+    order always ends at the truth, also when events are replayed after a restart.
+    """
     data = event.data()
     name = event.name
     t = event.ticket
@@ -56,6 +80,11 @@ def route(hall: Hall, event: Event) -> list[tuple[frozenset[str], str]]:
         # The only frame that carries a tracking token: it goes to the kiosk's printer alone.
         return [(frozenset({protocol.topic_kiosk(event.extra.get("kiosk", ""))}), _frame(event, data))]
     public = _strip_ticket(data)
+    if name not in ("evaluation.submitted", "evaluation.requested", "notice.changed", "device.status"):
+        view = views or (lambda s: hall.service_view(hall.state, s))
+        touched = _touched_services(hall, event)
+        if touched:
+            public = {**public, "queues": [view(s) for s in touched]}
     if name in ("notice.changed", "day.started"):
         return [(frozenset({ALL}), _frame(event, public))]
     if name == "device.status":
@@ -129,12 +158,21 @@ class Hub:
         """Fill the ring from the store so reconnects after a restart replay, not resnapshot."""
         size = self.ring.maxlen or RING
         since = max(0, self.hall.last_dispatched - size)
+        # The state does not move while we preload: compute each service's counts once.
+        views: dict[str, dict[str, Any]] = {}
+
+        def view(service: str) -> dict[str, Any]:
+            if service not in views:
+                views[service] = self.hall.service_view(self.hall.state, service)
+            return views[service]
+
         for event in await self.hall.store.events_since(since, size):
             if event.seq <= self.hall.last_dispatched:
-                self.ring.append((event.seq, route(self.hall, event)))
+                self.ring.append((event.seq, route(self.hall, event, view)))
 
     async def close(self) -> None:
         self._unsubscribe()
+        self._unsubscribe = lambda: None  # closing twice is harmless
         for c in list(self.clients):
             c.closed = True
             await c.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
@@ -172,6 +210,8 @@ class Hub:
         for service in services:
             order = {t.id: i for i, t in enumerate(queueing.queue_order(st, service))}
             for c in self.clients:
+                if event.seq <= c.floor:
+                    continue  # the client's snapshot is newer than this event (its process dispatched it late)
                 for token in c.tokens:
                     t = st.ticket_by_token(token)
                     if t is None or t.service != service or t.status is not Status.WAITING or t.id not in order:
@@ -337,11 +377,27 @@ class Hub:
                 self.check_topic(c.principal, topic)
         except (protocol.ProtocolError, HallError) as exc:
             return await refuse(exc.code, exc.message)
+        since = hello.get("since")
+        if isinstance(since, int) and since > self.hall.last_dispatched:
+            await self._catch_up(since)  # before subscribing: nothing may reach c before its stream starts
         self._subscribe(c, topics)
         self._reply(c, {"type": protocol.WELCOME, "seq": self.hall.last_dispatched, "role": c.principal.role,
                         "version": __version__, "protocol": protocol.VERSION, "heartbeat": HEARTBEAT})
         self.start_stream(c, hello.get("since"))
         return True
+
+    async def _catch_up(self, since: int) -> None:
+        """Wait for events the client saw on another server process to reach this one.
+
+        With several processes on Redis, a screen whose process died reconnects here
+        with a ``since`` this process may not have dispatched yet; a replay is better
+        than a snapshot. A ``since`` beyond the log (a store reset) gets the snapshot.
+        """
+        try:
+            if await self.hall.store.events_since(since - 1, 1):
+                await asyncio.wait_for(self.hall.wait_dispatched(since), CATCH_UP_SECONDS)
+        except (StoreError, asyncio.TimeoutError):
+            pass  # the client gets a snapshot instead
 
     async def _principal(self, request: web.Request, token: str | None) -> Principal:
         if token:

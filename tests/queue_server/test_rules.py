@@ -16,6 +16,12 @@ from queue_server.state import HallState
 TZ = ZoneInfo("Asia/Shanghai")
 NINE = datetime(2026, 12, 1, 9, 0, tzinfo=TZ)
 
+
+@pytest.fixture(autouse=True)
+def no_feature_hooks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rules' own events: features imported by other tests register hooks process-wide."""
+    monkeypatch.setattr(rules, "HOOKS", {name: [] for name in rules.HOOKS})
+
 SMALL_HALL = """
 [hall]
 id = "t"
@@ -436,3 +442,11 @@ def test_channels_and_kiosk_print_job() -> None:
     assert [e.name for e in h.last_events] == ["ticket.issued", "print.requested"]
     job = h.last_events[1]
     assert job.extra["kiosk"] == "k1" and job.ticket.token == "t1" and job.extra["ahead"] == 0
+
+
+def test_extra_data_cannot_shadow_a_record() -> None:
+    h = Hall()
+    tx = Tx(h.st, h.now)
+    with pytest.raises(ValueError, match="record key"):
+        tx.emit("case.opened", extra={"window": 3})
+    assert tx.events == []
