@@ -289,3 +289,31 @@ async def test_a_frozen_screen_is_dropped_and_never_slows_the_hall(make_server: 
     got = [m["data"]["ticket"]["number"] for m in await asyncio.wait_for(reader, TIMEOUT) if m["name"] == "ticket.issued"]
     assert got == numbers
     frozen.close()
+
+
+async def test_queue_events_carry_the_services_counts(server: Harness) -> None:
+    """Screens keep waiting counts and ETAs from the frames alone (used by the kiosk, hall TV, monitor)."""
+    tv = await ws_client(server)
+    await tv.connect(["hall"])
+    await tv.next("snapshot")
+    kiosk = await server.kiosk()
+    for _ in range(3):
+        await kiosk.post("/api/v1/tickets", {"service": "pension"})
+    issued = [await tv.next("event", "ticket.issued") for _ in range(3)]
+    counts = [{q["id"]: q["waiting"] for q in m["data"]["queues"]}["pension"] for m in issued]
+    assert counts[-1] == 3 and counts == sorted(counts)
+    clerk = await server.clerk_at(15)
+    opened = await tv.next("event", "window.opened")
+    assert [q["id"] for q in opened["data"]["queues"]] == ["pension"] and opened["data"]["queues"][0]["windows_open"] == 1
+    await clerk.post("/api/v1/windows/15/call-next")
+    called = await tv.next("event", "ticket.called")
+    [q] = called["data"]["queues"]
+    assert (q["id"], q["waiting"]) == ("pension", 2) and q["eta_minutes"] >= 0 and q["oldest_since"]
+    await clerk.post("/api/v1/windows/15/transfer", {"service": "retirement"})
+    moved = await tv.next("event", "ticket.transferred")
+    assert {q["id"]: q["waiting"] for q in moved["data"]["queues"]} == {"retirement": 1, "pension": 2}
+    # A reconnect replays the same frames, counts included.
+    back = await ws_client(server)
+    await back.connect(["hall"], since=issued[0]["seq"])
+    replayed = await back.events_until(moved["seq"])
+    assert replayed[-1]["data"]["queues"] == moved["data"]["queues"]

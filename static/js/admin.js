@@ -1,0 +1,304 @@
+// The live monitor (/admin) for managers: every window (status, clerk, current ticket,
+// for how long), every service (waiting, longest wait, highlighted over its target),
+// the notice on the hall screens, people and device tokens. Sign-in required; the
+// live part comes over the WebSocket's admin topic.
+
+import { $, $$, ApiError, Live, api, explain, expose, fmtDuration, frameBatcher, h, hall, onLangChange, secondsSince, setCsrf, setText, startPage, t, toast } from "./hallcall.js";
+
+const servicesById = new Map(hall.services.map((s) => [s.id, s]));
+const windows = new Map(); // number -> window view
+const tickets = new Map(); // number -> the ticket at that window
+const queues = new Map(); // service id -> service view
+let notice = { text: "", text_en: "" };
+let live = null;
+let tab = "monitor";
+
+// -- sign-in -----------------------------------------------------------------------------------
+
+function screen(name) {
+  $("#a-login").hidden = name !== "login";
+  $("#a-main").hidden = name !== "main";
+  $("#a-tabs").hidden = name !== "main";
+  $("#a-logout").hidden = name !== "main";
+  $("#a-who").hidden = name !== "main";
+  document.body.dataset.screen = name;
+}
+
+async function whoAmI() {
+  const me = await api("GET", "/api/v1/me");
+  // A session left by someone else on this PC still guards its cookie: sign-in must carry its token.
+  setCsrf(me.csrf_token);
+  if (!me.person || !["manager", "admin"].includes(me.role)) {
+    screen("login");
+    if (me.person) {
+      const err = $("#a-login-error");
+      err.textContent = t("admin.need_manager");
+      err.hidden = false;
+    }
+    return;
+  }
+  setCsrf(me.csrf_token);
+  setText($("#a-who"), `${me.person.name} · ${t(`role.${me.role}`)}`);
+  screen("main");
+  if (!live) live = new Live({ topics: ["admin"], onSnapshot, onEvent }).start();
+  expose("admin", { live, windows, queues, tickets });
+  showTab(tab);
+}
+
+$("#a-login-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const err = $("#a-login-error");
+  err.hidden = true;
+  try {
+    const res = await api("POST", "/api/v1/login", { login: $("#a-user").value.trim(), password: $("#a-pass").value });
+    setCsrf(res.csrf_token);
+    $("#a-pass").value = "";
+    await whoAmI();
+  } catch (ex) {
+    err.textContent = explain(ex);
+    err.hidden = false;
+  }
+});
+
+$("#a-logout").addEventListener("click", async () => {
+  try {
+    await api("POST", "/api/v1/logout", {});
+  } catch (ex) {
+    toast(explain(ex));
+  }
+  if (live) live.stop();
+  live = null;
+  screen("login");
+});
+
+// -- tabs ------------------------------------------------------------------------------------------
+
+function showTab(name) {
+  tab = name;
+  for (const b of $$(".a-tab")) b.setAttribute("aria-selected", String(b.dataset.tab === name));
+  for (const p of $$(".a-panel")) p.hidden = p.dataset.panel !== name;
+  if (name === "people") loadPeople();
+  if (name === "tokens") loadTokens();
+}
+for (const b of $$(".a-tab")) b.addEventListener("click", () => showTab(b.dataset.tab));
+
+// -- live monitor ------------------------------------------------------------------------------------
+
+function onSnapshot(state) {
+  windows.clear();
+  tickets.clear();
+  for (const w of state.windows || []) {
+    windows.set(w.number, w);
+    if (w.ticket) tickets.set(w.number, w.ticket);
+  }
+  queues.clear();
+  for (const q of state.services || []) queues.set(q.id, q);
+  notice = state.notice || notice;
+  fillNotice();
+  schedule();
+}
+
+function onEvent(msg) {
+  const d = msg.data || {};
+  if (d.window) {
+    const w = { ...(windows.get(d.window.number) || {}), ...d.window };
+    windows.set(w.number, w);
+    if (!w.current) tickets.delete(w.number);
+    else if (d.ticket && d.ticket.id === w.current) tickets.set(w.number, d.ticket);
+  }
+  for (const q of d.queues || []) queues.set(q.id, q);
+  if (msg.name === "notice.changed" && d.notice) {
+    notice = d.notice;
+    fillNotice();
+  }
+  if (msg.name === "day.started") tickets.clear();
+  schedule();
+}
+
+function overTarget(q) {
+  return q.oldest_since && secondsSince(q.oldest_since) > (q.target_wait_minutes || 0) * 60;
+}
+
+const schedule = frameBatcher(render);
+
+function render() {
+  let open = 0;
+  let paused = 0;
+  for (const tile of $$(".a-win")) {
+    const n = Number(tile.dataset.window);
+    const w = windows.get(n) || { status: "closed" };
+    const tk = tickets.get(n);
+    tile.dataset.status = w.status;
+    if (w.status === "open") open += 1;
+    if (w.status === "paused") paused += 1;
+    setText($("[data-wstatus]", tile), t(`wstatus.${w.status}`));
+    setText($("[data-clerk]", tile), w.status === "closed" ? "" : `${w.clerk_name || ""}${w.staff_no ? ` · ${w.staff_no}` : ""}`);
+    const what = tk ? `${tk.number} ${t(`status.${tk.status}`)}` : w.status === "paused" ? pauseLabel(w.pause_reason || "") : "";
+    setText($("[data-ticket]", tile), what);
+    const since = tk ? (tk.status === "serving" ? tk.started_at : tk.called_at) : w.status !== "closed" ? w.since : null;
+    setText($("[data-since]", tile), since ? fmtDuration(secondsSince(since)) : "");
+    tile.classList.toggle("long", !!(tk && secondsSince(since) > 20 * 60));
+  }
+  let waiting = 0;
+  let over = 0;
+  let issued = 0;
+  for (const row of $$(".a-services tbody tr")) {
+    const q = queues.get(row.dataset.service);
+    if (!q) continue;
+    waiting += q.waiting;
+    issued += q.issued || 0;
+    const isOver = q.waiting > 0 && overTarget(q);
+    if (isOver) over += 1;
+    row.classList.toggle("over", isOver);
+    setText($("[data-waiting]", row), q.waiting);
+    setText($("[data-longest]", row), q.oldest_since && q.waiting ? t("admin.minutes", { n: Math.floor(secondsSince(q.oldest_since) / 60) }) : "–");
+    setText($("[data-open]", row), q.windows_open);
+  }
+  setText($("#a-k-open"), open);
+  setText($("#a-k-paused"), paused);
+  setText($("#a-k-waiting"), waiting);
+  setText($("#a-k-over"), over);
+  setText($("#a-k-issued"), issued);
+  $("#a-k-over").parentElement.classList.toggle("alert", over > 0);
+}
+
+function pauseLabel(reason) {
+  return ["rest", "meeting", "consulting", "other"].includes(reason) ? t(`pause.${reason}`) : reason;
+}
+
+// -- notice ------------------------------------------------------------------------------------------
+
+let noticeEdited = false; // a manager typing is not overwritten by live updates
+for (const id of ["#a-notice-zh", "#a-notice-en"]) $(id).addEventListener("input", () => (noticeEdited = true));
+
+function fillNotice(force = false) {
+  if (noticeEdited && !force) return;
+  $("#a-notice-zh").value = notice.text || "";
+  $("#a-notice-en").value = notice.text_en || "";
+  setText($("#a-notice-meta"), notice.at ? t("admin.notice_at", { at: new Date(notice.at).toLocaleString(document.documentElement.lang) }) : "");
+}
+
+$("#a-notice-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  try {
+    notice = await api("PUT", "/api/v1/notice", { text: $("#a-notice-zh").value.trim(), text_en: $("#a-notice-en").value.trim() });
+    noticeEdited = false;
+    fillNotice(true);
+    toast(t("admin.saved"), "info", 3000);
+  } catch (ex) {
+    toast(explain(ex));
+  }
+});
+
+// -- people ---------------------------------------------------------------------------------------------
+
+function parseWindows(text) {
+  const out = new Set();
+  for (const part of text.split(/[,，\s]+/).filter(Boolean)) {
+    const m = part.match(/^(\d+)(?:-(\d+))?$/);
+    if (!m) throw new ApiError(422, "bad_windows", part);
+    const a = Number(m[1]);
+    const b = m[2] ? Number(m[2]) : a;
+    for (let n = Math.min(a, b); n <= Math.max(a, b); n++) out.add(n);
+  }
+  return [...out].sort((x, y) => x - y);
+}
+
+async function loadPeople() {
+  try {
+    const { people } = await api("GET", "/api/v1/people");
+    $("#a-people").replaceChildren(...people.map((p) => h("tr", {},
+      h("td", {}, p.name), h("td", {}, p.login), h("td", {}, t(`role.${p.role}`)), h("td", {}, p.staff_no || ""),
+      h("td", {}, p.department || ""), h("td", {}, p.windows.length ? p.windows.join(",") : t("admin.any_window")))));
+  } catch (ex) {
+    toast(explain(ex));
+  }
+}
+
+$("#a-person-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  try {
+    await api("POST", "/api/v1/people", {
+      name: $("#p-name").value.trim(), login: $("#p-login").value.trim(), role: $("#p-role").value,
+      password: $("#p-password").value, staff_no: $("#p-staff").value.trim(), department: $("#p-dept").value.trim(),
+      windows: parseWindows($("#p-windows").value),
+    });
+    e.target.reset();
+    toast(t("admin.saved"), "info", 3000);
+    loadPeople();
+  } catch (ex) {
+    toast(explain(ex));
+  }
+});
+
+// -- device tokens -----------------------------------------------------------------------------------------
+
+function pageFor(row, secret) {
+  const q = `?token=${encodeURIComponent(secret)}`;
+  if (row.role === "kiosk") return `${location.origin}/kiosk${q}`;
+  if (row.role === "pad") return `${location.origin}/pad/${row.windows[0] || 1}${q}`;
+  if (row.role === "display") return row.windows.length ? `${location.origin}/display/window/${row.windows[0]}${q}` : `${location.origin}/display/hall${q}`;
+  return `hallcall devices --server ${location.origin} --token ${secret}`;
+}
+
+async function loadTokens() {
+  try {
+    const { tokens } = await api("GET", "/api/v1/tokens");
+    $("#a-tokens").replaceChildren(...tokens.map((tk) => {
+      const bound = [tk.windows.length ? t("admin.windows_list", { list: tk.windows.join(",") }) : "", tk.kiosk ? `${t("admin.kiosk")} ${tk.kiosk}` : "", tk.green ? t("prio.green_short") : ""].filter(Boolean).join(" · ");
+      const revoke = h("button", { type: "button", class: "hc-btn hc-btn-danger-outline hc-btn-small", disabled: !!tk.revoked_at }, t("admin.revoke"));
+      let armed = false;
+      revoke.addEventListener("click", async () => {
+        if (!armed) {
+          armed = true;
+          revoke.textContent = t("admin.revoke_confirm");
+          return;
+        }
+        try {
+          await api("DELETE", `/api/v1/tokens/${encodeURIComponent(tk.id)}`);
+          loadTokens();
+        } catch (ex) {
+          toast(explain(ex));
+        }
+      });
+      return h("tr", { class: tk.revoked_at ? "revoked" : "", dataset: { token: tk.id } },
+        h("td", {}, h("code", {}, tk.id)), h("td", {}, t(`role.${tk.role}`)), h("td", {}, tk.label), h("td", {}, bound),
+        h("td", {}, tk.revoked_at ? t("admin.revoked") : t("admin.active")), h("td", {}, revoke));
+    }));
+  } catch (ex) {
+    toast(explain(ex));
+  }
+}
+
+$("#a-token-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  try {
+    const body = { role: $("#tk-role").value, label: $("#tk-label").value.trim(), windows: parseWindows($("#tk-windows").value), green: $("#tk-green").checked };
+    const kiosk = $("#tk-kiosk").value.trim();
+    if (kiosk) body.kiosk = kiosk;
+    const row = await api("POST", "/api/v1/tokens", body);
+    setText($("#a-secret-token"), row.token);
+    setText($("#a-secret-url"), pageFor(row, row.token));
+    $("#a-secret").hidden = false;
+    e.target.reset();
+    loadTokens();
+  } catch (ex) {
+    toast(explain(ex));
+  }
+});
+
+// -- start ------------------------------------------------------------------------------------------------
+
+startPage();
+setInterval(() => {
+  if (live) render(); // the "how long" and "longest wait" columns move with the clock
+}, 5000);
+onLangChange(() => {
+  if (live) render();
+  if (tab === "people") loadPeople();
+  if (tab === "tokens") loadTokens();
+});
+whoAmI().catch((ex) => {
+  screen("login");
+  toast(explain(ex));
+});

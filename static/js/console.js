@@ -1,0 +1,402 @@
+// The clerk console (窗口工作台): sign in, open one of the windows you may use, then one
+// screen with the current ticket, the actions (F1–F8), the waiting list for the
+// window's services and today's counts. One request at a time: while an action is in
+// flight every action is disabled, so a double click or a held key never calls twice.
+
+import { $, $$, ApiError, Live, api, explain, expose, fmtDuration, h, hall, nameOf, onLangChange, secondsSince, setCsrf, setText, startPage, t, toast } from "./hallcall.js";
+
+const windowsByNumber = new Map(hall.windows.map((w) => [w.number, w]));
+const servicesById = new Map(hall.services.map((s) => [s.id, s]));
+const KEYS = { F1: "call", F2: "recall", F3: "start", F4: "finish", F5: "noshow", F6: "transfer", F7: "pause", F8: "close" };
+
+let me = null;
+let number = null; // the window signed in to
+let win = null; // its record
+let ticket = null; // the ticket at the window
+let queue = { queue: [], missed: [], held: [], today: {} };
+let busy = false;
+let live = null;
+let refreshTimer = 0;
+
+// -- screens ----------------------------------------------------------------------------------
+
+function screen(name) {
+  $("#c-login").hidden = name !== "login";
+  $("#c-choose").hidden = name !== "choose";
+  $("#c-main").hidden = name !== "main";
+  $("#c-logout").hidden = name === "login";
+  $("#c-who").hidden = name === "login";
+  document.body.dataset.screen = name;
+}
+
+async function whoAmI() {
+  me = await api("GET", "/api/v1/me");
+  // A session left by someone else on this PC still guards its cookie: sign-in must carry its token.
+  setCsrf(me.csrf_token);
+  if (!me.person) {
+    screen("login");
+    $("#c-user").focus();
+    return;
+  }
+  setCsrf(me.csrf_token);
+  setText($("#c-who"), `${me.person.name}${me.person.staff_no ? ` · ${me.person.staff_no}` : ""}`);
+  if (me.window) enter(me.window);
+  else choose();
+}
+
+$("#c-login-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const err = $("#c-login-error");
+  err.hidden = true;
+  try {
+    const res = await api("POST", "/api/v1/login", { login: $("#c-user").value.trim(), password: $("#c-pass").value });
+    setCsrf(res.csrf_token);
+    $("#c-pass").value = "";
+    await whoAmI();
+  } catch (ex) {
+    err.textContent = explain(ex);
+    err.hidden = false;
+  }
+});
+
+$("#c-logout").addEventListener("click", async () => {
+  try {
+    await api("POST", "/api/v1/logout", {});
+  } catch (ex) {
+    toast(explain(ex));
+  }
+  if (live) live.stop();
+  live = null;
+  number = null;
+  setCsrf("");
+  screen("login");
+});
+
+// -- choosing a window -------------------------------------------------------------------------------
+
+async function choose() {
+  screen("choose");
+  const box = $("#c-windows");
+  box.replaceChildren();
+  let live_state = null;
+  try {
+    live_state = (await api("GET", "/api/v1/hall")).live;
+  } catch (ex) {
+    toast(explain(ex));
+  }
+  const allowed = me.person.windows && me.person.windows.length ? me.person.windows : hall.windows.map((w) => w.number);
+  for (const n of allowed) {
+    const w = windowsByNumber.get(n);
+    if (!w) continue;
+    const state = live_state ? live_state.windows.find((x) => x.number === n) : null;
+    const taken = state && state.status !== "closed" && state.clerk !== me.person.id;
+    const btn = h("button", { type: "button", class: "c-win-choice", disabled: taken, dataset: { window: n } },
+      h("span", { class: "c-win-n" }, t("console.window_n", { n })),
+      h("span", { class: "c-win-name" }, nameOf(w)),
+      h("span", { class: "c-win-state" }, taken ? t("console.taken_by", { name: state.clerk_name || "" }) : t("console.free")));
+    btn.addEventListener("click", () => openWindow(n));
+    box.append(btn);
+  }
+}
+
+async function openWindow(n) {
+  try {
+    await api("POST", `/api/v1/windows/${n}/open`, {});
+    enter(n);
+  } catch (ex) {
+    toast(explain(ex));
+    choose();
+  }
+}
+
+// -- the console ---------------------------------------------------------------------------------------
+
+function enter(n) {
+  number = n;
+  const w = windowsByNumber.get(n);
+  setText($("#c-window"), `${t("console.window_n", { n })} · ${nameOf(w)}`);
+  screen("main");
+  const zones = [...new Set(w.services.map((s) => (servicesById.get(s) || {}).zone).filter(Boolean))];
+  if (live) live.stop();
+  live = new Live({ topics: [`window:${n}`, ...zones.map((z) => `zone:${z}`)], onSnapshot, onEvent, onWelcome: scheduleRefresh }).start();
+  expose("console", { live, state: () => ({ number, win, ticket, queue, busy }) });
+  refreshQueue();
+}
+
+function onSnapshot(state) {
+  const view = (state.windows || []).find((w) => w.number === number);
+  if (view) {
+    win = view;
+    ticket = view.ticket || null;
+  }
+  render();
+  refreshQueue();
+}
+
+function touchesMe(d) {
+  const w = windowsByNumber.get(number);
+  const mine = (s) => s && w.services.includes(s);
+  const tk = d.ticket;
+  return (tk && (mine(tk.service) || tk.pinned_window === number || tk.window === number)) || mine(d.from_service);
+}
+
+function onEvent(msg) {
+  const d = msg.data || {};
+  if (d.window && d.window.number === number) {
+    win = { ...(win || {}), ...d.window };
+    if (win.status === "closed" && msg.name === "window.closed") {
+      // Closed elsewhere (an admin, the day's end): back to the window list.
+      ticket = null;
+      render();
+      choose();
+      return;
+    }
+    if (!win.current) ticket = null;
+    else if (d.ticket && d.ticket.id === win.current) ticket = d.ticket;
+  }
+  if (touchesMe(d)) scheduleRefresh();
+  render();
+}
+
+function scheduleRefresh() {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(refreshQueue, 250); // one fetch for a burst of events
+}
+
+async function refreshQueue() {
+  if (number == null) return;
+  try {
+    queue = await api("GET", `/api/v1/windows/${number}/queue`);
+    if (queue.window) {
+      win = { ...(win || {}), ...queue.window };
+      ticket = queue.window.ticket || null;
+    }
+  } catch (ex) {
+    if (ex instanceof ApiError && ex.code !== "network") toast(explain(ex));
+  }
+  render();
+}
+
+function statusKey(st) {
+  return `status.${st}`;
+}
+
+function render() {
+  if (number == null) return;
+  const status = win ? win.status : "closed";
+  const pill = $("#c-wstatus");
+  pill.dataset.status = status;
+  setText(pill, t(`wstatus.${status}`));
+  const paused = $("#c-paused");
+  paused.hidden = status !== "paused";
+  if (status === "paused") setText(paused, `${t("wstatus.paused")} · ${pauseLabel(win.pause_reason)}`);
+
+  const tk = ticket;
+  setText($("#c-number"), tk ? tk.number : "—");
+  const s = tk ? servicesById.get(tk.service) : null;
+  setText($("#c-service"), tk ? (s ? `${s.prefix} · ${nameOf(s)}` : tk.service) : t("console.no_ticket"));
+  const ts = $("#c-tstatus");
+  ts.hidden = !tk;
+  if (tk) {
+    ts.dataset.status = tk.status;
+    setText(ts, t(statusKey(tk.status)) + (tk.recalls && tk.status === "called" ? ` · ${t("console.recalled_n", { n: tk.recalls })}` : ""));
+  }
+  $("#c-prio").hidden = !tk || tk.priority !== "green";
+  renderTimer();
+  setText($("#c-pause-label"), status === "paused" ? t("console.resume") : t("console.pause"));
+  enableActions();
+
+  const today = queue.today || {};
+  setText($("#c-served"), today.served ?? 0);
+  setText($("#c-mean"), today.mean_handling_seconds == null ? "–" : t("console.minutes", { n: (today.mean_handling_seconds / 60).toFixed(1) }));
+  setText($("#c-noshows"), today.no_show ?? 0);
+  setText($("#c-waiting"), (queue.queue || []).length);
+  renderQueue();
+}
+
+function renderTimer() {
+  const tk = ticket;
+  let text = "";
+  if (tk && tk.status === "called") text = t("console.since_called", { d: fmtDuration(secondsSince(tk.called_at)) });
+  else if (tk && tk.status === "serving") text = t("console.since_started", { d: fmtDuration(secondsSince(tk.started_at)) });
+  setText($("#c-timer"), text);
+}
+
+function renderQueue() {
+  const body = $("#c-queue");
+  const rows = (queue.queue || []).map((q, i) => {
+    const s = servicesById.get(q.service);
+    const badge = q.priority === "green" ? h("span", { class: "c-badge c-badge-green" }, t("prio.green_short"))
+      : q.priority === "appointment" ? h("span", { class: "c-badge" }, t("prio.appointment_short")) : null;
+    return h("tr", { class: q.priority !== "normal" ? "prio" : "" },
+      h("td", {}, String(i + 1)),
+      h("td", { class: "c-q-number" }, q.number, badge ? " " : null, badge),
+      h("td", {}, s ? nameOf(s) : q.service),
+      h("td", {}, fmtDuration(secondsSince(q.queued_at))));
+  });
+  body.replaceChildren(...rows);
+  $("#c-queue-empty").hidden = rows.length > 0;
+  setText($("#c-queue-count"), rows.length ? t("console.people_n", { n: rows.length }) : "");
+  const missed = queue.missed || [];
+  $("#c-missed-title").hidden = !missed.length;
+  setText($("#c-missed"), missed.map((m) => m.number).join("  "));
+}
+
+function pauseLabel(reason) {
+  return ["rest", "meeting", "consulting", "other"].includes(reason) ? t(`pause.${reason}`) : reason || "";
+}
+
+function enableActions() {
+  const status = win ? win.status : "closed";
+  const st = ticket ? ticket.status : null;
+  const open = status === "open";
+  const can = {
+    call: open,
+    recall: open && st === "called",
+    start: open && st === "called",
+    finish: open && (st === "called" || st === "serving"),
+    noshow: open && st === "called",
+    transfer: open && (st === "called" || st === "serving"),
+    pause: open || status === "paused",
+    close: status !== "closed" && st !== "called" && st !== "serving",
+  };
+  for (const btn of $$(".c-act")) {
+    btn.disabled = busy || !can[btn.dataset.act];
+    if (busy) btn.setAttribute("aria-busy", "true");
+    else btn.removeAttribute("aria-busy");
+  }
+  document.body.dataset.busy = String(busy);
+  return can;
+}
+
+// -- actions --------------------------------------------------------------------------------------------
+
+/** Run one request with every action locked until it returns. */
+async function run(fn) {
+  if (busy) return;
+  busy = true;
+  enableActions();
+  try {
+    const result = await fn();
+    return result;
+  } catch (ex) {
+    toast(explain(ex));
+  } finally {
+    busy = false;
+    render();
+  }
+}
+
+function post(path, body = {}) {
+  return api("POST", `/api/v1/windows/${number}/${path}`, body);
+}
+
+function takeTicket(result) {
+  if (result && result.number) ticket = result;
+  scheduleRefresh();
+}
+
+const actions = {
+  call: () => run(async () => {
+    const res = await post("call-next");
+    if (!res) toast(t("console.nobody_waiting"), "info", 3000);
+    else takeTicket(res);
+  }),
+  recall: () => run(async () => takeTicket(await post("recall"))),
+  start: () => run(async () => takeTicket(await post("start"))),
+  noshow: () => run(async () => {
+    await post("no-show");
+    ticket = null;
+    scheduleRefresh();
+  }),
+  finish: () => $("#c-finish-dialog").showModal(),
+  transfer: () => {
+    $("#c-transfer-service").value = "";
+    $("#c-transfer-window").value = "";
+    $("#c-transfer-dialog").showModal();
+  },
+  pause: () => {
+    if (win && win.status === "paused") run(async () => (win = { ...win, ...(await post("resume")) }));
+    else $("#c-pause-dialog").showModal();
+  },
+  close: () => run(async () => {
+    await post("close");
+    number = null;
+    if (live) live.stop();
+    live = null;
+    ticket = null;
+    choose();
+  }),
+};
+
+for (const btn of $$(".c-act")) btn.addEventListener("click", () => actions[btn.dataset.act]());
+
+document.addEventListener("keydown", (e) => {
+  const act = KEYS[e.key];
+  if (!act) return;
+  e.preventDefault(); // F1 is help, F5 reloads: not at a service window
+  if (document.body.dataset.screen !== "main" || document.querySelector("dialog[open]") || e.repeat) return;
+  const btn = $(`.c-act[data-act="${act}"]`);
+  if (btn && !btn.disabled) actions[act]();
+});
+
+for (const b of $$("#c-finish-dialog [data-outcome]")) {
+  b.addEventListener("click", () => {
+    const outcome = b.dataset.outcome;
+    const note = $("#c-finish-note").value.trim();
+    $("#c-finish-dialog").close();
+    $("#c-finish-note").value = "";
+    const body = { outcome };
+    if (note) body.details = outcome === "not_done" ? { reason: note } : outcome === "pending_materials" ? { materials: note.split(/[,，、;；]\s*/).filter(Boolean) } : { note };
+    run(async () => {
+      await post("finish", body);
+      ticket = null;
+      scheduleRefresh();
+    });
+  });
+}
+
+$("#c-transfer-go").addEventListener("click", () => {
+  const service = $("#c-transfer-service").value;
+  const to = $("#c-transfer-window").value;
+  if (!service === !to) {
+    toast(t("console.transfer_pick_one"), "info", 4000);
+    return;
+  }
+  $("#c-transfer-dialog").close();
+  run(async () => {
+    await post("transfer", service ? { service } : { to_window: Number(to) });
+    ticket = null;
+    scheduleRefresh();
+  });
+});
+// Picking one target clears the other, so exactly one is sent.
+$("#c-transfer-service").addEventListener("change", () => ($("#c-transfer-window").value = ""));
+$("#c-transfer-window").addEventListener("change", () => ($("#c-transfer-service").value = ""));
+
+for (const b of $$("#c-pause-dialog [data-reason]")) {
+  b.addEventListener("click", () => {
+    $("#c-pause-dialog").close();
+    run(async () => (win = { ...win, ...(await post("pause", { reason: b.dataset.reason })) }));
+  });
+}
+
+// -- start --------------------------------------------------------------------------------------------
+
+startPage();
+setInterval(() => {
+  if (number != null) renderTimer();
+}, 1000);
+setInterval(() => {
+  if (number != null) renderQueue();
+}, 15000);
+onLangChange(() => {
+  if (number != null) {
+    setText($("#c-window"), `${t("console.window_n", { n: number })} · ${nameOf(windowsByNumber.get(number))}`);
+    render();
+  } else if (document.body.dataset.screen === "choose") choose();
+});
+whoAmI().catch((ex) => {
+  screen("login");
+  toast(explain(ex));
+});

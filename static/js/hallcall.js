@@ -1,0 +1,526 @@
+// hallcall's one shared browser module: boot data, language switch, API helper,
+// the WebSocket client (hello → snapshot or replay → live, reconnect with backoff,
+// resync with `since`), the visible offline state and the hall's clock.
+// Every page module imports from here; nothing here knows a particular page.
+
+const bootEl = document.getElementById("hc-boot");
+export const boot = bootEl ? JSON.parse(bootEl.textContent) : { strings: {}, params: {}, hall: {} };
+export const hall = boot.hall;
+export const params = boot.params || {};
+
+// -- language ---------------------------------------------------------------------------
+
+const LANG_KEY = "hallcall.lang";
+const LANG_COOKIE = "hallcall_lang";
+const langListeners = [];
+let currentLang = localStorage.getItem(LANG_KEY) || boot.lang || "zh";
+if (!["zh", "en"].includes(currentLang)) currentLang = "zh";
+
+export function lang() {
+  return currentLang;
+}
+
+/** The string `key` in the current language, with {name} placeholders filled. */
+export function t(key, vars) {
+  const pair = boot.strings[key];
+  let text = pair ? pair[currentLang] || pair.zh : key;
+  if (vars) text = text.replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m));
+  return text;
+}
+
+/** A configured thing's name (hall, zone, service, window) in the current language. */
+export function nameOf(obj) {
+  if (!obj) return "";
+  return currentLang === "en" ? obj.name_en || obj.name || "" : obj.name || "";
+}
+
+export function onLangChange(fn) {
+  langListeners.push(fn);
+}
+
+export function applyI18n(root = document) {
+  document.documentElement.lang = currentLang === "zh" ? "zh-CN" : "en";
+  document.documentElement.dataset.lang = currentLang;
+  for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of root.querySelectorAll("[data-name-zh]")) {
+    el.textContent = currentLang === "en" ? el.dataset.nameEn || el.dataset.nameZh : el.dataset.nameZh;
+  }
+  for (const el of root.querySelectorAll("[data-i18n-label]")) el.setAttribute("aria-label", t(el.dataset.i18nLabel));
+  if (boot.title) document.title = `${t(boot.title)} · ${nameOf(hall)}`;
+}
+
+export function setLang(next) {
+  currentLang = next === "en" ? "en" : "zh";
+  localStorage.setItem(LANG_KEY, currentLang);
+  // The server reads the cookie, so the next page load already comes in this language.
+  document.cookie = `${LANG_COOKIE}=${currentLang}; path=/; max-age=31536000; SameSite=Lax`;
+  applyI18n();
+  for (const fn of langListeners) fn(currentLang);
+}
+
+// -- small DOM helpers ----------------------------------------------------------------------
+
+export const $ = (sel, root = document) => root.querySelector(sel);
+export const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
+
+/** Build an element; children are strings (as text, never HTML) or nodes. */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === false || v == null) continue;
+    if (k === "class") el.className = v;
+    else if (k === "dataset") Object.assign(el.dataset, v);
+    else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) if (c != null && c !== false) el.append(c instanceof Node ? c : String(c));
+  return el;
+}
+
+/** A clerk's photo, or the first character of the name on a coloured disc. */
+export function renderPhoto(box, url, name) {
+  const key = `${url || ""}|${name || ""}`;
+  if (box.dataset.photo === key) return;
+  box.dataset.photo = key;
+  box.replaceChildren();
+  // Photos live on the hall's intranet, under /, or inline as data:image (never javascript: and the like).
+  if (url && /^(https?:\/\/|\/|data:image\/)/.test(url)) box.append(h("img", { src: url, alt: "" }));
+  else box.append(h("span", { class: "hc-initial" }, (name || "?").slice(0, 1)));
+}
+
+export function setText(el, text) {
+  const s = text == null ? "" : String(text);
+  if (el && el.textContent !== s) el.textContent = s;
+}
+
+/**
+ * Run `fn` once before the next frame however often it is asked for (bursts of events).
+ * A page the browser does not paint (hidden, occluded, throttled) gets no frames, so a
+ * timer stands in after 100 ms: screens stay current even when nobody is looking.
+ */
+export function frameBatcher(fn) {
+  let queued = false;
+  let timer = 0;
+  let frame = 0;
+  const run = () => {
+    if (!queued) return;
+    queued = false;
+    clearTimeout(timer);
+    cancelAnimationFrame(frame);
+    fn();
+  };
+  return () => {
+    if (queued) return;
+    queued = true;
+    frame = requestAnimationFrame(run);
+    timer = setTimeout(run, 100);
+  };
+}
+
+let toastTimer = 0;
+/** Tell a person what went wrong, in their language, for a few seconds. */
+export function toast(message, kind = "error", ms = 6000) {
+  const el = document.getElementById("hc-toast");
+  if (!el) return;
+  el.textContent = message;
+  el.dataset.kind = kind;
+  el.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => (el.hidden = true), ms);
+}
+
+// -- the hall's clock ---------------------------------------------------------------------------
+
+// Screens show the server's time, not the box's: hall TVs often have wrong clocks.
+let skew = boot.now ? Date.parse(boot.now) - Date.now() : 0;
+
+export function setServerTime(iso) {
+  const at = Date.parse(iso);
+  if (!Number.isNaN(at)) skew = at - Date.now();
+}
+
+/** A live event happened at `iso` on the server: the server's clock is at least there. */
+function noteEventTime(iso) {
+  const at = Date.parse(iso);
+  if (!Number.isNaN(at) && at - Date.now() > skew) skew = at - Date.now();
+}
+
+export function now() {
+  return new Date(Date.now() + skew);
+}
+
+const fmtCache = new Map();
+function fmt(options) {
+  const key = currentLang + JSON.stringify(options);
+  if (!fmtCache.has(key)) {
+    fmtCache.set(key, new Intl.DateTimeFormat(currentLang === "zh" ? "zh-CN" : "en-GB", { timeZone: hall.timezone || "Asia/Shanghai", ...options }));
+  }
+  return fmtCache.get(key);
+}
+
+export function fmtTime(d = now(), seconds = true) {
+  return fmt({ hour: "2-digit", minute: "2-digit", second: seconds ? "2-digit" : undefined, hourCycle: "h23" }).format(d);
+}
+
+export function fmtDate(d = now()) {
+  return fmt({ year: "numeric", month: "long", day: "numeric", weekday: "long" }).format(d);
+}
+
+/** Local minutes since midnight in the hall's timezone. */
+export function hallMinutes(d = now()) {
+  const [hh, mm] = fmt({ hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).format(d).split(":").map(Number);
+  return hh * 60 + mm;
+}
+
+/** Whether the hall's business hours ("08:30-12:00") include this moment. */
+export function hallIsOpen(d = now()) {
+  const m = hallMinutes(d);
+  return (hall.hours || []).some((span) => {
+    const [a, b] = span.split("-").map((x) => x.split(":").map(Number)).map(([hh, mm]) => hh * 60 + mm);
+    return a <= m && m < b;
+  });
+}
+
+export function secondsSince(iso) {
+  if (!iso) return 0;
+  return Math.max(0, (now().getTime() - Date.parse(iso)) / 1000);
+}
+
+/** "12:05" for a duration, or "1:02:05" past an hour. */
+export function fmtDuration(seconds) {
+  const s = Math.floor(seconds);
+  const hh = Math.floor(s / 3600);
+  const mm = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, "0");
+  return hh ? `${hh}:${String(mm).padStart(2, "0")}:${ss}` : `${mm}:${ss}`;
+}
+
+function tickClocks() {
+  const d = now();
+  for (const el of document.querySelectorAll('[data-clock="time"]')) setText(el, fmtTime(d));
+  for (const el of document.querySelectorAll('[data-clock="date"]')) setText(el, fmtDate(d));
+}
+
+// -- device tokens, sessions and the API ----------------------------------------------------------
+
+/**
+ * The bearer token of a kiosk, screen or pad. It arrives once as ?token=… and is kept
+ * in localStorage per page path, then taken out of the address bar so it is not
+ * bookmarked or shown.
+ */
+export function deviceToken() {
+  const key = `hallcall.token:${location.pathname}`;
+  const url = new URL(location.href);
+  const fresh = url.searchParams.get("token");
+  if (fresh) {
+    localStorage.setItem(key, fresh);
+    url.searchParams.delete("token");
+    history.replaceState(null, "", url.pathname + (url.search || "") + url.hash);
+  }
+  return localStorage.getItem(key) || "";
+}
+
+export function forgetDeviceToken() {
+  localStorage.removeItem(`hallcall.token:${location.pathname}`);
+}
+
+let csrf = "";
+export function setCsrf(token) {
+  csrf = token || "";
+}
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** A human sentence for an API error, from the language table when it knows the code. */
+export function explain(err) {
+  if (!(err instanceof ApiError)) return t("err.generic");
+  const key = `err.${err.code}`;
+  return boot.strings[key] ? t(key) : `${t("err.generic")} (${err.message})`;
+}
+
+/** JSON over HTTP with the device token or the session's CSRF header; errors become ApiError. */
+export async function api(method, path, body, { token = "", headers = {}, timeout = 10000 } = {}) {
+  const h = { Accept: "application/json", ...headers };
+  if (body !== undefined) h["Content-Type"] = "application/json";
+  if (token) h.Authorization = `Bearer ${token}`;
+  if (csrf && method !== "GET") h["X-CSRF-Token"] = csrf;
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(), timeout);
+  let resp;
+  try {
+    resp = await fetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin", signal: ctl.signal });
+  } catch (e) {
+    throw new ApiError(0, "network", String(e && e.message ? e.message : e));
+  } finally {
+    clearTimeout(timer);
+  }
+  if (resp.status === 204) return null;
+  let data = null;
+  try {
+    data = await resp.json();
+  } catch {
+    data = null;
+  }
+  if (!resp.ok) {
+    const e = (data && data.error) || {};
+    throw new ApiError(resp.status, e.code || `http_${resp.status}`, e.message || resp.statusText);
+  }
+  return data;
+}
+
+// -- the offline banner ---------------------------------------------------------------------------
+
+let netState = "connecting";
+let bannerTimer = 0;
+function showNet(state) {
+  netState = state;
+  document.documentElement.dataset.net = state;
+  const el = document.getElementById("hc-net");
+  if (!el) return;
+  clearTimeout(bannerTimer);
+  if (state === "online") {
+    el.hidden = true;
+  } else if (state === "connecting") {
+    // The first connection normally takes milliseconds; do not flash the banner for it.
+    bannerTimer = setTimeout(() => {
+      if (netState === "connecting") el.hidden = false;
+    }, 1500);
+  } else {
+    el.hidden = false;
+  }
+}
+
+export function isOnline() {
+  return netState === "online";
+}
+
+/** "connecting" (first attempt), "online" or "offline". */
+export function connection() {
+  return netState;
+}
+
+// -- the WebSocket client ---------------------------------------------------------------------------
+
+const BACKOFF_FIRST = 250; // ms
+const BACKOFF_CAP = 5000; // a restarted server is found within ~5 s, without a stampede
+const PING_EVERY = 15000; // half-open connections (a pulled cable) show up as silence
+const SILENCE_LIMIT = 40000;
+
+/**
+ * One live connection to /ws. It says hello with its topics (and `since`, once it has
+ * seen a sequence number), hands snapshots, events and position updates to the page,
+ * drops events it already has (seq <= last), and reconnects by itself with jittered,
+ * capped exponential backoff. Commands are sent with an id and resolve on their result.
+ */
+export class Live {
+  constructor({ topics, token = "", onSnapshot, onEvent, onPosition, onWelcome, onRefused, onStatus } = {}) {
+    this.topics = topics;
+    this.token = token;
+    this.handlers = { onSnapshot, onEvent, onPosition, onWelcome, onRefused, onStatus };
+    this.seq = null; // the last sequence number applied; null until the first snapshot
+    this.ws = null;
+    this.attempt = 0;
+    this.nextId = 1;
+    this.pending = new Map();
+    this.lastHeard = 0;
+    this.stopped = false;
+    this.welcomed = false;
+    this.retryTimer = 0;
+    this.pingTimer = 0;
+    this.welcomeWaiters = [];
+    // Resolves once the page holds the hall's state (its first snapshot): tests and embedders await it.
+    this.ready = new Promise((resolve) => (this.resolveReady = resolve));
+    window.addEventListener("online", () => this.reconnectNow());
+  }
+
+  start() {
+    this.stopped = false;
+    this.connect();
+    return this;
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    clearInterval(this.pingTimer);
+    if (this.ws) this.ws.close(1000, "page closed");
+  }
+
+  /** A promise of the next welcome: the socket is (again) connected and subscribed. */
+  nextWelcome() {
+    return new Promise((resolve) => this.welcomeWaiters.push(resolve));
+  }
+
+  reconnectNow() {
+    if (this.stopped) return;
+    clearTimeout(this.retryTimer);
+    if (!this.ws || this.ws.readyState > 1) {
+      this.attempt = 0;
+      this.connect();
+    }
+  }
+
+  status(state) {
+    showNet(state);
+    if (this.handlers.onStatus) this.handlers.onStatus(state);
+  }
+
+  connect() {
+    clearTimeout(this.retryTimer);
+    // Only the very first attempt is "connecting"; a retry means we are offline until welcomed.
+    if (!this.tried) this.status("connecting");
+    this.tried = true;
+    const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
+    let ws;
+    try {
+      ws = new WebSocket(url);
+    } catch {
+      this.scheduleRetry();
+      return;
+    }
+    this.ws = ws;
+    this.welcomed = false;
+    ws.onopen = () => {
+      const hello = { type: "hello", topics: this.topics };
+      if (this.token) hello.token = this.token;
+      if (this.seq != null) hello.since = this.seq;
+      ws.send(JSON.stringify(hello));
+      this.lastHeard = Date.now();
+    };
+    ws.onmessage = (e) => {
+      this.lastHeard = Date.now();
+      let msg;
+      try {
+        msg = JSON.parse(e.data);
+      } catch {
+        return;
+      }
+      this.dispatch(msg);
+    };
+    ws.onclose = () => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      clearInterval(this.pingTimer);
+      for (const [, p] of this.pending) p.reject(new ApiError(0, "network", "connection lost"));
+      this.pending.clear();
+      if (!this.stopped) {
+        this.status("offline");
+        this.scheduleRetry();
+      }
+    };
+    ws.onerror = () => {}; // onclose follows and does the work
+  }
+
+  scheduleRetry(min = 0) {
+    const base = Math.min(BACKOFF_CAP, BACKOFF_FIRST * 2 ** this.attempt);
+    const delay = Math.max(min, base / 2 + Math.random() * (base / 2)); // jitter: no stampede after a restart
+    this.attempt += 1;
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  watchdog() {
+    clearInterval(this.pingTimer);
+    this.pingTimer = setInterval(() => {
+      const ws = this.ws;
+      if (!ws || ws.readyState !== 1) return;
+      if (Date.now() - this.lastHeard > SILENCE_LIMIT) {
+        ws.close(); // silence means a dead path; start over with since
+        return;
+      }
+      ws.send('{"type":"ping"}');
+    }, PING_EVERY);
+  }
+
+  dispatch(msg) {
+    const h = this.handlers;
+    switch (msg.type) {
+      case "welcome":
+        this.welcomed = true;
+        this.attempt = 0;
+        this.watchdog();
+        this.status("online");
+        if (h.onWelcome) h.onWelcome(msg);
+        for (const resolve of this.welcomeWaiters.splice(0)) resolve(msg);
+        break;
+      case "snapshot":
+        // A snapshot is the whole truth: it also resets `seq` (the store may have been replaced).
+        this.seq = msg.seq;
+        if (msg.state && msg.state.now) setServerTime(msg.state.now);
+        if (h.onSnapshot) h.onSnapshot(msg.state, msg.seq);
+        this.resolveReady(msg.seq);
+        break;
+      case "event":
+        if (this.seq != null && msg.seq <= this.seq) return; // already applied (replay overlap)
+        this.seq = msg.seq;
+        noteEventTime(msg.at); // replayed events are older and change nothing
+        if (h.onEvent) h.onEvent(msg);
+        break;
+      case "position":
+        if (h.onPosition) h.onPosition(msg);
+        break;
+      case "pong":
+        // Every event up to the pong's seq for our topics came before it, in order: a quiet
+        // screen moves its `since` forward, so a later reconnect replays instead of resnapshotting.
+        if (this.seq != null && msg.seq > this.seq) this.seq = msg.seq;
+        break;
+      case "result": {
+        const p = this.pending.get(msg.id);
+        if (!p) return;
+        this.pending.delete(msg.id);
+        if (msg.ok) p.resolve(msg.data);
+        else p.reject(new ApiError(400, msg.error.code, msg.error.message));
+        break;
+      }
+      case "error":
+        if (!this.welcomed) {
+          // The hello was refused (revoked token, forbidden topic): retry slowly, say so.
+          if (h.onRefused) h.onRefused(msg.error);
+          this.attempt = Math.max(this.attempt, 6);
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** Send a command over the socket; resolves with its data or rejects with ApiError. */
+  command(name, args = {}) {
+    return new Promise((resolve, reject) => {
+      if (!this.ws || this.ws.readyState !== 1 || !this.welcomed) {
+        reject(new ApiError(0, "network", "not connected"));
+        return;
+      }
+      const id = this.nextId++;
+      this.pending.set(id, { resolve, reject });
+      this.ws.send(JSON.stringify({ type: "command", id, name, ...args }));
+    });
+  }
+}
+
+// -- page start --------------------------------------------------------------------------------
+
+/** Wire the language buttons and clocks; call once from each page module. */
+export function startPage() {
+  for (const btn of document.querySelectorAll("[data-lang-toggle]")) {
+    btn.addEventListener("click", () => setLang(currentLang === "zh" ? "en" : "zh"));
+  }
+  if (currentLang !== boot.lang) applyI18n();
+  onLangChange(() => {
+    fmtCache.clear();
+    tickClocks();
+  });
+  tickClocks();
+  setInterval(tickClocks, 1000);
+}
+
+// For tests and the browser console: the page's live client and state.
+export function expose(name, value) {
+  window.hallcall = window.hallcall || {};
+  window.hallcall[name] = value;
+}

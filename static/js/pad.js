@@ -1,0 +1,139 @@
+// The evaluation pad (评价器): a tablet facing the citizen. It shows the clerk's card;
+// when the clerk finishes a service it asks for one of the five national levels, with a
+// reason required for the two lowest, thanks the citizen and goes back to the card.
+// One rating per service: the pad sends at most one, and the server refuses a second.
+
+import { $, $$, Live, ApiError, api, deviceToken, explain, expose, now, onLangChange, params, renderPhoto, setText, startPage, t, toast } from "./hallcall.js";
+
+const number = params.window;
+const IDLE_MS = (params.idle || 90) * 1000; // an unrated service goes back to the card
+const THANKS_MS = (params.thanks || 5) * 1000;
+const pad = $("#pad");
+const screens = { card: $("#pad-card"), rate: $("#pad-rate"), reasons: $("#pad-reasons"), thanks: $("#pad-thanks") };
+
+let win = null;
+let pending = null; // {id, number} of the finished ticket awaiting a rating
+let chosen = 0;
+let busy = false;
+let timer = 0;
+const rated = []; // ids of the last services rated here: a replayed request is not asked twice
+
+function show(name) {
+  pad.dataset.screen = name;
+  for (const [key, el] of Object.entries(screens)) el.hidden = key !== name;
+  clearTimeout(timer);
+  if (name === "rate" || name === "reasons") timer = setTimeout(backToCard, IDLE_MS);
+  if (name === "thanks") timer = setTimeout(backToCard, THANKS_MS);
+}
+
+function backToCard() {
+  pending = null;
+  chosen = 0;
+  show("card");
+}
+
+function renderCard() {
+  const open = win && win.status !== "closed" && win.clerk_name;
+  setText($("#pad-name"), open ? win.clerk_name : "");
+  setText($("#pad-staff-no"), open ? win.staff_no || "—" : "—");
+  setText($("#pad-dept"), open ? win.department || "—" : "—");
+  $("#pad-closed").hidden = !!open;
+  $("#pad-greet").hidden = !open;
+  renderPhoto($("#pad-photo"), open ? win.photo : "", open ? win.clerk_name : "—");
+}
+
+function remember(id) {
+  rated.push(id);
+  if (rated.length > 50) rated.shift();
+}
+
+function ask(ticket) {
+  pending = { id: ticket.id, number: ticket.number };
+  chosen = 0;
+  setText($("#pad-ticket"), ticket.number);
+  setText($("#pad-rate-clerk"), win && win.clerk_name ? `${win.clerk_name}${win.staff_no ? ` (${t("pad.staff_no")} ${win.staff_no})` : ""}` : "");
+  for (const b of $$(".pad-reason")) b.setAttribute("aria-pressed", "false");
+  $("#pad-submit").disabled = true;
+  show("rate");
+}
+
+async function submit(level, reasons = []) {
+  if (busy || !pending) return;
+  busy = true;
+  for (const b of $$("#pad button")) b.setAttribute("aria-busy", "true");
+  try {
+    await api("POST", "/api/v1/evaluations", { ticket: pending.id, level, reasons, source: "pad" }, { token });
+    remember(pending.id);
+    show("thanks");
+  } catch (err) {
+    if (err instanceof ApiError && err.code === "already_rated") show("thanks");
+    else toast(explain(err));
+  } finally {
+    busy = false;
+    for (const b of $$("#pad button")) b.removeAttribute("aria-busy");
+  }
+}
+
+for (const btn of $$("#pad-levels .rate-level")) {
+  btn.addEventListener("click", () => {
+    const level = Number(btn.dataset.level);
+    if (level <= 2) {
+      chosen = level;
+      setText($("#pad-chosen"), t(`rate.l${level}`));
+      show("reasons");
+    } else {
+      submit(level);
+    }
+  });
+}
+for (const btn of $$(".pad-reason")) {
+  btn.addEventListener("click", () => {
+    btn.setAttribute("aria-pressed", btn.getAttribute("aria-pressed") === "true" ? "false" : "true");
+    $("#pad-submit").disabled = !$$('.pad-reason[aria-pressed="true"]').length;
+    show("reasons"); // any touch restarts the idle timer
+  });
+}
+$("#pad-back").addEventListener("click", () => show("rate"));
+$("#pad-submit").addEventListener("click", () => {
+  const reasons = $$('.pad-reason[aria-pressed="true"]').map((b) => b.dataset.reason);
+  if (reasons.length) submit(chosen, reasons);
+});
+
+function onSnapshot(state) {
+  win = (state.windows || []).find((w) => w.number === number) || null;
+  renderCard();
+}
+
+function onEvent(msg) {
+  const d = msg.data || {};
+  if (d.window && d.window.number === number) {
+    win = { ...(win || {}), ...d.window };
+    renderCard();
+  }
+  if (msg.name === "evaluation.submitted" && d.ticket) remember(d.ticket.id);
+  if (msg.name === "evaluation.requested" && d.ticket && d.ticket.window === number && d.ticket.rating == null
+      && !rated.includes(d.ticket.id)) {
+    // A request replayed after a long outage is stale: the citizen has left.
+    if (now().getTime() - Date.parse(msg.at) < IDLE_MS) ask(d.ticket);
+  } else if (msg.name === "evaluation.submitted" && pending && d.ticket && d.ticket.id === pending.id) {
+    if (pad.dataset.screen !== "thanks") show("thanks"); // rated elsewhere (the phone)
+  }
+}
+
+startPage();
+const token = deviceToken();
+if (!token) toast(t("pad.no_token"), "error", 3600000);
+renderCard();
+show("card");
+const live = new Live({
+  topics: [`window:${number}`],
+  token,
+  onSnapshot,
+  onEvent,
+  onRefused: (err) => toast(`${t("pad.token_refused")} (${err.code})`, "error", 60000),
+}).start();
+onLangChange(() => {
+  renderCard();
+  if (chosen) setText($("#pad-chosen"), t(`rate.l${chosen}`));
+});
+expose("pad", { live, state: () => ({ win, pending, screen: pad.dataset.screen }) });

@@ -1,0 +1,91 @@
+"""The live monitor: sign-in required; windows and services live; the notice editor
+drives the hall TV; people and device tokens are created and revoked."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from playwright.async_api import expect
+
+from ..conftest import PASSWORD  # type: ignore[import-not-found]
+from .conftest import Browsing
+from .helpers import person
+
+
+async def sign_in(page: Any, login: str) -> None:
+    await page.locator("#a-user").fill(login)
+    await page.locator("#a-pass").fill(PASSWORD)
+    await page.locator("#a-login-form button[type=submit]").click()
+
+
+async def test_monitor_notice_people_and_tokens(server: Any, clock: Any, pages: Browsing) -> None:
+    pages.base = server.base
+    await person(server, "boss", "马主任", "manager")
+    await person(server, "xiaoli", "小李", "clerk")
+    clerk = await server.clerk_at(15)
+    kiosk = server.client(await server.token("kiosk"))
+    for _ in range(2):
+        await kiosk.post("/api/v1/tickets", {"service": "pension"})
+    tv = await pages.open("/display/hall", width=1920, height=1080)
+    page = await pages.open("/admin", width=1920, height=1080)
+
+    # A clerk may not use the monitor.
+    await sign_in(page, "xiaoli")
+    await expect(page.locator("#a-login-error")).to_have_text("需要主管或管理员账号", timeout=3000)
+    await page.context.clear_cookies()
+    await page.reload()
+    await sign_in(page, "boss")
+    win = page.locator(".a-win[data-window='15']")
+    await expect(win).to_have_attribute("data-status", "open", timeout=5000)
+    await expect(win.locator("[data-clerk]")).to_have_text("clerk15 · 0015")
+    row = page.locator(".a-services tr[data-service=pension]")
+    await expect(row.locator("[data-waiting]")).to_have_text("2")
+
+    # Live: a call shows at the window with how long ago; the service over its target turns red.
+    await clerk.post("/api/v1/windows/15/call-next")
+    await expect(win.locator("[data-ticket]")).to_have_text("K001 已叫号", timeout=1000)
+    await expect(row.locator("[data-waiting]")).to_have_text("1", timeout=1000)
+    await expect(row).not_to_have_class("over")
+    clock.advance(minutes=16)  # pension's target is 15 minutes
+    await kiosk.post("/api/v1/tickets", {"service": "retirement"})  # any event brings the server's clock
+    await expect(row).to_have_class("over", timeout=7000)
+    await expect(page.locator("#a-k-over")).to_have_text("1")
+    clock.advance(-timedelta(minutes=16).total_seconds())
+
+    # The notice editor: publish, and the hall TV shows it.
+    await page.locator("#a-notice-zh").fill("今日下午系统升级，请提前取号。")
+    await page.locator("#a-notice-en").fill("System upgrade this afternoon.")
+    await page.locator("#a-notice-form button[type=submit]").click()
+    await expect(tv.locator("#tv-notice-text")).to_contain_text("今日下午系统升级，请提前取号。", timeout=2000)
+    assert server.hall.state.notice.text_en == "System upgrade this afternoon."
+
+    # People: add a clerk limited to windows 3-5.
+    await page.locator(".a-tab[data-tab=people]").click()
+    await page.locator("#p-name").fill("周敏")
+    await page.locator("#p-login").fill("zhoumin")
+    await page.locator("#p-password").fill("another-pw")
+    await page.locator("#p-staff").fill("0203")
+    await page.locator("#p-windows").fill("3-5")
+    await page.locator("#a-person-form button[type=submit]").click()
+    await expect(page.locator("#a-people")).to_contain_text("周敏", timeout=3000)
+    added = await server.hall.store.person(login="zhoumin")
+    assert added.windows == (3, 4, 5) and added.role == "clerk" and added.staff_no == "0203"
+
+    # Device tokens: create a pad token (the secret is shown once), then revoke it.
+    await page.locator(".a-tab[data-tab=tokens]").click()
+    await page.locator("#tk-role").select_option("pad")
+    await page.locator("#tk-label").fill("3号评价器")
+    await page.locator("#tk-windows").fill("3")
+    await page.locator("#a-token-form button[type=submit]").click()
+    await expect(page.locator("#a-secret")).to_be_visible(timeout=3000)
+    secret = await page.locator("#a-secret-token").text_content()
+    await expect(page.locator("#a-secret-url")).to_have_text(f"{server.base}/pad/3?token={secret}")
+    assert (await server.hall.auth.bearer(secret)).role == "pad"
+    row = page.locator("#a-tokens tr", has_text="3号评价器")
+    await row.locator("button").click()
+    await expect(row.locator("button")).to_have_text("确认吊销")
+    await row.locator("button").click()
+    await expect(page.locator("#a-tokens tr.revoked", has_text="3号评价器")).to_be_visible(timeout=3000)
+    server.hall.auth.forget()
+    assert await server.hall.auth.bearer(secret) is None

@@ -1,0 +1,53 @@
+"""Simplified Chinese first, English as a switch on every page, remembered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.async_api import expect
+
+from .conftest import Browsing
+
+# page, a Chinese text it shows by default, the same place in English
+PAGES = [
+    ("/", "h1", "大厅页面一览", "The hall's pages"),
+    ("/kiosk", ".k-title", "请选择办理事项", "Please choose a service"),
+    ("/t/unknownticket0", "#tr-status", "未找到该号票", "Ticket not found"),
+    ("/console", "#c-login h1", "工作人员登录", "Staff sign-in"),
+    ("/display/hall", ".tv-hero-label", "正在叫号", "Now calling"),
+    ("/display/window/15", "#ws-headline", "欢迎光临", "Welcome"),
+    ("/pad/15", ".pad-supervise", "欢迎监督，请对我的服务作出评价", "Your rating helps us improve"),
+    ("/admin", "#a-login h1", "管理人员登录", "Manager sign-in"),
+]
+
+
+async def test_every_page_switches_to_english_and_remembers(server: Any, pages: Browsing) -> None:
+    await server.clerk_at(15)
+    await server.hall.set_notice(await _manager(server), "今日通知", "Today's notice")
+    for path, where, zh, en in PAGES:
+        page = await pages.open(path, base=server.base)
+        await expect(page.locator(where)).to_have_text(zh, timeout=5000)
+        assert await page.get_attribute("html", "lang") == "zh-CN"
+        toggle = page.locator("[data-lang-toggle]").first
+        await expect(toggle).to_have_text("English")
+        await toggle.click()
+        await expect(page.locator(where)).to_have_text(en, timeout=2000)
+        assert await page.get_attribute("html", "lang") == "en"
+        await expect(toggle).to_have_text("中文")
+        # Remembered: the next load comes in English from the server already.
+        await page.reload()
+        await expect(page.locator(where)).to_have_text(en, timeout=5000)
+        if path == "/display/hall":
+            await expect(page.locator("#tv-notice-text")).to_contain_text("Today's notice")
+            await expect(page.locator(".tv-zone[data-zone=social] .tv-zone-title")).to_have_text("Human resources and social security")
+        await page.locator("[data-lang-toggle]").first.click()  # back to Chinese for the next page
+        await expect(page.locator(where)).to_have_text(zh, timeout=2000)
+        await page.close()
+
+
+async def _manager(server: Any) -> Any:
+    from queue_server import auth
+
+    p = auth.new_person("i18n-boss", "主任", "manager", "secret-pw")
+    await server.hall.store.put_person(p)
+    return auth.from_person(p)
