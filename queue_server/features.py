@@ -21,7 +21,10 @@ MODULES = (
     "queue_server.pages",
     "queue_server.reports",
     "queue_server.alerts",
+    "queue_server.privacy",
     "queue_server.followup",
+    "queue_server.export",
+    "queue_server.pending",
     "queue_server.appointments",
     "queue_server.ledger",
 )
