@@ -8,7 +8,7 @@ two cannot drift apart. Errors of every kind leave as ``{"error": {"code", "mess
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any, Awaitable, Callable
 
@@ -387,6 +387,33 @@ async def post_person(request: web.Request, p: Principal, body: dict[str, Any]) 
     )
     await hall.store.put_person(person)
     return person.public()
+
+
+@route("PATCH", "/people/{id}", "Change a person: deactivate, reactivate, windows, password…",
+       "manager (clerks only), admin", tag="admin",
+       body=obj(name={"type": "string", "minLength": 1, "maxLength": 40}, active={"type": "boolean"},
+                password={"type": "string", "minLength": 6, "maxLength": 200}, staff_no={"type": "string", "maxLength": 20},
+                department={"type": "string", "maxLength": 60}, photo={"type": "string", "maxLength": 300},
+                windows={"type": "array", "items": WINDOW, "maxItems": 200}))
+async def patch_person(request: web.Request, p: Principal, body: dict[str, Any]) -> Any:
+    auth.require(p, "manager", "admin")
+    hall = hall_of(request)
+    person = await hall.store.person(id=request.match_info["id"])
+    if person is None:
+        raise NotFound("no such person", code="person_unknown")
+    if p.role == "manager" and person.role != "clerk":
+        raise Forbidden("a manager may change clerks only")
+    if person.id == p.id and body.get("active") is False:
+        raise Conflict("you cannot deactivate yourself", code="self_deactivate")
+    changes: dict[str, Any] = {k: v for k, v in body.items() if k not in ("password", "windows")}
+    if "windows" in body:
+        changes["windows"] = tuple(body["windows"])
+    if "password" in body:
+        changes["password_hash"] = auth.hash_password(body["password"])
+    updated = replace(person, **changes)
+    await hall.store.put_person(updated)
+    hall.auth.forget()  # sessions of a deactivated person stop working here at once
+    return updated.public()
 
 
 @route("GET", "/tokens", "Device tokens (never the secrets)", "manager, admin", tag="admin")

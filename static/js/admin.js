@@ -207,9 +207,24 @@ function parseWindows(text) {
 async function loadPeople() {
   try {
     const { people } = await api("GET", "/api/v1/people");
-    $("#a-people").replaceChildren(...people.map((p) => h("tr", {},
-      h("td", {}, p.name), h("td", {}, p.login), h("td", {}, t(`role.${p.role}`)), h("td", {}, p.staff_no || ""),
-      h("td", {}, p.department || ""), h("td", {}, p.windows.length ? p.windows.join(",") : t("admin.any_window")))));
+    $("#a-people").replaceChildren(...people.map((p) => {
+      const toggle = h("button", { type: "button", class: `hc-btn hc-btn-small ${p.active ? "hc-btn-danger-outline" : "hc-btn-plain"}` },
+        t(p.active ? "admin.deactivate" : "admin.activate"));
+      toggle.addEventListener("click", async () => {
+        toggle.disabled = true;
+        try {
+          await api("PATCH", `/api/v1/people/${encodeURIComponent(p.id)}`, { active: !p.active });
+          loadPeople();
+        } catch (ex) {
+          toggle.disabled = false;
+          toast(explain(ex));
+        }
+      });
+      return h("tr", { class: p.active ? "" : "revoked", dataset: { person: p.id } },
+        h("td", {}, p.name), h("td", {}, p.login), h("td", {}, t(`role.${p.role}`)), h("td", {}, p.staff_no || ""),
+        h("td", {}, p.department || ""), h("td", {}, p.windows.length ? p.windows.join(",") : t("admin.any_window")),
+        h("td", {}, t(p.active ? "admin.active" : "admin.inactive")), h("td", {}, toggle));
+    }));
   } catch (ex) {
     toast(explain(ex));
   }

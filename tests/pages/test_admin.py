@@ -72,6 +72,13 @@ async def test_monitor_notice_people_and_tokens(server: Any, clock: Any, pages: 
     added = await server.hall.store.person(login="zhoumin")
     assert added.windows == (3, 4, 5) and added.role == "clerk" and added.staff_no == "0203"
 
+    # A clerk who leaves is deactivated (and can be brought back).
+    leaver = page.locator("#a-people tr", has_text="周敏")
+    await leaver.locator("button").click()
+    await expect(leaver).to_have_class("revoked", timeout=3000)
+    assert (await server.hall.store.person(login="zhoumin")).active is False
+    await expect(leaver.locator("button")).to_have_text("启用")
+
     # Device tokens: create a pad token (the secret is shown once), then revoke it.
     await page.locator(".a-tab[data-tab=tokens]").click()
     await page.locator("#tk-role").select_option("pad")

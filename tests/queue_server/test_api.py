@@ -225,3 +225,34 @@ async def test_people_and_tokens_admin(server: Harness) -> None:
     server.hall.auth.forget()
     assert (await display.get("/api/v1/windows/3/queue"))[0] == 401
 
+
+
+async def test_deactivating_a_person_ends_their_sign_in(server: Harness) -> None:
+    await server.person("root", "admin")
+    await server.person("boss", "manager")
+    clerk_row = await server.person("leaver", "clerk", staff_no="0333")
+    admin = server.client()
+    await admin.login("root")
+    boss = server.client()
+    await boss.login("boss")
+    leaver = server.client()
+    await leaver.login("leaver")
+    assert (await leaver.get("/api/v1/me"))[1]["role"] == "clerk"
+
+    status, changed = await boss.request("PATCH", f"/api/v1/people/{clerk_row.id}", {"active": False})
+    assert status == 200 and changed["active"] is False and "password_hash" not in changed
+    assert (await leaver.get("/api/v1/me"))[1]["role"] == "anonymous"
+    assert (await server.client().post("/api/v1/login", {"login": "leaver", "password": "secret-pw"}))[0] == 401
+
+    root_id = (await admin.get("/api/v1/me"))[1]["id"]
+    status, err = await boss.request("PATCH", f"/api/v1/people/{root_id}", {"active": False})
+    assert status == 403
+    status, err = await admin.request("PATCH", f"/api/v1/people/{root_id}", {"active": False})
+    assert status == 409 and err["error"]["code"] == "self_deactivate"
+    status, _ = await admin.request("PATCH", f"/api/v1/people/{clerk_row.id}", {"active": True, "password": "new-password", "windows": [7]})
+    assert status == 200
+    again = server.client()
+    status, _ = await again.post("/api/v1/login", {"login": "leaver", "password": "new-password"})
+    assert status == 200
+    assert (await server.hall.store.person(login="leaver")).windows == (7,)
+    assert (await admin.request("PATCH", "/api/v1/people/nobody", {"active": False}))[0] == 404
