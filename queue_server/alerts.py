@@ -1,7 +1,179 @@
-"""Live supervision alerts with yellow, orange and red thresholds."""
+"""Live supervision alerts with yellow, orange and red thresholds: the checker, the routes, the webhook.
+
+The rules are pure (``alert_rules``); this module runs them. A checker task looks at the
+hall's state every ``check_seconds``; only when a dry run on a copy of the state finds
+something to record does it run the check as a Hall decision, which compares with the
+alerts inside the transaction (evaluating again if the state moved meanwhile), so two
+server processes never raise the same alert twice.
+
+Bad reviews are raised by a hook on the rating itself (``rules.HOOKS["evaluated"]``):
+the alert commits atomically with the rating, at once, exactly once per rating and in
+whichever process took it — a checker would have to remember which ratings it had seen.
+"""
 
 from __future__ import annotations
 
-from .features import Feature, register
+import asyncio
+import logging
+from typing import Any, AsyncIterator
 
-register(Feature("alerts"))
+from aiohttp import web
+
+from . import alert_rules, alert_settings, auth, periods, rules, webhook
+from .api import HALL_KEY, command_route, route
+from .auth import Principal
+from .commands import COMMANDS, Command
+from .config import ConfigIssue, HallConfig
+from .errors import Conflict, HallError, NotFound
+from .features import Feature, register
+from .hall import Hall
+from .model import Doc, Evaluation
+from .rules import Tx
+from .schema import obj
+
+log = logging.getLogger("hallcall.alerts")
+
+
+class Checker:
+    """Runs the alert rules against a Hall; ``check`` is also what tests and the replayer call."""
+
+    def __init__(self, hall: Hall) -> None:
+        self.hall = hall
+
+    async def check(self) -> list[Doc]:
+        """Record what changed since the last check (nothing at all when nothing did)."""
+        s = alert_settings.settings(self.hall.config)
+        seen = alert_rules.dry_run(self.hall.state, self.hall.clock.now(), s)
+        if not seen.changes:
+            return []
+        return await self.hall.run(lambda tx: alert_rules.check(tx, s, seen))
+
+    async def run_forever(self) -> None:
+        while True:
+            await asyncio.sleep(alert_settings.settings(self.hall.config).check_seconds)
+            try:
+                await self.check()
+            except HallError as exc:
+                log.warning("alert check failed: %s", exc)
+            except Exception:
+                log.exception("alert check failed")
+
+
+def _on_evaluated(tx: Tx, ev: Evaluation) -> None:
+    alert_rules.bad_review(tx, ev, alert_settings.settings(tx.config))
+
+
+rules.HOOKS["evaluated"].append(_on_evaluated)
+
+
+# -- acknowledging and closing ----------------------------------------------------------------
+
+
+async def _manage(hall: Hall, p: Principal, alert_id: str, act: str, note: str | None) -> dict[str, Any]:
+    auth.require(p, "manager", "admin")
+    who = p.name or p.id
+
+    def decide(tx: Tx) -> dict[str, Any]:
+        if act == "ack":
+            doc = alert_rules.acknowledge(tx, alert_id, who, note)
+        else:
+            doc = alert_rules.close(tx, alert_id, who, note or "")
+        return alert_rules.view(doc, hall.config)
+
+    try:
+        return await hall.run(decide, p.actor)
+    except NotFound:
+        stored = await hall.store.doc(alert_rules.KIND, alert_id)
+        if stored is not None:
+            raise Conflict(f"alert {alert_id} is closed already", code="already_closed") from None
+        raise
+
+
+_NOTE = {"type": "string", "maxLength": 500}
+_ALERT = {"type": "string", "pattern": r"[A-Za-z0-9_.:-]{1,160}"}
+COMMANDS["alert_ack"] = Command(
+    "alert_ack", "Acknowledge a supervision alert (once)", obj(["alert"], alert=_ALERT, note=_NOTE),
+    lambda h, p, a: _manage(h, p, a["alert"], "ack", a.get("note")), "manager, admin")
+COMMANDS["alert_close"] = Command(
+    "alert_close", "Close a supervision alert with a note", obj(["alert", "note"], alert=_ALERT, note=_NOTE),
+    lambda h, p, a: _manage(h, p, a["alert"], "close", a.get("note")), "manager, admin")
+command_route("POST", "/alerts/{alert}/ack", "alert_ack", path_args=("alert",), tag="alerts")
+command_route("POST", "/alerts/{alert}/close", "alert_close", path_args=("alert",), tag="alerts")
+
+
+def live_alerts(hall: Hall) -> list[dict[str, Any]]:
+    """Alerts on the board now: active ones, and cleared ones nobody has closed; worst first."""
+    docs = hall.state.docs.get(alert_rules.KIND, {}).values()
+    views = [alert_rules.view(d, hall.config) for d in docs]
+    return sorted(views, key=lambda a: (a["status"] != "active", -alert_settings.RANK[a["level"]], a["raised_at"]))
+
+
+@route("GET", "/alerts", "Supervision alerts on the board now, worst first", "manager, admin", tag="alerts")
+async def get_alerts(request: web.Request, p: Principal, body: dict[str, Any]) -> Any:
+    auth.require(p, "manager", "admin")
+    hall = request.app[HALL_KEY]
+    alerts = live_alerts(hall)
+    return {"alerts": alerts, "counts": {lvl: sum(1 for a in alerts if a["level"] == lvl and a["status"] == "active")
+                                         for lvl in alert_settings.LEVELS}}
+
+
+_PERIOD = {"type": "string", "maxLength": 40, "description": "2026-12-01, 2026-12, 2026-Q4 or 2026"}
+_DAY = {"type": "string", "pattern": r"\d{4}-\d{2}-\d{2}"}
+
+
+@route("GET", "/alerts/history", "Every alert raised in a period, with counts by type and level", "manager, admin",
+       query={"period": _PERIOD, "from": _DAY, "to": _DAY}, tag="alerts")
+async def get_alert_history(request: web.Request, p: Principal, body: dict[str, Any]) -> Any:
+    auth.require(p, "manager", "admin")
+    hall = request.app[HALL_KEY]
+    q = request.query
+    period = periods.parse(q.get("period"), first=q.get("from"), last=q.get("to"), today=hall.state.day)
+    return await history(hall.config, hall.store, period)
+
+
+async def history(cfg: HallConfig, store: Any, period: periods.Period) -> dict[str, Any]:
+    docs = await store.docs(alert_rules.KIND, day_from=period.first, day_to=period.last)
+    alerts = [alert_rules.view(d, cfg) for d in docs]
+    counts: dict[str, dict[str, int]] = {t: dict.fromkeys(alert_settings.LEVELS, 0) for t in alert_settings.TYPES}
+    for a in alerts:
+        counts[a["type"]][a["level"]] += 1
+    return {"period": period.to_dict(), "alerts": alerts, "counts": counts}
+
+
+# -- the feature --------------------------------------------------------------------------------
+
+CHECKER_KEY = web.AppKey("alert_checker", Checker)
+WEBHOOK_KEY = web.AppKey("alert_webhook", webhook.Webhook)
+
+
+def validate(cfg: HallConfig) -> list[ConfigIssue]:
+    return alert_settings.validate(cfg) + webhook.validate(cfg)
+
+
+async def lifetime(app: web.Application) -> AsyncIterator[None]:
+    hall = app[HALL_KEY]
+    checker = Checker(hall)
+    app[CHECKER_KEY] = checker
+    every = alert_settings.settings(hall.config).check_seconds
+    task = asyncio.create_task(checker.run_forever(), name="alert-checker") if every > 0 else None
+    hook = None
+    unsubscribe = None
+    ws = webhook.webhook_settings(hall.config)
+    if ws is not None:
+        hook = webhook.Webhook(ws, hall.config.hall.id, alert_rules.ORIGIN)
+        app[WEBHOOK_KEY] = hook
+        unsubscribe = hall.subscribe(hook.on_event)
+        hook.start()
+    yield
+    if task is not None:
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+    if hook is not None and unsubscribe is not None:
+        unsubscribe()
+        await hook.stop()
+
+
+register(Feature("alerts", validate=validate, lifetime=lifetime))

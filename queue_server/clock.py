@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone, tzinfo
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import Protocol
 
 
@@ -44,3 +44,24 @@ def business_day(when: datetime, tz: tzinfo) -> str:
 def within_hours(when: datetime, tz: tzinfo, hours: tuple[tuple[time, time], ...]) -> bool:
     local = when.astimezone(tz).time()
     return any(start <= local < end for start, end in hours)
+
+
+def spans_on(day: date, tz: tzinfo, hours: tuple[tuple[time, time], ...]) -> list[tuple[datetime, datetime]]:
+    """The business spans of one calendar day as aware datetimes in the hall's timezone."""
+    return [(datetime.combine(day, a, tz), datetime.combine(day, b, tz)) for a, b in hours]
+
+
+def seconds_in_hours(start: datetime, end: datetime, tz: tzinfo, hours: tuple[tuple[time, time], ...]) -> float:
+    """Seconds of [start, end) that fall inside business hours: lunch, nights and other days' gaps excluded."""
+    if end <= start:
+        return 0.0
+    total = 0.0
+    day = start.astimezone(tz).date()
+    last = end.astimezone(tz).date()
+    while day <= last:
+        for a, b in spans_on(day, tz, hours):
+            lo, hi = max(a, start), min(b, end)
+            if hi > lo:
+                total += (hi - lo).total_seconds()
+        day += timedelta(days=1)
+    return total

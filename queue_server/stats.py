@@ -20,9 +20,13 @@ GROUPS = ("service", "zone", "window", "clerk", "day")
 
 def percentile(values: list[float], q: float) -> float | None:
     """Nearest-rank percentile (q in 0..100) of unsorted values."""
-    if not values:
+    return percentile_sorted(sorted(values), q)
+
+
+def percentile_sorted(ordered: list[Any], q: float) -> Any:
+    """Nearest-rank percentile (q in 0..100) of values already in ascending order."""
+    if not ordered:
         return None
-    ordered = sorted(values)
     rank = max(1, math.ceil(q / 100 * len(ordered)))
     return ordered[rank - 1]
 

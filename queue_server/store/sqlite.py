@@ -15,11 +15,16 @@ import json
 import os
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, TypeVar
+from urllib.parse import parse_qs
 
+from .. import protocol
 from ..model import DeviceToken, Doc, Evaluation, Event, Notice, Person, Session, Ticket, Visit, Window
 from .base import Loaded, SeqConflict, StoreError
+from .facts import (BusyRow, RatingGroup, TicketGroup, VisitGroup, WindowMark, check_split, regroup_ratings,
+                    regroup_tickets, regroup_visits)
 
 T = TypeVar("T")
 
@@ -59,11 +64,19 @@ CREATE TABLE IF NOT EXISTS people (
     id TEXT PRIMARY KEY, login TEXT NOT NULL UNIQUE, staff_no TEXT, row TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens (id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, row TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (hash TEXT PRIMARY KEY, expires_at TEXT NOT NULL, row TEXT NOT NULL);
+-- Covering indexes for reports: a year's facts are read from these alone, in the order
+-- reports group them, never from the rows (see visit_facts for which serves what).
+CREATE INDEX IF NOT EXISTS visits_report ON visits(day, service, window, clerk, end, wait_s, handling_s);
+CREATE INDEX IF NOT EXISTS visits_grouped ON visits(service, window, clerk, end, day, wait_s, handling_s);
+CREATE INDEX IF NOT EXISTS visits_busy ON visits(day, clerk, window, handling_s);
+CREATE INDEX IF NOT EXISTS tickets_report ON tickets(day, origin_service, status, wait_s);
+CREATE INDEX IF NOT EXISTS visits_missed ON visits(end, day, ticket);
+CREATE INDEX IF NOT EXISTS evaluations_report ON evaluations(day, service, window, clerk, level);
+CREATE INDEX IF NOT EXISTS evaluations_grouped ON evaluations(service, window, clerk, level, day);
 """
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+_dumps = protocol.dumps
 
 
 def path_from_url(url: str) -> Path:
@@ -76,6 +89,14 @@ def path_from_url(url: str) -> Path:
     return Path(raw)
 
 
+def _synchronous(url: str) -> str:
+    query = parse_qs(url.split("?", 1)[1]) if "?" in url else {}
+    value = query.get("synchronous", ["full"])[-1].upper()
+    if value not in ("FULL", "NORMAL"):
+        raise StoreError(f"synchronous must be full or normal, not {value.lower()!r}")
+    return value
+
+
 class SqliteStore:
     kind = "sqlite"
 
@@ -85,6 +106,7 @@ class SqliteStore:
         # open it shared, which is safe because they never append to the hall's log.
         self.exclusive = exclusive
         self.path = path_from_url(url)
+        self._synchronous = _synchronous(url)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-write")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="sqlite-read")
         self._wconn: sqlite3.Connection | None = None
@@ -115,8 +137,9 @@ class SqliteStore:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         conn.execute("PRAGMA journal_mode=WAL")
         # FULL: the WAL is fsynced at every commit, so an acknowledged ticket survives
-        # a power cut as well as a killed process.
-        conn.execute("PRAGMA synchronous=FULL")
+        # a power cut as well as a killed process. A replay or a benchmark, which can be
+        # run again, may ask for ?synchronous=normal (survives a killed process only).
+        conn.execute(f"PRAGMA synchronous={self._synchronous}")
         conn.execute("PRAGMA foreign_keys=ON")
         return conn
 
@@ -300,6 +323,95 @@ class SqliteStore:
 
         return await self._read(run)
 
+    # -- report facts (see facts.py) --------------------------------------------------------
+    # Every query reads a covering index in the order it groups by, so SQLite streams the
+    # groups without sorting: by day first for short periods and for splits in time
+    # (regroup merges days into months in Python), service first for a long period as a
+    # whole. Hour splits read times that are not in the indexes and take the slower path.
+
+    async def visit_facts(self, day_from: str, day_to: str, time: str | None = None) -> list[VisitGroup]:
+        """Visits grouped by (time, service, window, clerk, end), with every wait and handling time."""
+        check_split(time)
+        values = f"{_US.format('wait_s')}, {_US.format('handling_s')}"
+        if time is None and _days(day_from, day_to) > LONG_PERIOD_DAYS:
+            sql = (f"SELECT '', service, window, clerk, end, {values} FROM visits INDEXED BY visits_grouped "
+                   "WHERE day BETWEEN ? AND ? GROUP BY service, window, clerk, end")
+        else:
+            split = "substr(called_at, 12, 2)" if time == "hour" else "day"
+            sql = (f"SELECT {split}, service, window, clerk, end, {values} FROM visits "
+                   "WHERE day BETWEEN ? AND ? GROUP BY 1, 2, 3, 4, 5")
+
+        def run(conn: sqlite3.Connection) -> list[VisitGroup]:
+            rows = conn.execute(sql, (day_from, day_to))
+            return [VisitGroup(t, s, w, c, e, _ints(ws), _ints(hs)) for t, s, w, c, e, ws, hs in rows]
+
+        groups = await self._read(run)
+        return groups if time == "hour" else regroup_visits(groups, time)
+
+    async def busy_facts(self, day_from: str, day_to: str) -> list[BusyRow]:
+        """Handling time per (day, clerk, window)."""
+
+        def run(conn: sqlite3.Connection) -> list[BusyRow]:
+            rows = conn.execute(
+                "SELECT day, clerk, window, count(*), total(handling_s) "
+                "FROM visits INDEXED BY visits_busy WHERE day BETWEEN ? AND ? GROUP BY 1, 2, 3", (day_from, day_to))
+            return [BusyRow(d, c, w, n, round(secs, 3)) for d, c, w, n, secs in rows]
+
+        return await self._read(run)
+
+    async def ticket_facts(self, day_from: str, day_to: str, time: str | None = None) -> list[TicketGroup]:
+        """Tickets grouped by (time, issued service, status), with their waits and how many were missed or moved."""
+        split, t_split = ("substr(issued_at, 12, 2)", "substr(t.issued_at, 12, 2)") if time == "hour" else ("day", "t.day")
+        check_split(time)
+
+        def run(conn: sqlite3.Connection) -> list[TicketGroup]:
+            rows = conn.execute(
+                f"SELECT {split}, origin_service, status, count(*), {_US.format('wait_s')} FROM tickets "
+                "WHERE day BETWEEN ? AND ? GROUP BY 1, 2, 3", (day_from, day_to)).fetchall()
+            # Only the few tickets with a no-show or transfer visit are looked up, not all.
+            flags = {(t, s, st): (m, x) for t, s, st, m, x in conn.execute(
+                f"SELECT {t_split}, t.origin_service, t.status, "
+                "sum(v.missed), sum(v.moved) FROM (SELECT ticket, max(end = 'no_show') AS missed, "
+                "max(end = 'transferred') AS moved FROM visits WHERE end IN ('no_show', 'transferred') "
+                "AND day BETWEEN ? AND ? GROUP BY ticket) v JOIN tickets t ON t.id = v.ticket GROUP BY 1, 2, 3",
+                (day_from, day_to))}
+            return [TicketGroup(t, s, st, n, *flags.get((t, s, st), (0, 0)), _ints(ws)) for t, s, st, n, ws in rows]
+
+        groups = await self._read(run)
+        return groups if time == "hour" else regroup_tickets(groups, time)
+
+    async def rating_facts(self, day_from: str, day_to: str, time: str | None = None) -> list[RatingGroup]:
+        check_split(time)
+        if time is None and _days(day_from, day_to) > LONG_PERIOD_DAYS:
+            sql = ("SELECT '', service, window, clerk, level, count(*) FROM evaluations INDEXED BY evaluations_grouped "
+                   "WHERE day BETWEEN ? AND ? GROUP BY service, window, clerk, level")
+        else:
+            split = "substr(at, 12, 2)" if time == "hour" else "day"
+            sql = (f"SELECT {split}, service, window, clerk, level, count(*) FROM evaluations "
+                   "WHERE day BETWEEN ? AND ? GROUP BY 1, 2, 3, 4, 5")
+
+        def run(conn: sqlite3.Connection) -> list[RatingGroup]:
+            return [RatingGroup(*r) for r in conn.execute(sql, (day_from, day_to))]
+
+        groups = await self._read(run)
+        return groups if time == "hour" else regroup_ratings(groups, time)
+
+    async def window_marks(self, day_from: str, day_to: str) -> list[WindowMark]:
+        """The attendance log, only the fields attendance needs (no JSON parsing in Python)."""
+
+        def run(conn: sqlite3.Connection) -> list[WindowMark]:
+            # Each kind of line is asked only for what attendance reads of it: the clerk of a sign-in,
+            # the reason of a pause or close (the JSON is parsed once per field asked for).
+            rows = conn.execute(
+                "SELECT seq, name, at, json_extract(data, '$.window.number'), "
+                "CASE WHEN name = 'window.opened' THEN json_extract(data, '$.window.clerk') END, "
+                "CASE WHEN name = 'window.opened' THEN json_extract(data, '$.window.clerk_name') END, "
+                "CASE WHEN name IN ('window.paused', 'window.closed') THEN json_extract(data, '$.reason') END "
+                "FROM window_log WHERE day BETWEEN ? AND ? ORDER BY seq", (day_from, day_to))
+            return [WindowMark(q, n, datetime.fromisoformat(a), w, c, cn, r) for q, n, a, w, c, cn, r in rows]
+
+        return await self._read(run)
+
     # -- people, tokens, sessions ---------------------------------------------------------
 
     async def put_person(self, person: Person) -> None:
@@ -354,6 +466,20 @@ class SqliteStore:
 
     async def delete_session(self, hash: str) -> None:
         await self._write(lambda c: c.execute("DELETE FROM sessions WHERE hash=?", (hash,)))
+
+
+# A duration column as whole microseconds, joined: integers format and parse far faster than
+# REALs, and round() recovers exactly the microseconds the seconds were computed from.
+_US = "group_concat(CAST(round({} * 1000000) AS INTEGER))"
+LONG_PERIOD_DAYS = 62  # longer periods read visits service first (one pass, no sort)
+
+
+def _days(day_from: str, day_to: str) -> int:
+    return (date.fromisoformat(day_to) - date.fromisoformat(day_from)).days + 1
+
+
+def _ints(joined: str | None) -> list[int]:
+    return list(map(int, joined.split(","))) if joined else []
 
 
 class _Moved(Exception):

@@ -19,6 +19,12 @@ async def sign_in(page: Any, login: str) -> None:
     await page.locator("#c-login-form button[type=submit]").click()
 
 
+async def press(page: Any, key: str) -> None:
+    """Press a shortcut once the console is idle: keys pressed mid-request are ignored on purpose."""
+    await expect(page.locator("body")).to_have_attribute("data-busy", "false", timeout=3000)
+    await page.keyboard.press(key)
+
+
 def calls(server: Any) -> list[str]:
     return [t.number for t in sorted(server.hall.state.tickets.values(), key=lambda t: t.number) if t.visits]
 
@@ -52,18 +58,18 @@ async def test_sign_in_open_call_and_work_a_ticket(server: Any, pages: Browsing)
         await expect(page.locator(f".c-act[data-key={key}] kbd")).to_have_text(key)
 
     # F1 calls: the green ticket first.
-    await page.keyboard.press("F1")
+    await press(page, "F1")
     await expect(page.locator("#c-number")).to_have_text("K003", timeout=3000)
     await expect(page.locator("#c-tstatus")).to_have_text("已叫号")
     await expect(page.locator("#c-prio")).to_be_visible()
     await expect(screen.locator("#ws-headline")).to_have_text("请 K003 号", timeout=1000)
-    await page.keyboard.press("F2")  # recall
+    await press(page, "F2")  # recall
     await expect(page.locator("#c-tstatus")).to_have_text("已叫号 · 重呼 1 次", timeout=3000)
-    await page.keyboard.press("F3")  # start
+    await press(page, "F3")  # start
     await expect(page.locator("#c-tstatus")).to_have_text("办理中", timeout=3000)
 
     # F4 asks for the outcome: 容缺受理 with the missing materials.
-    await page.keyboard.press("F4")
+    await press(page, "F4")
     await expect(page.locator("#c-finish-dialog")).to_be_visible()
     await page.locator("#c-finish-note").fill("营业执照副本、租赁合同")
     await page.locator("#c-finish-dialog [data-outcome=pending_materials]").click()
@@ -74,16 +80,16 @@ async def test_sign_in_open_call_and_work_a_ticket(server: Any, pages: Browsing)
     await expect(page.locator("#c-mean")).not_to_have_text("–")
 
     # F1, then F5 (no-show): the missed ticket is listed.
-    await page.keyboard.press("F1")
+    await press(page, "F1")
     await expect(page.locator("#c-number")).to_have_text("K001", timeout=3000)
-    await page.keyboard.press("F5")
+    await press(page, "F5")
     await expect(page.locator("#c-missed")).to_contain_text("K001", timeout=3000)
     await expect(page.locator("#c-noshows")).to_have_text("1")
 
     # F1, then F6: transfer to another service.
-    await page.keyboard.press("F1")
+    await press(page, "F1")
     await expect(page.locator("#c-number")).to_have_text("K002", timeout=3000)
-    await page.keyboard.press("F6")
+    await press(page, "F6")
     await page.locator("#c-transfer-service").select_option("retirement")
     await page.locator("#c-transfer-go").click()
     await expect(page.locator("#c-number")).to_have_text("—", timeout=3000)
@@ -91,7 +97,7 @@ async def test_sign_in_open_call_and_work_a_ticket(server: Any, pages: Browsing)
     assert (moved.status.value, moved.service) == ("waiting", "retirement")
 
     # F7 pauses with a reason; the window screen says so; F7 again resumes.
-    await page.keyboard.press("F7")
+    await press(page, "F7")
     await page.locator("#c-pause-dialog [data-reason=consulting]").click()
     await expect(page.locator("#c-wstatus")).to_have_text("暂停服务", timeout=3000)
     await expect(page.locator("#c-paused")).to_have_text("暂停服务 · 业务咨询")
@@ -99,11 +105,11 @@ async def test_sign_in_open_call_and_work_a_ticket(server: Any, pages: Browsing)
     await expect(screen.locator("#ws-headline")).to_have_text("暂停服务", timeout=1000)
     await expect(screen.locator("#ws-detail")).to_have_text("业务咨询")
     assert server.hall.state.windows[15].pause_reason == "consulting"
-    await page.keyboard.press("F7")
+    await press(page, "F7")
     await expect(page.locator("#c-wstatus")).to_have_text("服务中", timeout=3000)
 
     # F8 signs out of the window: back to the list.
-    await page.keyboard.press("F8")
+    await press(page, "F8")
     await expect(page.locator("#c-choose")).to_be_visible(timeout=3000)
     assert server.hall.state.windows[15].status.value == "closed"
 

@@ -1,0 +1,230 @@
+"""Report facts: the narrow, grouped slices of history that reports are computed from.
+
+A year of a busy hall is ~600,000 tickets and ~700,000 visits, so reports never load
+whole records. A store hands back groups at the finest grain a report needs —
+(time, service, window, clerk, end) for visits — with the raw values of each group
+(waits, handling times, as whole microseconds: exact, and cheap to move) so that every
+figure, percentiles included, stays exact. The
+reports roll groups up to zones, windows, clerks or the whole hall with the hall's
+configuration.
+
+The embedded store groups in SQL, reading covering indexes in the order it groups by
+so that nothing is sorted; ``regroup`` merges day groups into months here. Any other store can answer with the plain functions below, computed from
+its ``tickets()``, ``visits()``, ``evaluations()`` and ``window_log()``, and get the
+same facts (``FactsFromRecords``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Callable, Iterable, TypeVar
+
+from ..model import Evaluation, Event, Ticket, Visit, VisitEnd
+
+# How facts may be split in time; None keeps the whole period together.
+TIME_SPLITS = (None, "day", "month", "hour")
+US = 1_000_000  # microseconds in a second: durations in facts are whole microseconds
+MICROSECOND = timedelta(microseconds=1)
+G = TypeVar("G")
+
+
+@dataclass(frozen=True, slots=True)
+class VisitGroup:
+    """Visits at one window by one clerk for one service that ended one way."""
+
+    time: str  # "" when not split in time; else the day, month or hour ("09") of the call
+    service: str
+    window: int
+    clerk: str | None
+    end: str  # a VisitEnd value
+    waits_us: list[int]  # queued → called, one per visit
+    handlings_us: list[int]  # started (or called) → ended, one per visit
+
+
+@dataclass(frozen=True, slots=True)
+class TicketGroup:
+    """Tickets issued for one service that ended in one status."""
+
+    time: str  # the day, month or hour ("09") of issue, or ""
+    service: str  # the service the ticket was issued for
+    status: str
+    count: int
+    missed: int  # of them, tickets that were a no-show at least once
+    transferred: int  # of them, tickets transferred at least once
+    waits_us: list[int]  # issue → first call, of the tickets ever called
+
+
+@dataclass(frozen=True, slots=True)
+class RatingGroup:
+    time: str  # the day, month or hour of the rating, or ""
+    service: str
+    window: int | None
+    clerk: str | None
+    level: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class BusyRow:
+    """Time a clerk spent handling tickets at a window on one day (for idle time)."""
+
+    day: str
+    clerk: str | None
+    window: int
+    visits: int
+    busy_seconds: float  # Σ handling: start (or call) → end, no-shows included
+
+
+@dataclass(frozen=True, slots=True)
+class WindowMark:
+    """One line of the attendance log: a window opened, paused, resumed or closed."""
+
+    seq: int
+    name: str  # window.opened, window.paused, window.resumed, window.closed
+    at: datetime
+    window: int
+    clerk: str | None  # person id of the clerk signing in (on window.opened; other lines may leave it None)
+    clerk_name: str | None
+    reason: str | None  # a pause's reason; "day_end" when the day's rollover closed the window
+
+
+def check_split(time: str | None) -> None:
+    if time not in TIME_SPLITS:
+        raise ValueError(f"time split must be one of {TIME_SPLITS}")
+
+
+def _time_of(day: str, at_iso: str, time: str | None) -> str:
+    if time is None:
+        return ""
+    if time == "day":
+        return day
+    if time == "month":
+        return day[:7]
+    return at_iso[11:13]  # the hour in the hall's offset, as stored
+
+
+def _coarser(day: str, time: str | None) -> str:
+    return "" if time is None else day[:7] if time == "month" else day
+
+
+def _merge(groups: Iterable[Any], key: Callable[[Any], tuple], make: Callable[[tuple, list[Any]], G]) -> list[G]:
+    acc: dict[tuple, list[Any]] = {}
+    for g in groups:
+        acc.setdefault(key(g), []).append(g)
+    return [make(k, gs) for k, gs in acc.items()]
+
+
+def regroup_visits(groups: Iterable[VisitGroup], time: str | None) -> list[VisitGroup]:
+    """Day-split visit groups merged into months (``"month"``) or the whole period (None)."""
+    if time == "day":
+        return list(groups)
+
+    def make(k: tuple, gs: list[VisitGroup]) -> VisitGroup:
+        if len(gs) == 1:
+            return VisitGroup(*k, gs[0].waits_us, gs[0].handlings_us)
+        return VisitGroup(*k, [w for g in gs for w in g.waits_us], [h for g in gs for h in g.handlings_us])
+
+    return _merge(groups, lambda g: (_coarser(g.time, time), g.service, g.window, g.clerk, g.end), make)
+
+
+def regroup_tickets(groups: Iterable[TicketGroup], time: str | None) -> list[TicketGroup]:
+    if time == "day":
+        return list(groups)
+    return _merge(groups, lambda g: (_coarser(g.time, time), g.service, g.status), lambda k, gs: TicketGroup(
+        *k, sum(g.count for g in gs), sum(g.missed for g in gs), sum(g.transferred for g in gs),
+        [w for g in gs for w in g.waits_us]))
+
+
+def regroup_ratings(groups: Iterable[RatingGroup], time: str | None) -> list[RatingGroup]:
+    if time == "day":
+        return list(groups)
+    return _merge(groups, lambda g: (_coarser(g.time, time), g.service, g.window, g.clerk, g.level),
+                  lambda k, gs: RatingGroup(*k, sum(g.count for g in gs)))
+
+
+def busy_rows(day_groups: Iterable[VisitGroup]) -> list[BusyRow]:
+    """Handling time per (day, clerk, window), from day-split visit groups."""
+    acc: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    for g in day_groups:
+        a = acc[(g.time, g.clerk, g.window)]
+        a[0] += len(g.handlings_us)
+        a[1] += sum(g.handlings_us)
+    return [BusyRow(d, c, w, n, round(s / US, 3)) for (d, c, w), (n, s) in acc.items()]
+
+
+# -- the same facts from records (for stores without SQL) -------------------------------------
+
+
+def visit_groups(visits: Iterable[Visit], time: str | None = None) -> list[VisitGroup]:
+    """Group visits the way ``Store.visit_facts`` does."""
+    check_split(time)
+    groups: dict[tuple, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
+    for v in visits:
+        key = (_time_of(v.day, v.called_at.isoformat(), time), v.service, v.window, v.clerk, str(v.end.value))
+        waits, handlings = groups[key]
+        waits.append((v.called_at - v.queued_at) // MICROSECOND)
+        handlings.append((v.ended_at - (v.started_at or v.called_at)) // MICROSECOND)
+    return [VisitGroup(*k, w, h) for k, (w, h) in groups.items()]
+
+
+def ticket_groups(tickets: Iterable[Ticket], visits: Iterable[Visit], time: str | None = None) -> list[TicketGroup]:
+    """Group tickets the way ``Store.ticket_facts`` does; ``visits`` tell no-shows and transfers."""
+    check_split(time)
+    visits = list(visits)
+    missed = {v.ticket for v in visits if v.end is VisitEnd.NO_SHOW}
+    moved = {v.ticket for v in visits if v.end is VisitEnd.TRANSFERRED}
+    acc: dict[tuple, list[Any]] = defaultdict(lambda: [0, 0, 0, []])
+    for t in tickets:
+        a = acc[(_time_of(t.day, t.issued_at.isoformat(), time), t.origin_service, str(t.status.value))]
+        a[0] += 1
+        a[1] += t.id in missed
+        a[2] += t.id in moved
+        if t.first_called_at is not None:
+            a[3].append((t.first_called_at - t.issued_at) // MICROSECOND)
+    return [TicketGroup(*k, n, m, x, w) for k, (n, m, x, w) in acc.items()]
+
+
+def rating_groups(evaluations: Iterable[Evaluation], time: str | None = None) -> list[RatingGroup]:
+    check_split(time)
+    counts: dict[tuple, int] = defaultdict(int)
+    for e in evaluations:
+        at = e.at.isoformat() if e.at else ""
+        counts[(_time_of(e.day, at, time), e.service, e.window, e.clerk, e.level)] += 1
+    return [RatingGroup(*k, n) for k, n in counts.items()]
+
+
+def window_marks(events: Iterable[Event]) -> list[WindowMark]:
+    out = []
+    for e in events:
+        w = e.window
+        if w is None or not e.name.startswith("window."):
+            continue
+        reason = e.extra.get("reason") if e.name in ("window.paused", "window.closed") else None
+        out.append(WindowMark(e.seq, e.name, e.at, w.number, w.clerk, w.clerk_name, reason))
+    return sorted(out, key=lambda m: m.seq)
+
+
+class FactsFromRecords:
+    """Report facts computed in Python from a store's record lists (for stores without SQL).
+
+    A store mixes this in to satisfy the report part of the ``Store`` protocol with no
+    code of its own.
+    """
+
+    async def visit_facts(self, day_from: str, day_to: str, time: str | None = None) -> list[VisitGroup]:
+        return visit_groups(await self.visits(day_from, day_to), time)  # type: ignore[attr-defined]
+
+    async def ticket_facts(self, day_from: str, day_to: str, time: str | None = None) -> list[TicketGroup]:
+        tickets = await self.tickets(day_from, day_to)  # type: ignore[attr-defined]
+        return ticket_groups(tickets, await self.visits(day_from, day_to), time)  # type: ignore[attr-defined]
+
+    async def rating_facts(self, day_from: str, day_to: str, time: str | None = None) -> list[RatingGroup]:
+        return rating_groups(await self.evaluations(day_from, day_to), time)  # type: ignore[attr-defined]
+
+    async def busy_facts(self, day_from: str, day_to: str) -> list[BusyRow]:
+        return busy_rows(visit_groups(await self.visits(day_from, day_to), "day"))  # type: ignore[attr-defined]
+
+    async def window_marks(self, day_from: str, day_to: str) -> list[WindowMark]:
+        return window_marks(await self.window_log(day_from, day_to))  # type: ignore[attr-defined]

@@ -1,0 +1,72 @@
+// Sign-in for the manager pages of reports and alerts (/admin/reports, /admin/alerts):
+// the same session cookie and CSRF token as /admin; clerks are told they need a manager.
+
+import { $, api, explain, setCsrf, setText, t, toast } from "./hallcall.js";
+
+function screen(name) {
+  $("#r-login").hidden = name !== "login";
+  $("#r-main").hidden = name !== "main";
+  $("#r-logout").hidden = name !== "main";
+  $("#r-who").hidden = name !== "main";
+  document.body.dataset.screen = name;
+}
+
+/** Show the page once a manager or admin is signed in; `onReady(me)` runs each time one is. */
+export function managerSession(onReady, onLeave = () => {}) {
+  async function whoAmI() {
+    const me = await api("GET", "/api/v1/me");
+    setCsrf(me.csrf_token);
+    if (!me.person || !["manager", "admin"].includes(me.role)) {
+      screen("login");
+      if (me.person) {
+        const err = $("#r-login-error");
+        err.textContent = t("admin.need_manager");
+        err.hidden = false;
+      }
+      return;
+    }
+    setText($("#r-who"), `${me.person.name} · ${t(`role.${me.role}`)}`);
+    screen("main");
+    await onReady(me);
+  }
+
+  $("#r-login-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const err = $("#r-login-error");
+    err.hidden = true;
+    try {
+      const res = await api("POST", "/api/v1/login", { login: $("#r-user").value.trim(), password: $("#r-pass").value });
+      setCsrf(res.csrf_token);
+      $("#r-pass").value = "";
+      await whoAmI();
+    } catch (ex) {
+      err.textContent = explain(ex);
+      err.hidden = false;
+    }
+  });
+
+  $("#r-logout").addEventListener("click", async () => {
+    try {
+      await api("POST", "/api/v1/logout", {});
+    } catch (ex) {
+      toast(explain(ex));
+    }
+    onLeave();
+    screen("login");
+  });
+
+  whoAmI().catch((ex) => {
+    screen("login");
+    toast(explain(ex));
+  });
+}
+
+/** Seconds as minutes with one decimal ("12.5"), or "–". */
+export function minutes(seconds) {
+  return seconds == null ? "–" : (seconds / 60).toFixed(1);
+}
+
+/** A share as a percentage ("98.5%"), or "–". */
+export function percent(share) {
+  return share == null ? "–" : `${(share * 100).toFixed(1)}%`;
+}

@@ -1,0 +1,190 @@
+// The reports page (/admin/reports): a report, a period and a grouping; the figures as a
+// table, the server's SVG charts, and CSV or XLSX downloads of exactly these figures.
+// In a month's assessment a manager sets a corrected score and a note beside the
+// computed score, which never changes.
+
+import { $, api, explain, expose, h, onLangChange, startPage, t, toast } from "./hallcall.js";
+import { managerSession, minutes, percent } from "./manager.js";
+
+let last = null; // { report, q, data }
+
+const dash = (v) => (v == null ? "–" : v);
+const FIGURES = [
+  ["rp.col_name", (r) => r.name],
+  ["rp.col_issued", (r) => dash(r.issued)],
+  ["rp.col_called", (r) => r.called],
+  ["rp.col_served", (r) => r.served],
+  ["rp.col_no_show", (r) => r.no_show],
+  ["rp.col_wait_mean", (r) => minutes(r.wait.mean)],
+  ["rp.col_wait_p90", (r) => minutes(r.wait.p90)],
+  ["rp.col_wait_max", (r) => minutes(r.wait.max)],
+  ["rp.col_over", (r) => r.wait.over_standard],
+  ["rp.col_handling", (r) => minutes(r.handling.mean)],
+  ["rp.col_rate", (r) => percent(r.satisfaction.rate)],
+  ["rp.col_bad", (r) => r.satisfaction.bad],
+];
+const ATTENDANCE = [
+  ["rp.col_days", (a) => a.days_present],
+  ["rp.col_late", (a) => a.late],
+  ["rp.col_early", (a) => a.early],
+  ["rp.col_absent", (a) => a.absent_spans],
+  ["rp.col_pauses", (a) => a.pauses],
+  ["rp.col_pause_min", (a) => a.pause_minutes],
+  ["rp.col_on_post", (a) => a.on_post_hours],
+  ["rp.col_idle", (a) => a.idle_hours],
+  ["rp.col_util", (a) => percent(a.utilization)],
+];
+const MONTH = [
+  ["rp.col_rank", (r) => r.rank],
+  ["rp.col_name", (r) => r.name],
+  ["rp.col_staff_no", (r) => r.staff_no],
+  ["rp.col_served", (r) => r.served],
+  ["rp.col_volume", (r) => dash(r.components.volume)],
+  ["rp.col_efficiency", (r) => dash(r.components.efficiency)],
+  ["rp.col_satisfaction", (r) => dash(r.components.satisfaction)],
+  ["rp.col_attendance", (r) => dash(r.components.attendance)],
+  ["rp.col_deductions", (r) => r.deduction_points || ""],
+  ["rp.col_computed", (r) => r.computed],
+  ["rp.col_final", (r) => r.final],
+];
+const PERIOD_SCORES = [
+  ["rp.col_rank", (r) => r.rank],
+  ["rp.col_name", (r) => r.name],
+  ["rp.col_staff_no", (r) => r.staff_no],
+  ["rp.col_served", (r) => r.served],
+  ["rp.col_final", (r) => r.final],
+];
+const RED_FLAGS = [
+  ["rp.col_name", (r) => r.name],
+  ["rp.col_candidate", (r) => (r.candidate ? t("rp.yes") : "")],
+  ["rp.col_served", (r) => r.served],
+  ["rp.col_rate", (r) => percent(r.satisfaction_rate)],
+  ["rp.col_bad", (r) => r.bad_reviews],
+  ["rp.col_over_handling", (r) => percent(r.over_handling_rate)],
+  ["rp.col_faults", (r) => r.attendance_faults],
+  ["rp.col_misses", (r) => r.misses.join("；")],
+];
+
+// -- the query ---------------------------------------------------------------------------------
+
+function periodQuery() {
+  const kind = $("#r-kind").value;
+  if (kind === "day") return `period=${$("#r-day").value}`;
+  if (kind === "month") return `period=${$("#r-month").value}`;
+  if (kind === "quarter") return `period=${$("#r-year").value}-Q${$("#r-quarter").value}`;
+  if (kind === "year") return `period=${$("#r-year").value}`;
+  return `from=${$("#r-from").value}&to=${$("#r-to").value}`;
+}
+
+function showInputs() {
+  const kind = $("#r-kind").value;
+  const report = $("#r-report").value;
+  $("#r-day").hidden = kind !== "day";
+  $("#r-month").hidden = kind !== "month";
+  $("#r-quarter").hidden = kind !== "quarter";
+  $("#r-year").hidden = !["quarter", "year"].includes(kind);
+  $("#r-range").hidden = kind !== "range";
+  $("#r-by-box").hidden = !["figures", "attendance"].includes(report);
+  const onlyPeople = report === "attendance";
+  for (const opt of $("#r-by").options) opt.hidden = onlyPeople && !["clerk", "window"].includes(opt.value);
+  if (onlyPeople && !["clerk", "window"].includes($("#r-by").value)) $("#r-by").value = "clerk";
+}
+
+async function show() {
+  const report = $("#r-report").value;
+  let q = periodQuery();
+  if (["figures", "attendance"].includes(report)) q += `&by=${$("#r-by").value}`;
+  const base = `/api/v1/reports/${report}?${q}`;
+  $("#r-csv").href = `${base}&format=csv`;
+  $("#r-xlsx").href = `${base}&format=xlsx`;
+  const p = periodQuery();
+  $("#r-chart-waits").src = `/api/v1/reports/charts/waits-by-hour.svg?${p}`;
+  $("#r-chart-satisfaction").src = `/api/v1/reports/charts/satisfaction-trend.svg?${p}`;
+  $("#r-chart-windows").src = `/api/v1/reports/charts/windows.svg?${p}&measure=wait`;
+  try {
+    last = { report, q, data: await api("GET", base, undefined, { timeout: 60000 }) };
+  } catch (ex) {
+    toast(explain(ex));
+    return;
+  }
+  render();
+}
+
+// -- the table ----------------------------------------------------------------------------------
+
+function render() {
+  if (!last) return;
+  const { report, data } = last;
+  const table = $("#r-table");
+  let columns;
+  let rows;
+  let total = null;
+  if (report === "figures") {
+    const people = ["clerk", "window"].includes(data.by);
+    columns = people ? [...FIGURES, ...ATTENDANCE.map(([k, f]) => [k, (r) => (r.attendance ? f(r.attendance) : "–")])] : FIGURES;
+    rows = data.rows;
+    total = { ...data.hall, name: t("rp.total"), attendance: null };
+  } else if (report === "attendance") {
+    columns = [["rp.col_name", (r) => r.name], ...ATTENDANCE];
+    rows = data.rows;
+  } else if (report === "assessment") {
+    const single = Object.keys(data.months).length <= 1 && data.period.kind !== "quarter" && data.period.kind !== "year";
+    columns = single ? MONTH : PERIOD_SCORES;
+    rows = data.rows;
+  } else {
+    columns = RED_FLAGS;
+    rows = data.windows;
+  }
+  const editable = report === "assessment" && columns === MONTH;
+  const heads = columns.map(([k]) => h("th", {}, t(k)));
+  if (editable) heads.push(h("th", {}, t("rp.col_corrected")), h("th", {}, t("rp.col_note")), h("th"));
+  table.tHead.replaceChildren(h("tr", {}, heads));
+  table.tBodies[0].replaceChildren(...rows.map((r) => row(columns, r, editable)));
+  table.tFoot.replaceChildren(...(total && rows.length ? [row(columns, total, false)] : []));
+  $("#r-empty").hidden = rows.length > 0;
+  const by = data.by ? ` · ${t(`rp.by_${data.by}`)}` : "";
+  $("#r-heading").textContent = `${t(`rp.r_${report.replace("-", "_")}`)} · ${data.period.label}${by}`;
+  for (const r of rows) if (r.candidate) table.querySelector(`tr[data-key="${r.window}"]`)?.classList.add("r-flag");
+}
+
+function row(columns, r, editable) {
+  const key = r.clerk || r.window || r.key || "";
+  const tr = h("tr", { dataset: { key: String(key) } }, columns.map(([, f]) => h("td", {}, String(f(r)))));
+  if (editable) {
+    const score = h("input", { type: "number", min: "0", max: "200", step: "0.01", class: "r-corrected", value: r.corrected ?? "" });
+    const note = h("input", { type: "text", maxlength: "500", class: "r-note", value: r.note ?? "" });
+    const save = h("button", { type: "button", class: "hc-btn hc-btn-small" }, t("rp.save"));
+    save.addEventListener("click", () => correct(r, score.value, note.value));
+    tr.append(h("td", {}, score), h("td", {}, note), h("td", {}, save));
+  }
+  return tr;
+}
+
+async function correct(r, score, note) {
+  const body = {
+    corrected: score === "" ? null : Number(score),
+    note: note.trim() || null,
+    deductions: (r.deductions || []).map((d) => ({ points: d.points, reason: d.reason })),
+  };
+  try {
+    await api("PUT", `/api/v1/reports/assessment/${r.month}/${encodeURIComponent(r.clerk)}`, body);
+    toast(t("rp.saved"), "info", 2500);
+    await show();
+  } catch (ex) {
+    toast(explain(ex));
+  }
+}
+
+// -- start ----------------------------------------------------------------------------------------
+
+startPage();
+$("#r-kind").addEventListener("change", showInputs);
+$("#r-report").addEventListener("change", showInputs);
+$("#r-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  show();
+});
+onLangChange(render);
+showInputs();
+managerSession(() => show());
+expose("reports", { show, last: () => last });

@@ -1,0 +1,108 @@
+"""The manager pages of reports and alerts: sign-in, figures and charts, exports, a corrected score, the alert board."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.async_api import expect
+
+from queue_server import alert_rules, alerts
+
+from ..conftest import PASSWORD  # type: ignore[import-not-found]
+from .conftest import Browsing
+from .helpers import person
+
+
+async def sign_in(page: Any, login: str) -> None:
+    await page.locator("#r-user").fill(login)
+    await page.locator("#r-pass").fill(PASSWORD)
+    await page.locator("#r-login-form button[type=submit]").click()
+
+
+async def serve_some(server: Any, clock: Any) -> str:
+    """Three pension citizens served at window 15, one of them unhappy; returns that ticket's id."""
+    kiosk = server.client(await server.token("kiosk"))
+    pad = server.client(await server.token("pad", windows=(15,)))
+    for _ in range(3):
+        await kiosk.post("/api/v1/tickets", {"service": "pension"})
+    clerk = await server.clerk_at(15)
+    unhappy = ""
+    for level in (5, 2, 4):
+        clock.advance(120)
+        _, t = await clerk.post("/api/v1/windows/15/call-next")
+        clock.advance(300)
+        await clerk.post("/api/v1/windows/15/finish")
+        await pad.post("/api/v1/evaluations", {"ticket": t["id"], "level": level,
+                                               **({"reasons": ["attitude"]} if level < 3 else {})})
+        unhappy = unhappy or (t["id"] if level == 2 else "")
+    return unhappy
+
+
+async def test_reports_page(server: Any, clock: Any, pages: Browsing) -> None:
+    pages.base = server.base
+    await person(server, "boss", "马主任", "manager")
+    await serve_some(server, clock)
+    page = await pages.open("/admin/reports", width=1600, height=1000)
+    await sign_in(page, "boss")
+    await expect(page.locator("#r-heading")).to_have_text("综合指标 · 2026-12 · 服务事项", timeout=5000)
+    pension = page.locator("#r-table tbody tr[data-key=pension]")
+    await expect(pension.locator("td").nth(1)).to_have_text("3")  # issued
+    await expect(page.locator("#r-table tfoot td").first).to_have_text("合计")
+    for chart in ("#r-chart-waits", "#r-chart-satisfaction", "#r-chart-windows"):
+        await expect(page.locator(chart)).to_have_js_property("complete", True, timeout=5000)
+        assert await page.locator(chart).evaluate("img => img.naturalWidth") > 0
+    href = await page.locator("#r-xlsx").get_attribute("href")
+    assert href == "/api/v1/reports/figures?period=2026-12&by=service&format=xlsx"
+
+    # The month's assessment: a corrected score is saved beside the computed one.
+    await page.locator("#r-report").select_option("assessment")
+    await page.locator("#r-form button[type=submit]").click()
+    await expect(page.locator("#r-heading")).to_have_text("月度考核 · 2026-12", timeout=5000)
+    row = page.locator("#r-table tbody tr").first
+    computed = await row.locator("td").nth(9).text_content()
+    await row.locator(".r-corrected").fill("88.5")
+    await row.locator(".r-note").fill("支援邻窗")
+    await row.locator("button").click()
+    await expect(page.locator("#hc-toast")).to_have_text("已保存", timeout=3000)
+    await expect(page.locator("#r-table tbody tr").first.locator("td").nth(10)).to_have_text("88.5", timeout=3000)
+    assert await page.locator("#r-table tbody tr").first.locator("td").nth(9).text_content() == computed
+
+    # English on the switch.
+    await page.locator("[data-lang-toggle]").first.click()
+    await expect(page.locator("#r-heading")).to_have_text("Assessment · 2026-12")
+
+
+async def test_alert_board(server: Any, clock: Any, pages: Browsing) -> None:
+    pages.base = server.base
+    await person(server, "boss", "马主任", "manager")
+    unhappy = await serve_some(server, clock)
+    page = await pages.open("/admin/alerts", width=1600, height=1000)
+    await sign_in(page, "boss")
+    row = page.locator(f"#al-live tr[data-alert^='bad_review.{unhappy}.']")
+    await expect(row).to_contain_text("差评", timeout=5000)
+    await expect(page.locator("#al-n-orange")).to_have_text("1")
+
+    # A new alert arrives live: a citizen waits past pension's standard.
+    kiosk = server.client(await server.token("kiosk"))
+    await kiosk.post("/api/v1/tickets", {"service": "pension"})
+    clock.advance(16 * 60)
+    await server.app[alerts.CHECKER_KEY].check()
+    await expect(page.locator("#al-live tr[data-alert^='wait.pension.']")).to_contain_text("等候超时", timeout=5000)
+    await expect(page.locator("#al-n-yellow")).to_have_text("1")
+
+    await row.locator(".al-ack").click()
+    await expect(row.locator(".al-status")).to_contain_text("马主任 已确认", timeout=3000)
+    await expect(row.locator(".al-ack")).to_be_disabled()
+    await row.locator(".al-close").click()  # no note: refused
+    await expect(page.locator("#hc-toast")).to_be_visible()
+    await row.locator(".al-note").fill("已回访，群众表示理解")
+    # A live update while the note is being typed (another manager acknowledges the wait alert) keeps it.
+    wait_row = page.locator("#al-live tr[data-alert^='wait.pension.']")
+    wait_id = await wait_row.get_attribute("data-alert")
+    await server.hall.run(lambda tx: alert_rules.acknowledge(tx, wait_id, "副主任"))
+    await expect(wait_row.locator(".al-status")).to_contain_text("副主任 已确认", timeout=3000)
+    await expect(row.locator(".al-note")).to_have_value("已回访，群众表示理解")
+    await row.locator(".al-close").click()
+    await expect(row).to_have_count(0, timeout=3000)  # a closed bad review leaves the board…
+    closed = page.locator(f"#al-history tr[data-alert^='bad_review.{unhappy}.']")
+    await expect(closed).to_contain_text("已回访，群众表示理解")  # …and stays in today's record
