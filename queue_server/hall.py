@@ -55,6 +55,7 @@ class Hall:
         self._tasks: list[asyncio.Task[None]] = []
         self.last_dispatched = 0
         self._seq_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._flight: tuple[int, asyncio.Future[None]] | None = None  # last seq of the commit in flight
 
     # -- lifetime ------------------------------------------------------------------
 
@@ -166,7 +167,7 @@ class Hall:
                         work = self._refold(events)
             if events:
                 try:
-                    await self.store.commit(base, events)
+                    await self._commit(base, events, work)
                 except SeqConflict as conflict:
                     for event in conflict.missing:
                         self._fold(event)
@@ -177,8 +178,6 @@ class Hall:
                         if not job.future.done():
                             job.future.set_exception(Unavailable(f"the store failed: {exc}"))
                     return
-                if self.state.seq < work.seq:
-                    self.state = work
             for job, (ok, value) in zip(jobs, outcomes):
                 if job.future.done():
                     continue
@@ -190,6 +189,23 @@ class Hall:
         for job in jobs:
             if not job.future.done():
                 job.future.set_exception(Unavailable("too much contention; try again"))
+
+    async def _commit(self, base: int, events: list[Event], work: HallState) -> None:
+        """Commit a batch and adopt ``work`` as the committed state.
+
+        A store shared by several processes (Redis) may hand our own events to the tail
+        before the commit returns; ``_follow`` waits for ``_flight`` so that listeners
+        see the state after the whole batch, as with the embedded store.
+        """
+        flight: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._flight = (events[-1].seq, flight)
+        try:
+            await self.store.commit(base, events)
+            if self.state.seq < work.seq:
+                self.state = work
+        finally:
+            self._flight = None
+            flight.set_result(None)
 
     def _refold(self, events: list[Event]) -> HallState:
         work = self.state.fork()
@@ -210,6 +226,9 @@ class Hall:
         while True:
             try:
                 async for event in self.store.tail():
+                    flight = self._flight
+                    if flight is not None and self.state.seq < event.seq <= flight[0]:
+                        await asyncio.shield(flight[1])  # probably our own batch: let the actor adopt it whole
                     if event.seq > self.last_dispatched + 1:
                         # The tail began after events listeners have not had (another process
                         # committed while this one loaded): replay them from the log first.

@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -48,7 +49,7 @@ def free_port() -> int:
 
 # -- stores ----------------------------------------------------------------------------------
 
-STORES = ["sqlite"]
+STORES = ["sqlite", "redis"]
 
 
 @dataclass
@@ -64,6 +65,101 @@ def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> StoreSpec:
         return StoreSpec(kind, f"sqlite://{tmp_path}/hall.db")
     factory = request.getfixturevalue(f"{kind}_store_url")
     return StoreSpec(kind, factory)
+
+
+class RedisServer:
+    """A real ``redis-server`` child on its own port and directory: AOF fsynced on every write, no RDB.
+
+    Readiness is the server's own "Ready to accept connections" line, which Redis
+    prints only once it has loaded its append-only file.
+    """
+
+    DATABASES = 1000  # tests sharing one server each take a database of their own
+
+    def __init__(self, dir: Path, port: int | None = None, *args: str) -> None:
+        self.dir = dir
+        self.port = port or free_port()
+        self.args = args  # more redis-server options, e.g. "--requirepass", "pw"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.starts += 1
+        self.proc = subprocess.Popen(
+            [require_binary("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
+             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--databases", str(self.DATABASES),
+             "--logfile", "", "--daemonize", "no", *self.args],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        ready = threading.Event()
+        log_path = self.dir / f"redis-{self.starts}.log"
+
+        def drain(out: Any) -> None:
+            with open(log_path, "wb") as log:
+                for line in out:
+                    log.write(line)
+                    log.flush()
+                    if b"Ready to accept connections" in line:
+                        ready.set()
+            ready.set()  # exited: start() reports it
+
+        threading.Thread(target=drain, args=(self.proc.stdout,), daemon=True).start()
+        if not ready.wait(timeout) or self.proc.poll() is not None:
+            raise RuntimeError(f"redis-server did not start: see {log_path}")
+
+    async def astart(self, timeout: float = 30) -> None:
+        await asyncio.to_thread(self.start, timeout)
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(30)
+
+    def flush_db(self, db: int) -> None:
+        import redis
+
+        with redis.Redis(port=self.port, db=db) as r:
+            r.flushdb()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One redis-server for the whole run; tests that kill Redis start their own (``make_redis``)."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.kill(signal.SIGTERM)
+
+
+_redis_dbs = iter(range(1, RedisServer.DATABASES * 1000))
+
+
+@pytest.fixture
+def redis_store_url(redis_server: RedisServer) -> str:
+    """A store URL on a database of the shared redis-server that no earlier test used (flushed anyway)."""
+    db = next(_redis_dbs) % RedisServer.DATABASES or 1
+    redis_server.flush_db(db)
+    return f"{redis_server.url}/{db}"
+
+
+@pytest.fixture
+def make_redis(tmp_path: Path) -> Any:
+    """Start redis-servers of a test's own, which it may kill; all are killed at teardown."""
+    servers: list[RedisServer] = []
+
+    def make(*args: str) -> RedisServer:
+        server = RedisServer(tmp_path / f"redis{len(servers)}", None, *args)
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.kill()
 
 
 @pytest.fixture

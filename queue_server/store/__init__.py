@@ -14,7 +14,7 @@ def open_store(url: str, *, hall_id: str = "hall", admin: bool = False) -> Store
 
         return SqliteStore(url, exclusive=not admin)
     if url.startswith(("redis://", "rediss://", "unix://")):
-        from .redis import RedisStore  # type: ignore[import-not-found]
+        from .redis import RedisStore
 
-        return RedisStore(url, hall_id=hall_id)
+        return RedisStore(url, hall_id=hall_id, admin=admin)
     raise StoreError(f"unknown store URL {url!r}: use sqlite:///path/to/hall.db or redis://host:6379/0")

@@ -61,7 +61,7 @@ async def test_sigkill_under_load_loses_no_acknowledged_ticket(serve_process: Se
             health = await r.json()
     await serve_process.stop()
 
-    store = open_store(serve_process.store_url, admin=True)
+    store = open_store(serve_process.store_url, hall_id="taikang", admin=True)  # the sample hall's id
     await store.open()
     try:
         events = await store.events_since(0, 1_000_000)

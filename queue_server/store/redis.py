@@ -1,0 +1,333 @@
+"""The Redis store: several server processes serve one hall, one Redis keeps it.
+
+Writes to the hall go through one Lua script (``commit.lua``, see ``keys.py`` for why
+one script is enough); the events land on a Redis Stream that every process tails,
+so a screen connected to one process sees calls made on another, and ``since``
+resyncs work on any process because sequence numbers are hall-wide and gapless.
+History stays in per-day projections; the stream itself is trimmed to
+``stream_days`` days (docs/deployment.md has the retention and memory figures).
+
+Redis being down is an ordinary condition: every call fails within the socket
+timeouts with ``StoreError`` (the API answers 503), and the tail reconnects with
+backoff and resumes from the last entry it gave out, so it never ends or skips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import secrets
+import time
+from contextlib import contextmanager
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, AsyncIterator, Iterator
+
+import redis.asyncio as aioredis
+from redis import exceptions as rx
+
+from ..model import Doc, Evaluation, Event, Ticket, Visit
+from . import keys as K
+from . import redis_project as P
+from .base import Loaded, SeqConflict, StoreError
+from .facts import FactsFromRecords
+from .keys import Keys, day_score
+from .redis_people import PeopleOnRedis
+from .redis_settings import RedisSettings, durability
+
+log = logging.getLogger("hallcall.store.redis")
+
+COMMIT_LUA = (Path(__file__).with_name("commit.lua")).read_text(encoding="utf-8")
+TAIL_BLOCK_MS = 5_000  # an idle tail wakes this often, which also proves the connection alive
+TAIL_BATCH = 1_000  # entries per XREAD when catching up
+RECONNECT_MIN, RECONNECT_MAX = 0.05, 1.0  # the tail's backoff while Redis is away (seconds)
+LOAD_ATTEMPTS = 50
+RECENT_OWN = 4_096  # own events kept for the tail, so it need not decode what this process wrote
+# Fairness between processes: a process that lost this many races in a row claims
+# the next turn, for this long at most (if it dies holding it, the others wait that
+# long once); the others look again every few ms. Two busy processes mostly just race.
+LOSSES_BEFORE_TURN = 2
+TURN_MS = 50
+YIELD_POLL_MS = 3
+YIELD = 2
+
+
+class RedisStore(PeopleOnRedis, FactsFromRecords):
+    """The Store on Redis; report facts are computed in Python from the day projections."""
+
+    kind = "redis"
+
+    def __init__(self, url: str, *, hall_id: str = "hall", admin: bool = False) -> None:
+        self.url = url
+        self.settings = RedisSettings.from_dsn(url)  # a bad DSN stops the server here, before it listens
+        self.keys = Keys(hall_id)
+        # Admin commands (users, tokens, reports) share Redis with running servers;
+        # they never append to the log, and do not need the durability warning.
+        self.admin = admin
+        self.durability_problems: list[str] = []
+        self._r: aioredis.Redis | None = None
+        self._tail_r: aioredis.Redis | None = None
+        self._commit: Any = None
+        self._seq = 0  # highest seq this store knows committed: where a new tail starts
+        self._writer = secrets.token_hex(6)  # this process, in the commit script's turn-taking
+        self._losses = 0  # races lost in a row
+        self._recent: dict[int, Event] = {}  # this process's last committed events, by seq
+        self._background: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    # -- plumbing ------------------------------------------------------------------
+
+    @property
+    def r(self) -> aioredis.Redis:
+        assert self._r is not None, "store is not open"
+        return self._r
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        """Turn redis-py's failures into StoreError, which the API answers with 503."""
+        try:
+            yield
+        except (rx.ConnectionError, rx.TimeoutError, OSError) as exc:  # includes LOADING after a restart
+            raise StoreError(f"Redis at {self.settings.where} is unavailable ({what}): {exc}") from exc
+        except rx.RedisError as exc:
+            raise StoreError(f"Redis {what} failed: {exc}") from exc
+
+    async def open(self) -> None:
+        s = self.settings
+        self._r = aioredis.Redis.from_url(s.url, **s.client_options())
+        self._tail_r = aioredis.Redis.from_url(s.url, **s.client_options(blocking_ms=TAIL_BLOCK_MS))
+        self._commit = self._r.register_script(COMMIT_LUA)  # EVALSHA, reloaded on NOSCRIPT
+        try:
+            with self._errors("open"):
+                await self.r.ping()
+                pipe = self.r.pipeline(transaction=False)
+                pipe.hsetnx(self.keys.k(K.META), "schema", K.SCHEMA_VERSION)
+                pipe.hget(self.keys.k(K.META), "schema")
+                pipe.get(self.keys.seq)
+                _, schema, seq = await pipe.execute()
+            if schema != K.SCHEMA_VERSION:
+                raise StoreError(f"hall {self.keys.hall_id!r} in Redis has key layout {schema}, this hallcall reads {K.SCHEMA_VERSION}")
+        except BaseException:
+            await self.close()
+            raise
+        self._seq = int(seq or 0)
+        if not self.admin:
+            self.durability_problems = await durability(self.r)
+            for problem in self.durability_problems:
+                log.warning("Redis at %s may lose acknowledged data: %s; see docs/deployment.md", s.where, problem)
+
+    async def close(self) -> None:
+        self._closed = True
+        for task in list(self._background):
+            task.cancel()
+        for client in (self._r, self._tail_r):
+            if client is not None:
+                await client.aclose()
+        self._r = self._tail_r = None
+
+    # -- the log ---------------------------------------------------------------------
+
+    async def load(self) -> Loaded:
+        """Read back the current day; retried until no commit landed while reading (a seqlock)."""
+        k = self.keys
+        for _ in range(LOAD_ATTEMPTS):
+            with self._errors("load"):
+                pipe = self.r.pipeline(transaction=False)
+                pipe.get(k.seq)
+                pipe.hgetall(k.k(K.META))
+                pipe.smembers(k.k(K.DOC_KINDS))
+                seq, meta, kinds = await pipe.execute()
+                day = meta.get("day", "")
+                kinds = sorted(kinds)
+                pipe = self.r.pipeline(transaction=False)
+                pipe.hvals(k.tickets(day))
+                pipe.hvals(k.k(K.WINDOWS))
+                for kind in kinds:
+                    pipe.smembers(k.doc_live(kind))
+                tickets, windows, *live = await pipe.execute()
+                pipe = self.r.pipeline(transaction=False)
+                for kind, ids in zip(kinds, live):
+                    if ids:
+                        pipe.hmget(k.docs(kind), sorted(ids))
+                pipe.get(k.seq)
+                *docs, again = await pipe.execute()
+            if seq == again:
+                break
+        else:
+            raise StoreError("the hall's log kept moving while loading; try again")
+        self._seq = max(self._seq, int(seq or 0))
+        return Loaded(
+            int(seq or 0), day, [P.ticket(t) for t in tickets], [P.window(w) for w in windows],
+            P.notice(meta["notice"]) if "notice" in meta else None,
+            [P.doc(d) for rows in docs for d in rows if d],
+        )
+
+    async def commit(self, expect_seq: int, events: list[Event]) -> None:
+        if not events:
+            return
+        if self.admin:
+            raise StoreError("this store was opened for administration only")
+        commit_id = secrets.token_hex(8)
+        claim = TURN_MS if self._losses >= LOSSES_BEFORE_TURN else 0
+        keys, args = P.commit_args(self.keys, expect_seq, events, self._writer, commit_id, claim)
+        deadline = time.monotonic() + TURN_MS / 1000 * 3
+        while True:
+            with self._errors("commit"):
+                ok, seq, *missed = await self._commit(keys=keys, args=args)
+            if ok != YIELD or time.monotonic() > deadline:
+                break
+            # Another process lost the last race and commits next; it needs a few ms.
+            await asyncio.sleep(min(int(missed[0]), YIELD_POLL_MS) / 1000)
+        if ok == YIELD:
+            raise SeqConflict([])  # the hall decides again and comes back
+        if not ok:
+            self._seq = max(self._seq, int(seq))
+            entries = P.script_entries(missed[0])
+            if len(entries) < int(seq) - expect_seq:  # more than the script hands back
+                entries += await self._entries_since(expect_seq + len(entries))
+            if not entries or entries[0][1].get("c") != commit_id:
+                self._losses += 1
+                raise SeqConflict([P.event(fields) for _id, fields in entries])
+            # Our own batch: the first attempt ran but its reply was lost, and redis-py retried.
+        self._losses = 0
+        self._seq = max(self._seq, events[-1].seq)
+        # The tail gives these back as they are, instead of decoding their JSON again.
+        self._recent.update((e.seq, e) for e in events)
+        while len(self._recent) > RECENT_OWN:
+            del self._recent[next(iter(self._recent))]
+        for event in events:
+            if event.name == "day.started":
+                self._spawn(self._prune_quietly(date.fromisoformat(event.day) - timedelta(days=self.settings.stream_days)))
+
+    def tail(self) -> AsyncIterator[Event]:
+        # The start is fixed now, not at the first iteration, so nothing committed in
+        # between is skipped.
+        return self._tail_from(self._seq)
+
+    async def _tail_from(self, after: int) -> AsyncIterator[Event]:
+        assert self._tail_r is not None, "store is not open"
+        client, last_id = self._tail_r, f"{after}-0"
+        delay, down_since = RECONNECT_MIN, 0.0
+        while not self._closed:
+            try:
+                reply = await client.xread({self.keys.log: last_id}, count=TAIL_BATCH, block=TAIL_BLOCK_MS)
+            except (rx.ConnectionError, rx.TimeoutError, OSError, rx.ResponseError) as exc:
+                if self._closed:
+                    return
+                if not down_since:
+                    down_since = time.monotonic()
+                    log.warning("lost the event stream on Redis at %s (%s); reconnecting", self.settings.where, exc)
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                delay = min(delay * 2, RECONNECT_MAX)
+                continue
+            if down_since:
+                log.warning("event stream back after %.1f s; resuming after %s", time.monotonic() - down_since, last_id)
+                delay, down_since = RECONNECT_MIN, 0.0
+            for _stream, entries in reply or ():
+                for entry_id, fields in entries:
+                    last_id = entry_id
+                    own = self._recent.get(int(entry_id.split("-", 1)[0]))
+                    yield own if own is not None else P.event(fields)
+
+    async def events_since(self, seq: int, limit: int = 10_000) -> list[Event]:
+        return [P.event(fields) for _id, fields in await self._entries_since(seq, limit)]
+
+    async def _entries_since(self, seq: int, limit: int = 10_000) -> list[tuple[str, dict[str, str]]]:
+        with self._errors("read the log"):
+            return await self.r.xrange(self.keys.log, min=f"{max(seq, 0) + 1}-0", max="+", count=limit)
+
+    async def first_seq(self) -> int:
+        with self._errors("read the log"):
+            entries = await self.r.xrange(self.keys.log, min="-", max="+", count=1)
+        return int(entries[0][0].split("-")[0]) if entries else 0
+
+    async def prune_events(self, before_day: str) -> int:
+        """Drop stream entries of days before ``before_day``; projections stay. Returns entries removed."""
+        k = self.keys
+        with self._errors("trim the log"):
+            days = await self.r.hgetall(k.k(K.LOG_DAYS))
+            old = [d for d in days if d < before_day]
+            kept = sorted(int(s) for d, s in days.items() if d >= before_day)
+            if not old or not kept:
+                return 0  # nothing old, or nothing newer to keep: never trim the whole log
+            removed = await self.r.xtrim(k.log, minid=f"{kept[0]}-0", approximate=False)
+            await self.r.hdel(k.k(K.LOG_DAYS), *old)
+        return int(removed)
+
+    async def _prune_quietly(self, before: date) -> None:
+        try:
+            removed = await self.prune_events(before.isoformat())
+            if removed:
+                log.info("trimmed %d events older than %s from the stream", removed, before)
+        except StoreError as exc:
+            log.warning("could not trim the event stream: %s", exc)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # -- history -----------------------------------------------------------------------
+
+    async def ticket_by_token(self, token: str) -> Ticket | None:
+        with self._errors("read a ticket"):
+            where = await self.r.hget(self.keys.k(K.TOKENS), token)
+            if where is None:
+                return None
+            day, ticket_id = where.split(" ", 1)
+            row = await self.r.hget(self.keys.tickets(day), ticket_id)
+        return P.ticket(row) if row else None
+
+    async def _by_day(self, day_from: str, day_to: str, key_of: Any, read: str = "hvals") -> list[list[str]]:
+        """The rows of each day in a range that has history, oldest day first."""
+        with self._errors("read history"):
+            days = await self.r.zrangebyscore(self.keys.k(K.DAYS), day_score(day_from), day_score(day_to))
+            if not days:
+                return []
+            pipe = self.r.pipeline(transaction=False)
+            for day in days:
+                if read == "hvals":
+                    pipe.hvals(key_of(day))
+                else:
+                    pipe.lrange(key_of(day), 0, -1)
+            return await pipe.execute()
+
+    async def tickets(self, day_from: str, day_to: str) -> list[Ticket]:
+        rows = [P.ticket(r) for day in await self._by_day(day_from, day_to, self.keys.tickets) for r in day]
+        return sorted(rows, key=lambda t: (t.issued_at, t.id))
+
+    async def visits(self, day_from: str, day_to: str) -> list[Visit]:
+        rows = [P.visit(r) for day in await self._by_day(day_from, day_to, self.keys.visits) for r in day]
+        return sorted(rows, key=lambda v: (v.called_at, v.ticket, v.leg))
+
+    async def evaluations(self, day_from: str, day_to: str) -> list[Evaluation]:
+        rows = [P.evaluation(r) for day in await self._by_day(day_from, day_to, self.keys.evaluations) for r in day]
+        return sorted(rows, key=lambda e: (e.at, e.ticket))
+
+    async def window_log(self, day_from: str, day_to: str) -> list[Event]:
+        rows = [P.event_json(r) for day in await self._by_day(day_from, day_to, self.keys.window_log, "lrange") for r in day]
+        return sorted(rows, key=lambda e: e.seq)
+
+    async def docs(self, kind: str, *, day_from: str | None = None, day_to: str | None = None, key: str | None = None) -> list[Doc]:
+        k = self.keys
+        with self._errors("read docs"):
+            if key is not None:
+                ids = sorted(await self.r.smembers(k.doc_key(kind, key)))
+                rows = await self.r.hmget(k.docs(kind), ids) if ids else []
+            elif day_from is not None or day_to is not None:
+                lo = day_score(day_from) if day_from is not None else "-inf"
+                hi = day_score(day_to) if day_to is not None else "+inf"
+                ids = await self.r.zrangebyscore(k.doc_days(kind), lo, hi)
+                rows = await self.r.hmget(k.docs(kind), ids) if ids else []
+            else:
+                rows = await self.r.hvals(k.docs(kind))
+        found = [P.doc(r) for r in rows if r]
+        found = [d for d in found if (key is None or key in d.keys)  # the key index may hold stale ids
+                 and (day_from is None or d.day >= day_from) and (day_to is None or d.day <= day_to)]
+        return sorted(found, key=lambda d: (d.day, d.id))
+
+    async def doc(self, kind: str, doc_id: str) -> Doc | None:
+        with self._errors("read a doc"):
+            row = await self.r.hget(self.keys.docs(kind), doc_id)
+        return P.doc(row) if row else None
