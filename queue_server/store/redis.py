@@ -53,6 +53,11 @@ YIELD_POLL_MS = 3
 YIELD = 2
 
 
+def _ignore_result(task: asyncio.Future[object]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not log it as never retrieved
+
+
 class RedisStore(PeopleOnRedis, FactsFromRecords):
     """The Store on Redis; report facts are computed in Python from the day projections."""
 
@@ -210,8 +215,16 @@ class RedisStore(PeopleOnRedis, FactsFromRecords):
         client, last_id = self._tail_r, f"{after}-0"
         delay, down_since = RECONNECT_MIN, 0.0
         while not self._closed:
+            # redis-py may swallow a cancellation that lands in a blocking read and just
+            # read again, so the follower would never stop: await the read through a
+            # shield and leave it behind when cancelled (it ends within TAIL_BLOCK_MS).
+            read = asyncio.ensure_future(client.xread({self.keys.log: last_id}, count=TAIL_BATCH, block=TAIL_BLOCK_MS))
             try:
-                reply = await client.xread({self.keys.log: last_id}, count=TAIL_BATCH, block=TAIL_BLOCK_MS)
+                reply = await asyncio.shield(read)
+            except asyncio.CancelledError:
+                read.cancel()
+                read.add_done_callback(_ignore_result)
+                raise
             except (rx.ConnectionError, rx.TimeoutError, OSError, rx.ResponseError) as exc:
                 if self._closed:
                     return

@@ -172,3 +172,14 @@ async def test_people_tokens_and_sessions(store: Any) -> None:
     assert await store.session("h1") == session
     await store.delete_session("h1")
     assert await store.session("h1") is None
+
+
+async def test_a_hall_stops_at_once_after_starting(hall_config: Any, store: Any) -> None:
+    # Stopped right after starting, while its event follower reads its first events
+    # (redis-py used to swallow that cancellation and read on for ever).
+    from queue_server.hall import Hall
+
+    hall = Hall(hall_config, store)
+    await hall.start(day_timer=False)
+    await hall.wait_dispatched(hall.state.seq)
+    await asyncio.wait_for(hall.stop(), 3)  # under the store's 5-second blocking read
