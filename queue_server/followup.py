@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Callable
 
 from aiohttp import web
@@ -91,10 +91,20 @@ def _keys(data: dict[str, Any]) -> tuple[str, ...]:
     return tuple(keys)
 
 
-def _put(tx: Tx, doc: Doc, name: str, data: dict[str, Any], **extra: Any) -> Doc:
+def _put(tx: Tx, doc: Doc, name: str, data: dict[str, Any], *, evaluation: Evaluation | None = None, **extra: Any) -> Doc:
     new = Doc(KIND, doc.id, doc.day, data, keys=_keys(data), live=data["state"] != "closed")
-    tx.emit(f"case.{name}", docs=(new,), extra={"topics": ["admin"], "case": doc.id, "state": data["state"], **extra})
+    tx.emit(f"case.{name}", docs=(new,), evaluation=evaluation,
+            extra={"topics": ["admin"], "case": doc.id, "state": data["state"], **extra})
     return new
+
+
+def _set_aside(data: dict[str, Any]) -> Evaluation:
+    """The rating as recorded, marked excluded: reports stop counting it from this commit on."""
+    return Evaluation(
+        ticket=data["ticket"], day=data["day"], number=data["number"], service=data["service"], zone=data["zone"],
+        window=data["window"], clerk=data["clerk"], level=data["level"], reasons=tuple(data["reasons"]),
+        comment=data["comment"], source=data["source"], at=datetime.fromisoformat(data["evaluated_at"]), excluded=True,
+    )
 
 
 def _advance(tx: Tx, doc: Doc, name: str, to: str, step: dict[str, Any], **changes: Any) -> Doc:
@@ -161,7 +171,9 @@ def decide_appeal(tx: Tx, doc: Doc, upheld: bool, note: str | None = None) -> Do
     decided = {**doc.data["appeal"], "upheld": upheld, "decided_by": tx.by, "decided_at": tx.now.isoformat(), "note": note}
     step = featurekit.step(tx, "appeal_decision", upheld=upheld, note=note)
     if upheld:
-        return _advance(tx, doc, "appeal_decided", "closed", step, appeal=decided, result="appeal_upheld", excluded=True)
+        data = {**doc.data, "appeal": decided, "result": "appeal_upheld", "excluded": True, "state": "closed",
+                "steps": [*doc.data["steps"], step], "closed_at": tx.now.isoformat()}
+        return _put(tx, doc, "appeal_decided", data, evaluation=_set_aside(data))
     return _advance(tx, doc, "appeal_decided", "verify", step, appeal=decided)
 
 

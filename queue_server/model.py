@@ -242,6 +242,7 @@ class Evaluation(_Record):
     comment: str | None = None
     source: str = "pad"  # pad, keypad, phone, web
     at: datetime | None = None
+    excluded: bool = False  # set aside on appeal (malicious or mistaken): not counted in satisfaction
 
     _times = ("at",)
 

@@ -69,6 +69,9 @@ EVENT_NAMES = frozenset(
         "device.status",
     }
 )
+# Features add families of their own; they reach the admin topic (and any topics the
+# feature names) and carry their records as "docs". See docs/protocol.md.
+FEATURE_EVENT_FAMILIES = ("alert.", "case.", "booking.", "ledger.", "pending.", "export.", "audit.", "assessment.")
 
 COMMAND_NAMES = frozenset(
     {
@@ -90,6 +93,8 @@ COMMAND_NAMES = frozenset(
         "evaluate",
         "set_notice",
         "device_status",
+        "alert_ack",
+        "alert_close",
     }
 )
 

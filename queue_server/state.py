@@ -47,12 +47,16 @@ class HallState:
 
     def fork(self) -> HallState:
         """A copy that can be changed without touching this one (records are immutable)."""
-        return HallState(
-            self.config, self.seq, self.day, dict(self.tickets), dict(self.by_token), dict(self.by_number),
-            dict(self.by_request), {s: dict(q) for s, q in self.waiting.items()}, dict(self.windows),
-            dict(self.counters), dict(self.handling), self.recent_calls, self.notice,
-            {k: dict(v) for k, v in self.docs.items()}, self.max_rank, dict(self.priority_waiting),
-        )
+        # Built without __init__: the copy needs no defaults, and this runs once per batch.
+        new = HallState.__new__(HallState)
+        new.config, new.seq, new.day, new.notice = self.config, self.seq, self.day, self.notice
+        new.tickets, new.by_token, new.by_number = dict(self.tickets), dict(self.by_token), dict(self.by_number)
+        new.by_request, new.windows, new.counters = dict(self.by_request), dict(self.windows), dict(self.counters)
+        new.waiting = {s: dict(q) for s, q in self.waiting.items()}
+        new.handling, new.recent_calls = dict(self.handling), self.recent_calls
+        new.docs = {k: dict(v) for k, v in self.docs.items()}
+        new.max_rank, new.priority_waiting = self.max_rank, dict(self.priority_waiting)
+        return new
 
     # -- folding -------------------------------------------------------------
 

@@ -55,6 +55,8 @@ def satisfaction(evals: Iterable[Evaluation]) -> dict[str, Any]:
     levels = {str(n): 0 for n in range(5, 0, -1)}
     total = 0
     for e in evals:
+        if e.excluded:
+            continue  # set aside on appeal: not counted
         levels[str(e.level)] += 1
         total += 1
     good = levels["5"] + levels["4"] + levels["3"]

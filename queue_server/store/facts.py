@@ -190,6 +190,8 @@ def rating_groups(evaluations: Iterable[Evaluation], time: str | None = None) ->
     check_split(time)
     counts: dict[tuple, int] = defaultdict(int)
     for e in evaluations:
+        if e.excluded:
+            continue  # set aside on appeal
         at = e.at.isoformat() if e.at else ""
         counts[(_time_of(e.day, at, time), e.service, e.window, e.clerk, e.level)] += 1
     return [RatingGroup(*k, n) for k, n in counts.items()]

@@ -49,7 +49,7 @@ CREATE INDEX IF NOT EXISTS visits_day ON visits(day);
 CREATE TABLE IF NOT EXISTS evaluations (
     ticket TEXT PRIMARY KEY, day TEXT NOT NULL, number TEXT NOT NULL, service TEXT NOT NULL, zone TEXT NOT NULL,
     window INTEGER, clerk TEXT, level INTEGER NOT NULL, reasons TEXT NOT NULL, comment TEXT, source TEXT NOT NULL,
-    at TEXT NOT NULL);
+    at TEXT NOT NULL, excluded INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS evaluations_day ON evaluations(day);
 CREATE TABLE IF NOT EXISTS windows (number INTEGER PRIMARY KEY, row TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS window_log (
@@ -71,8 +71,8 @@ CREATE INDEX IF NOT EXISTS visits_grouped ON visits(service, window, clerk, end,
 CREATE INDEX IF NOT EXISTS visits_busy ON visits(day, clerk, window, handling_s);
 CREATE INDEX IF NOT EXISTS tickets_report ON tickets(day, origin_service, status, wait_s);
 CREATE INDEX IF NOT EXISTS visits_missed ON visits(end, day, ticket);
-CREATE INDEX IF NOT EXISTS evaluations_report ON evaluations(day, service, window, clerk, level);
-CREATE INDEX IF NOT EXISTS evaluations_grouped ON evaluations(service, window, clerk, level, day);
+CREATE INDEX IF NOT EXISTS evaluations_report ON evaluations(day, service, window, clerk, level, excluded);
+CREATE INDEX IF NOT EXISTS evaluations_grouped ON evaluations(service, window, clerk, level, day, excluded);
 """
 
 
@@ -163,6 +163,12 @@ class SqliteStore:
             raise StoreError(f"cannot open {self.path}: {exc}") from exc
 
         def init(conn: sqlite3.Connection) -> int:
+            # Columns added after a database was made: add them before the indexes use them.
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if "evaluations" in tables and "excluded" not in {r[1] for r in conn.execute("PRAGMA table_info(evaluations)")}:
+                conn.execute("ALTER TABLE evaluations ADD COLUMN excluded INTEGER NOT NULL DEFAULT 0")
+                conn.execute("DROP INDEX IF EXISTS evaluations_report")
+                conn.execute("DROP INDEX IF EXISTS evaluations_grouped")
             conn.executescript(SCHEMA)
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             row = conn.execute("SELECT max(seq) FROM events").fetchone()
@@ -276,13 +282,15 @@ class SqliteStore:
         return await self._read(run)
 
     async def evaluations(self, day_from: str, day_to: str) -> list[Evaluation]:
-        cols = ["ticket", "day", "number", "service", "zone", "window", "clerk", "level", "reasons", "comment", "source", "at"]
+        cols = ["ticket", "day", "number", "service", "zone", "window", "clerk", "level", "reasons", "comment", "source", "at",
+                "excluded"]
 
         def run(conn: sqlite3.Connection) -> list[Evaluation]:
             out = []
             for r in conn.execute(f"SELECT {', '.join(cols)} FROM evaluations WHERE day BETWEEN ? AND ? ORDER BY at", (day_from, day_to)):
                 d = dict(zip(cols, r))
                 d["reasons"] = json.loads(d["reasons"])
+                d["excluded"] = bool(d["excluded"])
                 out.append(Evaluation.from_dict(d))
             return out
 
@@ -384,11 +392,11 @@ class SqliteStore:
         check_split(time)
         if time is None and _days(day_from, day_to) > LONG_PERIOD_DAYS:
             sql = ("SELECT '', service, window, clerk, level, count(*) FROM evaluations INDEXED BY evaluations_grouped "
-                   "WHERE day BETWEEN ? AND ? GROUP BY service, window, clerk, level")
+                   "WHERE day BETWEEN ? AND ? AND excluded = 0 GROUP BY service, window, clerk, level")
         else:
             split = "substr(at, 12, 2)" if time == "hour" else "day"
             sql = (f"SELECT {split}, service, window, clerk, level, count(*) FROM evaluations "
-                   "WHERE day BETWEEN ? AND ? GROUP BY 1, 2, 3, 4, 5")
+                   "WHERE day BETWEEN ? AND ? AND excluded = 0 GROUP BY 1, 2, 3, 4, 5")
 
         def run(conn: sqlite3.Connection) -> list[RatingGroup]:
             return [RatingGroup(*r) for r in conn.execute(sql, (day_from, day_to))]
@@ -512,10 +520,11 @@ def _project(conn: sqlite3.Connection, event: Event, data: str) -> None:
         )
     ev = event.evaluation
     if ev is not None:
+        # REPLACE: an upheld appeal rewrites the rating as excluded.
         conn.execute(
-            "INSERT INTO evaluations VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO evaluations VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (ev.ticket, ev.day, ev.number, ev.service, ev.zone, ev.window, ev.clerk, ev.level,
-             _dumps(list(ev.reasons)), ev.comment, ev.source, ev.at.isoformat() if ev.at else at),
+             _dumps(list(ev.reasons)), ev.comment, ev.source, ev.at.isoformat() if ev.at else at, int(ev.excluded)),
         )
     w = event.window
     if w is not None:

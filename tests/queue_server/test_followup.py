@@ -166,9 +166,17 @@ async def test_appeal_of_a_malicious_review(server: Harness) -> None:
     assert status == 200 and case["state"] == "appeal" and case["appeal"]["ground_name"] == "恶意差评"
     status, err = await clerk.post(f"/api/v1/cases/{case_id}/appeal-decision", {"upheld": True})
     assert status == 403  # a clerk does not decide appeals, least of all their own
+    _, before = await mgr.get("/api/v1/stats?date=2026-12-01&by=window")
+    assert before["hall"]["levels"]["1"] == 1 and before["hall"]["bad"] == 1
     status, case = await mgr.post(f"/api/v1/cases/{case_id}/appeal-decision", {"upheld": True, "note": "经调取监控，申诉成立"})
     assert status == 200 and case["state"] == "closed" and case["result"] == "appeal_upheld" and case["excluded"] is True
     assert case["appeal"]["upheld"] is True and case["appeal"]["decided_by"] != case["appeal"]["by"]
+    # The set-aside review no longer counts, wherever satisfaction is reported.
+    _, after = await mgr.get("/api/v1/stats?date=2026-12-01&by=window")
+    assert after["hall"]["rated"] == 0 and after["hall"]["bad"] == 0
+    [stored] = await server.hall.store.evaluations("2026-12-01", "2026-12-01")
+    assert stored.excluded is True and stored.level == 1
+    assert sum(g.count for g in await server.hall.store.rating_facts("2026-12-01", "2026-12-01")) == 0
 
 
 async def test_a_rejected_appeal_goes_on_to_verification_and_nobody_decides_their_own(server: Harness) -> None:
