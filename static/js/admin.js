@@ -85,6 +85,7 @@ for (const b of $$(".a-tab")) b.addEventListener("click", () => showTab(b.datase
 // -- live monitor ------------------------------------------------------------------------------------
 
 function onSnapshot(state) {
+  countAlerts();
   windows.clear();
   tickets.clear();
   for (const w of state.windows || []) {
@@ -112,7 +113,20 @@ function onEvent(msg) {
     fillNotice();
   }
   if (msg.name === "day.started") tickets.clear();
+  if (msg.name.startsWith("alert.")) countAlerts();
   schedule();
+}
+
+// Open alerts, counted when the board changes (alert events), never polled.
+async function countAlerts() {
+  try {
+    const { counts } = await api("GET", "/api/v1/alerts");
+    const open = Object.values(counts).reduce((a, b) => a + b, 0);
+    setText($("#a-k-alerts"), String(open));
+    $("#a-k-alerts-card").classList.toggle("alert", open > 0);
+  } catch (ex) {
+    toast(explain(ex));
+  }
 }
 
 function overTarget(q) {

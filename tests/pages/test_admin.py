@@ -96,3 +96,26 @@ async def test_monitor_notice_people_and_tokens(server: Any, clock: Any, pages: 
     await expect(page.locator("#a-tokens tr.revoked", has_text="3号评价器")).to_be_visible(timeout=3000)
     server.hall.auth.forget()
     assert await server.hall.auth.bearer(secret) is None
+
+
+async def test_the_monitor_counts_open_alerts_and_links_to_the_board(server: Any, pages: Browsing) -> None:
+    pages.base = server.base
+    await person(server, "boss", "马主任", "manager")
+    clerk = await server.clerk_at(15)
+    kiosk = server.client(await server.token("kiosk"))
+    await kiosk.post("/api/v1/tickets", {"service": "pension"})
+    page = await pages.open("/admin", width=1920, height=1080)
+    await sign_in(page, "boss")
+    card = page.locator("#a-k-alerts-card")
+    await expect(page.locator("#a-k-alerts")).to_have_text("0", timeout=5000)
+    await expect(card).not_to_have_class("a-kpi a-kpi-link alert")
+    _, done = await clerk.post("/api/v1/windows/15/call-next")
+    await clerk.post("/api/v1/windows/15/finish")
+    pad = server.client(await server.token("pad", windows=(15,)))
+    status, _ = await pad.post("/api/v1/evaluations", {"ticket": done["id"], "level": 1, "reasons": ["attitude"]})
+    assert status == 201
+    await expect(page.locator("#a-k-alerts")).to_have_text("1", timeout=3000)  # every bad review raises an alert
+    await expect(card).to_have_class("a-kpi a-kpi-link alert")
+    await expect(page.locator("a.a-tab[href='/admin/alerts']")).to_be_visible()
+    await card.click()
+    await expect(page).to_have_url(f"{server.base}/admin/alerts")
