@@ -42,6 +42,7 @@ class Route:
     query: dict[str, dict[str, Any]] = field(default_factory=dict)
     status: int = 200
     tag: str = "hall"
+    produces: tuple[str, ...] = ("application/json",)
 
 
 ROUTES: list[Route] = []
@@ -49,9 +50,10 @@ HALL_KEY = web.AppKey("hall", Hall)
 
 
 def route(method: str, path: str, summary: str, who: str, *, body: dict[str, Any] | None = None,
-          query: dict[str, dict[str, Any]] | None = None, status: int = 200, tag: str = "hall") -> Callable[[Handler], Handler]:
+          query: dict[str, dict[str, Any]] | None = None, status: int = 200, tag: str = "hall",
+          produces: tuple[str, ...] = ("application/json",)) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
-        ROUTES.append(Route(method, PREFIX + path, summary, who, fn, body, query or {}, status, tag))
+        ROUTES.append(Route(method, PREFIX + path, summary, who, fn, body, query or {}, status, tag, produces))
         return fn
 
     return register
@@ -72,6 +74,12 @@ def command_route(method: str, path: str, name: str, *, status: int = 200, tag: 
         return await cmd.run(request.app[HALL_KEY], p, args)
 
     ROUTES.append(Route(method, PREFIX + path, cmd.summary, cmd.who, handler, body, {}, status, tag))
+
+
+CSV = "text/csv"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+SVG = "image/svg+xml"
+TABLES = ("application/json", CSV, XLSX)  # routes with ?format=json|csv|xlsx
 
 
 # -- request plumbing -----------------------------------------------------------------------

@@ -27,7 +27,7 @@ from typing import Any, Callable
 from aiohttp import web
 
 from . import api, auth, featurekit, privacy, rules, workdays
-from .api import route
+from .api import CSV, XLSX, route
 from .auth import Principal
 from .config import ConfigIssue, HallConfig
 from .errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
@@ -268,7 +268,7 @@ async def get_ledger(request: web.Request, p: Principal, body: dict[str, Any]) -
 
 @route("GET", "/ledger/export", "The monthly 办不成事 ledger as CSV or XLSX", "manager, admin",
        query={"month": {"type": "string", "pattern": r"\d{4}-\d{2}"}, "format": {"type": "string", "enum": ["csv", "xlsx"]}},
-       tag="ledger")
+       tag="ledger", produces=(CSV, XLSX))
 async def get_ledger_export(request: web.Request, p: Principal, body: dict[str, Any]) -> Any:
     auth.require(p, "manager", "admin")
     hall = api.hall_of(request)

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from . import auth, charts
-from .api import HALL_KEY, route
+from .api import HALL_KEY, SVG, route
 from .auth import Principal
 from .errors import Invalid
 from .periods import Period, parse
@@ -76,21 +76,22 @@ async def windows_compared(hall: Any, period: Period, measure: str) -> str:
 
 
 @route("GET", "/reports/charts/waits-by-hour.svg", "Chart: mean and p90 wait by hour of issue (SVG)", "manager, admin",
-       query=_PERIOD, tag="reports")
+       query=_PERIOD, tag="reports", produces=(SVG,))
 async def get_waits_by_hour(request: web.Request, p: Principal, body: dict[str, Any]) -> Any:
     hall, period = _period(request, p)
     return _svg(await waits_by_hour(hall, period))
 
 
 @route("GET", "/reports/charts/satisfaction-trend.svg", "Chart: satisfaction rate by day or month (SVG)", "manager, admin",
-       query=_PERIOD, tag="reports")
+       query=_PERIOD, tag="reports", produces=(SVG,))
 async def get_satisfaction_trend(request: web.Request, p: Principal, body: dict[str, Any]) -> Any:
     hall, period = _period(request, p)
     return _svg(await satisfaction_trend(hall, period))
 
 
 @route("GET", "/reports/charts/windows.svg", "Chart: windows compared by served, mean wait or satisfaction (SVG)",
-       "manager, admin", query={**_PERIOD, "measure": {"type": "string", "enum": list(MEASURES)}}, tag="reports")
+       "manager, admin", query={**_PERIOD, "measure": {"type": "string", "enum": list(MEASURES)}}, tag="reports",
+       produces=(SVG,))
 async def get_windows_chart(request: web.Request, p: Principal, body: dict[str, Any]) -> Any:
     hall, period = _period(request, p)
     measure = request.query.get("measure", "served")

@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from . import assessment, attendance, auth, figures, report_files, trace
-from .api import HALL_KEY, route
+from .api import HALL_KEY, TABLES, route
 from .auth import Principal
 from .config import ConfigIssue, HallConfig
 from .errors import Invalid
@@ -232,7 +232,8 @@ def _setup(request: web.Request, p: Principal) -> tuple[Any, Period, str]:
 
 
 @route("GET", "/reports/figures", "Counts, waits, handling, wait bands, standards and satisfaction by a dimension",
-       "manager, admin", query={**PERIOD_QUERY, "by": {"type": "string", "enum": list(figures.DIMENSIONS)}}, tag="reports")
+       "manager, admin", query={**PERIOD_QUERY, "by": {"type": "string", "enum": list(figures.DIMENSIONS)}}, tag="reports",
+       produces=TABLES)
 async def get_figures(request: web.Request, p: Principal, body: dict[str, Any]) -> Any:
     hall, period, fmt = _setup(request, p)
     report = await figures_report(hall.config, hall.store, period, request.query.get("by", "service"), now=hall.clock.now())
@@ -241,7 +242,8 @@ async def get_figures(request: web.Request, p: Principal, body: dict[str, Any]) 
 
 @route("GET", "/reports/attendance", "Attendance by clerk or window: late, early, pauses, time on post, idle",
        "manager, admin", query={**PERIOD_QUERY, "by": {"type": "string", "enum": ["clerk", "window"]},
-                                 "days": {"type": "string", "enum": ["0", "1"]}}, tag="reports")
+                                 "days": {"type": "string", "enum": ["0", "1"]}}, tag="reports",
+       produces=TABLES)
 async def get_attendance(request: web.Request, p: Principal, body: dict[str, Any]) -> Any:
     hall, period, fmt = _setup(request, p)
     report = await attendance_report(hall.config, hall.store, period, request.query.get("by", "clerk"),
@@ -250,14 +252,14 @@ async def get_attendance(request: web.Request, p: Principal, body: dict[str, Any
 
 
 @route("GET", "/reports/assessment", "Monthly staff scores and ranks; a quarter's or year's mean of the months",
-       "manager, admin", query=PERIOD_QUERY, tag="reports")
+       "manager, admin", query=PERIOD_QUERY, tag="reports", produces=TABLES)
 async def get_assessment(request: web.Request, p: Principal, body: dict[str, Any]) -> Any:
     hall, period, fmt = _setup(request, p)
     return respond("assessment", await assessment_report(hall.config, hall.store, period, now=hall.clock.now()), fmt)
 
 
 @route("GET", "/reports/red-flags", "红旗窗口 candidates of a period and the criteria each window meets",
-       "manager, admin", query=PERIOD_QUERY, tag="reports")
+       "manager, admin", query=PERIOD_QUERY, tag="reports", produces=TABLES)
 async def get_red_flags(request: web.Request, p: Principal, body: dict[str, Any]) -> Any:
     hall, period, fmt = _setup(request, p)
     return respond("red-flags", await red_flag_report(hall.config, hall.store, period, now=hall.clock.now()), fmt)

@@ -28,3 +28,11 @@ async def test_every_route_is_documented_and_every_documented_route_exists(serve
     assert op["requestBody"]["content"]["application/json"]["schema"]["required"] == ["service"]
     assert any(p["name"] == "window" for p in doc["paths"]["/api/v1/windows/{window}/call-next"]["post"]["parameters"])
     assert isinstance(server.app, web.Application)
+
+
+async def test_files_and_charts_say_what_they_return(server: Harness) -> None:
+    _, doc = await server.client().get("/api/v1/openapi.json")
+    chart = doc["paths"]["/api/v1/reports/charts/windows.svg"]["get"]["responses"]["200"]["content"]
+    assert list(chart) == ["image/svg+xml"]
+    table = doc["paths"]["/api/v1/reports/figures"]["get"]["responses"]["200"]["content"]
+    assert set(table) == {"application/json", "text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
