@@ -190,13 +190,14 @@ class Authenticator:
         self._cache[key] = (time.monotonic() + CACHE_SECONDS, p)
 
     async def bearer(self, token: str) -> Principal | None:
-        key = "t:" + digest(token)
-        found, p = self._cached(key)
+        # Cached by the token itself (it is in this process's memory anyway); the hash,
+        # which is all the store knows, is computed only on a miss.
+        found, p = self._cached("t:" + token)
         if found:
             return p
-        row = await self.store.token(hash=key[2:])
+        row = await self.store.token(hash=digest(token))
         p = from_device(row) if row is not None and row.revoked_at is None else None
-        self._remember(key, p)
+        self._remember("t:" + token, p)
         return p
 
     async def cookie(self, cookie: str) -> Principal | None:
@@ -252,7 +253,7 @@ class Authenticator:
         if row.revoked_at is None:
             row = replace(row, revoked_at=self.clock.now())
             await self.store.put_token(row)
-        self._cache.pop("t:" + row.hash, None)
+        self._cache = {k: v for k, v in self._cache.items() if not (k.startswith("t:") and v[1] is not None and v[1].id == row.id)}
         return row
 
 

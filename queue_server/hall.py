@@ -15,6 +15,7 @@ store's tail, in sequence order, whichever process made them.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import secrets
 from dataclasses import dataclass, field
@@ -34,6 +35,21 @@ log = logging.getLogger("hallcall.hall")
 R = TypeVar("R")
 MAX_BATCH = 512
 DAY_CHECK_SECONDS = 20.0
+
+
+class TokenPool:
+    """Tracking tokens from the OS's randomness, read in blocks: one syscall per 256 tickets."""
+
+    BLOCK = 256
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    def take(self) -> str:
+        if not self._buffer:
+            self._buffer = secrets.token_bytes(16 * self.BLOCK)
+        raw, self._buffer = self._buffer[:16], self._buffer[16:]
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 @dataclass
@@ -56,6 +72,7 @@ class Hall:
         self.last_dispatched = 0
         self._seq_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._flight: tuple[int, asyncio.Future[None]] | None = None  # last seq of the commit in flight
+        self._tokens = TokenPool()
 
     # -- lifetime ------------------------------------------------------------------
 
@@ -383,7 +400,7 @@ class Hall:
                 chan = Channel(channel or "staff")
             except ValueError:
                 raise Invalid(f"channel must be one of {[x.value for x in Channel]}", code="bad_channel") from None
-        token = secrets.token_urlsafe(16)
+        token = self._tokens.take()
         print_to = p.kiosk if p.role == "kiosk" and p.kiosk else None
 
         def decide(tx: Tx) -> dict[str, Any]:

@@ -80,7 +80,29 @@ def _parse_dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_TO_DICT: dict[type, Any] = {}
+
+
+def _compile_to_dict(cls: type) -> Any:
+    """Write ``to_dict`` for one record class as a single dict display.
+
+    Every event converts its records several times (store, screens, API), so the
+    conversion is generated once per class instead of looping over fields.
+    """
+    parts = []
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        ref = f"self.{f.name}"
+        if f.name in cls._times:  # type: ignore[attr-defined]
+            value = f"(None if {ref} is None else {ref}.isoformat())"
+        elif str(f.type).startswith("tuple"):
+            value = f"list({ref})"
+        else:
+            value = ref
+        parts.append(f"{f.name!r}: {value}")
+    source = "def to_dict(self):\n    return {" + ", ".join(parts) + "}\n"
+    namespace: dict[str, Any] = {}
+    exec(source, namespace)  # noqa: S102 - generated from the class's own field names
+    return namespace["to_dict"]
 
 
 class _Record:
@@ -91,19 +113,10 @@ class _Record:
     _enums: ClassVar[dict[str, type]] = {}
 
     def to_dict(self) -> dict[str, Any]:
-        # On the hot path of every event: field names are looked up once per class.
-        names = _FIELD_NAMES.get(type(self))
-        if names is None:
-            names = _FIELD_NAMES[type(self)] = tuple(f.name for f in dataclasses.fields(self))  # type: ignore[arg-type]
-        out: dict[str, Any] = {}
-        for name in names:
-            value = getattr(self, name)
-            if value.__class__ is datetime:
-                value = value.isoformat()
-            elif value.__class__ is tuple:
-                value = list(value)
-            out[name] = value
-        return out
+        fn = _TO_DICT.get(type(self))
+        if fn is None:
+            fn = _TO_DICT[type(self)] = _compile_to_dict(type(self))
+        return fn(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]):  # type: ignore[no-untyped-def]

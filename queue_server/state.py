@@ -38,6 +38,7 @@ class HallState:
     docs: dict[str, dict[str, Doc]] = field(default_factory=dict)  # kind -> id -> live doc
     max_rank: float = 0.0  # highest rank given today, so a new ticket always sorts after it
     priority_waiting: dict[str, int] = field(default_factory=dict)  # service -> waiting priority tickets
+    staffed: dict[str, int] = field(default_factory=dict)  # service -> windows signed in that serve it
 
     def __post_init__(self) -> None:
         for service in self.config.services:
@@ -56,6 +57,7 @@ class HallState:
         new.handling, new.recent_calls = dict(self.handling), self.recent_calls
         new.docs = {k: dict(v) for k, v in self.docs.items()}
         new.max_rank, new.priority_waiting = self.max_rank, dict(self.priority_waiting)
+        new.staffed = dict(self.staffed)
         return new
 
     # -- folding -------------------------------------------------------------
@@ -74,7 +76,10 @@ class HallState:
                         "at": event.at.isoformat(), "recall": event.name == "ticket.recalled"}
                 self.recent_calls = (self.recent_calls + (call,))[-RECENT_CALLS:]
         if event.window is not None:
+            old = self.windows.get(event.window.number)
             self.windows[event.window.number] = event.window
+            if old is None or (old.status is WindowStatus.CLOSED) != (event.window.status is WindowStatus.CLOSED):
+                self._count_staffed(event.window.number)
         if event.visit is not None and event.visit.end is VisitEnd.FINISHED:
             v = event.visit
             recent = self.handling.get(v.service, ())
@@ -151,6 +156,8 @@ class HallState:
         self.recent_calls = tuple(sorted(self.recent_calls, key=lambda c: c["at"]))
         for w in windows:
             self.windows[w.number] = w
+        for number in self.config.windows:
+            self._count_staffed(number)
         if notice is not None:
             self.notice = notice
         self.seq = seq
@@ -176,7 +183,13 @@ class HallState:
         w = self.windows.get(window)
         return self.tickets.get(w.current) if w is not None and w.current else None
 
+    def _count_staffed(self, number: int) -> None:
+        wcfg = self.config.windows.get(number)
+        windows = self.windows
+        for service in wcfg.services if wcfg is not None else ():
+            self.staffed[service] = sum(
+                1 for n in self.config.windows_serving(service) if windows[n].status is not WindowStatus.CLOSED)
+
     def staffed_windows(self, service: str) -> int:
         """Windows signed in (open or paused) that serve a service."""
-        windows = self.windows
-        return sum(1 for n in self.config.windows_serving(service) if windows[n].status is not WindowStatus.CLOSED)
+        return self.staffed.get(service, 0)

@@ -508,7 +508,7 @@ def _project(conn: sqlite3.Connection, event: Event, data: str) -> None:
             (t.id, t.day, t.number, t.service, t.zone, t.origin_service, t.channel, t.priority, t.status, t.token,
              t.issued_at.isoformat(), t.first_called_at.isoformat() if t.first_called_at else None,
              t.ended_at.isoformat() if t.ended_at else None, t.window, t.clerk, t.outcome, t.rating, wait,
-             _dumps(t.to_dict())),
+             _dumps(event.data()["ticket"])),  # the event built this dict already
         )
     v = event.visit
     if v is not None:
@@ -528,7 +528,7 @@ def _project(conn: sqlite3.Connection, event: Event, data: str) -> None:
         )
     w = event.window
     if w is not None:
-        conn.execute("INSERT OR REPLACE INTO windows VALUES (?, ?)", (w.number, _dumps(w.to_dict())))
+        conn.execute("INSERT OR REPLACE INTO windows VALUES (?, ?)", (w.number, _dumps(event.data()["window"])))
         if event.name.startswith("window."):
             conn.execute("INSERT INTO window_log VALUES (?, ?, ?, ?, ?)", (event.seq, day, event.name, at, data))
     if event.notice is not None:

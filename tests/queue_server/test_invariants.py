@@ -188,6 +188,11 @@ class QueueMachine(RuleBasedStateMachine):
         waiting = sorted(t.id for t in self.st.tickets.values() if t.status is Status.WAITING)
         self.do(rules.cancel, self.st.tickets[data.draw(st.sampled_from(waiting))])
 
+    @rule(window=WINDOWS)
+    def close_and_reopen(self, window: int) -> None:
+        if self.do(rules.close_window, window) is not None:
+            self.do(rules.open_window, window, {"id": f"clerk{window}", "name": f"clerk{window}"})
+
     @rule(window=WINDOWS, reason=st.sampled_from(["rest", "meeting"]))
     def pause_resume(self, window: int, reason: str) -> None:
         self.do(rules.pause_window, window, reason)
@@ -225,6 +230,12 @@ class QueueMachine(RuleBasedStateMachine):
             first = self.st.oldest_waiting(service)
             if queue:
                 assert first is not None and first.queued_at == min(t.queued_at for t in queue.values())
+
+    @invariant()
+    def staffed_counts_match_the_windows(self) -> None:
+        for service in self.cfg.services:
+            open_ = sum(1 for n in self.cfg.windows_serving(service) if self.st.windows[n].status.value != "closed")
+            assert self.st.staffed_windows(service) == open_
 
     @invariant()
     def numbers_are_gapless(self) -> None:
