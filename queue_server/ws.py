@@ -1,8 +1,9 @@
 """The WebSocket hub at /ws: hello, snapshot or replay, live events, commands.
 
-Each committed event is routed once to the topics that may see it and encoded once;
-every connection has one bounded send queue and one writer task, so a frozen screen
-costs the hall nothing: when its queue fills it is dropped, and it reconnects with
+Each committed event is routed once to the topics that may see it and encoded once, as
+a finished WebSocket frame; sending it to a client is one write to that client's socket.
+The socket's buffer is the client's bounded send queue: a frozen screen that lets it
+pass ``SEND_BUFFER`` bytes is cut off, costing the hall nothing, and reconnects with
 ``since``. A ring of recent encoded events serves those reconnects; a client whose
 ``since`` is older than the ring gets a snapshot instead.
 """
@@ -29,9 +30,8 @@ from .store import StoreError
 log = logging.getLogger("hallcall.ws")
 
 RING = 10_000  # events kept for reconnects
-SEND_QUEUE = 2_000  # frames a client may fall behind before it is dropped
+SEND_BUFFER = 1024 * 1024  # bytes a client may fall behind (about a thousand events) before it is cut
 HEARTBEAT = 20.0
-WRITER_LIMIT = 64 * 1024
 HELLO_TIMEOUT = 10.0
 CATCH_UP_SECONDS = 5.0  # a reconnecting client waits at most this for this process to reach its since
 ALL = "*"
@@ -45,8 +45,22 @@ def _strip_ticket(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _frame(event: Event, data: dict[str, Any]) -> str:
-    return protocol.encode({"type": protocol.EVENT, "seq": event.seq, "name": event.name, "at": event.at.isoformat(), "data": data})
+def ws_frame(text: str) -> bytes:
+    """A complete unmasked WebSocket text frame (server to client, no extensions)."""
+    payload = text.encode()
+    n = len(payload)
+    if n < 126:
+        header = bytes((0x81, n))
+    elif n < 65536:
+        header = bytes((0x81, 126)) + n.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + n.to_bytes(8, "big")
+    return header + payload
+
+
+def _frame(event: Event, data: dict[str, Any]) -> bytes:
+    return ws_frame(protocol.encode(
+        {"type": protocol.EVENT, "seq": event.seq, "name": event.name, "at": event.at.isoformat(), "data": data}))
 
 
 def _touched_services(hall: Hall, event: Event) -> list[str]:
@@ -95,6 +109,13 @@ def route(hall: Hall, event: Event, views: Callable[[str], dict[str, Any]] | Non
             brief = {"ticket": public["ticket"], "evaluation": {"ticket": t.id, "level": data["evaluation"]["level"]}}
             out.append((frozenset({protocol.topic_window(t.window)}), _frame(event, brief)))
         return out
+    if name == "evaluation.requested" and t is not None:
+        # Only the window's pad (and keypad), the citizen's phone and managers ask for ratings;
+        # hall screens never need it, and a call-next would otherwise fan out three frames.
+        asked = {protocol.TOPIC_ADMIN, protocol.topic_ticket(t.token)}
+        if t.window is not None:
+            asked.add(protocol.topic_window(t.window))
+        return [(frozenset(asked), _frame(event, public))]
     topics: set[str] = set()
     if t is not None:
         topics |= {protocol.topic_hall(), protocol.topic_zone(t.zone), protocol.topic_ticket(t.token), protocol.TOPIC_ADMIN}
@@ -116,40 +137,50 @@ def route(hall: Hall, event: Event, views: Callable[[str], dict[str, Any]] | Non
 
 
 class Client:
-    __slots__ = ("ws", "principal", "topics", "tokens", "floor", "queue", "writer", "closed", "transport")
+    __slots__ = ("ws", "principal", "topics", "tokens", "floor", "closed", "transport", "limit")
 
-    def __init__(self, ws: web.WebSocketResponse, principal: Principal, send_queue: int = SEND_QUEUE) -> None:
+    def __init__(self, ws: web.WebSocketResponse, principal: Principal, transport: Any, limit: int = SEND_BUFFER) -> None:
         self.ws = ws
         self.principal = principal
         self.topics: set[str] = set()
         self.tokens: set[str] = set()
         self.floor = 0  # events up to here are covered by the snapshot or replay already sent
-        self.queue: asyncio.Queue[str] = asyncio.Queue(send_queue)
-        self.writer: asyncio.Task[None] | None = None
         self.closed = False
-        self.transport: asyncio.BaseTransport | None = None
+        self.transport = transport
+        self.limit = limit
 
-    def send(self, frame: str) -> None:
+    def send(self, frame: bytes) -> None:
+        """Queue a finished frame on the socket; cut a client that has stopped reading.
+
+        A frame is one write of whole bytes in one step of the event loop, so it never
+        interleaves with the pings and closes aiohttp writes on the same socket.
+        """
         if self.closed:
             return
-        try:
-            self.queue.put_nowait(frame)
-        except asyncio.QueueFull:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            self.closed = True
+            return
+        if transport.get_write_buffer_size() > self.limit:
             # A client this far behind would only show stale calls, and one that stopped
             # reading cannot even take a close frame: cut the connection; it resyncs with since.
             self.closed = True
-            log.warning("dropping a WebSocket client that fell %d frames behind", self.queue.maxsize)
-            if self.transport is not None:
-                self.transport.abort()
+            log.warning("dropping a WebSocket client that fell %d bytes behind", transport.get_write_buffer_size())
+            transport.abort()
+            return
+        transport.write(frame)
+
+    def reply(self, message: dict[str, Any]) -> None:
+        self.send(ws_frame(protocol.encode(message)))
 
 
 class Hub:
-    def __init__(self, hall: Hall, *, ring: int = RING, send_queue: int = SEND_QUEUE) -> None:
+    def __init__(self, hall: Hall, *, ring: int = RING, send_buffer: int = SEND_BUFFER) -> None:
         self.hall = hall
-        self.send_queue = send_queue
+        self.send_buffer = send_buffer
         self.clients: set[Client] = set()
         self.by_topic: dict[str, set[Client]] = {}
-        self.ring: deque[tuple[int, list[tuple[frozenset[str], str]]]] = deque(maxlen=ring)
+        self.ring: deque[tuple[int, list[tuple[frozenset[str], bytes]]]] = deque(maxlen=ring)
         self._count_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._unsubscribe = hall.subscribe(self.on_event)
         self._snapshot: tuple[int, dict[str, Any]] | None = None
@@ -217,10 +248,10 @@ class Hub:
                     if t is None or t.service != service or t.status is not Status.WAITING or t.id not in order:
                         continue
                     ahead = order[t.id]
-                    c.send(protocol.encode({
+                    c.reply({
                         "type": protocol.POSITION, "seq": event.seq, "ticket": t.number, "status": t.status,
                         "ahead": ahead, "eta_minutes": queueing.eta_minutes(st, service, ahead),
-                    }))
+                    })
 
     def _subscribe(self, c: Client, topics: Iterable[str]) -> None:
         for topic in topics:
@@ -314,20 +345,18 @@ class Hub:
         else:
             msg = self.snapshot(c)
             c.floor = msg["seq"]
-            c.send(protocol.encode(msg))
+            c.reply(msg)
         self.clients.add(c)
         self._count_changed()
 
     # -- one connection ------------------------------------------------------------------------
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
-        # A small writer buffer makes a stalled socket push back into our bounded queue
-        # quickly, so memory per frozen screen stays small and it is dropped sooner.
-        ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=1024 * 1024, writer_limit=WRITER_LIMIT)
+        # No permessage-deflate: frames are encoded once for every client, and compression
+        # would run per client for every event and keep a zlib context per connection.
+        ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=1024 * 1024, compress=False)
         await ws.prepare(request)
-        c = Client(ws, auth.ANONYMOUS, self.send_queue)
-        c.transport = request.transport
-        c.writer = asyncio.create_task(self._write(c))
+        c = Client(ws, auth.ANONYMOUS, request.transport, self.send_buffer)
         try:
             if await self._hello(request, c):
                 await self._read(c)
@@ -335,25 +364,16 @@ class Hub:
                 await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"bad hello")
         finally:
             self._drop(c)
-            c.writer.cancel()
             if not ws.closed:
                 await ws.close()
         return ws
 
-    async def _write(self, c: Client) -> None:
-        try:
-            while True:
-                frame = await c.queue.get()
-                await c.ws.send_str(frame)
-        except (ConnectionError, RuntimeError, asyncio.CancelledError):
-            pass
-
     def _reply(self, c: Client, message: dict[str, Any]) -> None:
-        c.send(protocol.encode(message))
+        c.reply(message)
 
     async def _hello(self, request: web.Request, c: Client) -> bool:
         async def refuse(code: str, message: str) -> bool:
-            # Sent directly, not through the queue, so it arrives before the close.
+            # Sent through aiohttp and awaited, so it is out before the close.
             await c.ws.send_str(protocol.encode(protocol.error(code, message)))
             return False
 

@@ -81,6 +81,7 @@ async def test_a_bad_review_runs_the_whole_case_flow(server: Harness, receiver: 
     assert (case["deadline_days"], case["due"]) == (5, "2026-12-09")
 
     # Opened in the rating's own commit, and announced to managers only (the admin topic).
+    await server.hall.wait_dispatched(server.hall.state.seq)  # listeners get events from the store's tail
     opened = next(e for e in seen if e.name == "case.opened")
     rated = next(e for e in seen if e.name == "evaluation.submitted")
     between = [e.name for e in seen if rated.seq < e.seq < opened.seq]  # other features' hooks, if any
@@ -211,6 +212,7 @@ async def test_escalation_before_the_deadline_and_overdue_after(server: Harness)
     assert await check_on(9) == []  # due today: escalated already, not yet overdue
     assert await check_on(10) == [case_id]  # overdue
     assert await check_on(11) == []
+    await server.hall.wait_dispatched(server.hall.state.seq)
     names = [e.name for e in seen if e.name.startswith("case.")]
     assert names == ["case.opened", "case.escalated", "case.overdue"]
     escalated = next(e for e in seen if e.name == "case.escalated")

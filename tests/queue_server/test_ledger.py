@@ -117,6 +117,7 @@ async def test_overdue_cases_alert_once(server: Harness) -> None:
     clock.set(at(8, 9))  # type: ignore[attr-defined]
     assert [d.id for d in await ledger.run_check(server.hall)] == [slow["id"]]
     assert await ledger.run_check(server.hall) == []
+    await server.hall.wait_dispatched(server.hall.state.seq)  # listeners get events from the store's tail
     overdue = [e for e in seen if e.name == "ledger.overdue"]
     assert [e.extra["case"] for e in overdue] == [quick["id"], slow["id"]] and overdue[0].extra["topics"] == ["admin"]
 

@@ -79,7 +79,8 @@ class Screen:
 
     async def connect(self, base: str, since: int | None = None) -> None:
         ws = await self.session.ws_connect(base.replace("http://", "ws://") + "/ws", heartbeat=5)
-        hello: dict[str, Any] = {"type": "hello", "topics": ["hall"]}
+        # The hall and every window: rating requests go to windows, not to the hall topic.
+        hello: dict[str, Any] = {"type": "hello", "topics": ["hall", *(f"window:{n}" for n in range(1, 41))]}
         if since is not None:
             hello["since"] = since
         await ws.send_json(hello)

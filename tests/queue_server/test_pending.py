@@ -65,5 +65,6 @@ async def test_overdue_records_alert_once(server: Harness) -> None:
     server.hall.clock.set(at(3, 9))  # type: ignore[attr-defined]
     assert [d.id for d in await pending.run_check(server.hall)] == [done["id"]]
     assert await pending.run_check(server.hall) == []
+    await server.hall.wait_dispatched(server.hall.state.seq)  # listeners get events from the store's tail
     overdue = [e for e in seen if e.name == "pending.overdue"]
     assert len(overdue) == 1 and set(overdue[0].extra["topics"]) == {"admin", "window:15"}

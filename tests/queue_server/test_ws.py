@@ -98,7 +98,7 @@ async def test_reconnect_with_since_gets_exactly_the_missed_events(server: Harne
     watcher = await ws_client(server)
     await server.person("boss", "manager")
     token = await server.token("agent", windows=(15,), kiosk="k1")
-    welcome = await watcher.connect(["hall", "kiosk:k1"], token=token)
+    welcome = await watcher.connect(["hall", "kiosk:k1", "window:15"], token=token)
     await watcher.next("snapshot")
     last = welcome["seq"]
     await watcher.close()
@@ -113,7 +113,7 @@ async def test_reconnect_with_since_gets_exactly_the_missed_events(server: Harne
     assert len(missed) >= 10
 
     back = await ws_client(server)
-    await back.connect(["hall", "kiosk:k1"], token=token, since=last)
+    await back.connect(["hall", "kiosk:k1", "window:15"], token=token, since=last)
     got = await back.events_until(missed[-1].seq)
     assert [m["seq"] for m in got] == [e.seq for e in missed]
     assert [m["name"] for m in got] == [e.name for e in missed]
@@ -265,7 +265,7 @@ def _raw_ws(port: int, hello: dict[str, Any]) -> socket.socket:
 
 
 async def test_a_frozen_screen_is_dropped_and_never_slows_the_hall(make_server: Any) -> None:
-    server = await make_server(ws_send_queue=20)
+    server = await make_server(ws_send_buffer=20_000)
     hub = server.app[HUB_KEY]
     port = int(server.base.rsplit(":", 1)[1])
     frozen = _raw_ws(port, {"type": "hello", "topics": ["hall"]})
@@ -279,7 +279,7 @@ async def test_a_frozen_screen_is_dropped_and_never_slows_the_hall(make_server: 
     await asyncio.wait_for(hub.wait_clients(2), TIMEOUT)
     kiosk = server.client(await server.token("kiosk"))  # no printer: one event per ticket
     numbers = []
-    count = 300  # far more than the frozen socket's buffers and its 20-frame queue
+    count = 300  # far more than the frozen socket's buffers and its 20 kB allowance
     reader = asyncio.create_task(live.events_until(server.hall.state.seq + count))
     for _ in range(count):
         status, t = await kiosk.post("/api/v1/tickets", {"service": "pension"})
