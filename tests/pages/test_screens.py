@@ -7,12 +7,16 @@ They go to $TMPDIR/hallcall-screens; set HALLCALL_SCREENS_DIR=docs/screens to re
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.async_api import expect
 
+from ..conftest import PASSWORD  # type: ignore[import-not-found]
+from ..queue_server.replay_kit import Replayed, replayed_day, serve_copy  # type: ignore[import-not-found]
 from .conftest import SCREENS, Browsing
-from .helpers import assert_contrast, assert_no_tofu, demo_hall, settle
+from .helpers import assert_contrast, assert_no_tofu, demo_hall, person, settle
 
 CHECKED: dict[str, int] = {}
 
@@ -131,6 +135,29 @@ async def test_every_page_at_its_design_sizes(make_server: Any, clock: Any, page
     await shoot(index, "index-1440x900")
     await index.close()
     assert sum(CHECKED.values()) > 500
+
+
+@pytest.fixture(scope="session")
+def day(tmp_path_factory: pytest.TempPathFactory) -> Replayed:
+    return replayed_day(tmp_path_factory)
+
+
+async def test_manager_pages_over_a_replayed_day(day: Replayed, tmp_path: Path, pages: Browsing) -> None:
+    """Reports and the alert board over the sample day's 2,400 citizens."""
+    async with serve_copy(day, tmp_path) as server:
+        await person(server, "boss", "马主任", "manager")
+        pages.base = server.base
+        page = await pages.open("/admin/reports", width=1920, height=1080)
+        await page.locator("#r-user").fill("boss")
+        await page.locator("#r-pass").fill(PASSWORD)
+        await page.locator("#r-login-form button[type=submit]").click()
+        await expect(page.locator("#r-table tbody tr[data-key=pension]")).to_be_visible(timeout=10000)
+        for chart in ("#r-chart-waits", "#r-chart-satisfaction", "#r-chart-windows"):
+            await expect(page.locator(chart)).to_have_js_property("complete", True, timeout=10000)
+        await shoot(page, "reports-1920x1080")
+        board = await pages.open("/admin/alerts", width=1920, height=1080)
+        await expect(board.locator("#al-live tr").first).to_be_visible(timeout=10000)
+        await shoot(board, "alerts-1920x1080")
 
 
 async def test_the_shipped_web_font_covers_the_pages(server: Any, pages: Browsing) -> None:
