@@ -3,7 +3,7 @@
 // the notice on the hall screens, people and device tokens. Sign-in required; the
 // live part comes over the WebSocket's admin topic.
 
-import { $, $$, ApiError, Live, api, explain, expose, fmtDuration, frameBatcher, h, hall, onLangChange, secondsSince, setCsrf, setText, startPage, t, toast } from "./hallcall.js";
+import { $, $$, api, ApiError, explain, expose, fmtDuration, frameBatcher, h, hall, Live, onLangChange, secondsSince, setCsrf, setText, signInForm, startPage, t, toast } from "./hallcall.js";
 
 const servicesById = new Map(hall.services.map((s) => [s.id, s]));
 const windows = new Map(); // number -> window view
@@ -45,30 +45,13 @@ async function whoAmI() {
   showTab(tab);
 }
 
-$("#a-login-form").addEventListener("submit", async (e) => {
-  e.preventDefault();
-  const err = $("#a-login-error");
-  err.hidden = true;
-  try {
-    const res = await api("POST", "/api/v1/login", { login: $("#a-user").value.trim(), password: $("#a-pass").value });
-    setCsrf(res.csrf_token);
-    $("#a-pass").value = "";
-    await whoAmI();
-  } catch (ex) {
-    err.textContent = explain(ex);
-    err.hidden = false;
-  }
-});
-
-$("#a-logout").addEventListener("click", async () => {
-  try {
-    await api("POST", "/api/v1/logout", {});
-  } catch (ex) {
-    toast(explain(ex));
-  }
-  if (live) live.stop();
-  live = null;
-  screen("login");
+signInForm("a", {
+  signedIn: whoAmI,
+  signedOut: () => {
+    if (live) live.stop();
+    live = null;
+    screen("login");
+  },
 });
 
 // -- tabs ------------------------------------------------------------------------------------------

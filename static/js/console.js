@@ -3,7 +3,7 @@
 // window's services and today's counts. One request at a time: while an action is in
 // flight every action is disabled, so a double click or a held key never calls twice.
 
-import { $, $$, ApiError, Live, api, explain, expose, fmtDuration, h, hall, nameOf, onLangChange, secondsSince, setCsrf, setText, startPage, t, toast } from "./hallcall.js";
+import { $, $$, api, ApiError, explain, expose, fmtDuration, h, hall, Live, nameOf, onLangChange, secondsSince, setCsrf, setText, signInForm, startPage, t, toast } from "./hallcall.js";
 
 const windowsByNumber = new Map(hall.windows.map((w) => [w.number, w]));
 const servicesById = new Map(hall.services.map((s) => [s.id, s]));
@@ -44,32 +44,14 @@ async function whoAmI() {
   else choose();
 }
 
-$("#c-login-form").addEventListener("submit", async (e) => {
-  e.preventDefault();
-  const err = $("#c-login-error");
-  err.hidden = true;
-  try {
-    const res = await api("POST", "/api/v1/login", { login: $("#c-user").value.trim(), password: $("#c-pass").value });
-    setCsrf(res.csrf_token);
-    $("#c-pass").value = "";
-    await whoAmI();
-  } catch (ex) {
-    err.textContent = explain(ex);
-    err.hidden = false;
-  }
-});
-
-$("#c-logout").addEventListener("click", async () => {
-  try {
-    await api("POST", "/api/v1/logout", {});
-  } catch (ex) {
-    toast(explain(ex));
-  }
-  if (live) live.stop();
-  live = null;
-  number = null;
-  setCsrf("");
-  screen("login");
+signInForm("c", {
+  signedIn: whoAmI,
+  signedOut: () => {
+    if (live) live.stop();
+    live = null;
+    number = null;
+    screen("login");
+  },
 });
 
 // -- choosing a window -------------------------------------------------------------------------------
@@ -123,7 +105,10 @@ function enter(n) {
   refreshQueue();
 }
 
+let seenSeq = 0; // the newest hall state applied: a queue reply read before it is stale
+
 function onSnapshot(state) {
+  seenSeq = Math.max(seenSeq, state.seq || 0);
   const view = (state.windows || []).find((w) => w.number === number);
   if (view) {
     win = view;
@@ -141,6 +126,7 @@ function touchesMe(d) {
 }
 
 function onEvent(msg) {
+  seenSeq = Math.max(seenSeq, msg.seq || 0);
   const d = msg.data || {};
   if (d.window && d.window.number === number) {
     win = { ...(win || {}), ...d.window };
@@ -166,7 +152,13 @@ function scheduleRefresh() {
 async function refreshQueue() {
   if (number == null) return;
   try {
-    queue = await api("GET", `/api/v1/windows/${number}/queue`);
+    const fresh = await api("GET", `/api/v1/windows/${number}/queue`);
+    if ((fresh.seq ?? Infinity) < seenSeq) {
+      scheduleRefresh(); // read before an event already shown: ask again
+      return;
+    }
+    seenSeq = Math.max(seenSeq, fresh.seq || 0);
+    queue = fresh;
     if (queue.window) {
       win = { ...(win || {}), ...queue.window };
       ticket = queue.window.ticket || null;

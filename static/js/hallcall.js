@@ -296,6 +296,35 @@ function showNet(state) {
   }
 }
 
+// Sign-in and sign-out for the people pages (console, monitor, reports): the form
+// #<prefix>-login-form with #<prefix>-user, #<prefix>-pass and #<prefix>-login-error,
+// and the #<prefix>-logout button. The session cookie rides along; the CSRF token is kept.
+export function signInForm(prefix, { signedIn, signedOut }) {
+  $(`#${prefix}-login-form`).addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const err = $(`#${prefix}-login-error`);
+    err.hidden = true;
+    try {
+      const res = await api("POST", "/api/v1/login", { login: $(`#${prefix}-user`).value.trim(), password: $(`#${prefix}-pass`).value });
+      setCsrf(res.csrf_token);
+      $(`#${prefix}-pass`).value = "";
+      await signedIn();
+    } catch (ex) {
+      err.textContent = explain(ex);
+      err.hidden = false;
+    }
+  });
+  $(`#${prefix}-logout`).addEventListener("click", async () => {
+    try {
+      await api("POST", "/api/v1/logout", {});
+    } catch (ex) {
+      toast(explain(ex));
+    }
+    setCsrf("");
+    signedOut();
+  });
+}
+
 export function isOnline() {
   return netState === "online";
 }

@@ -1,7 +1,7 @@
 // Sign-in for the manager pages of reports and alerts (/admin/reports, /admin/alerts):
 // the same session cookie and CSRF token as /admin; clerks are told they need a manager.
 
-import { $, api, explain, setCsrf, setText, t, toast } from "./hallcall.js";
+import { $, api, explain, setCsrf, setText, signInForm, t, toast } from "./hallcall.js";
 
 function screen(name) {
   $("#r-login").hidden = name !== "login";
@@ -30,29 +30,12 @@ export function managerSession(onReady, onLeave = () => {}) {
     await onReady(me);
   }
 
-  $("#r-login-form").addEventListener("submit", async (e) => {
-    e.preventDefault();
-    const err = $("#r-login-error");
-    err.hidden = true;
-    try {
-      const res = await api("POST", "/api/v1/login", { login: $("#r-user").value.trim(), password: $("#r-pass").value });
-      setCsrf(res.csrf_token);
-      $("#r-pass").value = "";
-      await whoAmI();
-    } catch (ex) {
-      err.textContent = explain(ex);
-      err.hidden = false;
-    }
-  });
-
-  $("#r-logout").addEventListener("click", async () => {
-    try {
-      await api("POST", "/api/v1/logout", {});
-    } catch (ex) {
-      toast(explain(ex));
-    }
-    onLeave();
-    screen("login");
+  signInForm("r", {
+    signedIn: whoAmI,
+    signedOut: () => {
+      onLeave();
+      screen("login");
+    },
   });
 
   whoAmI().catch((ex) => {
