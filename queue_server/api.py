@@ -247,7 +247,7 @@ async def get_window_queue(request: web.Request, p: Principal, body: dict[str, A
     number = int(request.match_info["window"])
     if number not in hall.config.windows:
         raise NotFound(f"no window {number}", code="window_unknown")
-    return {"window": hall.window_view(hall.state, number), "queue": hall.window_queue(number),
+    return {"seq": hall.state.seq, "window": hall.window_view(hall.state, number), "queue": hall.window_queue(number),
             **hall.held_and_missed(number), "today": _window_today(hall, number)}
 
 

@@ -421,7 +421,8 @@ class Hall:
             t = await self.store.ticket_by_token(token)
         if t is None:
             raise NotFound("no such ticket", code="ticket_unknown")
-        return self.ticket_view(st, t)
+        # The hall's sequence number when read, so a page can tell this reply from a newer event.
+        return {**self.ticket_view(st, t), "seq": st.seq}
 
     def _today_by_token(self, st: HallState, token: str) -> Ticket:
         t = st.ticket_by_token(token)

@@ -128,12 +128,15 @@ function showCalled(sound) {
 
 // -- live updates --------------------------------------------------------------------------------
 
+let seenSeq = 0; // the newest hall state applied: an HTTP reply read before it is stale
+
 function merge(next) {
   ticket = { ...(ticket || {}), ...next };
   missing = false;
 }
 
 function onSnapshot(state) {
+  seenSeq = Math.max(seenSeq, state.seq || 0);
   const mine = state.tickets && state.tickets[token];
   if (mine) {
     merge(mine);
@@ -143,6 +146,7 @@ function onSnapshot(state) {
 }
 
 function onEvent(msg) {
+  seenSeq = Math.max(seenSeq, msg.seq || 0);
   const d = msg.data || {};
   if (!d.ticket) return;
   const wasWaiting = ticket && ticket.status === "waiting";
@@ -163,14 +167,31 @@ function onPosition(msg) {
   render();
 }
 
+let loads = 0; // finished reads of the ticket, for tests
+const loadWaiters = [];
+
+function untilLoads(n) {
+  return loads >= n ? Promise.resolve() : new Promise((resolve) => loadWaiters.push([n, resolve]));
+}
+
 async function load() {
   try {
-    merge(await api("GET", `/api/v1/tickets/${encodeURIComponent(token)}`));
+    const fresh = await api("GET", `/api/v1/tickets/${encodeURIComponent(token)}`);
+    // A reply read before an event already applied (a call, say) would turn the clock back.
+    if ((fresh.seq ?? Infinity) >= seenSeq) {
+      merge(fresh);
+      seenSeq = Math.max(seenSeq, fresh.seq || 0);
+    }
   } catch (err) {
     if (err instanceof ApiError && err.status === 404) missing = true;
     else if (!ticket) toast(explain(err));
   }
+  loads += 1;
   render();
+  for (const [n, resolve] of loadWaiters.splice(0)) {
+    if (loads >= n) resolve();
+    else loadWaiters.push([n, resolve]);
+  }
 }
 
 // -- actions -------------------------------------------------------------------------------------
@@ -248,4 +269,4 @@ $("#tr-submit").addEventListener("click", submitRating);
 // Positions are sent live only, never replayed: after a reconnect, ask for ours again.
 const live = new Live({ topics: [`ticket:${token}`], onSnapshot, onEvent, onPosition, onWelcome: () => load() }).start();
 onLangChange(render);
-expose("track", { live, state: () => ticket });
+expose("track", { live, state: () => ticket, untilLoads });

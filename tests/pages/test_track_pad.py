@@ -3,6 +3,8 @@ levels), one rating per service, and nothing about other citizens on the phone."
 
 from __future__ import annotations
 
+import asyncio
+
 from typing import Any
 
 from playwright.async_api import expect
@@ -88,3 +90,30 @@ async def test_pad_reason_rule_and_one_rating_per_service(server: Any, pages: Br
     # And the pad does not ask again when the socket replays the request.
     await pad.evaluate("() => { const live = window.hallcall.pad.live; const back = live.nextWelcome(); live.ws.close(); return back; }")
     await expect(pad.locator("#pad-card")).to_be_visible()
+
+
+async def test_a_late_ticket_reply_never_hides_a_call(server: Any, pages: Browsing) -> None:
+    """The page reads its ticket over HTTP on every connect; a reply read before the call
+    but delivered after it (a slow phone network) must not turn the page back to waiting."""
+    clerk = await server.clerk_at(15)
+    kiosk = server.client(await server.token("kiosk"))
+    _, mine = await kiosk.post("/api/v1/tickets", {"service": "pension"})
+    held: list[Any] = []
+    got_reply = asyncio.Event()
+
+    async def hold(route: Any) -> None:
+        held.append((route, await route.fetch()))  # the server answers now: still waiting
+        got_reply.set()
+
+    await pages.context.route(f"**/api/v1/tickets/{mine['token']}", hold)
+    page = await pages.open(f"/t/{mine['token']}", base=server.base, width=390, height=844)
+    await page.evaluate("window.hallcall.track.live.ready")
+    await asyncio.wait_for(got_reply.wait(), 10)
+    await clerk.post("/api/v1/windows/15/call-next")
+    await expect(page.locator("#tr-called")).to_be_visible(timeout=2000)
+    route, stale = held[0]
+    assert (await stale.json())["status"] == "waiting"
+    await route.fulfill(response=stale)
+    await page.evaluate("window.hallcall.track.untilLoads(1)")  # the stale reply has been read
+    await expect(page.locator("#tr-called")).to_be_visible()
+    assert await page.evaluate("window.hallcall.track.state().status") == "called"

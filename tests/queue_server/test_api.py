@@ -28,6 +28,7 @@ async def test_a_ticket_from_kiosk_to_rating(server: Harness) -> None:
     citizen = server.client()
     status, seen = await citizen.get(f"/api/v1/tickets/{t['token']}")
     assert status == 200 and seen["number"] == "K001" and seen["ahead"] == 0
+    assert seen["seq"] == server.hall.state.seq  # pages tell a late reply from a newer event by it
 
     clerk = await server.clerk_at(15)
     server.hall.clock.advance(120)  # type: ignore[attr-defined]
