@@ -11,7 +11,6 @@ it began, so the same cause returning later is a new alert.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable
@@ -26,9 +25,6 @@ from .state import HallState
 
 KIND = "alert"
 TOPICS = ["admin"]
-# Marks the events this process decided, so that with several server processes only
-# the one that made an event posts it to the webhook.
-ORIGIN = secrets.token_hex(6)
 
 
 # -- what the state shows ------------------------------------------------------------------
@@ -180,7 +176,7 @@ def _emit(tx: Tx, name: str, data: dict[str, Any], day: str) -> Doc:
     live = data["active"] or data["closed_at"] is None
     data["status"] = "closed" if data["closed_at"] else "active" if data["active"] else "cleared"
     doc = Doc(KIND, data["id"], day, data, live=live)
-    tx.emit(name, docs=(doc,), extra={"topics": TOPICS, "origin": ORIGIN})
+    tx.emit(name, docs=(doc,), extra={"topics": TOPICS})
     return doc
 
 

@@ -14,6 +14,7 @@ whichever process took it — a checker would have to remember which ratings it 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any, AsyncIterator
 
@@ -143,7 +144,7 @@ async def history(cfg: HallConfig, store: Any, period: periods.Period) -> dict[s
 # -- the feature --------------------------------------------------------------------------------
 
 CHECKER_KEY = web.AppKey("alert_checker", Checker)
-WEBHOOK_KEY = web.AppKey("alert_webhook", webhook.Webhook)
+WEBHOOK_KEY = web.AppKey("alert_webhook", webhook.Poster)
 
 
 def validate(cfg: HallConfig) -> list[ConfigIssue]:
@@ -156,24 +157,19 @@ async def lifetime(app: web.Application) -> AsyncIterator[None]:
     app[CHECKER_KEY] = checker
     every = alert_settings.settings(hall.config).check_seconds
     task = asyncio.create_task(checker.run_forever(), name="alert-checker") if every > 0 else None
-    hook = None
-    unsubscribe = None
     ws = webhook.webhook_settings(hall.config)
-    if ws is not None:
-        hook = webhook.Webhook(ws, hall.config.hall.id, alert_rules.ORIGIN)
-        app[WEBHOOK_KEY] = hook
-        unsubscribe = hall.subscribe(hook.on_event)
-        hook.start()
-    yield
+    async with contextlib.AsyncExitStack() as stack:
+        if ws is not None:
+            poster = webhook.Poster(ws.url, webhook.alert_payload(hall.config.hall.id, ws.events),
+                                    timeout=ws.timeout_seconds, retries=ws.retries, name="alert-webhook")
+            app[WEBHOOK_KEY] = await stack.enter_async_context(webhook.posting(hall, poster))
+        yield
     if task is not None:
         task.cancel()
         try:
             await task
         except asyncio.CancelledError:
             pass
-    if hook is not None and unsubscribe is not None:
-        unsubscribe()
-        await hook.stop()
 
 
 register(Feature("alerts", validate=validate, lifetime=lifetime))

@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from aiohttp import web
 
-from . import api, auth, featurekit, notify, rules, workdays
+from . import api, auth, featurekit, rules, webhook, workdays
 from .api import route
 from .auth import Principal
 from .config import ConfigIssue, HallConfig
@@ -343,7 +343,9 @@ async def _lifetime(app: web.Application) -> Any:
     async with contextlib.AsyncExitStack() as stack:
         await stack.enter_async_context(featurekit.ticking(hall, "followup", lambda cfg: settings(cfg).check_seconds, run_check))
         if s.webhook:
-            await stack.enter_async_context(notify.notifying(hall, s.webhook, timeout=s.webhook_timeout, retries=s.webhook_retries))
+            poster = webhook.Poster(s.webhook, webhook.notify_payload(hall.config.hall.id), timeout=s.webhook_timeout,
+                                    retries=s.webhook_retries, name="followup-webhook")
+            await stack.enter_async_context(webhook.posting(hall, poster))
         yield
 
 

@@ -18,6 +18,7 @@ import asyncio
 import base64
 import logging
 import secrets
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
@@ -73,6 +74,7 @@ class Hall:
         self._seq_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._flight: tuple[int, asyncio.Future[None]] | None = None  # last seq of the commit in flight
         self._tokens = TokenPool()
+        self._mine: deque[tuple[int, int]] = deque(maxlen=1024)  # seq ranges this process committed
 
     # -- lifetime ------------------------------------------------------------------
 
@@ -109,6 +111,10 @@ class Hall:
                 self._listeners.remove(listener)
 
         return unsubscribe
+
+    def made_here(self, seq: int) -> bool:
+        """Whether this process committed the event: one process acts on it (a webhook post, say)."""
+        return any(first <= seq <= last for first, last in reversed(self._mine))
 
     @property
     def listener_count(self) -> int:
@@ -218,6 +224,7 @@ class Hall:
         self._flight = (events[-1].seq, flight)
         try:
             await self.store.commit(base, events)
+            self._mine.append((events[0].seq, events[-1].seq))
             if self.state.seq < work.seq:
                 self.state = work
         finally:

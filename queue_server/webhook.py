@@ -1,19 +1,23 @@
-"""Post alert events to a configured URL, without ever making the hall wait.
+"""Post chosen events to a URL outside the hall, without ever making the hall wait.
 
-The listener only puts a payload on a bounded queue; one sender task posts them in
-order with a timeout and retries (capped, jittered backoff). When the receiver is down
-for long the oldest payloads are dropped rather than memory growing. Each payload carries
-the event's sequence number so a receiver can ignore a retried duplicate.
+Alerts (``[webhook]``) and follow-up notifications (``[followup] webhook``) both go out
+this way: a listener that cannot block turns an event into a payload on a bounded queue
+(the oldest is dropped when the receiver is down for long), and one sender task posts
+them in order with a timeout and retries (capped, jittered backoff). Only the server
+process that committed an event posts it, so several processes never post one twice;
+each payload carries the event's sequence number so a receiver can ignore a retried
+duplicate.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, AsyncIterator, Callable
 
 import aiohttp
 
@@ -26,6 +30,8 @@ ALERT_EVENTS = ("alert.raised", "alert.escalated", "alert.cleared", "alert.ackno
 QUEUE = 1000
 MAX_BACKOFF = 30.0
 
+Payload = Callable[[Event], "dict[str, Any] | None"]
+
 
 @dataclass(frozen=True)
 class WebhookSettings:
@@ -36,6 +42,7 @@ class WebhookSettings:
 
 
 def webhook_settings(cfg: HallConfig) -> WebhookSettings | None:
+    """The alerts' ``[webhook]`` table, or None when there is none."""
     raw = cfg.extra.get("webhook")
     if not raw or not raw.get("url"):
         return None
@@ -69,65 +76,100 @@ def validate(cfg: HallConfig) -> list[ConfigIssue]:
     return out
 
 
-class Webhook:
-    """One sender per server process; it posts only the events this process decided (``origin``)."""
+class Poster:
+    """One URL, one queue, one sender task."""
 
     backoff = 1.0  # seconds before the first retry, doubling; tests set 0
 
-    def __init__(self, settings: WebhookSettings, hall_id: str, origin: str) -> None:
-        self.settings = settings
-        self.hall_id = hall_id
-        self.origin = origin
+    def __init__(self, url: str, payload: Payload, *, timeout: float = 5.0, retries: int = 3,
+                 made_here: Callable[[int], bool] = lambda seq: True, name: str = "webhook") -> None:
+        self.url = url
+        self.payload = payload
+        self.timeout = timeout
+        self.retries = retries
+        self.made_here = made_here
+        self.name = name
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE)
         self.sent = 0
         self.dropped = 0
-        self._task: asyncio.Task[None] | None = None
 
     def on_event(self, event: Event) -> None:
-        if event.name not in self.settings.events or event.extra.get("origin") != self.origin:
+        body = self.payload(event)
+        if body is None or not self.made_here(event.seq):
             return
-        payload = {"hall": self.hall_id, "event": event.name, "seq": event.seq, "at": event.at.isoformat(),
-                   "alert": event.docs[0].data if event.docs else None}
         if self.queue.full():
             self.queue.get_nowait()
             self.dropped += 1
-            log.warning("webhook queue full: dropped the oldest alert event")
-        self.queue.put_nowait(payload)
+            log.warning("%s queue full: dropped the oldest notification", self.name)
+        self.queue.put_nowait(body)
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="alert-webhook")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-
-    async def _run(self) -> None:
-        timeout = aiohttp.ClientTimeout(total=self.settings.timeout_seconds)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+    async def run(self) -> None:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout)) as session:
             while True:
-                payload = await self.queue.get()
-                await self._post(session, payload)
+                await self._post(session, await self.queue.get())
 
     async def _post(self, session: aiohttp.ClientSession, payload: dict[str, Any]) -> bool:
         body = json.dumps(payload, ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json; charset=utf-8", "X-Hallcall-Event": payload["event"],
                    "X-Hallcall-Seq": str(payload["seq"])}
-        for attempt in range(self.settings.retries + 1):
+        for attempt in range(self.retries + 1):
             try:
-                async with session.post(self.settings.url, data=body, headers=headers) as resp:
-                    if resp.status < 500 and resp.status != 429:
-                        if resp.status >= 400:
-                            log.warning("webhook refused %s: HTTP %d", payload["event"], resp.status)
+                async with session.post(self.url, data=body, headers=headers) as resp:
+                    if resp.status < 300:
                         self.sent += 1
-                        return resp.status < 400
-                    log.warning("webhook got HTTP %d for %s (attempt %d)", resp.status, payload["event"], attempt + 1)
+                        return True
+                    if 400 <= resp.status < 500 and resp.status not in (408, 429):
+                        log.warning("%s refused %s: HTTP %d", self.name, payload["event"], resp.status)
+                        break  # the receiver refuses this body: retrying will not help
+                    log.warning("%s got HTTP %d for %s (attempt %d)", self.name, resp.status, payload["event"], attempt + 1)
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                log.warning("webhook post failed (attempt %d): %s", attempt + 1, exc)
-            if attempt < self.settings.retries:
+                log.warning("%s post failed (attempt %d): %s", self.name, attempt + 1, exc)
+            if attempt < self.retries:
                 await asyncio.sleep(min(MAX_BACKOFF, self.backoff * 2**attempt) * random.uniform(0.5, 1.0))
         self.dropped += 1
         return False
+
+
+@contextlib.asynccontextmanager
+async def posting(hall: Any, poster: Poster) -> AsyncIterator[Poster]:
+    """Post the hall's events the poster selects, from events this process committed, while the block runs."""
+    poster.made_here = hall.made_here
+    unsubscribe = hall.subscribe(poster.on_event)
+    task = asyncio.create_task(poster.run(), name=poster.name)
+    try:
+        yield poster
+    finally:
+        unsubscribe()
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+
+
+def alert_payload(hall_id: str, events: tuple[str, ...]) -> Payload:
+    def payload(event: Event) -> dict[str, Any] | None:
+        if event.name not in events:
+            return None
+        return {"hall": hall_id, "event": event.name, "seq": event.seq, "at": event.at.isoformat(),
+                "alert": event.docs[0].data if event.docs else None}
+
+    return payload
+
+
+# Follow-up events worth waking somebody for ([followup] webhook).
+NOTIFY_EVENTS = frozenset({"case.opened", "case.escalated", "case.overdue", "ledger.opened", "ledger.overdue",
+                           "pending.overdue"})
+
+
+def notify_payload(hall_id: str) -> Payload:
+    """The event's name, sequence, time and its records (already masked)."""
+
+    def payload(event: Event) -> dict[str, Any] | None:
+        if event.name not in NOTIFY_EVENTS:
+            return None
+        return {"hall": hall_id, "event": event.name, "seq": event.seq, "at": event.at.isoformat(),
+                "extra": {k: v for k, v in event.extra.items() if k != "topics"},
+                "docs": [{"kind": d.kind, "id": d.id, **d.data} for d in event.docs]}
+
+    return payload

@@ -363,18 +363,15 @@ async def test_webhook_posts_alert_events_with_retries(hall: Hall, clock: Manual
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    sender = webhook.Webhook(webhook.WebhookSettings(f"http://127.0.0.1:{port}/hook", events=("alert.raised",)),
-                             "taikang", alert_rules.ORIGIN)
+    sender = webhook.Poster(f"http://127.0.0.1:{port}/hook", webhook.alert_payload("taikang", ("alert.raised",)))
     sender.backoff = 0.0
-    hall.subscribe(sender.on_event)
-    sender.start()
     try:
-        await hall.issue(KIOSK, "pension")
-        clock.advance(15 * 60)
-        await check(hall)
-        await asyncio.wait_for(arrived.wait(), 10)
+        async with webhook.posting(hall, sender):
+            await hall.issue(KIOSK, "pension")
+            clock.advance(15 * 60)
+            await check(hall)
+            await asyncio.wait_for(arrived.wait(), 10)
     finally:
-        await sender.stop()
         await runner.cleanup()
     [payload] = got
     assert calls == 2 and payload["event"] == "alert.raised" and payload["alert"]["type"] == "wait"

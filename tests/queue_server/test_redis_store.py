@@ -199,3 +199,26 @@ async def test_redis_down_means_fast_store_errors_and_the_tail_resumes(make_redi
     finally:
         follower.cancel()
         await store.close()
+
+
+async def test_only_the_process_that_committed_an_event_claims_it(redis_store_url: str) -> None:
+    # Webhooks post from the process that made an event, so several processes never post twice.
+    from queue_server import auth
+    from queue_server.hall import Hall
+
+    cfg = config.load(HALL_FILE, store_url=redis_store_url)
+    a, b = await opened(redis_store_url), await opened(redis_store_url)
+    hall_a, hall_b = Hall(cfg, a), Hall(cfg, b)
+    await hall_a.start(day_timer=False)
+    await hall_b.start(day_timer=False)
+    try:
+        issued = await hall_a.issue(auth.Principal("clerk", "p", "p"), "pension")  # staff issue at any hour
+        seq = hall_a.state.seq
+        await asyncio.wait_for(hall_b.wait_dispatched(seq), 10)  # b has the event from the stream
+        assert hall_b.state.ticket_by_token(issued["token"]) is not None
+        assert hall_a.made_here(seq) and not hall_b.made_here(seq)
+    finally:
+        await hall_a.stop()
+        await hall_b.stop()
+        await a.close()
+        await b.close()
