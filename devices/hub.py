@@ -347,7 +347,10 @@ class DeviceHub:
             log.warning("not printing %s: requested while the agent was away too long", ticket.get("number"))
             return
         content = ticket_layout.from_event(data, hall=self.hall_name, names=self.names, base_url=self.base_url)
-        job = Job(str(ticket["id"]), ticket_layout.render(content), str(ticket.get("number") or ""))
+        # A reprint is a new job (named by its event's sequence number); a replayed
+        # request of either kind carries the same name and is not printed again.
+        job_id = f"{ticket['id']}#{msg.get('seq')}" if data.get("reprint") else str(ticket["id"])
+        job = Job(job_id, ticket_layout.render(content), str(ticket.get("number") or ""))
         self._spawn(printer.driver.queue.add(job))
 
     # -- health -------------------------------------------------------------------------------------------

@@ -227,6 +227,7 @@ async def delete_ticket(request: web.Request, p: Principal, body: dict[str, Any]
 
 command_route("POST", "/requeue", "requeue", path_args=(), tag="tickets")
 command_route("POST", "/cancel", "cancel", path_args=(), tag="tickets")
+command_route("POST", "/reprint", "reprint", path_args=(), tag="tickets")
 
 
 # -- windows ---------------------------------------------------------------------------------------

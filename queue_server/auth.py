@@ -126,7 +126,8 @@ def require(p: Principal, *roles: str) -> None:
     if p.role == "anonymous":
         raise Unauthorized("sign in or present a token")
     if p.role not in roles:
-        raise Forbidden(f"a {p.role} may not do this")
+        article = "an" if p.role[:1] in "aeiou" else "a"
+        raise Forbidden(f"{article} {p.role} may not do this")
 
 
 def require_window_operator(p: Principal, window: Window, *, status_change: bool = False) -> None:

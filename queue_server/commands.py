@@ -102,6 +102,11 @@ _add(Command(
     lambda h, p, a: h.cancel_number(p, a["ticket"]), "staff",
 ))
 _add(Command(
+    "reprint", "Print a waiting ticket again, at its own kiosk or at the one named",
+    obj(["ticket"], ticket=_NUMBER, kiosk={"type": "string", "minLength": 1, "maxLength": 80}),
+    lambda h, p, a: h.reprint(p, a["ticket"], a.get("kiosk")), "staff",
+))
+_add(Command(
     "evaluate", "Rate a finished service",
     obj(["ticket", "level"], ticket={"type": "string", "maxLength": 40}, level=_LEVEL, reasons=_REASONS,
         comment={"type": ["string", "null"], "maxLength": 500},

@@ -459,6 +459,16 @@ class Hall:
 
         return await self.run(decide, p.actor)
 
+    async def reprint(self, p: Principal, number: str, kiosk: str | None = None) -> dict[str, Any]:
+        """Staff print a waiting ticket again, at its own kiosk or at the one named."""
+        auth.require(p, "clerk", "manager", "admin")
+
+        def decide(tx: Tx) -> dict[str, Any]:
+            t = rules.reprint(tx, self._today_by_number(tx.state, number), kiosk)
+            return {**self.ticket_view(tx.state, t, token=False), "printed_at": tx.events[-1].extra["kiosk"]}
+
+        return await self.run(decide, p.actor)
+
     async def requeue(self, p: Principal, *, token: str | None = None, number: str | None = None) -> dict[str, Any]:
         """A missed citizen is back (citizen by token; kiosk or staff by number)."""
         if token is None:

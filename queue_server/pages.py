@@ -56,7 +56,7 @@ PAGES = {
         Page("window", "window_screen.html", "window-screen.js", "window-screen.css", ("ws.", "pause."), "ws.title"),
         Page("pad", "pad.html", "pad.js", "pad.css", ("pad.", "rate.", "err."), "pad.title"),
         Page("admin", "admin.html", "admin.js", "admin.css",
-             ("admin.", "wstatus.", "pause.", "status.", "err.", "login.", "role.", "prio."), "admin.title"),
+             ("admin.", "wstatus.", "pause.", "status.", "err.", "login.", "role.", "prio.", "dkind.", "dstatus."), "admin.title"),
     )
 }
 

@@ -157,6 +157,7 @@ def issue(
         rank=queueing.tail_rank(st, tx.now),
         request_id=request_id,
         appointment=appointment,
+        kiosk=print_to,
     )
     ahead = queueing.tail_ahead(st, service, priority)
     tx.emit("ticket.issued", ticket=ticket, extra={"ahead": ahead})
@@ -164,6 +165,25 @@ def issue(
     if print_to:
         eta = queueing.eta_minutes(st, service, ahead)
         tx.emit("print.requested", ticket=ticket, extra={"kiosk": print_to, "ahead": ahead, "eta_minutes": eta})
+    return ticket
+
+
+def reprint(tx: Tx, ticket: Ticket, kiosk: str | None = None) -> Ticket:
+    """Print a ticket again (the roll ran out, the paper jammed, the citizen lost it).
+
+    Only a ticket still to be called or called back can be reprinted; it goes to the
+    named kiosk, or to the one that printed it. The event's sequence number tells the
+    printer agent that this is a new job, not a replay of the first one.
+    """
+    if ticket.status not in (Status.WAITING, Status.NO_SHOW):
+        raise IllegalTransition(ticket.number, ticket.status, "reprint")
+    target = kiosk or ticket.kiosk
+    if not target:
+        raise Invalid(f"{ticket.number} was not printed at a kiosk: name the kiosk to print it at", code="kiosk_required")
+    ahead = queueing.ahead_of(tx.state, ticket) if ticket.status is Status.WAITING else 0
+    eta = queueing.eta_minutes(tx.state, ticket.service, ahead)
+    tx.emit("print.requested", ticket=ticket,
+            extra={"kiosk": target, "ahead": ahead, "eta_minutes": eta, "reprint": True})
     return ticket
 
 

@@ -1,7 +1,8 @@
 // The live monitor (/admin) for managers: every window (status, clerk, current ticket,
 // for how long), every service (waiting, longest wait, highlighted over its target),
-// the notice on the hall screens, people and device tokens. Sign-in required; the
-// live part comes over the WebSocket's admin topic.
+// the health of the hall's devices (with a reprint form for tickets), the notice on
+// the hall screens, people and device tokens. Sign-in required; the live part comes
+// over the WebSocket's admin topic.
 
 import { $, $$, api, ApiError, explain, expose, fmtDuration, frameBatcher, h, hall, Live, onLangChange, secondsSince, setCsrf, setText, signInForm, startPage, t, toast } from "./hallcall.js";
 
@@ -9,6 +10,7 @@ const servicesById = new Map(hall.services.map((s) => [s.id, s]));
 const windows = new Map(); // number -> window view
 const tickets = new Map(); // number -> the ticket at that window
 const queues = new Map(); // service id -> service view
+const devices = new Map(); // device id -> its last health report
 let notice = { text: "", text_en: "" };
 let live = null;
 let tab = "monitor";
@@ -41,7 +43,7 @@ async function whoAmI() {
   setText($("#a-who"), `${me.person.name} · ${t(`role.${me.role}`)}`);
   screen("main");
   if (!live) live = new Live({ topics: ["admin"], onSnapshot, onEvent }).start();
-  expose("admin", { live, windows, queues, tickets });
+  expose("admin", { live, windows, queues, tickets, devices });
   showTab(tab);
 }
 
@@ -69,6 +71,7 @@ for (const b of $$(".a-tab")) b.addEventListener("click", () => showTab(b.datase
 
 function onSnapshot(state) {
   countAlerts();
+  loadDevices();
   windows.clear();
   tickets.clear();
   for (const w of state.windows || []) {
@@ -97,6 +100,10 @@ function onEvent(msg) {
   }
   if (msg.name === "day.started") tickets.clear();
   if (msg.name.startsWith("alert.")) countAlerts();
+  if (msg.name === "device.status") {
+    for (const doc of d.docs || []) devices.set(doc.id, doc.data);
+    renderDevices();
+  }
   schedule();
 }
 
@@ -162,6 +169,60 @@ function render() {
 function pauseLabel(reason) {
   return ["rest", "meeting", "consulting", "other"].includes(reason) ? t(`pause.${reason}`) : reason;
 }
+
+// -- devices ---------------------------------------------------------------------------------------
+// Health comes with device.status events; the list is read once per snapshot (the
+// server's view after a reconnect), never polled.
+
+async function loadDevices() {
+  try {
+    const { devices: list } = await api("GET", "/api/v1/devices");
+    devices.clear();
+    for (const d of list) devices.set(d.device, d);
+    renderDevices();
+  } catch (ex) {
+    toast(explain(ex));
+  }
+}
+
+function placeOf(d) {
+  if (d.window != null) return t("admin.window_n", { n: d.window });
+  if (d.kiosk) return `${t("admin.kiosk")} ${d.kiosk}`;
+  return "";
+}
+
+function renderDevices() {
+  const list = [...devices.values()].sort((a, b) => (a.status === "online") - (b.status === "online") || a.device.localeCompare(b.device));
+  $("#a-devices").replaceChildren(...list.map((d) => h("tr", { class: d.status === "online" ? "" : "fault", dataset: { device: d.device, status: d.status } },
+    h("td", {}, h("code", {}, d.device)), h("td", {}, t(`dkind.${d.kind}`)), h("td", {}, placeOf(d)),
+    h("td", { "data-dstatus": "" }, t(`dstatus.${d.status}`), d.detail ? h("span", { class: "a-note" }, ` ${d.detail}`) : null),
+    h("td", {}, d.since ? new Date(d.since).toLocaleTimeString(document.documentElement.lang, { hour: "2-digit", minute: "2-digit" }) : ""))));
+  $("#a-devices-none").hidden = list.length > 0;
+  // The reprint form offers the kiosks whose printers have reported.
+  const select = $("#a-reprint-kiosk");
+  const chosen = select.value;
+  const kiosks = [...new Set(list.filter((d) => d.kind === "printer" && d.kiosk).map((d) => d.kiosk))].sort();
+  select.replaceChildren(h("option", { value: "" }, t("admin.reprint_own")),
+    ...kiosks.map((k) => h("option", { value: k, selected: k === chosen }, `${t("admin.kiosk")} ${k}`)));
+}
+
+$("#a-reprint-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const button = $("button", e.target);
+  if (button.disabled) return;
+  button.disabled = true; // one reprint per click, however impatient
+  try {
+    const body = { ticket: $("#a-reprint-number").value.trim().toUpperCase() };
+    if ($("#a-reprint-kiosk").value) body.kiosk = $("#a-reprint-kiosk").value;
+    const done = await api("POST", "/api/v1/reprint", body);
+    toast(t("admin.reprinted", { number: done.number, kiosk: done.printed_at }), "info", 4000);
+    $("#a-reprint-number").value = "";
+  } catch (ex) {
+    toast(explain(ex));
+  } finally {
+    button.disabled = false;
+  }
+});
 
 // -- notice ------------------------------------------------------------------------------------------
 
@@ -307,6 +368,7 @@ setInterval(() => {
 }, 5000);
 onLangChange(() => {
   if (live) render();
+  if (live) renderDevices();
   if (tab === "people") loadPeople();
   if (tab === "tokens") loadTokens();
 });

@@ -237,6 +237,31 @@ async def test_kiosk_ticket_prints_with_its_tracking_qr(hall: HallAgent) -> None
     assert printed.qr == f"{hall.proxy.base}/t/{body['token']}"
 
 
+async def test_staff_reprint_prints_the_ticket_again_at_its_kiosk(hall: HallAgent) -> None:
+    kiosk = await hall.server.kiosk("k1")
+    status, body = await kiosk.post("/api/v1/tickets", {"service": "company-registration"})
+    assert status == 201
+    (first,) = await hall.printer.wait_printed(1)
+
+    await hall.server.person("guide", "manager")  # the lobby guide (导服) at the kiosks
+    guide = hall.server.client()
+    await guide.login("guide")
+    status, again = await guide.post("/api/v1/reprint", {"ticket": body["number"]})
+    assert status == 200, again
+    assert again["printed_at"] == "k1" and "token" not in again
+    _, second = await hall.printer.wait_printed(2)
+    assert second.text_lines()[2] == body["number"]
+    assert second.qr == first.qr == f"{hall.proxy.base}/t/{body['token']}"
+    # Each job is known by its own name, so a replay of either request prints nothing more.
+    assert hall.agent is not None
+    jobs = hall.agent.hub.printers["k1"].driver.queue
+    requests = [e for e in await hall.server.hall.store.events_since(0) if e.name == "print.requested"]
+    assert [e.extra.get("reprint", False) for e in requests] == [False, True]
+    async with asyncio.timeout(5):
+        await jobs.wait_done(f"{body['id']}#{requests[1].seq}")
+    assert jobs.known(body["id"]) and not jobs.pending()
+
+
 async def test_paper_out_is_reported_and_the_ticket_prints_after_the_roll_is_changed(hall: HallAgent) -> None:
     hall.printer.printer.paper = 0
     kiosk = await hall.server.kiosk("k1")

@@ -119,3 +119,43 @@ async def test_the_monitor_counts_open_alerts_and_links_to_the_board(server: Any
     await expect(page.locator("a.a-tab[href='/admin/alerts']")).to_be_visible()
     await card.click()
     await expect(page).to_have_url(f"{server.base}/admin/alerts")
+
+
+async def test_device_health_shows_live_and_a_ticket_is_reprinted_at_its_kiosk(server: Any, pages: Browsing) -> None:
+    pages.base = server.base
+    await person(server, "boss", "马主任", "manager")
+    agent = server.client(await server.token("agent", kiosk="k1"))
+    status, _ = await agent.post("/api/v1/devices/status", {"device": "printer-k1", "kind": "printer", "status": "online", "kiosk": "k1"})
+    assert status == 200
+    kiosk = await server.kiosk("k1")
+    _, ticket = await kiosk.post("/api/v1/tickets", {"service": "pension"})
+    page = await pages.open("/admin", width=1920, height=1080)
+    await sign_in(page, "boss")
+    row = page.locator("#a-devices tr[data-device='printer-k1']")
+    await expect(row.locator("[data-dstatus]")).to_have_text("在线", timeout=5000)
+    await expect(row).to_contain_text("取号机 k1")
+    await expect(page.locator("#a-devices-none")).to_be_hidden()
+
+    # The roll runs out: the row turns red at once, pushed, not polled.
+    await agent.post("/api/v1/devices/status", {"device": "printer-k1", "kind": "printer", "status": "paper_out", "kiosk": "k1"})
+    await expect(row.locator("[data-dstatus]")).to_have_text("缺纸", timeout=1000)
+    await expect(row).to_have_class("fault")
+
+    # The lobby guide reprints the ticket at its own kiosk once the roll is changed.
+    await expect(page.locator("#a-reprint-kiosk option[value='k1']")).to_have_count(1)
+    await page.locator("#a-reprint-number").fill(ticket["number"].lower())
+    await page.locator("#a-reprint-form button[type=submit]").click()
+    await expect(page.locator("#hc-toast")).to_contain_text(f"{ticket['number']} 已发送到取号机 k1 打印", timeout=3000)
+    jobs = [e for e in await server.hall.store.events_since(0) if e.name == "print.requested"]
+    assert [(j.ticket.number, j.extra["kiosk"], j.extra.get("reprint", False)) for j in jobs] == [
+        (ticket["number"], "k1", False), (ticket["number"], "k1", True)]
+
+    # A ticket that was never printed needs a kiosk named: a clear message, no job.
+    staff = await server.clerk_at(15)
+    _, desk = await staff.post("/api/v1/tickets", {"service": "pension"})
+    await page.locator("#a-reprint-number").fill(desk["number"])
+    await page.locator("#a-reprint-form button[type=submit]").click()
+    await expect(page.locator("#hc-toast")).to_contain_text("请选择取号机", timeout=3000)
+    await page.locator("#a-reprint-kiosk").select_option("k1")
+    await page.locator("#a-reprint-form button[type=submit]").click()
+    await expect(page.locator("#hc-toast")).to_contain_text(f"{desk['number']} 已发送到取号机 k1 打印", timeout=3000)

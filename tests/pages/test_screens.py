@@ -118,13 +118,21 @@ async def test_every_page_at_its_design_sizes(make_server: Any, clock: Any, page
     await shoot(console, "console-1440x900")
     await console.close()
 
-    # Live monitor and its token page.
+    # Live monitor and its token page, with the devices' agents reporting.
+    agent = server.client(await server.token("agent", kiosk="k1"))
+    for device, kind, status, where in (("printer-k1", "printer", "online", {"kiosk": "k1"}),
+                                        ("printer-k2", "printer", "paper_near_end", {"kiosk": "k2"}),
+                                        ("keypad-3", "keypad", "online", {"window": 3}),
+                                        ("eval-15", "evaluator", "online", {"window": 15}),
+                                        ("led-16", "led", "offline", {"window": 16, "detail": "no reply"})):
+        await agent.post("/api/v1/devices/status", {"device": device, "kind": kind, "status": status, **where})
     admin = await pages.open("/admin", width=1920, height=1080)
     await freeze(admin, at)
     await admin.locator("#a-user").fill("director")
     await admin.locator("#a-pass").fill("secret-pw")
     await admin.locator("#a-login-form button[type=submit]").click()
     await expect(admin.locator(".a-win[data-window='15'] [data-clerk]")).to_contain_text("张丽", timeout=5000)
+    await expect(admin.locator("#a-devices tr")).to_have_count(5)
     await shoot(admin, "admin-monitor-1920x1080")
     await admin.locator(".a-tab[data-tab=tokens]").click()
     await expect(admin.locator("#a-tokens tr").first).to_be_visible(timeout=5000)

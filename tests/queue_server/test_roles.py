@@ -38,10 +38,12 @@ MATRIX: dict[str, dict[str, Any]] = {
                      "clerk15": 403, "clerk16": 403, "manager": OK, "admin": OK},
     "POST /requeue": {"anonymous": 401, "kiosk": 404, "display": 403, "pad15": 403, "pad16": 403, "agent15": 404,
                       "clerk15": 404, "clerk16": 404, "manager": 404, "admin": 404},
+    "POST /reprint": {"anonymous": 401, "kiosk": 403, "display": 403, "pad15": 403, "pad16": 403, "agent15": 403,
+                      "clerk15": 404, "clerk16": 404, "manager": 404, "admin": 404},
 }
 # Notes on the non-auth codes above: clerks 15 and 16 are already signed in elsewhere (409
 # clerk_busy), so they may try to open window 20; an anonymous rating must name a tracking
-# token, and "x" is none (404); requeue of an unknown number is 404 once allowed.
+# token, and "x" is none (404); requeue or reprint of an unknown number is 404 once allowed.
 
 
 async def caller(server: Harness, role: str) -> Http:
@@ -81,6 +83,7 @@ async def test_role_matrix(server: Harness, role: str) -> None:
         "POST /tokens": {"role": "display", "label": "tv"},
         "POST /windows/15/pause": {"reason": "rest"},
         "POST /requeue": {"ticket": "Z999"},
+        "POST /reprint": {"ticket": "Z999"},
     }
     failures = []
     for endpoint, expected_by_role in MATRIX.items():

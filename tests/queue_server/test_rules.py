@@ -444,6 +444,36 @@ def test_channels_and_kiosk_print_job() -> None:
     assert job.extra["kiosk"] == "k1" and job.ticket.token == "t1" and job.extra["ahead"] == 0
 
 
+def test_reprint_goes_to_the_ticket_kiosk_with_its_place_now() -> None:
+    h = Hall()
+    h.issue("a")
+    t = h.do(rules.issue, "a", token="t2", print_to="k1")
+    assert t.kiosk == "k1"
+    h.open(1)
+    h.call(1)  # the ticket ahead is called: one fewer ahead than when first printed
+    h.do(rules.reprint, h.st.ticket(t.id))
+    (job,) = h.last_events
+    assert job.name == "print.requested" and job.extra["reprint"] is True
+    assert (job.extra["kiosk"], job.extra["ahead"], job.ticket.token) == ("k1", 0, "t2")
+    h.do(rules.reprint, h.st.ticket(t.id), "k3")
+    assert h.last_events[0].extra["kiosk"] == "k3"
+
+
+def test_reprint_needs_a_kiosk_and_a_ticket_still_to_be_called() -> None:
+    h = Hall()
+    staff = h.issue("a", staff=True)
+    with pytest.raises(Invalid) as err:
+        h.do(rules.reprint, staff)
+    assert err.value.code == "kiosk_required"
+    h.open(1)
+    called = h.call(1)
+    with pytest.raises(IllegalTransition):
+        h.do(rules.reprint, called, "k1")
+    h.do(rules.no_show, 1)
+    h.do(rules.reprint, h.st.ticket(staff.id), "k1")  # a missed citizen may be back for a new slip
+    assert h.last_events[0].extra["ahead"] == 0
+
+
 def test_extra_data_cannot_shadow_a_record() -> None:
     h = Hall()
     tx = Tx(h.st, h.now)
