@@ -86,8 +86,12 @@ class Server:
                 return int(line.split()[1]) / 1024
         return float("nan")
 
-    def stop(self) -> None:
-        if self.proc is not None:
+    def stop_process(self) -> None:
+        """Stop the server (SIGTERM, as systemd does) and keep its store for reading."""
+        if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(10)
+
+    def stop(self) -> None:
+        self.stop_process()
         shutil.rmtree(self.dir, ignore_errors=True)

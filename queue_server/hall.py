@@ -167,27 +167,8 @@ class Hall:
 
     async def _run_batch(self, jobs: list[_Job]) -> None:
         for _attempt in range(100):
-            work = self.state.fork()
-            base = work.seq
-            now = self.clock.now()
-            day_tx = Tx(work, now)
-            rules.roll_day(day_tx)
-            events = list(day_tx.events)
-            outcomes: list[tuple[bool, Any]] = []
-            for job in jobs:
-                tx = Tx(work, now, job.by)
-                try:
-                    outcomes.append((True, job.decide(tx)))
-                    events.extend(tx.events)
-                except HallError as exc:
-                    outcomes.append((False, exc))
-                    if tx.events:  # a rule failed after emitting: rebuild without its events
-                        work = self._refold(events)
-                except Exception as exc:
-                    log.exception("decision failed")
-                    outcomes.append((False, Unavailable(f"internal error: {type(exc).__name__}")))
-                    if tx.events:
-                        work = self._refold(events)
+            work, events, outcomes = self._decide(jobs)
+            base = self.state.seq
             if events:
                 try:
                     await self._commit(base, events, work)
@@ -213,6 +194,35 @@ class Hall:
             if not job.future.done():
                 job.future.set_exception(Unavailable("too much contention; try again"))
 
+    def _decide(self, jobs: list[_Job]) -> tuple[HallState, list[Event], list[tuple[bool, Any]]]:
+        """Decide a batch against a fork of the committed state, without awaiting anything."""
+        work = self.state.fork_shared()
+        events: list[Event] = []
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            now = self.clock.now()
+            day_tx = Tx(work, now)
+            rules.roll_day(day_tx)
+            events.extend(day_tx.events)
+            for job in jobs:
+                tx = Tx(work, now, job.by)
+                try:
+                    outcomes.append((True, job.decide(tx)))
+                    events.extend(tx.events)
+                except HallError as exc:
+                    outcomes.append((False, exc))
+                    if tx.events:  # a rule failed after emitting: rebuild without its events
+                        work = self._refold(work, events)
+                except Exception as exc:
+                    log.exception("decision failed")
+                    outcomes.append((False, Unavailable(f"internal error: {type(exc).__name__}")))
+                    if tx.events:
+                        work = self._refold(work, events)
+        finally:
+            # Until the commit succeeds, readers must see the committed state alone.
+            work.undo()
+        return work, events, outcomes
+
     async def _commit(self, base: int, events: list[Event], work: HallState) -> None:
         """Commit a batch and adopt ``work`` as the committed state.
 
@@ -226,13 +236,16 @@ class Hall:
             await self.store.commit(base, events)
             self._mine.append((events[0].seq, events[-1].seq))
             if self.state.seq < work.seq:
+                work.redo()
                 self.state = work
         finally:
             self._flight = None
             flight.set_result(None)
 
-    def _refold(self, events: list[Event]) -> HallState:
-        work = self.state.fork()
+    def _refold(self, work: HallState, events: list[Event]) -> HallState:
+        """Decide again from the committed state, keeping only ``events``."""
+        work.undo()
+        work = self.state.fork_shared()
         for event in events:
             work.apply(event)
         return work

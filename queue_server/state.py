@@ -18,6 +18,7 @@ from .model import Doc, Event, Notice, Priority, Status, Ticket, VisitEnd, Windo
 
 RECENT_HANDLING = 20  # handling times kept per service for the ETA
 RECENT_CALLS = 30  # calls kept for screens that join late
+_MISSING = object()  # a journaled key that was not there before
 
 
 @dataclass(slots=True)
@@ -39,6 +40,11 @@ class HallState:
     max_rank: float = 0.0  # highest rank given today, so a new ticket always sorts after it
     priority_waiting: dict[str, int] = field(default_factory=dict)  # service -> waiting priority tickets
     staffed: dict[str, int] = field(default_factory=dict)  # service -> windows signed in that serve it
+    # While a batch is decided (see ``fork_shared``): the writes made to maps shared with
+    # the committed state, and the queues this fork has copied for itself.
+    journal: list[tuple[dict, str, object, object]] | None = field(default=None, repr=False)
+    own_queues: set[str] | None = field(default=None, repr=False)
+    undone: list[tuple[dict, str, object, object]] | None = field(default=None, repr=False)  # for ``redo``
 
     def __post_init__(self) -> None:
         for service in self.config.services:
@@ -48,17 +54,71 @@ class HallState:
 
     def fork(self) -> HallState:
         """A copy that can be changed without touching this one (records are immutable)."""
-        # Built without __init__: the copy needs no defaults, and this runs once per batch.
+        new = self.fork_small()
+        new.tickets, new.by_token, new.by_number = dict(self.tickets), dict(self.by_token), dict(self.by_number)
+        new.by_request = dict(self.by_request)
+        new.waiting = {s: dict(q) for s, q in self.waiting.items()}
+        new.journal = new.own_queues = new.undone = None
+        return new
+
+    def fork_shared(self) -> HallState:
+        """A fork for one batch of decisions that copies only what stays small.
+
+        The maps that grow all day (tickets and their indexes) are shared with this
+        state, and each write to them is journaled; each queue is copied when the fork
+        first changes it. Before anything else may read the hall (the batch's commit is
+        awaited), ``undo`` takes the shared maps back to this state's view; once the
+        commit succeeds, ``redo`` makes the fork whole again and it replaces this
+        state. A batch costs what it changes, not the size of the day.
+        """
+        new = self.fork_small()
+        new.tickets, new.by_token, new.by_number, new.by_request = self.tickets, self.by_token, self.by_number, self.by_request
+        new.waiting = dict(self.waiting)
+        new.journal, new.own_queues, new.undone = [], set(), None
+        return new
+
+    def fork_small(self) -> HallState:
+        """The fields every fork copies. Built without __init__: no defaults needed, and
+        this runs once per batch."""
         new = HallState.__new__(HallState)
         new.config, new.seq, new.day, new.notice = self.config, self.seq, self.day, self.notice
-        new.tickets, new.by_token, new.by_number = dict(self.tickets), dict(self.by_token), dict(self.by_number)
-        new.by_request, new.windows, new.counters = dict(self.by_request), dict(self.windows), dict(self.counters)
-        new.waiting = {s: dict(q) for s, q in self.waiting.items()}
-        new.handling, new.recent_calls = dict(self.handling), self.recent_calls
-        new.docs = {k: dict(v) for k, v in self.docs.items()}
+        new.windows, new.counters, new.handling = dict(self.windows), dict(self.counters), dict(self.handling)
+        new.recent_calls, new.docs = self.recent_calls, {k: dict(v) for k, v in self.docs.items()}
         new.max_rank, new.priority_waiting = self.max_rank, dict(self.priority_waiting)
         new.staffed = dict(self.staffed)
         return new
+
+    def undo(self) -> None:
+        """Take the shared maps back to the state this fork was made from (once)."""
+        journal, self.journal = self.journal, None
+        for target, key, old, _new in reversed(journal or ()):
+            if old is _MISSING:
+                del target[key]
+            else:
+                target[key] = old
+        if journal is not None:
+            self.undone = journal
+
+    def redo(self) -> None:
+        """Write this fork's changes into the shared maps again, as its own state."""
+        for target, key, _old, new in self.undone or ():
+            target[key] = new
+        self.undone = self.own_queues = None
+
+    def _put(self, target: dict, key: str, value: object) -> None:
+        if self.journal is not None:
+            self.journal.append((target, key, target.get(key, _MISSING), value))
+        target[key] = value
+
+    def _queue(self, service: str) -> dict[str, Ticket]:
+        """A queue to change: copied first if it is still shared with the committed state."""
+        queue = self.waiting.get(service)
+        if self.own_queues is not None and service not in self.own_queues:
+            queue = self.waiting[service] = dict(queue or {})
+            self.own_queues.add(service)
+        elif queue is None:
+            queue = self.waiting[service] = {}
+        return queue
 
     # -- folding -------------------------------------------------------------
 
@@ -96,13 +156,12 @@ class HallState:
             self.docs.get(doc.kind, {}).pop(doc.id, None)
 
     def _new_day(self, day: str) -> None:
+        # New maps, not cleared ones: a fork may share the old ones with the committed state.
         self.day = day
-        self.tickets.clear()
-        self.by_token.clear()
-        self.by_number.clear()
-        self.by_request.clear()
-        for queue in self.waiting.values():
-            queue.clear()
+        self.tickets, self.by_token, self.by_number, self.by_request = {}, {}, {}, {}
+        self.waiting = {service: {} for service in self.waiting}
+        if self.own_queues is not None:
+            self.own_queues.update(self.waiting)
         self.counters.clear()
         self.handling.clear()
         self.recent_calls = ()
@@ -116,23 +175,23 @@ class HallState:
         was_waiting = old is not None and old.status is Status.WAITING
         stays = was_waiting and t.status is Status.WAITING and old.service == t.service and old.queued_at == t.queued_at  # type: ignore[union-attr]
         if was_waiting and not stays:
-            self.waiting.get(old.service, {}).pop(t.id, None)  # type: ignore[union-attr]
+            self._queue(old.service).pop(t.id, None)  # type: ignore[union-attr]
             if old.priority is not Priority.NORMAL:  # type: ignore[union-attr]
                 self.priority_waiting[old.service] -= 1  # type: ignore[union-attr]
-        self.tickets[t.id] = t
+        self._put(self.tickets, t.id, t)
         if t.status is Status.WAITING:
             # Each queue dict stays in the order tickets joined it, so its first entry is
             # the longest waiting; an update that keeps a ticket in place keeps its slot.
-            self.waiting.setdefault(t.service, {})[t.id] = t
+            self._queue(t.service)[t.id] = t
             if not stays and t.priority is not Priority.NORMAL:
                 self.priority_waiting[t.service] = self.priority_waiting.get(t.service, 0) + 1
             if t.rank > self.max_rank:
                 self.max_rank = t.rank
         if old is None:
-            self.by_token[t.token] = t.id
-            self.by_number[t.number] = t.id
+            self._put(self.by_token, t.token, t.id)
+            self._put(self.by_number, t.number, t.id)
             if t.request_id:
-                self.by_request[t.request_id] = t.id
+                self._put(self.by_request, t.request_id, t.id)
             if t.seq_no > self.counters.get(t.origin_service, 0):
                 self.counters[t.origin_service] = t.seq_no
 

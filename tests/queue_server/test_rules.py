@@ -480,3 +480,54 @@ def test_extra_data_cannot_shadow_a_record() -> None:
     with pytest.raises(ValueError, match="record key"):
         tx.emit("case.opened", extra={"window": 3})
     assert tx.events == []
+
+
+def _view(st: HallState) -> tuple:
+    """Everything a reader can see of the day, in iteration order."""
+    return (st.seq, list(st.tickets.items()), list(st.by_token.items()), list(st.by_number.items()),
+            list(st.by_request.items()), {s: list(q.items()) for s, q in st.waiting.items()},
+            dict(st.windows), dict(st.priority_waiting), dict(st.counters), st.max_rank)
+
+
+def test_a_shared_fork_leaves_the_committed_state_untouched_until_redone() -> None:
+    h = Hall()
+    h.open(1, 2)
+    for n in range(6):
+        h.issue("a" if n % 2 else "b", Priority.GREEN if n == 3 else Priority.NORMAL)
+    h.call(1)
+    committed = h.st
+    before = _view(committed)
+    full = committed.fork()  # the plain copy: what the batch must end as
+
+    work = committed.fork_shared()
+    for st in (full, work):
+        h.st = st
+        h.now = NINE + timedelta(minutes=5)
+        h.do(rules.issue, "a", token="new-1", request_id="kiosk-1-0042")
+        missed = h.do(rules.no_show, 1)
+        h.do(rules.call_next, 1)
+        h.do(rules.transfer, 1, service="a" if st.current_ticket(1).service == "b" else "b")
+        h.do(rules.call_next, 2)
+        h.do(rules.requeue, st.ticket(missed.id))
+    work.undo()
+    assert _view(committed) == before  # readers during the commit see only what is committed
+    work.undo()  # a second undo changes nothing
+    assert _view(committed) == before
+    work.redo()
+    assert _view(work) == _view(full)
+    assert work.journal is None and work.undone is None
+
+
+def test_a_day_change_in_a_shared_fork_does_not_clear_the_committed_day() -> None:
+    h = Hall()
+    h.issue("a")
+    committed = h.st
+    before = _view(committed)
+    work = committed.fork_shared()
+    h.st, h.now = work, NINE + timedelta(days=1)
+    h.do(rules.roll_day)
+    assert work.day == "2026-12-02" and not work.tickets
+    work.undo()
+    assert _view(committed) == before
+    work.redo()
+    assert work.day == "2026-12-02" and not work.tickets and not any(work.waiting.values())
