@@ -198,8 +198,13 @@ def cmd_config(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from .app import make_app
+    from .app import STATIC_DIR, make_app
 
+    if not (STATIC_DIR / "js").is_dir():
+        # The pages' scripts and styles live beside the packages in a checkout.
+        print(f"error: the pages' files are not at {STATIC_DIR}; run hallcall from a checkout "
+              "installed with 'pip install -e .' (docs/deployment.md)", file=sys.stderr)
+        return 2
     cfg = _load(args)
     app = make_app(cfg)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -48,3 +49,12 @@ def test_bad_usage_exits_nonzero(tmp_path: Path) -> None:
     assert out.returncode == 1 and "missing.toml" in out.stderr
     out = run_cli("frobnicate", cwd=tmp_path)
     assert out.returncode == 2
+
+
+def test_serve_without_the_pages_files_says_how_to_install(tmp_path: Path, monkeypatch: Any, capsys: Any) -> None:
+    from queue_server import app, cli
+
+    monkeypatch.setattr(app, "STATIC_DIR", tmp_path / "site-packages" / "static")  # as from a plain wheel
+    assert cli.main(["serve", "--config", str(tmp_path / "never-read.toml")]) == 2
+    err = capsys.readouterr().err
+    assert "site-packages/static" in err and "pip install -e ." in err
