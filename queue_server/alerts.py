@@ -118,6 +118,37 @@ async def get_alerts(request: web.Request, p: Principal, body: dict[str, Any]) -
                                          for lvl in alert_settings.LEVELS}}
 
 
+# Records of the citizens' loops that run against a deadline: bad-review follow-up cases,
+# 办不成事 cases and 容缺受理 records. Those near (escalated) or past (overdue) their
+# deadline belong on the board beside the alerts.
+DEADLINE_KINDS = ("case", "ledger", "pending")
+
+
+def deadline_items(hall: Hall) -> list[dict[str, Any]]:
+    """Escalated and overdue records, overdue first, then by due date. No citizen's details."""
+    items = []
+    for kind in DEADLINE_KINDS:
+        for doc in hall.state.docs.get(kind, {}).values():
+            d = doc.data
+            if not (d.get("overdue") or d.get("escalated")):
+                continue
+            items.append({
+                "kind": kind, "id": doc.id, "number": d.get("number"), "service_name": d.get("service_name"),
+                "window": d.get("window"), "due": d.get("due"), "state": d.get("state"), "overdue": bool(d.get("overdue")),
+                "matter": d.get("matter") if kind == "ledger" else None,
+                "materials": d.get("materials") if kind == "pending" else None,
+            })
+    return sorted(items, key=lambda i: (not i["overdue"], i["due"] or "", i["id"]))
+
+
+@route("GET", "/alerts/deadlines", "Follow-up cases, 办不成事 cases and 容缺受理 records near or past their deadline",
+       "manager, admin", tag="alerts")
+async def get_deadlines(request: web.Request, p: Principal, body: dict[str, Any]) -> Any:
+    auth.require(p, "manager", "admin")
+    items = deadline_items(request.app[HALL_KEY])
+    return {"items": items, "overdue": sum(1 for i in items if i["overdue"])}
+
+
 _PERIOD = {"type": "string", "maxLength": 40, "description": "2026-12-01, 2026-12, 2026-Q4 or 2026"}
 _DAY = {"type": "string", "pattern": r"\d{4}-\d{2}-\d{2}"}
 

@@ -1,12 +1,14 @@
 // The alert board (/admin/alerts): supervision alerts worst first, live over the admin
-// topic; a manager acknowledges an alert (once) and closes it with a note. Today's
-// alerts, closed ones included, are listed below.
+// topic; a manager acknowledges an alert (once) and closes it with a note. Below them,
+// follow-up cases, 办不成事 cases and 容缺受理 records near or past their deadline (each
+// is handled in its own flow), then today's alerts, closed ones included.
 
 import { $, Live, api, explain, expose, frameBatcher, h, onLangChange, params, setText, startPage, t, toast } from "./hallcall.js";
 import { managerSession } from "./manager.js";
 
 let board = { alerts: [], counts: {} };
 let history = [];
+let deadlines = [];
 let live = null;
 const drafts = new Map(); // alert id -> the note being typed: a live update must not wipe it
 
@@ -14,6 +16,7 @@ async function load() {
   try {
     board = await api("GET", "/api/v1/alerts");
     history = (await api("GET", `/api/v1/alerts/history?period=${params.today}`)).alerts;
+    deadlines = (await api("GET", "/api/v1/alerts/deadlines")).items;
   } catch (ex) {
     toast(explain(ex));
     return;
@@ -69,6 +72,14 @@ async function act(a, what, note) {
   await load();
 }
 
+function deadlineRow(i) {
+  const what = i.kind === "ledger" ? i.matter
+    : [i.service_name, i.window != null ? t("al.window_n", { n: i.window }) : "", (i.materials || []).join("、")].filter(Boolean).join(" · ");
+  return h("tr", { dataset: { item: `${i.kind}:${i.id}`, overdue: String(i.overdue) } },
+    h("td", {}, h("span", { class: "r-lv", dataset: { level: i.overdue ? "red" : "orange" } }, t(i.overdue ? "al.overdue" : "al.near"))),
+    h("td", {}, t(`al.k_${i.kind}`)), h("td", {}, i.number ? `${i.number} · ${i.id}` : i.id), h("td", {}, what || ""), h("td", {}, i.due || ""));
+}
+
 function render() {
   for (const level of ["red", "orange", "yellow"]) setText($(`#al-n-${level}`), board.counts[level] || 0);
   // Rows are rebuilt on every change; whoever was typing a note keeps the cursor in it.
@@ -81,6 +92,8 @@ function render() {
     if (input) input.focus();
   }
   $("#al-none").hidden = board.alerts.length > 0;
+  $("#al-deadlines").tBodies[0].replaceChildren(...deadlines.map(deadlineRow));
+  $("#al-deadlines-none").hidden = deadlines.length > 0;
   $("#al-history").tBodies[0].replaceChildren(...history.map((a) => h("tr", { dataset: { alert: a.id } }, cells(a))));
 }
 
@@ -91,7 +104,7 @@ managerSession(async () => {
     live = new Live({
       topics: ["admin"],
       onSnapshot: () => reload(),
-      onEvent: (msg) => msg.name.startsWith("alert.") && reload(),
+      onEvent: (msg) => /^(alert|case|ledger|pending)\./.test(msg.name) && reload(),
     }).start();
   }
   await load();
@@ -99,4 +112,4 @@ managerSession(async () => {
   if (live) live.stop();
   live = null;
 });
-expose("alerts", { load, board: () => board });
+expose("alerts", { load, board: () => board, deadlines: () => deadlines });

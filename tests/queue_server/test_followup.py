@@ -219,6 +219,13 @@ async def test_escalation_before_the_deadline_and_overdue_after(server: Harness)
     assert escalated.extra["left_days"] == 1 and escalated.extra["notify"] == ["window_head", "assessment_manager"]
     case = server.hall.state.docs["case"][case_id]
     assert case.data["overdue"] and case.data["escalated"]
+    # The alert board lists it beside the alerts, for managers only.
+    boss = await manager(server, "director", "manager")
+    status, board = await boss.get("/api/v1/alerts/deadlines")
+    assert status == 200 and board["overdue"] == 1
+    assert [(i["kind"], i["id"], i["overdue"], i["due"]) for i in board["items"]] == [("case", case_id, True, "2026-12-09")]
+    clerk = await server.clerk_at(16)
+    assert (await clerk.get("/api/v1/alerts/deadlines"))[0] == 403
 
 
 async def test_good_reviews_open_no_case(server: Harness) -> None:

@@ -120,6 +120,10 @@ async def test_overdue_cases_alert_once(server: Harness) -> None:
     await server.hall.wait_dispatched(server.hall.state.seq)  # listeners get events from the store's tail
     overdue = [e for e in seen if e.name == "ledger.overdue"]
     assert [e.extra["case"] for e in overdue] == [quick["id"], slow["id"]] and overdue[0].extra["topics"] == ["admin"]
+    status, board = await (await manager(server)).get("/api/v1/alerts/deadlines")
+    assert [(i["kind"], i["id"], i["matter"]) for i in board["items"]] == [("ledger", quick["id"], "缺少证明"),
+                                                                           ("ledger", slow["id"], "跨部门")]
+    assert "citizen" not in board["items"][0]
 
 
 async def test_the_monthly_ledger_export(server: Harness) -> None:

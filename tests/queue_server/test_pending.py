@@ -68,3 +68,6 @@ async def test_overdue_records_alert_once(server: Harness) -> None:
     await server.hall.wait_dispatched(server.hall.state.seq)  # listeners get events from the store's tail
     overdue = [e for e in seen if e.name == "pending.overdue"]
     assert len(overdue) == 1 and set(overdue[0].extra["topics"]) == {"admin", "window:15"}
+    status, board = await (await manager(server)).get("/api/v1/alerts/deadlines")
+    assert [(i["kind"], i["number"], i["materials"], i["window"]) for i in board["items"]] == [
+        ("pending", done["number"], ["证明"], 15)]
