@@ -1,6 +1,7 @@
 // The clerk console (窗口工作台): sign in, open one of the windows you may use, then one
 // screen with the current ticket, the actions (F1–F8), the waiting list for the
-// window's services and today's counts. One request at a time: while an action is in
+// window's services, its open 容缺受理 records (materials still to come) and today's
+// counts. One request at a time: while an action is in
 // flight every action is disabled, so a double click or a held key never calls twice.
 
 import { $, $$, api, ApiError, explain, expose, fmtDuration, h, hall, Live, nameOf, onLangChange, secondsSince, setCsrf, setText, signInForm, startPage, t, toast } from "./hallcall.js";
@@ -14,6 +15,7 @@ let number = null; // the window signed in to
 let win = null; // its record
 let ticket = null; // the ticket at the window
 let queue = { queue: [], missed: [], held: [], today: {} };
+let pending = []; // the window's open 容缺受理 records, due soonest first
 let busy = false;
 let live = null;
 let refreshTimer = 0;
@@ -101,7 +103,9 @@ function enter(n) {
   const zones = [...new Set(w.services.map((s) => (servicesById.get(s) || {}).zone).filter(Boolean))];
   if (live) live.stop();
   live = new Live({ topics: [`window:${n}`, ...zones.map((z) => `zone:${z}`)], onSnapshot, onEvent, onWelcome: scheduleRefresh }).start();
-  expose("console", { live, state: () => ({ number, win, ticket, queue, busy }) });
+  expose("console", { live, state: () => ({ number, win, ticket, queue, busy, pending }) });
+  pending = [];
+  renderPending();
   refreshQueue();
 }
 
@@ -116,6 +120,7 @@ function onSnapshot(state) {
   }
   render();
   refreshQueue();
+  refreshPending(); // after a reconnect too: a record may have closed meanwhile
 }
 
 function touchesMe(d) {
@@ -141,7 +146,36 @@ function onEvent(msg) {
     else if (d.ticket && d.ticket.id === win.current) ticket = d.ticket;
   }
   if (touchesMe(d)) scheduleRefresh();
+  if (msg.name.startsWith("pending.")) refreshPending();
   render();
+}
+
+async function refreshPending() {
+  if (number == null) return;
+  try {
+    pending = (await api("GET", `/api/v1/windows/${number}/pending`)).pending;
+  } catch (ex) {
+    if (ex instanceof ApiError && ex.code !== "network") toast(explain(ex));
+  }
+  renderPending();
+}
+
+function renderPending() {
+  const list = $("#c-pending");
+  list.replaceChildren(...pending.map((r) => {
+    const done = h("button", { type: "button", class: "hc-btn hc-btn-small" }, t("console.pending_done"));
+    done.addEventListener("click", () => run(async () => {
+      await api("POST", `/api/v1/pending/${encodeURIComponent(r.id)}/complete`, {});
+      await refreshPending();
+    }));
+    return h("li", { class: r.overdue ? "overdue" : "", dataset: { pending: r.id } },
+      h("span", { class: "c-q-number" }, r.number),
+      h("span", { class: "c-pending-what" }, (r.materials || []).join("、") || t("console.pending_unlisted")),
+      h("span", { class: "c-pending-due" }, t(r.overdue ? "console.pending_overdue" : "console.pending_due", { due: r.due })),
+      done);
+  }));
+  $("#c-pending-title").hidden = !pending.length;
+  setText($("#c-pending-count"), pending.length ? String(pending.length) : "");
 }
 
 function scheduleRefresh() {
@@ -336,10 +370,13 @@ for (const b of $$("#c-finish-dialog [data-outcome]")) {
   b.addEventListener("click", () => {
     const outcome = b.dataset.outcome;
     const note = $("#c-finish-note").value.trim();
+    const due = $("#c-finish-due").value;
     $("#c-finish-dialog").close();
     $("#c-finish-note").value = "";
+    $("#c-finish-due").value = "";
     const body = { outcome };
     if (note) body.details = outcome === "not_done" ? { reason: note } : outcome === "pending_materials" ? { materials: note.split(/[,，、;；]\s*/).filter(Boolean) } : { note };
+    if (outcome === "pending_materials" && due) body.details = { ...(body.details || {}), due };
     run(async () => {
       await post("finish", body);
       ticket = null;
@@ -386,6 +423,7 @@ onLangChange(() => {
   if (number != null) {
     setText($("#c-window"), `${t("console.window_n", { n: number })} · ${nameOf(windowsByNumber.get(number))}`);
     render();
+    renderPending();
   } else if (document.body.dataset.screen === "choose") choose();
 });
 whoAmI().catch((ex) => {

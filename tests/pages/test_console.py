@@ -72,10 +72,16 @@ async def test_sign_in_open_call_and_work_a_ticket(server: Any, pages: Browsing)
     await press(page, "F4")
     await expect(page.locator("#c-finish-dialog")).to_be_visible()
     await page.locator("#c-finish-note").fill("营业执照副本、租赁合同")
+    await page.locator("#c-finish-due").fill("2026-12-04")
     await page.locator("#c-finish-dialog [data-outcome=pending_materials]").click()
     await expect(page.locator("#c-number")).to_have_text("—", timeout=3000)
     t = server.hall.state.ticket_by_number("K003")
     assert t.status.value == "done" and t.outcome.value == "pending_materials"
+    # The record is listed on the console until the materials come in.
+    record = page.locator(f"#c-pending li[data-pending='{t.id}']")
+    await expect(record).to_contain_text("营业执照副本、租赁合同", timeout=3000)
+    await expect(record).to_contain_text("2026-12-04 前补齐")
+    assert server.hall.state.docs["pending"][t.id].data["due"] == "2026-12-04"
     await expect(page.locator("#c-served")).to_have_text("1", timeout=3000)
     await expect(page.locator("#c-mean")).not_to_have_text("–")
 
@@ -95,6 +101,12 @@ async def test_sign_in_open_call_and_work_a_ticket(server: Any, pages: Browsing)
     await expect(page.locator("#c-number")).to_have_text("—", timeout=3000)
     moved = server.hall.state.ticket_by_number("K002")
     assert (moved.status.value, moved.service) == ("waiting", "retirement")
+
+    # The citizen brings the missing materials: the record closes and leaves the list.
+    await record.locator("button").click()
+    await expect(record).to_have_count(0, timeout=3000)
+    await expect(page.locator("#c-pending-title")).to_be_hidden()
+    assert t.id not in server.hall.state.docs.get("pending", {})
 
     # F7 pauses with a reason; the window screen says so; F7 again resumes.
     await press(page, "F7")
