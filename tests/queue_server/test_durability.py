@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -75,3 +76,89 @@ async def test_sigkill_under_load_loses_no_acknowledged_ticket(serve_process: Se
     pension = sorted(t.seq_no for t in tickets if t.origin_service == "pension")
     assert pension == list(range(1, len(pension) + 1)), "pension numbers have a gap"
     assert after["number"] == f"K{pension[-1]:03d}"
+
+
+async def test_sigkill_loses_no_acknowledged_call_finish_or_rating(serve_process: ServeProcess) -> None:
+    """Two windows call, finish and rate as fast as they can while the server is killed."""
+    kiosk = make_token(serve_process, "--role", "kiosk")
+    agent = make_token(serve_process, "--role", "agent", "--windows", "15-16")
+    pad = make_token(serve_process, "--role", "pad", "--windows", "15-16")
+    for window in (15, 16):
+        out = run_cli("user", "add", "--config", str(serve_process.hall_file), "--store", serve_process.store_url,
+                      "--role", "clerk", "--login", f"c{window}", "--name", f"clerk {window}", "--staff-no", f"{window:04d}",
+                      "--password-stdin", stdin="a-long-password\n", cwd=serve_process.log_dir)
+        assert out.returncode == 0, out.stderr
+    await serve_process.start()
+    base = serve_process.base
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {kiosk}"}) as s:
+        for _ in range(400):
+            async with s.post(base + "/api/v1/tickets", json={"service": "pension"}) as r:
+                assert r.status == 201
+    called: dict[str, int] = {}  # ticket id -> window, for every call answered 200
+    finished: set[str] = set()
+    rated: dict[str, int] = {}  # ticket id -> level, for every rating answered 201
+    enough = asyncio.Event()
+
+    async def work(window: int) -> None:
+        async with aiohttp.ClientSession() as s:
+            as_agent = {"Authorization": f"Bearer {agent}"}
+            async with s.post(f"{base}/api/v1/windows/{window}/open", json={"staff_no": f"{window:04d}"}, headers=as_agent) as r:
+                assert r.status == 200
+            n = 0
+            try:
+                while True:
+                    n += 1
+                    async with s.post(f"{base}/api/v1/windows/{window}/call-next", headers=as_agent) as r:
+                        if r.status != 200:
+                            return
+                        t = await r.json()
+                    called[t["id"]] = window
+                    async with s.post(f"{base}/api/v1/windows/{window}/finish", headers=as_agent) as r:
+                        if r.status != 200:
+                            return
+                    finished.add(t["id"])
+                    level = 1 + n % 5
+                    body = {"ticket": t["id"], "level": level, **({"reasons": ["efficiency"]} if level < 3 else {})}
+                    async with s.post(f"{base}/api/v1/evaluations", json=body, headers={"Authorization": f"Bearer {pad}"}) as r:
+                        if r.status != 201:
+                            return
+                    rated[t["id"]] = level
+                    if len(rated) >= 60:
+                        enough.set()
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                return  # the server is gone: what was not answered was not acknowledged
+
+    workers = [asyncio.create_task(work(w)) for w in (15, 16)]
+    await asyncio.wait_for(enough.wait(), 60)
+    await serve_process.kill()
+    await asyncio.wait_for(asyncio.gather(*workers), 30)
+
+    await serve_process.start()
+    async with aiohttp.ClientSession() as s:
+        async with s.get(base + "/api/v1/health") as r:
+            assert r.status == 200  # it serves again
+        # systemd stops it with SIGTERM: it closes its sockets and exits cleanly, screens connected.
+        async with s.ws_connect(base + "/ws") as screen:
+            await screen.send_json({"type": "hello", "topics": ["hall"]})
+            assert (await screen.receive_json(timeout=10))["type"] in ("welcome", "snapshot")
+            assert await asyncio.wait_for(serve_process.kill(signal.SIGTERM), 15) == 0
+            closing = await screen.receive(timeout=10)
+            while closing.type is aiohttp.WSMsgType.TEXT:  # the snapshot, sent before the signal
+                closing = await screen.receive(timeout=10)
+            assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
+    assert b"Traceback" not in (serve_process.log_dir / f"serve-{serve_process.port}-2.log").read_bytes()
+    store = open_store(serve_process.store_url, hall_id="taikang", admin=True)
+    await store.open()
+    try:
+        tickets = {t.id: t for t in await store.tickets("2000-01-01", "2100-01-01")}
+        events = await store.events_since(0, 1_000_000)
+    finally:
+        await store.close()
+    assert len(rated) >= 60
+    for tid, window in called.items():
+        assert tickets[tid].first_called_at is not None and tickets[tid].window == window, f"the call of {tid} is lost"
+    for tid in finished:
+        assert tickets[tid].status.value == "done", f"the finish of {tid} is lost"
+    for tid, level in rated.items():
+        assert tickets[tid].rating == level, f"the rating of {tid} is lost"
+    assert [e.seq for e in events] == list(range(1, len(events) + 1)), "the event sequence has a gap"
