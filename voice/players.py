@@ -182,6 +182,7 @@ class FileSink(Player):
         name = f"{time.strftime('%Y%m%d-%H%M%S')}-{len(self.written) + 1:04d}-{_UNSAFE.sub('_', label)[:60]}.wav"
         path = self.folder / name
         await asyncio.to_thread(_write_atomic, path, buffer.audio())
+        log.info("announcement written: %s", path)
         async with self._changed:
             self.written.append(path)
             self._changed.notify_all()
