@@ -152,7 +152,7 @@ async def _simulate(hall: Hall, rnd: random.Random) -> None:
             log.debug("demo traffic: %s", exc)
 
 
-def banner(base: str, tokens: DemoTokens, outputs: Path) -> str:
+def banner(base: str, tokens: DemoTokens, outputs: Path, *, traffic: bool = True) -> str:
     t = tokens
     lines = [
         "",
@@ -174,7 +174,8 @@ def banner(base: str, tokens: DemoTokens, outputs: Path) -> str:
         f"  Agent token       {t.devices}",
         "",
         f"  Announcements and printed tickets are written under {outputs}",
-        "  Windows 2, 4, 16, 22, 30 and 36 are worked by simulated clerks; press Ctrl+C to stop.",
+        ("  Windows 2, 4, 16, 22, 30 and 36 are worked by simulated clerks; press Ctrl+C to stop." if traffic
+         else "  No simulated citizens or clerks (--no-traffic); press Ctrl+C to stop."),
         "",
     ]
     return "\n".join(lines)
@@ -196,7 +197,7 @@ def run_demo(args: argparse.Namespace) -> int:
     app = make_app(cfg, extras=extras)
 
     def ready(_: str) -> None:
-        print(banner(base, tokens, workdir), flush=True)
+        print(banner(base, tokens, workdir, traffic=not args.no_traffic), flush=True)
 
     use_uvloop()
     web.run_app(app, host=args.host, port=args.port, print=ready, shutdown_timeout=3, access_log=None)

@@ -22,6 +22,12 @@ class Lines:
         self.seen: list[str] = []
 
     async def until(self, pattern: str, timeout: float = 60) -> re.Match[str]:
+        """The first line, already seen or still to come, that matches (the agents log concurrently)."""
+        for line in self.seen:
+            found = re.search(pattern, line)
+            if found:
+                return found
+
         async def read() -> re.Match[str]:
             while True:
                 raw = await self.stream.readline()
@@ -47,6 +53,7 @@ async def test_the_demo_prints_a_ticket_and_announces_its_call(tmp_path: Path) -
     try:
         kiosk = (await out.until(r"Kiosk \(取号机\)\s+http://\S+/kiosk\?token=(hc_\S+)")).group(1)
         await out.until(r"Clerk console\s+http://\S+/console\s+sign in as zhangwei / (\S+)")
+        await out.until(r"No simulated citizens or clerks")
         await out.until(r"connected to .* as display")  # the voice agent follows the hall
         base = f"http://127.0.0.1:{port}"
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:  # the session cookie on 127.0.0.1
@@ -55,7 +62,7 @@ async def test_the_demo_prints_a_ticket_and_announces_its_call(tmp_path: Path) -
                 assert r.status == 201
                 ticket = await r.json()
             # The device agent prints it on the virtual printer, which decodes the ESC/POS bytes.
-            await out.until(r"printed a ticket")
+            await out.until(r"printed a ticket")  # the first and only one
             printed = sorted((tmp_path / "demo" / "printed").glob("*.txt"))
             # The number is printed enlarged: shown in full-width forms.
             big = "\u3000".join(chr(ord(c) + 0xFEE0) for c in ticket["number"])
