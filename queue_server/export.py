@@ -6,8 +6,11 @@ collector (or a person) to pick up; a province's HTTP interface is another adapt
 the same ``send``. ``export_once`` sweeps the last ``lookback_days`` of finished services,
 evaluations and closed follow-up cases, sends what was never accepted (and failed ones
 whose back-off has passed), and records one status Doc (kind "export", id
-``<type>:<record id>``) per record, so each record is exported once. docs/export-mapping.md
-lists every field, its source and the code tables.
+``<type>:<record id>``) per record, so each record is exported once. The sweep also
+reaches back to the oldest day that still has a record not accepted (a live Doc of kind
+"export_from" per platform), so a platform or an exporter down for longer than
+``lookback_days`` delays records but never drops them. docs/export-mapping.md lists every
+field, its source and the code tables.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from .model import LEVELS, REASONS, Doc, Evaluation, Status, Ticket
 from .schema import obj
 
 KIND = "export"
+MARK = "export_from"  # per platform: the oldest day with a record not yet accepted
 SECTION = "followup.export"
 # Defaults; a province's own table goes in [followup.export] channel_codes / indicator_codes.
 CHANNEL_CODES = {"keypad": "1", "pad": "2", "phone": "3", "web": "3", "telephone": "4"}
@@ -215,8 +219,12 @@ async def export_once(hall: Any, platform: Platform) -> dict[str, int]:
     now = hall.clock.now().astimezone(hall.config.hall.tz)
     today = date.fromisoformat(hall.state.day or now.date().isoformat())
     d_from, d_to = (today - timedelta(days=s.lookback_days)).isoformat(), today.isoformat()
+    mark = hall.state.docs.get(MARK, {}).get(platform.name)
+    if mark is not None and mark.data["from"] < d_from:
+        d_from = mark.data["from"]  # records left behind by a long outage
     known = {d.id: d for d in await hall.store.docs(KIND, day_from=d_from, day_to=d_to)}
-    todo = [r for r in await collect(hall, d_from, d_to) if _due(known.get(r.key), now, s.retry_seconds)]
+    records = await collect(hall, d_from, d_to)
+    todo = [r for r in records if _due(known.get(r.key), now, s.retry_seconds)]
     counts = {"sent": 0, "failed": 0}
     for i in range(0, len(todo), BATCH):
         batch = todo[i:i + BATCH]
@@ -232,10 +240,16 @@ async def export_once(hall: Any, platform: Platform) -> dict[str, int]:
                     "attempts": (old.data["attempts"] if old else 0) + 1, "first_at": old.data["first_at"] if old else now.isoformat(),
                     "last_at": now.isoformat(), "sent_at": now.isoformat() if error is None else None, "error": error}
             docs.append(Doc(KIND, r.key, r.day, data, keys=(f"status:{data['status']}", f"type:{r.type}"), live=False))
+            known[r.key] = docs[-1]
             counts["sent" if error is None else "failed"] += 1
         sent, failed = sum(1 for d in docs if d.data["status"] == "sent"), sum(1 for d in docs if d.data["status"] == "failed")
         await hall.run(lambda tx: tx.emit("export.batch", docs=tuple(docs),
                                           extra={"topics": ["admin"], "platform": platform.name, "sent": sent, "failed": failed}))
+    behind = min((r.day for r in records if (known.get(r.key) is None or known[r.key].data["status"] != "sent")),
+                 default=(today - timedelta(days=s.lookback_days)).isoformat())
+    if mark is None or mark.data["from"] != behind:
+        doc = Doc(MARK, platform.name, today.isoformat(), {"from": behind, "platform": platform.name})
+        await hall.run(lambda tx: tx.emit("export.from", docs=(doc,), extra={"topics": ["admin"], "from": behind}))
     if todo:
         await privacy.audit(hall, SYSTEM, "export", "evaluation", ids=[r.key for r in todo[:50]],
                             detail=f"{len(todo)} records to the {platform.name} platform")

@@ -122,3 +122,18 @@ async def test_the_run_route_and_a_hall_without_an_exporter(server: Harness) -> 
     assert status == 200 and counts == {"sent": 0, "failed": 0}
     assert (await (await manager(server)).post("/api/v1/export/run"))[0] == 403
     assert export.platform_of(make_config("sqlite://x.db")) is None  # no [followup.export] dir: nothing runs
+
+
+async def test_an_outage_longer_than_the_look_back_delays_records_but_never_drops_them(server: Harness, tmp_path: Path) -> None:
+    clerk = await server.clerk_at(15)
+    done = await serve(server, clerk, 15, "pension")
+    await rate(server, 15, done["id"], 5)
+    platform = Flaky(tmp_path / "flaky", failures=1_000)  # the provincial platform is down
+    assert await export.export_once(server.hall, platform) == {"sent": 0, "failed": 2}
+    server.hall.clock.advance(20 * 86400)  # type: ignore[attr-defined]  # three weeks on: past lookback_days (7)
+    await server.hall.run(lambda tx: None)  # any decision: the hall rolls to the new day
+    platform.failures = 0  # the platform is back
+    assert await export.export_once(server.hall, platform) == {"sent": 2, "failed": 0}
+    assert len(files(tmp_path / "flaky", "evaluation")) == 1
+    assert await export.export_once(server.hall, platform) == {"sent": 0, "failed": 0}  # once, not again
+    assert server.hall.state.docs["export_from"][platform.name].data["from"] == "2026-12-14"  # caught up: the window again
