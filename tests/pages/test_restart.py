@@ -26,9 +26,10 @@ async def seed(proc: ServeProcess) -> dict[str, str]:
     await store.open()
     try:
         await store.put_person(auth.new_person("zhangli", "张丽", "clerk", PASSWORD, staff_no="0115"))
+        await store.put_person(auth.new_person("boss", "马主任", "manager", PASSWORD))
         authn = auth.Authenticator(store, SystemClock())
         tokens = {}
-        for role, kw in (("display", {}), ("kiosk", {"kiosk": "k1"})):
+        for role, kw in (("display", {}), ("kiosk", {"kiosk": "k1"}), ("pad", {"windows": (15,)})):
             tokens[role], _ = await authn.add_token(role, role, **kw)
         return tokens
     finally:
@@ -53,26 +54,43 @@ async def test_pages_recover_from_a_restart_without_missing_a_call(serve_process
         tv = await pages.open(f"/display/hall?token={tokens['display']}", width=1920, height=1080)
         screen = await pages.open("/display/window/15", width=1280, height=400)
         phone = await pages.open(f"/t/{mine[2]['token']}", width=390, height=844)
+        pad = await pages.open(f"/pad/15?token={tokens['pad']}", width=1280, height=800)
+        console = await pages.open("/console", width=1440, height=900)  # the clerk's own screen, beside the API
+        await console.locator("#c-user").fill("zhangli")
+        await console.locator("#c-pass").fill(PASSWORD)
+        await console.locator("#c-login-form button[type=submit]").click()
+        monitor = await pages.open("/admin", width=1920, height=1080)
+        await monitor.locator("#a-user").fill("boss")
+        await monitor.locator("#a-pass").fill(PASSWORD)
+        await monitor.locator("#a-login-form button[type=submit]").click()
+        tile = monitor.locator(".a-win[data-window='15'] [data-ticket]")
         await expect(tv.locator(".tv-service[data-service=pension] [data-waiting]")).to_have_text("3", timeout=5000)
+        await expect(console.locator("#c-queue tr")).to_have_count(3, timeout=5000)
         await clerk.post("/api/v1/windows/15/call-next")
         await expect(tv.locator("#tv-hero-number")).to_have_text(mine[0]["number"], timeout=2000)
         await expect(screen.locator("#ws-headline")).to_have_text(f"请 {mine[0]['number']} 号", timeout=2000)
         await expect(phone.locator("#tr-ahead")).to_have_text("1 人", timeout=2000)
+        await expect(console.locator("#c-number")).to_have_text(mine[0]["number"], timeout=2000)
+        await expect(tile).to_contain_text(mine[0]["number"], timeout=2000)
 
         # SIGKILL: every page says it is offline.
         await serve_process.kill(signal.SIGKILL)
-        for page in (tv, screen, phone):
+        for page in (tv, screen, phone, pad, console, monitor):
             await expect(page.locator("#hc-net")).to_be_visible(timeout=5000)
             await expect(page.locator("#hc-net")).to_contain_text("离线")
         await expect(tv.locator("#tv-hero-number")).to_have_text(mine[0]["number"])  # the last call stays up
 
-        # Back on the same store and port; a call is made at once, before the pages are back.
+        # Back on the same store and port; a call is made at once, before the pages are back
+        # (the call finishes the ticket before it, so the pad asks for that one's rating).
         await serve_process.start()
         await clerk.post("/api/v1/windows/15/call-next")
         await expect(tv.locator("#tv-hero-number")).to_have_text(mine[1]["number"], timeout=BACK)
         await expect(screen.locator("#ws-headline")).to_have_text(f"请 {mine[1]['number']} 号", timeout=BACK)
         await expect(phone.locator("#tr-ahead")).to_have_text("0 人", timeout=BACK)
-        for page in (tv, screen, phone):
+        await expect(console.locator("#c-number")).to_have_text(mine[1]["number"], timeout=BACK)
+        await expect(tile).to_contain_text(mine[1]["number"], timeout=BACK)
+        await expect(pad.locator("#pad-rate")).to_be_visible(timeout=BACK)
+        for page in (tv, screen, phone, pad, console, monitor):
             await expect(page.locator("#hc-net")).to_be_hidden(timeout=BACK)
         # They resynced with since: events were replayed, not a fresh snapshot, and nothing reloaded.
         assert await tv.evaluate("performance.getEntriesByType('navigation').length") == 1
