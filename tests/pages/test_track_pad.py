@@ -32,6 +32,32 @@ async def test_phone_cancel_and_privacy(server: Any, pages: Browsing) -> None:
     assert server.hall.state.ticket_by_number(mine["number"]).status.value == "cancelled"
 
 
+# The speaker and the vibration motor are what a test machine lacks: count what the page asks of them.
+COUNT_SOUND_AND_VIBRATION = """
+window.__vibrations = [];
+navigator.vibrate = (pattern) => { window.__vibrations.push(pattern); return true; };
+window.__notes = 0;
+const makeOscillator = AudioContext.prototype.createOscillator;
+AudioContext.prototype.createOscillator = function () { window.__notes += 1; return makeOscillator.call(this); };
+"""
+
+
+async def test_a_call_chimes_and_vibrates_once_sound_is_allowed(server: Any, pages: Browsing) -> None:
+    clerk = await server.clerk_at(15)
+    kiosk = server.client(await server.token("kiosk"))
+    _, mine = await kiosk.post("/api/v1/tickets", {"service": "pension"})
+    await pages.context.add_init_script(COUNT_SOUND_AND_VIBRATION)
+    phone = await pages.open(f"/t/{mine['token']}", base=server.base, width=390, height=844)
+    await phone.evaluate("window.hallcall.track.live.ready")
+    await phone.locator("#tr-sound").click()  # browsers allow sound after a touch
+    await expect(phone.locator("#tr-sound")).to_have_text("叫号提醒音已开启")
+    assert await phone.evaluate("window.__notes") == 0
+    await clerk.post("/api/v1/windows/15/call-next")
+    await expect(phone.locator("#tr-called")).to_be_visible(timeout=1000)
+    assert await phone.evaluate("window.__notes") == 4  # ding-dong, twice
+    assert await phone.evaluate("window.__vibrations") == [[400, 150, 400, 150, 400]]
+
+
 async def test_phone_rating_needs_a_reason_for_the_lowest_levels(server: Any, pages: Browsing) -> None:
     clerk = await server.clerk_at(15)
     kiosk = server.client(await server.token("kiosk"))
