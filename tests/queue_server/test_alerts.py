@@ -148,6 +148,10 @@ async def test_saturation_by_window_and_by_queue_suggests_a_flexible_window(hall
     await hall.issue(KIOSK, "pension")  # 30 waiting: the queue threshold, though only 3 per window
     [doc] = await check(hall, "saturation")
     assert doc.data["subject"] == "pension" and doc.data["measure"] == "queue" and doc.data["level"] == "yellow"
+    for more, level in ((19, None), (1, "orange"), (29, None), (1, "red")):  # 49, 50, 79, 80 waiting
+        for _ in range(more):
+            await hall.issue(KIOSK, "pension")
+        assert [d.data["level"] for d in await check(hall, "saturation")] == ([level] if level else [])
 
 
 async def test_pause_and_absence_alerts(make_hall: Any, clock: ManualClock) -> None:
@@ -213,6 +217,35 @@ async def test_no_show_rate_in_a_time_slot(hall: Hall, clock: ManualClock) -> No
     assert cleared.data["status"] == "cleared"
 
 
+async def test_no_show_rate_escalates_step_by_step_and_clears(hall: Hall, clock: ManualClock) -> None:
+    await hall.open_window(clerk(29), 29)
+    for _ in range(40):
+        await hall.issue(KIOSK, "referral")
+
+    async def calls(n: int, *, missed: bool) -> None:
+        for _ in range(n):
+            await hall.call_next(clerk(29), 29)
+            await (hall.no_show if missed else hall.finish)(clerk(29), 29)
+
+    await calls(3, missed=True)
+    await calls(17, missed=False)
+    assert [d.data["level"] for d in await check(hall, "no_show_rate")] == ["yellow"]  # 3 of 20 = 15%
+    await calls(1, missed=True)
+    assert await check(hall, "no_show_rate") == []  # 4 of 21 = 19%: still yellow, nothing new
+    await calls(1, missed=True)
+    assert [d.data["level"] for d in await check(hall, "no_show_rate")] == ["orange"]  # 5 of 22 = 22.7%
+    await calls(2, missed=True)
+    assert await check(hall, "no_show_rate") == []  # 7 of 24 = 29.2%
+    await calls(1, missed=True)
+    [red] = await check(hall, "no_show_rate")  # 8 of 25 = 32%
+    assert red.data["level"] == "red" and red.data["status"] == "active"
+    await calls(15, missed=False)
+    assert await check(hall, "no_show_rate") == []  # 8 of 40 = 20%: the level never goes down
+    clock.advance(60 * 60 + 1)
+    [cleared] = await check(hall, "no_show_rate")
+    assert cleared.data["status"] == "cleared" and cleared.id == red.id
+
+
 async def test_a_rate_fires_at_its_threshold_exactly(hall: Hall, clock: ManualClock) -> None:
     await hall.open_window(clerk(29), 29)
     for _ in range(20):
@@ -247,6 +280,24 @@ async def test_over_wait_rate_in_a_time_slot(hall: Hall, clock: ManualClock) -> 
         await hall.finish(clerk(29), 29)
     [doc] = await check(hall, "over_wait_rate")  # 4 of 20 over: 20%, the yellow threshold
     assert doc.data["level"] == "yellow" and doc.data["count"] == 4
+
+    async def over(n: int) -> None:
+        """``n`` citizens who wait a second past the standard, then are called."""
+        for _ in range(n):
+            await hall.issue(KIOSK, "referral")
+        clock.advance(10 * 60 + 1)
+        for _ in range(n):
+            await hall.call_next(clerk(29), 29)
+            await hall.finish(clerk(29), 29)
+
+    await over(3)
+    assert [d.data["level"] for d in await check(hall, "over_wait_rate")] == ["orange"]  # 7 of 23 = 30.4%
+    await over(7)
+    [red] = await check(hall, "over_wait_rate")  # 14 of 30 = 46.7%
+    assert red.data["level"] == "red" and red.id == doc.id
+    clock.advance(60 * 60 + 1)
+    [cleared] = await check(hall, "over_wait_rate")
+    assert cleared.data["status"] == "cleared" and cleared.id == doc.id
 
 
 async def test_bad_review_alert_commits_with_the_rating(hall: Hall, clock: ManualClock) -> None:
