@@ -273,14 +273,15 @@ def loads(text: str, *, source: str = "<memory>", store_url: str | None = None) 
     windows = _windows(c, data.get("windows", []), zones, services)
     policy = _policy(c, data.get("policy", {}))
 
-    url = store_url
-    if url is None:
-        store = data.get("store", {})
-        if not isinstance(store, dict):
-            c.fail("store", None, None, "must be a table")
-            store = {}
-        c.unknown(store, "store", None, {"url"})
-        url = c.get(store, "store", None, "url", str, "")
+    # The [store] table is checked even when --store overrides it: a typo must not wait
+    # for the day somebody runs without the flag.
+    store = data.get("store", {})
+    if not isinstance(store, dict):
+        c.fail("store", None, None, "must be a table")
+        store = {}
+    c.unknown(store, "store", None, {"url"})
+    file_url = c.get(store, "store", None, "url", str, "")
+    url = store_url if store_url is not None else file_url
     if not url:
         url = f"sqlite:///{Path.cwd() / DEFAULT_STORE_FILE}"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -99,3 +100,19 @@ def test_config_check_command(tmp_path: Path) -> None:
     bad.write_text(GOOD.replace('prefix = "B"', 'prefix = "A"'), encoding="utf-8")
     out = run_cli("config", "check", str(bad))
     assert out.returncode == 1 and f"{bad}:" in out.stderr and "services[1].prefix" in out.stderr
+
+
+def test_the_store_comes_from_the_file_the_flag_or_the_current_directory(tmp_path: Path, monkeypatch: Any) -> None:
+    bare = "\n".join(line for line in GOOD.splitlines() if not line.startswith("url = "))
+    bare = bare.replace("[store]\n", "")
+    monkeypatch.chdir(tmp_path)
+    assert config.loads(bare).store_url == f"sqlite:///{tmp_path / config.DEFAULT_STORE_FILE}"
+    in_file = bare + '\n[store]\nurl = "redis://127.0.0.1:6379/3"\n'
+    assert config.loads(in_file).store_url == "redis://127.0.0.1:6379/3"
+    assert config.loads(in_file, store_url="sqlite:///srv/hall.db").store_url == "sqlite:///srv/hall.db"
+    # A mistake in the table is reported even when the flag overrides it.
+    typo = bare + '\n[store]\nuri = "redis://127.0.0.1:6379/3"\n'
+    with pytest.raises(config.ConfigError) as err:
+        config.loads(typo, source="hall.toml", store_url="sqlite:///srv/hall.db")
+    [issue] = err.value.issues
+    assert issue.field == "store.uri" and issue.line == line_of(typo, "uri = ")
