@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import termios
 import threading
 from pathlib import Path
@@ -101,7 +100,8 @@ async def test_xoff_holds_writes_until_the_write_timeout(device: PtyLink) -> Non
     port = await SerialPort.open(SerialSettings(str(device.link), flow_control="xonxoff", write_timeout=0.2))
     try:
         device.write(b"\x13")  # XOFF: the printer's buffer is full
-        await asyncio.sleep(0)  # let the byte reach the line discipline before writing
+        # The kernel takes the XOFF a moment later; until then a write may still go through,
+        # so write until one is held (the fake device reads everything it is sent).
         with pytest.raises(WriteTimeout):
             for _ in range(64):
                 await port.write(bytes(8192))
