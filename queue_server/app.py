@@ -13,7 +13,7 @@ from .clock import Clock
 from .config import HallConfig
 from .hall import Hall
 from .store import Store, open_store
-from .ws import RING, SEND_BUFFER, Hub
+from .ws import HEARTBEAT, RING, SEND_BUFFER, Hub
 
 log = logging.getLogger("hallcall")
 
@@ -28,7 +28,8 @@ Lifetime = Callable[[web.Application], AsyncIterator[None]]
 
 
 def make_app(config: HallConfig, *, store: Store | None = None, clock: Clock | None = None,
-             extras: list[Lifetime] | None = None, ws_ring: int = RING, ws_send_buffer: int = SEND_BUFFER) -> web.Application:
+             extras: list[Lifetime] | None = None, ws_ring: int = RING, ws_send_buffer: int = SEND_BUFFER,
+             ws_heartbeat: float = HEARTBEAT) -> web.Application:
     """Build the server for one hall. The store is opened and closed with the app."""
     features.validate(config)  # also imports every feature, so their routes exist below
     app = web.Application(client_max_size=api.MAX_BODY, middlewares=[api.errors_middleware])
@@ -42,7 +43,7 @@ def make_app(config: HallConfig, *, store: Store | None = None, clock: Clock | N
         await store.open()
         try:
             await hall.start()
-            hub = Hub(hall, ring=ws_ring, send_buffer=ws_send_buffer)
+            hub = Hub(hall, ring=ws_ring, send_buffer=ws_send_buffer, heartbeat=ws_heartbeat)
             await hub.preload()
             app[HUB_KEY] = hub
             log.info("hall %s ready on the %s store at seq %d", config.hall.id, store.kind, hall.state.seq)

@@ -175,9 +175,10 @@ class Client:
 
 
 class Hub:
-    def __init__(self, hall: Hall, *, ring: int = RING, send_buffer: int = SEND_BUFFER) -> None:
+    def __init__(self, hall: Hall, *, ring: int = RING, send_buffer: int = SEND_BUFFER, heartbeat: float = HEARTBEAT) -> None:
         self.hall = hall
         self.send_buffer = send_buffer
+        self.heartbeat = heartbeat
         self.clients: set[Client] = set()
         self.by_topic: dict[str, set[Client]] = {}
         self.ring: deque[tuple[int, list[tuple[frozenset[str], bytes]]]] = deque(maxlen=ring)
@@ -354,7 +355,7 @@ class Hub:
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         # No permessage-deflate: frames are encoded once for every client, and compression
         # would run per client for every event and keep a zlib context per connection.
-        ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=1024 * 1024, compress=False)
+        ws = web.WebSocketResponse(heartbeat=self.heartbeat, max_msg_size=1024 * 1024, compress=False)
         await ws.prepare(request)
         c = Client(ws, auth.ANONYMOUS, request.transport, self.send_buffer)
         try:
@@ -402,7 +403,7 @@ class Hub:
             await self._catch_up(since)  # before subscribing: nothing may reach c before its stream starts
         self._subscribe(c, topics)
         self._reply(c, {"type": protocol.WELCOME, "seq": self.hall.last_dispatched, "role": c.principal.role,
-                        "version": __version__, "protocol": protocol.VERSION, "heartbeat": HEARTBEAT})
+                        "version": __version__, "protocol": protocol.VERSION, "heartbeat": self.heartbeat})
         self.start_stream(c, hello.get("since"))
         return True
 

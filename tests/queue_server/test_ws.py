@@ -291,6 +291,38 @@ async def test_a_frozen_screen_is_dropped_and_never_slows_the_hall(make_server: 
     frozen.close()
 
 
+async def test_heartbeats_drop_a_connection_that_stopped_answering(make_server: Any) -> None:
+    """A screen whose network died without a FIN does not stay counted for ever."""
+    server = await make_server(ws_heartbeat=0.3)
+    hub = server.app[HUB_KEY]
+    async with aiohttp.ClientSession() as s:
+        async with s.ws_connect(server.base + "/ws", autoping=False) as dead, s.ws_connect(server.base + "/ws") as alive:
+            for ws in (dead, alive):
+                await ws.send_json({"type": "hello", "topics": ["hall"]})
+                welcome = await ws.receive_json(timeout=TIMEOUT)
+                assert welcome["heartbeat"] == 0.3
+            received: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+            async def read_alive() -> None:  # reading is what answers the pings
+                async for msg in alive:
+                    received.put_nowait(json.loads(msg.data))
+
+            reader = asyncio.create_task(read_alive())
+            await asyncio.wait_for(hub.wait_clients(2), TIMEOUT)
+            ping = await dead.receive(timeout=TIMEOUT)
+            while ping.type is aiohttp.WSMsgType.TEXT:  # its snapshot
+                ping = await dead.receive(timeout=TIMEOUT)
+            assert ping.type is aiohttp.WSMsgType.PING  # the server asks; this one never answers
+            await asyncio.wait_for(hub.wait_clients(1), TIMEOUT)
+            [left] = hub.clients
+            kiosk = await server.kiosk()
+            await kiosk.post("/api/v1/tickets", {"service": "pension"})
+            while (msg := await asyncio.wait_for(received.get(), TIMEOUT))["type"] != "event":
+                pass  # the snapshot
+            assert msg["name"] == "ticket.issued" and not left.ws.closed and len(hub.clients) == 1
+            reader.cancel()
+
+
 async def test_queue_events_carry_the_services_counts(server: Harness) -> None:
     """Screens keep waiting counts and ETAs from the frames alone (used by the kiosk, hall TV, monitor)."""
     tv = await ws_client(server)
