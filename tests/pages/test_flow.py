@@ -35,7 +35,11 @@ async def test_take_call_show_finish_rate(server: Any, pages: Browsing) -> None:
     waiting = tv.locator(".tv-service[data-service=pension] [data-waiting]")
     await expect(waiting).to_have_text("0", timeout=5000)
     await expect(pad.locator("#pad-name")).to_have_text("张丽", timeout=5000)
+    await expect(pad.locator("#pad-staff-no")).to_have_text("0115")  # the clerk's card, as the national rules ask
+    await expect(pad.locator("#pad-dept")).to_have_text("人社局")
     await expect(screen.locator("#ws-headline")).to_have_text("欢迎光临", timeout=5000)
+    await expect(screen.locator("#ws-clerk-name")).to_have_text("张丽")
+    await expect(screen.locator("#ws-clerk-no")).to_have_text("0115")
 
     # The kiosk: zone, service, the count and ETA before taking, then the ticket.
     await kiosk.locator(".k-zone[data-zone=social]").click()
