@@ -284,8 +284,11 @@ def _day_start(cfg: HallConfig, day: date) -> datetime:
 async def replay(cfg: HallConfig, store: Store, arrivals: list[Arrival], options: Settings | None = None,
                  *, days: list[date] | None = None) -> list[ReplayResult]:
     """Replay a trace on an opened store: once on its own date, or once on each of ``days``."""
-    from . import alerts
+    from . import alerts, features
 
+    # Every feature's hooks run as in a server: a bad rating opens its follow-up case, a
+    # 容缺受理 finish its record, whichever modules happen to be imported already.
+    features.load_all()
     options = options or settings(cfg)
     if not arrivals:
         raise ValueError("the trace has no arrivals")

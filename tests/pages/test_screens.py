@@ -166,6 +166,26 @@ async def test_manager_pages_over_a_replayed_day(day: Replayed, tmp_path: Path, 
         board = await pages.open("/admin/alerts", width=1920, height=1080)
         await expect(board.locator("#al-live tr").first).to_be_visible(timeout=10000)
         await shoot(board, "alerts-1920x1080")
+        desk = await pages.open("/admin/cases", width=1920, height=1080)
+        await desk.locator("#cs-table-case tbody tr").first.click(timeout=10000)  # the day's bad reviews
+        await expect(desk.locator("#cs-d-state")).to_have_text("预审", timeout=5000)
+        await shoot(desk, "cases-1920x1080")
+
+
+def test_the_shipped_subset_holds_every_character_the_pages_show() -> None:
+    """A new string in the language table or a template needs the font rebuilt (static/fonts/README.md)."""
+    import importlib.util
+
+    from fontTools.ttLib import TTFont
+
+    fonts = Path(__file__).resolve().parents[2] / "static" / "fonts"
+    spec = importlib.util.spec_from_file_location("build_subset", fonts / "build_subset.py")
+    assert spec is not None and spec.loader is not None
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    shipped = TTFont(fonts / "hallcall-cjk.woff2").getBestCmap()
+    missing = "".join(c for c in build.wanted() if ord(c) not in shipped)
+    assert not missing, f"run static/fonts/build_subset.py: the subset lacks {missing}"
 
 
 async def test_the_shipped_web_font_covers_the_pages(server: Any, pages: Browsing) -> None:
