@@ -21,6 +21,7 @@ from typing import Any
 
 import aiohttp
 
+from http_load import SERVICES
 from serverproc import Server, percentile
 
 RECEIVERS = 2
@@ -109,21 +110,27 @@ async def issue(server: Server, token: str, count: int, service: str = "company-
         await asyncio.gather(*(worker(count // 32) for _ in range(32)))
 
 
+def start_receivers(server: Server, clients: int) -> tuple[list[Any], Any, Any]:
+    """``clients`` WebSocket clients over RECEIVERS processes, all connected on return."""
+    ctx = mp.get_context("spawn")
+    ready = [ctx.Event() for _ in range(RECEIVERS)]
+    stop = ctx.Event()
+    results = ctx.Queue()
+    url = server.base.replace("http", "ws") + "/ws"
+    procs = [ctx.Process(target=receiver, args=(url, clients // RECEIVERS, ready[i], results, stop)) for i in range(RECEIVERS)]
+    for p in procs:
+        p.start()
+    for e in ready:
+        e.wait(120)
+    return procs, results, stop
+
+
 def measure(clients: int, calls: int) -> dict[str, float]:
     server = Server()
     kiosk = server.token("kiosk")
     server.user("bench1", staff_no="0001")
     server.start()
-    ctx = mp.get_context("spawn")
-    ready = [ctx.Event() for _ in range(RECEIVERS)]
-    stop = ctx.Event()
-    results = ctx.Queue()
-    procs = [ctx.Process(target=receiver, args=(server.base.replace("http", "ws") + "/ws", clients // RECEIVERS, ready[i], results, stop))
-             for i in range(RECEIVERS)]
-    for p in procs:
-        p.start()
-    for e in ready:
-        e.wait(120)
+    procs, results, stop = start_receivers(server, clients)
 
     async def drive() -> dict[str, float]:
         await issue(server, kiosk, calls + 32)
@@ -159,22 +166,10 @@ def memory(clients: int, tickets: int) -> float:
     server = Server()
     kiosk = server.token("kiosk")
     server.start()
-    ctx = mp.get_context("spawn")
-    ready = [ctx.Event() for _ in range(RECEIVERS)]
-    stop = ctx.Event()
-    results = ctx.Queue()
-    procs = [ctx.Process(target=receiver, args=(server.base.replace("http", "ws") + "/ws", clients // RECEIVERS, ready[i], results, stop))
-             for i in range(RECEIVERS)]
-    for p in procs:
-        p.start()
-    for e in ready:
-        e.wait(120)
-    services = ["pension", "social-card", "referral", "medical-reimbursement", "housing-fund", "employment",
-                "tax-invoice", "company-registration"]
-
+    procs, results, stop = start_receivers(server, clients)
     async def fill() -> None:
-        per = tickets // len(services)
-        await asyncio.gather(*(issue(server, kiosk, per, s) for s in services))
+        per = tickets // len(SERVICES)
+        await asyncio.gather(*(issue(server, kiosk, per, s) for s in SERVICES))
 
     asyncio.run(fill())
     rss = server.rss_mb()

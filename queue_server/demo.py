@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import random
 import shutil
@@ -97,13 +98,8 @@ def traffic(hall_key: Any, seed_value: int = 1) -> Any:
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         hall: Hall = app[hall_key]
         rnd = random.Random(seed_value)
-        task = asyncio.create_task(_simulate(hall, rnd))
-        yield
-        task.cancel()
-        try:
-            await task
-        except (asyncio.CancelledError, Exception):
-            pass
+        async with _running(_simulate(hall, rnd)):
+            yield
 
     return lifetime
 
@@ -150,6 +146,17 @@ async def _simulate(hall: Hall, rnd: random.Random) -> None:
             raise
         except Exception as exc:  # the demo keeps going whatever a visitor does to its windows
             log.debug("demo traffic: %s", exc)
+
+
+@contextlib.asynccontextmanager
+async def _running(work: Any) -> AsyncIterator[None]:
+    """Run ``work`` in the background for as long as the block; then cancel it and wait for it."""
+    task = asyncio.create_task(work)
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 def banner(base: str, tokens: DemoTokens, outputs: Path, *, traffic: bool = True) -> str:
@@ -220,10 +227,8 @@ def _voice_agent(base: str, token: str, workdir: Path, cfg: config.HallConfig) -
         from voice.settings import VoiceSettings
 
         settings = VoiceSettings.from_mapping(cfg.extra.get("voice", {}), prefix="voice")
-        task = asyncio.create_task(run_agent(base, token, settings=settings, out_dir=workdir / "announcements"))
-        yield
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        async with _running(run_agent(base, token, settings=settings, out_dir=workdir / "announcements")):
+            yield
 
     return lifetime
 
@@ -244,13 +249,8 @@ def _device_agent(base: str, token: str, workdir: Path) -> Any:
         port = VirtualPrinterPort(workdir / "printer.pty", on_ticket=show, out_dir=out)
         await port.start()
         cfg = printer_config(port.pty.link, "k1", workdir / "devices-state")
-        task = asyncio.create_task(run_agent(base, token, cfg))
-        yield
-        task.cancel()
-        try:
-            await task
-        except (asyncio.CancelledError, Exception):
-            pass
+        async with _running(run_agent(base, token, cfg)):
+            yield
         await port.stop()
 
     return lifetime

@@ -16,8 +16,10 @@ from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
 from aiohttp import web
 
+from . import api
 from .config import ConfigIssue, HallConfig
 from .errors import HallError
+from .model import Doc
 
 log = logging.getLogger("hallcall.features")
 T = TypeVar("T")
@@ -94,6 +96,15 @@ def cached(name: str, cfg: HallConfig, read: Callable[[HallConfig], T]) -> T:
     value = read(cfg)
     _CACHE[(name, id(cfg))] = (cfg, value)  # holds the config, so its id is not reused
     return value
+
+
+async def listed(hall: Any, request: web.Request, kind: str) -> list[Doc]:
+    """A feature's records for a list route: the open ones from the live state
+    (``?state=open``, the default), or every one of a period from the store (``?state=all``)."""
+    if request.query.get("state", "open") == "open":
+        return list(hall.state.docs.get(kind, {}).values())
+    d_from, d_to = api.parse_period(request, hall.state.day)
+    return await hall.store.docs(kind, day_from=d_from, day_to=d_to)
 
 
 def step(tx: Any, name: str, **what: Any) -> dict[str, Any]:

@@ -265,11 +265,7 @@ def _may_see(p: Principal, doc: Doc) -> None:
 async def get_cases(request: web.Request, p: Principal, body: dict[str, Any]) -> Any:
     auth.require(p, "clerk", "manager", "admin")
     hall = api.hall_of(request)
-    if request.query.get("state", "open") == "open":
-        docs = list(hall.state.docs.get(KIND, {}).values())
-    else:
-        d_from, d_to = api.parse_period(request, hall.state.day)
-        docs = await hall.store.docs(KIND, day_from=d_from, day_to=d_to)
+    docs = await featurekit.listed(hall, request, KIND)
     if "window" in request.query:
         docs = [d for d in docs if d.data.get("window") == int(request.query["window"])]
     if p.role == "clerk":

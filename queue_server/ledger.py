@@ -249,19 +249,12 @@ async def post_ledger(request: web.Request, p: Principal, body: dict[str, Any]) 
     return await hall.run(decide, p.actor)
 
 
-async def _listed(hall: Any, request: web.Request) -> list[Doc]:
-    if request.query.get("state", "open") == "open":
-        return sorted(hall.state.docs.get(KIND, {}).values(), key=lambda d: d.id)
-    d_from, d_to = api.parse_period(request, hall.state.day)
-    return await hall.store.docs(KIND, day_from=d_from, day_to=d_to)
-
-
 @route("GET", "/ledger", "办不成事 cases: open ones, or all of a period", "clerk at a complaint window, manager, admin",
        query={"state": {"type": "string", "enum": ["open", "all"]}, "from": api._DAY, "to": api._DAY}, tag="ledger")
 async def get_ledger(request: web.Request, p: Principal, body: dict[str, Any]) -> Any:
     hall = api.hall_of(request)
     _keeper(hall, hall.state, p)
-    docs = await _listed(hall, request)
+    docs = sorted(await featurekit.listed(hall, request, KIND), key=lambda d: d.id)
     await privacy.audit(hall, p, "view", KIND, ids=[d.id for d in docs])
     return {"cases": [view(d) for d in docs]}
 

@@ -116,12 +116,7 @@ async def get_window_pending(request: web.Request, p: Principal, body: dict[str,
        query={"state": {"type": "string", "enum": ["open", "all"]}, "from": api._DAY, "to": api._DAY}, tag="followup")
 async def get_pending(request: web.Request, p: Principal, body: dict[str, Any]) -> Any:
     auth.require(p, "manager", "admin")
-    hall = api.hall_of(request)
-    if request.query.get("state", "open") == "open":
-        docs = list(hall.state.docs.get(KIND, {}).values())
-    else:
-        d_from, d_to = api.parse_period(request, hall.state.day)
-        docs = await hall.store.docs(KIND, day_from=d_from, day_to=d_to)
+    docs = await featurekit.listed(api.hall_of(request), request, KIND)
     return {"pending": [_view(d) for d in sorted(docs, key=lambda d: (d.data["due"], d.id))]}
 
 

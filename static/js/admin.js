@@ -4,7 +4,8 @@
 // the hall screens, people and device tokens. Sign-in required; the live part comes
 // over the WebSocket's admin topic.
 
-import { $, $$, api, ApiError, explain, expose, fmtDuration, frameBatcher, h, hall, Live, onLangChange, secondsSince, setCsrf, setText, signInForm, startPage, t, toast } from "./hallcall.js";
+import { $, $$, api, ApiError, explain, expose, fmtDuration, frameBatcher, h, hall, Live, onLangChange, secondsSince, setText, signInForm, startPage, t, toast } from "./hallcall.js";
+import { signedInManager } from "./manager.js";
 
 const servicesById = new Map(hall.services.map((s) => [s.id, s]));
 const windows = new Map(); // number -> window view
@@ -27,19 +28,11 @@ function screen(name) {
 }
 
 async function whoAmI() {
-  const me = await api("GET", "/api/v1/me");
-  // A session left by someone else on this PC still guards its cookie: sign-in must carry its token.
-  setCsrf(me.csrf_token);
-  if (!me.person || !["manager", "admin"].includes(me.role)) {
+  const me = await signedInManager("a");
+  if (!me) {
     screen("login");
-    if (me.person) {
-      const err = $("#a-login-error");
-      err.textContent = t("admin.need_manager");
-      err.hidden = false;
-    }
     return;
   }
-  setCsrf(me.csrf_token);
   setText($("#a-who"), `${me.person.name} · ${t(`role.${me.role}`)}`);
   screen("main");
   if (!live) live = new Live({ topics: ["admin"], onSnapshot, onEvent }).start();

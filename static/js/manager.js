@@ -1,5 +1,5 @@
-// Sign-in for the manager pages of reports and alerts (/admin/reports, /admin/alerts):
-// the same session cookie and CSRF token as /admin; clerks are told they need a manager.
+// Sign-in for the manager pages (/admin, /admin/reports, /admin/alerts, /admin/cases):
+// one session cookie and CSRF token; clerks are told they need a manager.
 
 import { $, api, explain, setCsrf, setText, signInForm, t, toast } from "./hallcall.js";
 
@@ -11,18 +11,29 @@ function screen(name) {
   document.body.dataset.screen = name;
 }
 
+/**
+ * The signed-in manager or admin (`/api/v1/me`), or null. A session's CSRF token is kept
+ * either way: a session left by someone else on this PC still guards its cookie. A clerk
+ * signed in is told, in `#<prefix>-login-error`, that a manager is needed.
+ */
+export async function signedInManager(prefix) {
+  const me = await api("GET", "/api/v1/me");
+  setCsrf(me.csrf_token);
+  if (me.person && ["manager", "admin"].includes(me.role)) return me;
+  if (me.person) {
+    const err = $(`#${prefix}-login-error`);
+    err.textContent = t("admin.need_manager");
+    err.hidden = false;
+  }
+  return null;
+}
+
 /** Show the page once a manager or admin is signed in; `onReady(me)` runs each time one is. */
 export function managerSession(onReady, onLeave = () => {}) {
   async function whoAmI() {
-    const me = await api("GET", "/api/v1/me");
-    setCsrf(me.csrf_token);
-    if (!me.person || !["manager", "admin"].includes(me.role)) {
+    const me = await signedInManager("r");
+    if (!me) {
       screen("login");
-      if (me.person) {
-        const err = $("#r-login-error");
-        err.textContent = t("admin.need_manager");
-        err.hidden = false;
-      }
       return;
     }
     setText($("#r-who"), `${me.person.name} · ${t(`role.${me.role}`)}`);
