@@ -32,12 +32,13 @@ import redis.asyncio as aioredis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from queue_server import config, rules  # noqa: E402
-from queue_server.rules import Tx  # noqa: E402
-from queue_server.state import HallState  # noqa: E402
-from queue_server.store.redis import RedisStore  # noqa: E402
 from redisproc import RedisProc  # noqa: E402
 from serverproc import HALL  # noqa: E402
+
+from queue_server.core import config, rules  # noqa: E402
+from queue_server.core.rules import Tx  # noqa: E402
+from queue_server.core.state import HallState  # noqa: E402
+from queue_server.store.redis import RedisStore  # noqa: E402
 
 TZ = ZoneInfo("Asia/Shanghai")
 

@@ -23,8 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from queue_server import config, simulate  # noqa: E402
-from queue_server.hall import Hall  # noqa: E402
+from queue_server.core import config
+from queue_server.service.hall import Hall  # noqa: E402
+from queue_server.sim import replay as simulate  # noqa: E402
 from queue_server.store import open_store  # noqa: E402
 
 HALL = ROOT / "queue_server" / "halls" / "taikang.toml"

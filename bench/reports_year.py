@@ -30,8 +30,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from queue_server import config, periods, reports, simulate  # noqa: E402
-from queue_server.model import Event  # noqa: E402
+from queue_server.core import config, periods
+from queue_server.core.model import Event  # noqa: E402
+from queue_server.reports import build as reports
+from queue_server.sim import replay as simulate  # noqa: E402
 from queue_server.store import open_store  # noqa: E402
 
 HALL = ROOT / "queue_server" / "halls" / "taikang.toml"

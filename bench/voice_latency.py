@@ -19,8 +19,8 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import platform
 import os
+import platform
 import socket
 import tempfile
 import time
@@ -30,9 +30,10 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from queue_server import auth, config
-from queue_server.app import make_app
-from queue_server.api import HALL_KEY
+from queue_server.core import config
+from queue_server.service import auth
+from queue_server.web.app import make_app
+from queue_server.web.http import HALL_KEY
 from voice.agent import VoiceAgent, build_engine
 from voice.announcer import Announced, Announcer
 from voice.audio import Audio

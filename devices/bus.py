@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from . import frames
 from .frames import Cmd, EvalResult, Frame, Nak
-from .keys import KeyPress
+from .keypress import KeyPress
 from .serial_port import PortError
 from .supervisor import PortSupervisor
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from .keys import KeyPress
+from .keypress import KeyPress
 
 HEAD = b"\xff\x68"
 START2 = 0x68

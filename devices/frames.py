@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from .keys import KeyPress
+from .keypress import KeyPress
 
 SYNC = b"\xaa\x55"
 VERSION = 1

@@ -26,7 +26,7 @@ from .bus import BusDevice, HallcallBus
 from .config import AgentConfig
 from .frames import EvalResult
 from .keypad import FF68Keypads, KeypadBinding
-from .keys import KeyPress
+from .keypress import KeyPress
 from .link import CommandError, NotConnected
 from .outbox import DELIVERED_CODES, RETRY_CODES, Outbox, Rating
 from .printer import Job, PrinterDriver

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import ff68
-from .keys import KeyPress
+from .keypress import KeyPress
 from .serial_port import PortError
 from .supervisor import PortSupervisor
 

@@ -26,11 +26,12 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 
-from queue_server import auth, config
-from queue_server.app import make_app
-from queue_server.clock import ManualClock
-from queue_server.hall import Hall
+from queue_server.core import config
+from queue_server.core.clock import ManualClock
+from queue_server.service import auth
+from queue_server.service.hall import Hall
 from queue_server.store import open_store
+from queue_server.web.app import make_app
 
 PROJECT = Path(__file__).resolve().parent.parent
 HALL_FILE = PROJECT / "queue_server" / "halls" / "taikang.toml"
@@ -254,7 +255,7 @@ class Harness:
 
     @property
     def hall(self) -> Hall:
-        from queue_server.api import HALL_KEY
+        from queue_server.web.http import HALL_KEY
 
         return self.app[HALL_KEY]
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Protocol
 
-from ..model import DeviceToken, Doc, Evaluation, Event, Notice, Person, Session, Ticket, Visit, Window
+from queue_server.core.model import DeviceToken, Doc, Evaluation, Event, Notice, Person, Session, Ticket, Visit, Window
+
 from .facts import BusyRow, RatingGroup, TicketGroup, VisitGroup, WindowMark
 
 

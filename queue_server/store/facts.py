@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, TypeVar
 
-from ..model import Evaluation, Event, Ticket, Visit, VisitEnd
+from queue_server.core.model import Evaluation, Event, Ticket, Visit, VisitEnd
 
 # How facts may be split in time; None keeps the whole period together.
 TIME_SPLITS = (None, "day", "month", "hour")

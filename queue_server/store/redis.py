@@ -27,12 +27,13 @@ from typing import Any, AsyncIterator, Iterator
 import redis.asyncio as aioredis
 from redis import exceptions as rx
 
-from ..model import Doc, Evaluation, Event, Ticket, Visit
-from . import keys as K
+from queue_server.core.model import Doc, Evaluation, Event, Ticket, Visit
+
+from . import redis_keys as K
 from . import redis_project as P
 from .base import Loaded, SeqConflict, StoreError
 from .facts import FactsFromRecords
-from .keys import Keys, day_score
+from .redis_keys import Keys, day_score
 from .redis_people import PeopleOnRedis
 from .redis_settings import RedisSettings, durability
 

@@ -12,10 +12,11 @@ import secrets
 from contextlib import AbstractContextManager
 from typing import Any, Callable
 
-from ..model import DeviceToken, Person, Session
-from . import keys as K
+from queue_server.core.model import DeviceToken, Person, Session
+
+from . import redis_keys as K
 from . import redis_project as P
-from .keys import Keys
+from .redis_keys import Keys
 
 
 class PeopleOnRedis:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .. import protocol
-from ..model import DeviceToken, Doc, Evaluation, Event, Notice, Person, Session, Ticket, Visit, Window
-from . import keys as K
-from .keys import Keys, day_score
+from queue_server import protocol
+from queue_server.core.model import DeviceToken, Doc, Evaluation, Event, Notice, Person, Session, Ticket, Visit, Window
+
+from . import redis_keys as K
+from .redis_keys import Keys, day_score
 
 # Commands the commit script may run; it refuses anything else before writing at all.
 WRITES = ("XADD", "HSET", "HSETNX", "ZADD", "SADD", "SREM", "RPUSH")

@@ -20,11 +20,21 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Callable, TypeVar
 from urllib.parse import parse_qs
 
-from .. import protocol
-from ..model import DeviceToken, Doc, Evaluation, Event, Notice, Person, Session, Ticket, Visit, Window
+from queue_server import protocol
+from queue_server.core.model import DeviceToken, Doc, Evaluation, Event, Notice, Person, Session, Ticket, Visit, Window
+
 from .base import Loaded, SeqConflict, StoreError
-from .facts import (BusyRow, RatingGroup, TicketGroup, VisitGroup, WindowMark, check_split, regroup_ratings,
-                    regroup_tickets, regroup_visits)
+from .facts import (
+    BusyRow,
+    RatingGroup,
+    TicketGroup,
+    VisitGroup,
+    WindowMark,
+    check_split,
+    regroup_ratings,
+    regroup_tickets,
+    regroup_visits,
+)
 
 T = TypeVar("T")
 

@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SOURCE = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 OUTPUT = Path(__file__).resolve().parent / "hallcall-cjk.woff2"
 TEXT_SOURCES = [
-    ROOT / "queue_server" / "i18n.json",
-    *sorted((ROOT / "queue_server" / "templates").glob("*.html")),
+    ROOT / "queue_server" / "web" / "i18n.json",
+    *sorted((ROOT / "queue_server" / "web" / "templates").glob("*.html")),
     *sorted((ROOT / "displays" / "templates").glob("*.html")),
     *sorted((ROOT / "queue_server" / "halls").glob("*.toml")),
 ]

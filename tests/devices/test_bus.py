@@ -11,7 +11,7 @@ import pytest
 
 from devices.bus import BusDevice, HallcallBus
 from devices.frames import Cmd, EvalResult, EvalStart, Key, ShowText
-from devices.keys import KeyPress
+from devices.keypress import KeyPress
 from devices.serial_port import SerialSettings
 from devices.supervisor import PortSupervisor
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from devices import ff68
 from devices.ff68 import Code, Debouncer, FF68Frame, FF68Parser, Func
-from devices.keys import KeyPress
+from devices.keypress import KeyPress
 
 
 def h(text: str) -> bytes:

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from devices import frames
 from devices.frames import Cmd, Frame, FrameParser, Key, Nak
-from devices.keys import KeyPress
+from devices.keypress import KeyPress
 
 
 def h(text: str) -> bytes:

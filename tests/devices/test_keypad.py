@@ -12,7 +12,7 @@ import pytest
 from devices import ff68
 from devices.ff68 import Code
 from devices.keypad import FF68Keypads, KeypadBinding
-from devices.keys import KeyPress
+from devices.keypress import KeyPress
 from devices.serial_port import SerialSettings
 from devices.supervisor import PortSupervisor
 

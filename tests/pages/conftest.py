@@ -10,9 +10,9 @@ servers the tests start live on the same loop.
 from __future__ import annotations
 
 import os
-import tempfile
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -20,9 +20,9 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from queue_server import config
-from queue_server.app import make_app
-from queue_server.clock import ManualClock
+from queue_server.core import config
+from queue_server.core.clock import ManualClock
+from queue_server.web.app import make_app
 
 from ..conftest import HALL_FILE, Harness, ServeProcess, StoreSpec, free_port, write_hall_file  # type: ignore[import-not-found]
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from queue_server import auth
-from queue_server.clock import ManualClock
+from queue_server.core.clock import ManualClock
+from queue_server.service import auth
 
 from ..conftest import OPEN_TIME, PASSWORD, Harness, Http  # type: ignore[import-not-found]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from playwright.async_api import expect
 
-from queue_server import ledger
+from queue_server.features.complaints import feature as ledger
 
 from .conftest import Browsing
 from .helpers import assert_contrast, assert_no_tofu, person, settle, signed_in

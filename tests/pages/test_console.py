@@ -7,7 +7,7 @@ from typing import Any
 
 from playwright.async_api import expect
 
-from queue_server import auth
+from queue_server.service import auth
 
 from ..conftest import PASSWORD  # type: ignore[import-not-found]
 from .conftest import Browsing

@@ -46,7 +46,7 @@ async def test_every_page_switches_to_english_and_remembers(server: Any, pages: 
 
 
 async def _manager(server: Any) -> Any:
-    from queue_server import auth
+    from queue_server.service import auth
 
     p = auth.new_person("i18n-boss", "主任", "manager", "secret-pw")
     await server.hall.store.put_person(p)

@@ -6,7 +6,8 @@ from typing import Any
 
 from playwright.async_api import expect
 
-from queue_server import alert_rules, alerts
+from queue_server.features.alerts import feature as alerts
+from queue_server.features.alerts import rules as alert_rules
 
 from ..conftest import PASSWORD  # type: ignore[import-not-found]
 from .conftest import Browsing
@@ -109,7 +110,7 @@ async def test_alert_board(server: Any, clock: Any, pages: Browsing) -> None:
 
 
 async def test_the_alert_board_lists_cases_past_their_deadline(server: Any, clock: Any, pages: Browsing) -> None:
-    from queue_server import followup
+    from queue_server.features.followup import feature as followup
 
     pages.base = server.base
     await person(server, "boss", "马主任", "manager")

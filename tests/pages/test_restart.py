@@ -10,8 +10,8 @@ from typing import Any
 
 from playwright.async_api import expect
 
-from queue_server import auth
-from queue_server.clock import SystemClock
+from queue_server.core.clock import SystemClock
+from queue_server.service import auth
 from queue_server.store import open_store
 
 from ..conftest import PASSWORD, Http, ServeProcess  # type: ignore[import-not-found]

@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 
-from queue_server import pages
+from queue_server.web import pages
 
 ROOT = Path(__file__).resolve().parents[2]
 PATHS = ["/", "/kiosk", "/t/abcdefgh12345678", "/console", "/display/hall", "/display/hall?zone=social",
@@ -88,7 +88,7 @@ async def test_static_files_are_versioned_and_served(server: Any) -> None:
 def test_the_language_table_is_complete() -> None:
     table = pages.load_strings()
     used: set[str] = set()
-    for path in [*ROOT.glob("queue_server/templates/*.html"), *ROOT.glob("displays/templates/*.html")]:
+    for path in [*ROOT.glob("queue_server/web/templates/*.html"), *ROOT.glob("displays/templates/*.html")]:
         used |= set(re.findall(r"""\bt\(\s*'([a-z_]+\.[a-z_0-9]+)'\s*[,)]""", path.read_text(encoding="utf-8")))
     for path in ROOT.glob("static/js/*.js"):
         used |= set(re.findall(r"""\bt\(\s*"([a-z_]+\.[a-z_0-9]+)\"""", path.read_text(encoding="utf-8")))
@@ -102,7 +102,7 @@ def test_the_language_table_is_complete() -> None:
     used |= {f"admin.tab_{t}" for t in ("monitor", "people", "tokens")}
     used |= {p.title for p in pages.PAGES.values()}
     missing = sorted(k for k in used if k not in table)
-    assert not missing, f"strings used but not in queue_server/i18n.json: {missing}"
+    assert not missing, f"strings used but not in queue_server/web/i18n.json: {missing}"
     # Hall terms, as the hall says them.
     assert [table[f"rate.l{n}"]["zh"] for n in (5, 4, 3, 2, 1)] == ["非常满意", "满意", "基本满意", "不满意", "非常不满意"]
     assert [table[f"rate.r_{c}"]["zh"] for c in ("attitude", "efficiency", "compliance", "integrity", "other")] == \

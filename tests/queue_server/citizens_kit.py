@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from queue_server import config
+from queue_server.core import config
 
 from ..conftest import HALL_FILE, TZ, Harness, Http  # type: ignore[import-not-found]
 

@@ -20,10 +20,11 @@ from typing import Any, AsyncIterator
 import pytest
 from aiohttp import web
 
-from queue_server import config, simulate
-from queue_server.app import make_app
-from queue_server.clock import ManualClock
+from queue_server.core import config
+from queue_server.core.clock import ManualClock
+from queue_server.sim import replay as simulate
 from queue_server.store import open_store
+from queue_server.web.app import make_app
 
 from ..conftest import DATA_DIR, HALL_FILE, TZ, Harness, free_port  # type: ignore[import-not-found]
 

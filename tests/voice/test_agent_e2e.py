@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from queue_server.app import make_app
+from queue_server.web.app import make_app
 from voice.agent import AgentFatal, VoiceAgent
 from voice.announcer import Announcer
 from voice.audio import read_wav

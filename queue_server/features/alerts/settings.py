@@ -1,0 +1,132 @@
+"""The alert thresholds of a hall: the [alerts] table over the defaults, and its checks.
+
+Each alert type has [yellow, orange, red] thresholds, set for the hall and, for the
+queue-related types, per service (``[alerts.services.<id>]``); docs/reports.md lists
+them. ``validate`` reports every problem with the file, line and field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from queue_server.core.config import ConfigIssue, HallConfig
+from queue_server.features.attendance import sessions as attendance
+
+LEVELS = ("yellow", "orange", "red")
+RANK = {name: i for i, name in enumerate(LEVELS)}
+
+# Threshold sets [yellow, orange, red] and what each measures; "wait" defaults to each
+# service's target_wait_minutes ×1, ×1.5, ×2.
+DEFAULTS: dict[str, tuple[float, float, float]] = {
+    "handling": (30, 45, 60),  # minutes a ticket has been at a window (from start, or from the call)
+    "saturation": (8, 12, 16),  # waiting tickets per open window serving the service
+    "queue": (30, 50, 80),  # waiting tickets of a service
+    "pause": (15, 30, 45),  # business-hours minutes a window is paused, or closed after signing in that day
+    "no_show_rate": (0.15, 0.20, 0.30),  # share of the slot's called tickets that did not come
+    "over_wait_rate": (0.20, 0.30, 0.40),  # share of the slot's called tickets that waited over the standard
+}
+THRESHOLDS = ("wait", *DEFAULTS)
+PER_SERVICE = ("wait", "handling", "saturation", "queue", "no_show_rate", "over_wait_rate")
+TYPES = ("wait", "handling", "saturation", "pause", "no_show_rate", "over_wait_rate", "bad_review")
+CHECKED = frozenset(TYPES) - {"bad_review"}  # the checker raises and clears these; bad reviews come from the rating
+RATES = frozenset({"no_show_rate", "over_wait_rate"})
+# A rate over fewer calls swings with every citizen: 1 no-show in 10 calls is 10 %.
+OPTIONS = {"check_seconds": 30, "slot_minutes": 60, "min_calls": 20, "auto_close_days": 7}
+
+
+@dataclass(frozen=True)
+class Settings:
+    thresholds: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    services: dict[str, dict[str, tuple[float, float, float]]] = field(default_factory=dict)
+    bad_review: tuple[str, str] = ("orange", "red")  # alert level for 不满意 (2) and 非常不满意 (1)
+    check_seconds: float = 30  # 0: this process runs no background checker
+    slot_minutes: int = 60  # the time slot of the rate alerts: the last this-many minutes
+    min_calls: int = 20  # a rate alert needs this many calls in the slot
+    auto_close_days: int = 7  # cleared alerts nobody closed are closed by the system after this
+    expected_windows: tuple[int, ...] = ()  # [attendance]: windows absent from the first span if closed
+
+    def levels(self, cfg: HallConfig, kind: str, service: str | None = None) -> tuple[float, float, float]:
+        if service is not None and kind in self.services.get(service, {}):
+            return self.services[service][kind]
+        if kind in self.thresholds:
+            return self.thresholds[kind]
+        if kind == "wait":
+            target = float(cfg.services[service].target_wait_minutes if service in cfg.services else 20)
+            return (target, target * 1.5, target * 2)
+        return DEFAULTS[kind]
+
+
+_SETTINGS: dict[int, tuple[HallConfig, Settings]] = {}
+
+
+def settings(cfg: HallConfig) -> Settings:
+    """The hall file's [alerts] table over the defaults (validated beforehand by ``validate``)."""
+    hit = _SETTINGS.get(id(cfg))
+    if hit is not None and hit[0] is cfg:
+        return hit[1]
+    raw = cfg.extra.get("alerts", {})
+    made = Settings(
+        thresholds={k: tuple(map(float, raw[k])) for k in THRESHOLDS if k in raw},  # type: ignore[misc]
+        services={s: {k: tuple(map(float, v)) for k, v in t.items()} for s, t in raw.get("services", {}).items()},  # type: ignore[misc]
+        bad_review=tuple(raw.get("bad_review", ("orange", "red"))),  # type: ignore[arg-type]
+        expected_windows=attendance.settings(cfg).expected_windows,
+        **{k: raw.get(k, v) for k, v in OPTIONS.items()},
+    )
+    _SETTINGS[id(cfg)] = (cfg, made)
+    return made
+
+
+def _check_levels(cfg: HallConfig, table: str, key: str, value: Any, out: list[ConfigIssue]) -> None:
+    numbers = isinstance(value, list) and len(value) == 3 and all(
+        isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0 for x in value)
+    if not numbers:
+        out.append(cfg.issue(table, key, "must be [yellow, orange, red]: three positive numbers"))
+    elif not value[0] <= value[1] <= value[2]:
+        out.append(cfg.issue(table, key, "yellow ≤ orange ≤ red"))
+    elif key in RATES and value[2] > 1:
+        out.append(cfg.issue(table, key, "rates are shares between 0 and 1"))
+
+
+def validate(cfg: HallConfig) -> list[ConfigIssue]:
+    """Check the hall file's [alerts] table; each problem names the file, line and field."""
+    raw = cfg.extra.get("alerts")
+    if raw is None:
+        return []
+    if not isinstance(raw, dict):
+        return [cfg.issue("alerts", None, "must be a table")]
+    out: list[ConfigIssue] = []
+    allowed = {*THRESHOLDS, "bad_review", "services", *OPTIONS}
+    for key, value in raw.items():
+        if key not in allowed:
+            out.append(cfg.issue("alerts", key, f"unknown field (expected one of: {', '.join(sorted(allowed))})"))
+        elif key in THRESHOLDS:
+            _check_levels(cfg, "alerts", key, value, out)
+        elif key == "bad_review":
+            if not (isinstance(value, list) and len(value) == 2 and all(v in LEVELS for v in value)):
+                out.append(cfg.issue("alerts", key, f"must be two levels (for 不满意, 非常不满意) from {list(LEVELS)}"))
+        elif key == "services":
+            if not isinstance(value, dict):
+                out.append(cfg.issue("alerts", key, "must be a table of services"))
+                continue
+            for sid, table in value.items():
+                where = f"alerts.services.{sid}"
+                if sid not in cfg.services:
+                    out.append(cfg.issue(where, None, f"unknown service {sid!r}"))
+                elif not isinstance(table, dict):
+                    out.append(cfg.issue(where, None, "must be a table"))
+                else:
+                    for k, v in table.items():
+                        if k not in PER_SERVICE:
+                            out.append(cfg.issue(where, k, f"unknown field (expected one of: {', '.join(PER_SERVICE)})"))
+                        else:
+                            _check_levels(cfg, where, k, v, out)
+        else:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            ok = ok and (value >= 0 if key in ("auto_close_days", "check_seconds") else value >= 1)
+            if ok and key != "check_seconds" and not isinstance(value, int):
+                ok = False
+            if not ok:
+                out.append(cfg.issue("alerts", key, "must be seconds ≥ 0 (0: no background checker)" if key == "check_seconds"
+                                     else "must be a whole number ≥ 0" if key == "auto_close_days" else "must be a whole number ≥ 1"))
+    return out

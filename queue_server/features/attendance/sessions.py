@@ -1,0 +1,256 @@
+"""Attendance (日考勤) from the window log: sign-in and -out, late and early, pauses, time on post, idle time.
+
+Pure: the log's lines (``WindowMark``) and the busy time of visits go in, rows come out.
+Clerks type nothing for it: signing in at a window (``window.opened``) is the clock-in.
+
+- A **session** runs from a window's ``opened`` to its ``closed`` (a close by the day's
+  rollover included); it belongs to the business day it began on.
+- For each business span of a day on which someone was present (by clerk, or by
+  window): **late** if the first presence in the span began more than ``grace_minutes``
+  after the span's start (late minutes count from the start); **early** if the last
+  presence ended more than ``grace_minutes`` before the span's end; an **absent span** has
+  no presence at all; **away** is the time between presences inside a span.
+- **On post** is the time signed in; **paused** the time in pauses (by reason);
+  **working** is on post minus paused; **busy** is the time spent handling tickets (from
+  start, or from the call when start was never pressed, to the end; a no-show's recalls
+  included); **idle** is working minus busy.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Iterable
+
+from queue_server.core.clock import spans_on
+from queue_server.core.config import ConfigIssue, HallConfig
+from queue_server.store.facts import BusyRow, WindowMark
+
+
+@dataclass(frozen=True)
+class Settings:
+    grace_minutes: float = 5.0
+    expected_windows: tuple[int, ...] = ()  # staffed every span: absence alerts run from the span's start
+
+
+def settings(cfg: HallConfig) -> Settings:
+    raw = cfg.extra.get("attendance", {})
+    return Settings(float(raw.get("grace_minutes", 5.0)), tuple(raw.get("expected_windows", ())))
+
+
+def validate(cfg: HallConfig) -> list[ConfigIssue]:
+    raw = cfg.extra.get("attendance")
+    if raw is None:
+        return []
+    if not isinstance(raw, dict):
+        return [cfg.issue("attendance", None, "must be a table")]
+    out = []
+    for key, value in raw.items():
+        if key == "grace_minutes":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 120:
+                out.append(cfg.issue("attendance", key, "must be minutes between 0 and 120"))
+        elif key == "expected_windows":
+            if not isinstance(value, list) or any(isinstance(n, bool) or n not in cfg.windows for n in value):
+                out.append(cfg.issue("attendance", key, "must list window numbers of this hall"))
+        else:
+            out.append(cfg.issue("attendance", key, "unknown field (expected one of: expected_windows, grace_minutes)"))
+    return out
+
+
+@dataclass
+class Session:
+    day: str
+    window: int
+    clerk: str | None
+    clerk_name: str | None
+    start: datetime
+    end: datetime
+    pauses: list[tuple[datetime, datetime, str]] = field(default_factory=list)
+    still_open: bool = False  # still signed in; ``end`` is the time of the report
+
+
+def sessions(marks: Iterable[WindowMark], tz: Any, now: datetime | None = None) -> list[Session]:
+    """Pair each sign-in with its sign-out (``marks`` in log order, as stores return them).
+    Sessions still open end at ``now`` (dropped without it)."""
+    out: list[Session] = []
+    current: dict[int, Session] = {}
+    pause: dict[int, tuple[datetime, str]] = {}
+    for m in marks:
+        s = current.get(m.window)
+        if m.name == "window.opened":
+            current[m.window] = Session(m.at.astimezone(tz).date().isoformat(), m.window, m.clerk, m.clerk_name, m.at, m.at)
+            pause.pop(m.window, None)
+        elif s is None:
+            continue  # the log began inside this session: it belongs to an earlier period
+        elif m.name == "window.paused":
+            pause[m.window] = (m.at, m.reason or "rest")
+        elif m.name == "window.resumed" and m.window in pause:
+            began, reason = pause.pop(m.window)
+            s.pauses.append((began, m.at, reason))
+        elif m.name == "window.closed":
+            if m.window in pause:
+                began, reason = pause.pop(m.window)
+                s.pauses.append((began, m.at, reason))
+            s.end = m.at
+            out.append(current.pop(m.window))
+    if now is not None:
+        for n, s in current.items():
+            if n in pause:
+                began, reason = pause[n]
+                s.pauses.append((began, max(began, now), reason))
+            s.end, s.still_open = max(s.start, now), True
+            out.append(s)
+    return out
+
+
+@dataclass
+class DayRow:
+    """One clerk's (or one window's) attendance on one business day."""
+
+    day: str
+    key: Any
+    name: str | None = None
+    windows: set[int] = field(default_factory=set)
+    clerks: set[str] = field(default_factory=set)
+    sign_in: datetime | None = None
+    sign_out: datetime | None = None
+    late: int = 0
+    late_seconds: float = 0.0
+    early: int = 0
+    early_seconds: float = 0.0
+    absent_spans: int = 0
+    away_seconds: float = 0.0
+    pauses: int = 0
+    paused_seconds: float = 0.0
+    pause_reasons: dict[str, float] = field(default_factory=dict)
+    on_post_seconds: float = 0.0
+    busy_seconds: float = 0.0
+
+    @property
+    def working_seconds(self) -> float:
+        return max(0.0, self.on_post_seconds - self.paused_seconds)
+
+    @property
+    def idle_seconds(self) -> float:
+        return max(0.0, self.working_seconds - self.busy_seconds)
+
+
+def _merge(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    merged: list[tuple[float, float]] = []
+    for a, b in sorted(intervals):
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
+
+
+def day_rows(cfg: HallConfig, all_sessions: Iterable[Session], busy: Iterable[BusyRow], by: str = "clerk",
+             s: Settings | None = None, now: datetime | None = None) -> list[DayRow]:
+    """Attendance per (clerk or window, day). With ``now``, spans not yet begun are not absences and
+    a session still open has not left early."""
+    if by not in ("clerk", "window"):
+        raise ValueError("attendance is by clerk or by window")
+    s = s or settings(cfg)
+    grace = s.grace_minutes * 60
+    tz, hours = cfg.hall.tz, cfg.hall.hours
+    until = now.timestamp() if now is not None else None
+    groups: dict[tuple[Any, str], list[Session]] = defaultdict(list)
+    for x in all_sessions:
+        groups[(x.clerk if by == "clerk" else x.window, x.day)].append(x)
+    busy_by: dict[tuple[Any, str], float] = defaultdict(float)
+    for b in busy:
+        busy_by[(b.clerk if by == "clerk" else b.window, b.day)] += b.busy_seconds
+    # Times as epoch seconds: a year is ~10,000 clerk-days, and this is the inner loop.
+    spans: dict[str, list[tuple[float, float]]] = {}
+    rows = []
+    for (key, day), ss in groups.items():
+        row = DayRow(day, key, ss[0].clerk_name if by == "clerk" else None)
+        row.windows = {x.window for x in ss}
+        row.clerks = {x.clerk for x in ss if x.clerk}
+        row.sign_in, row.sign_out = min(x.start for x in ss), max(x.end for x in ss)
+        merged = _merge([(x.start.timestamp(), x.end.timestamp()) for x in ss])
+        row.on_post_seconds = sum(b - a for a, b in merged)
+        ongoing = until is not None and any(x.still_open for x in ss)
+        if day not in spans:
+            spans[day] = [(a.timestamp(), b.timestamp()) for a, b in spans_on(date.fromisoformat(day), tz, hours)]
+        for a, b in spans[day]:
+            if until is not None and a >= until:
+                continue  # not begun yet
+            if ongoing and b > until:  # type: ignore[operator]
+                b = until  # the span is still going and so is the clerk: judge it up to now
+            first = last = None
+            covered = 0.0
+            for x, y in merged:
+                lo, hi = max(x, a), min(y, b)
+                if hi > lo:
+                    first = lo if first is None else first
+                    last = hi
+                    covered += hi - lo
+            if first is None or last is None:
+                row.absent_spans += 1
+                continue
+            if first > a + grace:
+                row.late += 1
+                row.late_seconds += first - a
+            if last < b - grace and not (ongoing and last >= b):
+                row.early += 1
+                row.early_seconds += b - last
+            row.away_seconds += (last - first) - covered
+        for x in ss:
+            for began, ended, reason in x.pauses:
+                secs = (ended - began).total_seconds()
+                row.pauses += 1
+                row.paused_seconds += secs
+                row.pause_reasons[reason] = row.pause_reasons.get(reason, 0.0) + secs
+        row.busy_seconds = busy_by.get((key, day), 0.0)
+        rows.append(row)
+    return rows
+
+
+def _minutes(seconds: float) -> float:
+    return round(seconds / 60, 1)
+
+
+def _hours(seconds: float) -> float:
+    return round(seconds / 3600, 2)
+
+
+def day_view(r: DayRow) -> dict[str, Any]:
+    return {
+        "day": r.day, "key": r.key, "name": r.name, "windows": sorted(r.windows),
+        "sign_in": r.sign_in.isoformat() if r.sign_in else None, "sign_out": r.sign_out.isoformat() if r.sign_out else None,
+        "late": r.late, "late_minutes": _minutes(r.late_seconds), "early": r.early, "early_minutes": _minutes(r.early_seconds),
+        "absent_spans": r.absent_spans, "away_minutes": _minutes(r.away_seconds), "pauses": r.pauses,
+        "pause_minutes": _minutes(r.paused_seconds), "pause_reasons": {k: _minutes(v) for k, v in sorted(r.pause_reasons.items())},
+        "on_post_hours": _hours(r.on_post_seconds), "working_hours": _hours(r.working_seconds),
+        "busy_hours": _hours(r.busy_seconds), "idle_hours": _hours(r.idle_seconds),
+    }
+
+
+def summarize(rows: Iterable[DayRow]) -> dict[Any, dict[str, Any]]:
+    """Period figures per clerk (or window) from its day rows."""
+    acc: dict[Any, list[DayRow]] = defaultdict(list)
+    for r in rows:
+        acc[r.key].append(r)
+    out = {}
+    for key, rs in acc.items():
+        reasons: dict[str, float] = defaultdict(float)
+        for r in rs:
+            for k, v in r.pause_reasons.items():
+                reasons[k] += v
+        working = sum(r.working_seconds for r in rs)
+        busy = sum(r.busy_seconds for r in rs)
+        out[key] = {
+            "days_present": len(rs),
+            "late": sum(r.late for r in rs), "late_minutes": _minutes(sum(r.late_seconds for r in rs)),
+            "early": sum(r.early for r in rs), "early_minutes": _minutes(sum(r.early_seconds for r in rs)),
+            "absent_spans": sum(r.absent_spans for r in rs), "away_minutes": _minutes(sum(r.away_seconds for r in rs)),
+            "pauses": sum(r.pauses for r in rs), "pause_minutes": _minutes(sum(r.paused_seconds for r in rs)),
+            "pause_reasons": {k: _minutes(v) for k, v in sorted(reasons.items())},
+            "on_post_hours": _hours(sum(r.on_post_seconds for r in rs)), "working_hours": _hours(working),
+            "busy_hours": _hours(busy), "idle_hours": _hours(sum(r.idle_seconds for r in rs)),
+            "utilization": round(min(1.0, busy / working), 4) if working else None,
+        }
+    return out

@@ -1,0 +1,212 @@
+"""Report figures from grouped facts: counts, waits, handling times, bands, standards, satisfaction.
+
+Pure functions; every figure of every report is computed here and nowhere else.
+
+- A citizen's **wait** is issue → first call; a window's or clerk's wait is that of the
+  visits it called, queued → called (a transferred citizen's second wait counts for the
+  second window). **Handling** runs from start (or the call, if start was never
+  pressed) to the end of a visit that was finished, transferred or held. Both are exact
+  seconds of elapsed time, across hours and midnight.
+- **Mean** is the arithmetic mean (rounded to 0.1 s); **p90** the nearest-rank 90th
+  percentile (``stats.percentile``, as /api/v1/stats); **max** the largest value.
+- **Wait bands** are (lower, upper] in minutes: 0–5 is ≤ 300 s, 5–10 is 300 < w ≤ 600 …
+  and >30 is over 1,800 s.
+- **Over the standard**: a wait longer than its service's ``target_wait_minutes``; a
+  handling time longer than the service's handling standard (the yellow ``handling``
+  alert threshold).
+- **By time** (day, month, hour): a citizen counts in the hour of issue, a visit in the
+  hour of its call, a rating in the hour it was given.
+- **Satisfaction**: counts of levels 5..1 (非常满意 … 非常不满意) and of services not
+  rated; the rate is (5 + 4 + 3) / rated; bad reviews are levels 2 and 1.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+from queue_server.core.config import HallConfig
+from queue_server.features.alerts import settings as alert_settings
+from queue_server.store.facts import US, RatingGroup, TicketGroup, VisitGroup
+
+from .stats import percentile_sorted
+
+BANDS = (("0-5", 300), ("5-10", 600), ("10-15", 900), ("15-20", 1200), ("20-30", 1800), (">30", None))  # upper bound, s
+DIMENSIONS = ("hall", "zone", "service", "window", "clerk", "day", "month", "hour")
+TIME_DIMENSIONS = ("day", "month", "hour")
+TICKET_DIMENSIONS = ("hall", "zone", "service", "day", "month", "hour")  # where issued/cancelled mean something
+HANDLED = frozenset({"finished", "transferred", "held"})
+
+
+@dataclass(frozen=True)
+class Standards:
+    """Seconds over which a wait or a handling time is over its service's standard."""
+
+    wait: dict[str, float]
+    handling: dict[str, float]
+
+    @classmethod
+    def of(cls, cfg: HallConfig) -> Standards:
+        s = alert_settings.settings(cfg)
+        return cls({sid: svc.target_wait_minutes * 60.0 for sid, svc in cfg.services.items()},
+                   {sid: s.levels(cfg, "handling", sid)[0] * 60.0 for sid in cfg.services})
+
+
+def key_function(cfg: HallConfig, by: str) -> Callable[[Any], Any]:
+    """How a fact group maps to a row of a report by ``by``."""
+    if by not in DIMENSIONS:
+        raise ValueError(f"by must be one of {DIMENSIONS}")
+    zone_of = {sid: s.zone for sid, s in cfg.services.items()}
+    return {
+        "hall": lambda g: cfg.hall.id,
+        "zone": lambda g: zone_of.get(g.service, "?"),
+        "service": lambda g: g.service,
+        "window": lambda g: g.window,
+        "clerk": lambda g: g.clerk,
+        "day": lambda g: g.time, "month": lambda g: g.time, "hour": lambda g: g.time,
+    }[by]
+
+
+class Series:
+    """The values (whole microseconds) of one measure in one row, and how many are over their standards."""
+
+    __slots__ = ("values", "over")
+
+    def __init__(self) -> None:
+        self.values: list[int] = []
+        self.over = 0
+
+    def add(self, values_us: list[int], standard_s: float | None) -> None:
+        ordered = sorted(values_us)  # sorted runs: counting over a standard is a bisection, the row's sort a merge
+        self.values.extend(ordered)
+        if standard_s is not None:
+            self.over += len(ordered) - bisect_right(ordered, standard_s * US)
+
+    def merge(self, other: Series) -> None:
+        self.values.extend(other.values)
+        self.over += other.over
+
+    def summary(self, *, bands: bool) -> dict[str, Any]:
+        """Figures in seconds; a mean to 0.1 s, the rest exact."""
+        # Sorted in place: a total merged from sorted rows then sorts runs, which is nearly linear.
+        self.values.sort()
+        ordered = self.values
+        n = len(ordered)
+        out: dict[str, Any] = {
+            "count": n,
+            "mean": round(sum(ordered) / n / US, 1) if n else None,
+            "p90": percentile_sorted(ordered, 90) / US if n else None,
+            "max": ordered[-1] / US if n else None,
+            "over_standard": self.over,
+            "over_standard_rate": round(self.over / n, 4) if n else None,
+        }
+        if bands:
+            below = 0
+            out["bands"] = {}
+            for name, upper in BANDS:
+                upto = bisect_right(ordered, upper * US) if upper is not None else n
+                out["bands"][name] = upto - below
+                below = upto
+        return out
+
+
+def satisfaction(levels: dict[int, int], served: int | None) -> dict[str, Any]:
+    rated = sum(levels.values())
+    good = levels.get(5, 0) + levels.get(4, 0) + levels.get(3, 0)
+    return {
+        "levels": {str(n): levels.get(n, 0) for n in range(5, 0, -1)},
+        "rated": rated,
+        "not_rated": max(0, served - rated) if served is not None else None,
+        "rate": round(good / rated, 4) if rated else None,
+        "bad": levels.get(2, 0) + levels.get(1, 0),
+    }
+
+
+def _row() -> dict[str, Any]:
+    return {"counts": defaultdict(int), "wait": Series(), "handling": Series(), "levels": defaultdict(int)}
+
+
+def rows(cfg: HallConfig, by: str, visits: Iterable[VisitGroup], ratings: Iterable[RatingGroup],
+         tickets: Iterable[TicketGroup] | None = None) -> dict[Any, dict[str, Any]]:
+    """Figures for each value of ``by``. With ``tickets``, counts and waits are the citizens' (per ticket);
+    without, they are the windows' (per visit)."""
+    per_ticket = tickets is not None
+    return {k: _figures(r, per_ticket) for k, r in _accumulate(cfg, by, visits, ratings, tickets).items()}
+
+
+def table(cfg: HallConfig, by: str, visits: Iterable[VisitGroup], ratings: Iterable[RatingGroup],
+          tickets: Iterable[TicketGroup] | None = None) -> tuple[dict[Any, dict[str, Any]], dict[str, Any]]:
+    """The rows by ``by`` and their total (the whole hall), from one pass over the facts."""
+    per_ticket = tickets is not None
+    acc = _accumulate(cfg, by, visits, ratings, tickets)
+    out = {k: _figures(r, per_ticket) for k, r in acc.items()}
+    total = _row()
+    for r in acc.values():
+        for name, n in r["counts"].items():
+            total["counts"][name] += n
+        total["wait"].merge(r["wait"])
+        total["handling"].merge(r["handling"])
+        for level, n in r["levels"].items():
+            total["levels"][level] += n
+    return out, _figures(total, per_ticket)
+
+
+def _accumulate(cfg: HallConfig, by: str, visits: Iterable[VisitGroup], ratings: Iterable[RatingGroup],
+                tickets: Iterable[TicketGroup] | None) -> dict[Any, dict[str, Any]]:
+    std = Standards.of(cfg)
+    key = key_function(cfg, by)
+    acc: dict[Any, dict[str, Any]] = defaultdict(_row)
+    per_ticket = tickets is not None
+    for g in tickets or ():
+        r = acc[key(g)]
+        c = r["counts"]
+        c["issued"] += g.count
+        c["called"] += len(g.waits_us)
+        c[{"done": "served", "cancelled": "cancelled", "expired": "expired"}.get(g.status, "open")] += g.count
+        c["no_show"] += g.missed
+        c["transferred"] += g.transferred
+        r["wait"].add(g.waits_us, std.wait.get(g.service))
+    for g in visits:
+        r = acc[key(g)]
+        if not per_ticket:
+            c = r["counts"]
+            c["called"] += len(g.waits_us)
+            name = {"finished": "served", "no_show": "no_show", "transferred": "transferred", "held": "held"}.get(g.end)
+            if name:
+                c[name] += len(g.waits_us)
+            r["wait"].add(g.waits_us, std.wait.get(g.service))
+        if g.end in HANDLED:
+            r["handling"].add(g.handlings_us, std.handling.get(g.service))
+    for g in ratings:
+        acc[key(g)]["levels"][g.level] += g.count
+    return acc
+
+
+def _figures(r: dict[str, Any], per_ticket: bool) -> dict[str, Any]:
+    c = r["counts"]
+    served = c.get("served", 0)
+    return {
+        "issued": c.get("issued", 0) if per_ticket else None,
+        "called": c.get("called", 0),
+        "served": served,
+        "no_show": c.get("no_show", 0),
+        "cancelled": c.get("cancelled", 0) if per_ticket else None,
+        "transferred": c.get("transferred", 0),
+        "expired": c.get("expired", 0) if per_ticket else None,
+        "no_show_rate": round(c.get("no_show", 0) / c["called"], 4) if c.get("called") else None,
+        "wait": r["wait"].summary(bands=True),
+        "handling": r["handling"].summary(bands=False),
+        "satisfaction": satisfaction(r["levels"], served),
+    }
+
+
+def empty(per_ticket: bool) -> dict[str, Any]:
+    """The figures of a row with nothing in it (a clerk who signed in but served nobody)."""
+    return _figures(_row(), per_ticket)
+
+
+def sort_keys(keys: Iterable[Any]) -> list[Any]:
+    """Rows in a stable order: numbers numerically, text alphabetically, unknown (None) last."""
+    return sorted(keys, key=lambda k: (k is None, isinstance(k, str), k if k is not None else 0))

@@ -1,0 +1,266 @@
+"""Who is asking, and what they may do.
+
+People sign in with a password (scrypt) and get a cookie session with a CSRF token;
+devices carry random bearer tokens of which only a hash is stored; a citizen's
+capability is the tracking token of their own ticket. Permission rules are plain
+functions of the principal and the hall's state, called inside the decision so that
+"the clerk signed in at window 3" is checked atomically with the call itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from queue_server.core.errors import Forbidden, Unauthorized
+from queue_server.core.model import DeviceToken, Person, Session, Window
+
+PEOPLE_ROLES = ("clerk", "manager", "admin")
+DEVICE_ROLES = ("kiosk", "display", "pad", "agent")
+SESSION_HOURS = 12
+SESSION_COOKIE = "hallcall_session"
+CSRF_HEADER = "X-CSRF-Token"
+# A revoked token stops working on other server processes (or after a CLI revocation)
+# within this many seconds; the environment may shorten it.
+CACHE_SECONDS = float(os.environ.get("HALLCALL_AUTH_CACHE_SECONDS", "2.0"))
+
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+
+
+def hash_password(password: str, *, salt: bytes | None = None) -> str:
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, maxmem=64 * 1024 * 1024, **_SCRYPT)
+    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${b64(salt)}${b64(digest)}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        kind, n, r, p, salt, digest = stored.split("$")
+        if kind != "scrypt":
+            return False
+        got = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
+                             dklen=32, maxmem=64 * 1024 * 1024)
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(got, base64.b64decode(digest))
+
+
+def digest(secret: str) -> str:
+    """The stored form of a bearer token or session cookie."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_device_token() -> str:
+    return "hc_" + secrets.token_urlsafe(24)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller of one request or WebSocket connection."""
+
+    role: str  # admin, manager, clerk, kiosk, display, pad, agent, anonymous
+    id: str = ""  # person id or token id
+    name: str = ""
+    windows: frozenset[int] = frozenset()  # a device's bound windows; a clerk's permitted ones (empty = any)
+    kiosk: str = ""
+    green: bool = False
+    person: Person | None = None
+    session: Session | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_person(self) -> bool:
+        return self.role in PEOPLE_ROLES
+
+    @property
+    def is_staff(self) -> bool:
+        return self.is_person
+
+    @property
+    def is_manager(self) -> bool:
+        return self.role in ("manager", "admin")
+
+    @property
+    def actor(self) -> str | None:
+        """How events record who acted."""
+        if self.is_person:
+            return f"person:{self.id}"
+        if self.role in DEVICE_ROLES:
+            return f"token:{self.id}"
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"role": self.role, "id": self.id, "name": self.name, "windows": sorted(self.windows)}
+        if self.person is not None:
+            out["person"] = self.person.public()
+        if self.kiosk:
+            out["kiosk"] = self.kiosk
+            out["green"] = self.green
+        return out
+
+
+ANONYMOUS = Principal("anonymous")
+
+
+def from_person(person: Person, session: Session | None = None) -> Principal:
+    return Principal(person.role, person.id, person.name, frozenset(person.windows), person=person, session=session)
+
+
+def from_device(token: DeviceToken) -> Principal:
+    return Principal(token.role, token.id, token.label, frozenset(token.windows), kiosk=token.kiosk, green=token.green)
+
+
+# -- permission rules -------------------------------------------------------------------
+
+
+def require(p: Principal, *roles: str) -> None:
+    if p.role == "anonymous":
+        raise Unauthorized("sign in or present a token")
+    if p.role not in roles:
+        article = "an" if p.role[:1] in "aeiou" else "a"
+        raise Forbidden(f"{article} {p.role} may not do this")
+
+
+def require_window_operator(p: Principal, window: Window, *, status_change: bool = False) -> None:
+    """Call, recall, finish… need the clerk signed in there, or an agent bound to it.
+
+    Opening, pausing, resuming and closing a window (``status_change``) may also be
+    done by an admin, e.g. to close a window a clerk left open.
+    """
+    if p.role == "anonymous":
+        raise Unauthorized("sign in or present a token")
+    if p.role == "agent" and window.number in p.windows:
+        return
+    if p.role == "clerk" and window.clerk == p.id:
+        return
+    if p.role in ("manager", "admin") and window.clerk == p.id:
+        return  # a manager standing in at a window acts as its clerk
+    if status_change and p.role == "admin":
+        return
+    if p.role in ("clerk", "manager", "admin"):
+        raise Forbidden(f"you are not signed in at window {window.number}")
+    raise Forbidden(f"a {p.role} token may not operate window {window.number}")
+
+
+def require_may_open(p: Principal, number: int) -> None:
+    if p.role == "anonymous":
+        raise Unauthorized("sign in or present a token")
+    if p.role == "agent":
+        if number not in p.windows:
+            raise Forbidden(f"this agent is not bound to window {number}")
+        return
+    if p.role not in PEOPLE_ROLES:
+        raise Forbidden(f"a {p.role} token may not open windows")
+    if p.role == "clerk" and p.windows and number not in p.windows:
+        raise Forbidden(f"you may not sign in at window {number}")
+
+
+# -- authentication -------------------------------------------------------------------------
+
+
+class Authenticator:
+    """Resolves bearer tokens and session cookies against the store, with a short cache."""
+
+    def __init__(self, store: Any, clock: Any) -> None:
+        self.store = store
+        self.clock = clock
+        self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._failures: dict[str, list[float]] = {}
+
+    def forget(self) -> None:
+        self._cache.clear()
+
+    def _cached(self, key: str) -> tuple[bool, Principal | None]:
+        hit = self._cache.get(key)
+        if hit and hit[0] > time.monotonic():
+            return True, hit[1]
+        return False, None
+
+    def _remember(self, key: str, p: Principal | None) -> None:
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[key] = (time.monotonic() + CACHE_SECONDS, p)
+
+    async def bearer(self, token: str) -> Principal | None:
+        # Cached by the token itself (it is in this process's memory anyway); the hash,
+        # which is all the store knows, is computed only on a miss.
+        found, p = self._cached("t:" + token)
+        if found:
+            return p
+        row = await self.store.token(hash=digest(token))
+        p = from_device(row) if row is not None and row.revoked_at is None else None
+        self._remember("t:" + token, p)
+        return p
+
+    async def cookie(self, cookie: str) -> Principal | None:
+        key = "s:" + digest(cookie)
+        found, p = self._cached(key)
+        if found:
+            return p
+        session = await self.store.session(key[2:])
+        p = None
+        if session is not None and session.expires_at > self.clock.now():
+            person = await self.store.person(id=session.person)
+            if person is not None and person.active:
+                p = from_person(person, session)
+        self._remember(key, p)
+        return p
+
+    async def login(self, login: str, password: str) -> tuple[str, Principal]:
+        """Check a password; return a new session cookie value and the principal."""
+        now = time.monotonic()
+        recent = [t for t in self._failures.get(login, []) if now - t < 300]
+        if len(recent) >= 10:
+            raise Unauthorized("too many failed sign-ins; wait five minutes", code="locked")
+        person = await self.store.person(login=login)
+        stored = person.password_hash if person is not None else hash_password("x", salt=b"0" * 16)
+        ok = await asyncio.get_running_loop().run_in_executor(None, verify_password, password, stored)
+        if person is None or not ok or not person.active:
+            self._failures[login] = recent + [now]
+            raise Unauthorized("wrong login or password", code="bad_credentials")
+        self._failures.pop(login, None)
+        cookie = secrets.token_urlsafe(32)
+        at = self.clock.now()
+        session = Session(digest(cookie), person.id, secrets.token_urlsafe(16), at, at + timedelta(hours=SESSION_HOURS))
+        await self.store.put_session(session)
+        return cookie, from_person(person, session)
+
+    async def logout(self, cookie: str) -> None:
+        key = digest(cookie)
+        await self.store.delete_session(key)
+        self._cache.pop("s:" + key, None)
+
+    async def add_token(self, role: str, label: str, *, windows: tuple[int, ...] = (), kiosk: str = "", green: bool = False) -> tuple[str, DeviceToken]:
+        if role not in DEVICE_ROLES:
+            raise ValueError(f"role must be one of {DEVICE_ROLES}")
+        secret = new_device_token()
+        row = DeviceToken(secrets.token_hex(4), role, label, digest(secret), tuple(sorted(windows)), kiosk, green, self.clock.now())
+        await self.store.put_token(row)
+        return secret, row
+
+    async def revoke_token(self, token_id: str) -> DeviceToken | None:
+        row = await self.store.token(id=token_id)
+        if row is None:
+            return None
+        if row.revoked_at is None:
+            row = replace(row, revoked_at=self.clock.now())
+            await self.store.put_token(row)
+        self._cache = {k: v for k, v in self._cache.items() if not (k.startswith("t:") and v[1] is not None and v[1].id == row.id)}
+        return row
+
+
+def new_person(login: str, name: str, role: str, password: str, *, staff_no: str = "", department: str = "",
+               photo: str = "", windows: tuple[int, ...] = (), now: datetime | None = None) -> Person:
+    if role not in PEOPLE_ROLES:
+        raise ValueError(f"role must be one of {PEOPLE_ROLES}")
+    return Person(secrets.token_hex(6), login, name, role, staff_no, department, photo, tuple(windows),
+                  hash_password(password), True, now)

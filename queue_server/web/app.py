@@ -1,0 +1,94 @@
+"""Wiring: one aiohttp application with typed state and one lifetime per resource."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import AsyncIterator, Callable
+
+from aiohttp import web
+
+from queue_server.core.clock import Clock
+from queue_server.core.config import HallConfig
+from queue_server.service import features
+from queue_server.service.hall import Hall
+from queue_server.store import Store, open_store
+
+from . import http as api
+from . import openapi
+from .hub import HEARTBEAT, RING, SEND_BUFFER, Hub
+
+log = logging.getLogger("hallcall")
+
+STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
+
+HUB_KEY = web.AppKey("hub", Hub)
+CONFIG_KEY = web.AppKey("config", HallConfig)
+# Extra lifetimes (embedded agents, alert checkers…) that start after the hall and stop before it.
+EXTRAS_KEY = web.AppKey("extras", list)
+
+Lifetime = Callable[[web.Application], AsyncIterator[None]]
+
+
+def make_app(config: HallConfig, *, store: Store | None = None, clock: Clock | None = None,
+             extras: list[Lifetime] | None = None, ws_ring: int = RING, ws_send_buffer: int = SEND_BUFFER,
+             ws_heartbeat: float = HEARTBEAT) -> web.Application:
+    """Build the server for one hall. The store is opened and closed with the app."""
+    features.validate(config)  # also imports every feature, so their routes exist below
+    app = web.Application(client_max_size=api.MAX_BODY, middlewares=[api.errors_middleware])
+    store = store or open_store(config.store_url, hall_id=config.hall.id)
+    hall = Hall(config, store, clock)
+    app[CONFIG_KEY] = config
+    app[api.HALL_KEY] = hall
+    app[EXTRAS_KEY] = list(extras or [])
+
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        await store.open()
+        try:
+            await hall.start()
+            hub = Hub(hall, ring=ws_ring, send_buffer=ws_send_buffer, heartbeat=ws_heartbeat)
+            await hub.preload()
+            app[HUB_KEY] = hub
+            log.info("hall %s ready on the %s store at seq %d", config.hall.id, store.kind, hall.state.seq)
+            yield
+            await hub.close()  # usually done already by on_shutdown
+            await hall.stop()
+        finally:
+            await store.close()
+
+    app.cleanup_ctx.append(lifetime)
+
+    async def close_sockets(app: web.Application) -> None:
+        # Before aiohttp waits for open handlers: screens and agents get "going away"
+        # at once instead of an abnormal close after the shutdown timeout.
+        if HUB_KEY in app:
+            await app[HUB_KEY].close()
+
+    app.on_shutdown.append(close_sockets)
+    for feature in features.FEATURES.values():
+        if feature.lifetime is not None:
+            app.cleanup_ctx.append(feature.lifetime)
+        if feature.setup is not None:
+            feature.setup(app)
+    for extra in app[EXTRAS_KEY]:
+        app.cleanup_ctx.append(extra)
+
+    api.setup(app)
+    app.router.add_get("/api/v1/openapi.json", _openapi)
+    app.router.add_get("/ws", _ws)
+    if STATIC_DIR.is_dir():
+        app.router.add_static("/static/", STATIC_DIR, append_version=True)
+    return app
+
+
+async def _openapi(request: web.Request) -> web.Response:
+    return api.json_response(openapi.document())
+
+
+async def _ws(request: web.Request) -> web.StreamResponse:
+    return await request.app[HUB_KEY].handle(request)
+
+
+def hall_of(app: web.Application) -> Hall:
+    return app[api.HALL_KEY]
+

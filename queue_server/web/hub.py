@@ -1,0 +1,489 @@
+"""The WebSocket hub at /ws: hello, snapshot or replay, live events, commands.
+
+Each committed event is routed once to the topics that may see it and encoded once, as
+a finished WebSocket frame; sending it to a client is one write to that client's socket.
+The socket's buffer is the client's bounded send queue: a frozen screen that lets it
+pass ``SEND_BUFFER`` bytes is cut off, costing the hall nothing, and reconnects with
+``since``. A ring of recent encoded events serves those reconnects; a client whose
+``since`` is older than the ring gets a snapshot instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import deque
+from typing import Any, Callable, Iterable
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from queue_server import __version__, protocol
+from queue_server.core import queueing
+from queue_server.core.errors import HallError, Invalid
+from queue_server.core.model import Event, Status
+from queue_server.core.schema import validate
+from queue_server.service import auth
+from queue_server.service.auth import Principal
+from queue_server.service.commands import COMMANDS
+from queue_server.service.hall import Hall
+from queue_server.store import StoreError
+
+log = logging.getLogger("hallcall.ws")
+
+RING = 10_000  # events kept for reconnects
+SEND_BUFFER = 1024 * 1024  # bytes a client may fall behind (about a thousand events) before it is cut
+HEARTBEAT = 20.0
+HELLO_TIMEOUT = 10.0
+CATCH_UP_SECONDS = 5.0  # a reconnecting client waits at most this for this process to reach its since
+ALL = "*"
+
+
+def _strip_ticket(data: dict[str, Any]) -> dict[str, Any]:
+    ticket = data.get("ticket")
+    if ticket is not None:
+        data = dict(data)
+        data["ticket"] = {k: v for k, v in ticket.items() if k not in ("token", "request_id")}
+    return data
+
+
+def ws_frame(text: str) -> bytes:
+    """A complete unmasked WebSocket text frame (server to client, no extensions)."""
+    payload = text.encode()
+    n = len(payload)
+    if n < 126:
+        header = bytes((0x81, n))
+    elif n < 65536:
+        header = bytes((0x81, 126)) + n.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + n.to_bytes(8, "big")
+    return header + payload
+
+
+def _frame(event: Event, data: dict[str, Any]) -> bytes:
+    return ws_frame(protocol.encode(
+        {"type": protocol.EVENT, "seq": event.seq, "name": event.name, "at": event.at.isoformat(), "data": data}))
+
+
+def _touched_services(hall: Hall, event: Event) -> list[str]:
+    """Services whose waiting count or ETA an event may change."""
+    if event.name == "day.started":
+        return list(hall.config.services)
+    found: dict[str, None] = {}
+    if event.ticket is not None:
+        found[event.ticket.service] = None
+        if event.extra.get("from_service") in hall.config.services:
+            found[event.extra["from_service"]] = None
+    if event.window is not None and event.name.startswith("window."):
+        wcfg = hall.config.windows.get(event.window.number)
+        for service in wcfg.services if wcfg is not None else ():
+            found[service] = None  # staffed windows drive the ETA
+    return list(found)
+
+
+def route(hall: Hall, event: Event, views: Callable[[str], dict[str, Any]] | None = None) -> list[tuple[frozenset[str], str]]:
+    """The audiences of one event: (topics, encoded frame), most privileged first.
+
+    Public frames of queue-changing events carry ``queues``: the services' counts and
+    ETAs now, so screens keep them without polling. They are absolute values read from
+    the live state (possibly a few events newer than this one), so applying them in
+    order always ends at the truth, also when events are replayed after a restart.
+    """
+    data = event.data()
+    name = event.name
+    t = event.ticket
+    if name == "print.requested":
+        # The only frame that carries a tracking token: it goes to the kiosk's printer alone.
+        return [(frozenset({protocol.topic_kiosk(event.extra.get("kiosk", ""))}), _frame(event, data))]
+    public = _strip_ticket(data)
+    if name not in ("evaluation.submitted", "evaluation.requested", "notice.changed", "device.status"):
+        view = views or (lambda s: hall.service_view(hall.state, s))
+        touched = _touched_services(hall, event)
+        if touched:
+            public = {**public, "queues": [view(s) for s in touched]}
+    if name in ("notice.changed", "day.started"):
+        return [(frozenset({ALL}), _frame(event, public))]
+    if name == "device.status":
+        return [(frozenset({protocol.TOPIC_ADMIN, protocol.TOPIC_DEVICES}), _frame(event, public))]
+    if name == "evaluation.submitted" and t is not None:
+        out = [(frozenset({protocol.TOPIC_ADMIN, protocol.topic_ticket(t.token)}), _frame(event, public))]
+        if t.window is not None:
+            brief = {"ticket": public["ticket"], "evaluation": {"ticket": t.id, "level": data["evaluation"]["level"]}}
+            out.append((frozenset({protocol.topic_window(t.window)}), _frame(event, brief)))
+        return out
+    if name == "evaluation.requested" and t is not None:
+        # Only the window's pad (and keypad), the citizen's phone and managers ask for ratings;
+        # hall screens never need it, and a call-next would otherwise fan out three frames.
+        asked = {protocol.TOPIC_ADMIN, protocol.topic_ticket(t.token)}
+        if t.window is not None:
+            asked.add(protocol.topic_window(t.window))
+        return [(frozenset(asked), _frame(event, public))]
+    topics: set[str] = set()
+    if t is not None:
+        topics |= {protocol.topic_hall(), protocol.topic_zone(t.zone), protocol.topic_ticket(t.token), protocol.TOPIC_ADMIN}
+        for n in (t.window, t.pinned_window, event.extra.get("from_window")):
+            if n is not None:
+                topics.add(protocol.topic_window(n))
+        if event.extra.get("from_service") in hall.config.services:
+            topics.add(protocol.topic_zone(hall.config.services[event.extra["from_service"]].zone))
+    if event.window is not None:
+        wcfg = hall.config.windows.get(event.window.number)
+        topics |= {protocol.topic_hall(), protocol.topic_window(event.window.number), protocol.TOPIC_ADMIN}
+        if wcfg is not None:
+            topics.add(protocol.topic_zone(wcfg.zone))
+    if not topics:
+        # Events of later features: managers see them, and the feature may name more topics.
+        topics.add(protocol.TOPIC_ADMIN)
+        topics.update(event.extra.get("topics", ()))
+    return [(frozenset(topics), _frame(event, public))]
+
+
+class Client:
+    __slots__ = ("ws", "principal", "topics", "tokens", "floor", "closed", "transport", "limit")
+
+    def __init__(self, ws: web.WebSocketResponse, principal: Principal, transport: Any, limit: int = SEND_BUFFER) -> None:
+        self.ws = ws
+        self.principal = principal
+        self.topics: set[str] = set()
+        self.tokens: set[str] = set()
+        self.floor = 0  # events up to here are covered by the snapshot or replay already sent
+        self.closed = False
+        self.transport = transport
+        self.limit = limit
+
+    def send(self, frame: bytes) -> None:
+        """Queue a finished frame on the socket; cut a client that has stopped reading.
+
+        A frame is one write of whole bytes in one step of the event loop, so it never
+        interleaves with the pings and closes aiohttp writes on the same socket.
+        """
+        if self.closed:
+            return
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            self.closed = True
+            return
+        if transport.get_write_buffer_size() > self.limit:
+            # A client this far behind would only show stale calls, and one that stopped
+            # reading cannot even take a close frame: cut the connection; it resyncs with since.
+            self.closed = True
+            log.warning("dropping a WebSocket client that fell %d bytes behind", transport.get_write_buffer_size())
+            transport.abort()
+            return
+        transport.write(frame)
+
+    def reply(self, message: dict[str, Any]) -> None:
+        self.send(ws_frame(protocol.encode(message)))
+
+
+class Hub:
+    def __init__(self, hall: Hall, *, ring: int = RING, send_buffer: int = SEND_BUFFER, heartbeat: float = HEARTBEAT) -> None:
+        self.hall = hall
+        self.send_buffer = send_buffer
+        self.heartbeat = heartbeat
+        self.clients: set[Client] = set()
+        self.by_topic: dict[str, set[Client]] = {}
+        self.ring: deque[tuple[int, list[tuple[frozenset[str], bytes]]]] = deque(maxlen=ring)
+        self._count_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._unsubscribe = hall.subscribe(self.on_event)
+        self._snapshot: tuple[int, dict[str, Any]] | None = None
+
+    async def preload(self) -> None:
+        """Fill the ring from the store so reconnects after a restart replay, not resnapshot."""
+        size = self.ring.maxlen or RING
+        since = max(0, self.hall.last_dispatched - size)
+        # The state does not move while we preload: compute each service's counts once.
+        views: dict[str, dict[str, Any]] = {}
+
+        def view(service: str) -> dict[str, Any]:
+            if service not in views:
+                views[service] = self.hall.service_view(self.hall.state, service)
+            return views[service]
+
+        for event in await self.hall.store.events_since(since, size):
+            if event.seq <= self.hall.last_dispatched:
+                self.ring.append((event.seq, route(self.hall, event, view)))
+
+    async def close(self) -> None:
+        self._unsubscribe()
+        self._unsubscribe = lambda: None  # closing twice is harmless
+        for c in list(self.clients):
+            c.closed = True
+            await c.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+
+    # -- fan-out ------------------------------------------------------------------------
+
+    def _recipients(self, topics: Iterable[str]) -> set[Client]:
+        if ALL in topics:
+            return set(self.clients)
+        out: set[Client] = set()
+        for topic in topics:
+            out |= self.by_topic.get(topic, set())
+        return out
+
+    def on_event(self, event: Event) -> None:
+        audiences = route(self.hall, event)
+        self.ring.append((event.seq, audiences))
+        if not self.clients:
+            return
+        sent: set[Client] = set()
+        for topics, frame in audiences:
+            for c in self._recipients(topics) - sent:
+                if event.seq > c.floor:
+                    c.send(frame)
+                sent.add(c)
+        if event.ticket is not None and any(c.tokens for c in self.clients):
+            self._positions(event)
+
+    def _positions(self, event: Event) -> None:
+        """Tell citizens following a ticket how many now stand before them."""
+        st = self.hall.state
+        services = {event.ticket.service} if event.ticket else set()
+        if event.extra.get("from_service"):
+            services.add(event.extra["from_service"])
+        for service in services:
+            order = {t.id: i for i, t in enumerate(queueing.queue_order(st, service))}
+            for c in self.clients:
+                if event.seq <= c.floor:
+                    continue  # the client's snapshot is newer than this event (its process dispatched it late)
+                for token in c.tokens:
+                    t = st.ticket_by_token(token)
+                    if t is None or t.service != service or t.status is not Status.WAITING or t.id not in order:
+                        continue
+                    ahead = order[t.id]
+                    c.reply({
+                        "type": protocol.POSITION, "seq": event.seq, "ticket": t.number, "status": t.status,
+                        "ahead": ahead, "eta_minutes": queueing.eta_minutes(st, service, ahead),
+                    })
+
+    def _subscribe(self, c: Client, topics: Iterable[str]) -> None:
+        for topic in topics:
+            c.topics.add(topic)
+            self.by_topic.setdefault(topic, set()).add(c)
+            if topic.startswith("ticket:"):
+                c.tokens.add(topic[len("ticket:"):])
+
+    def _drop(self, c: Client) -> None:
+        c.closed = True
+        self.clients.discard(c)
+        for topic in c.topics:
+            members = self.by_topic.get(topic)
+            if members is not None:
+                members.discard(c)
+                if not members:
+                    del self.by_topic[topic]
+        self._count_changed()
+
+    async def wait_clients(self, count: int) -> None:
+        """Wait until exactly ``count`` clients are connected (tests, graceful restarts)."""
+        if len(self.clients) == count:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._count_waiters.append((count, future))
+        await future
+
+    def _count_changed(self) -> None:
+        n = len(self.clients)
+        for count, future in [w for w in self._count_waiters if w[0] == n]:
+            if not future.done():
+                future.set_result(None)
+        self._count_waiters = [w for w in self._count_waiters if w[0] != n and not w[1].done()]
+
+    @property
+    def subscription_count(self) -> int:
+        return sum(len(v) for v in self.by_topic.values())
+
+    # -- topics and snapshots --------------------------------------------------------------
+
+    def check_topic(self, p: Principal, topic: str) -> None:
+        cfg = self.hall.config
+        kind, _, arg = topic.partition(":")
+        if topic == "hall" or topic.startswith("ticket:") and len(arg) >= 8:
+            return
+        if kind == "zone" and arg in cfg.zones:
+            return
+        if kind == "window" and arg.isdigit() and int(arg) in cfg.windows:
+            return
+        if kind == "kiosk" and arg:
+            if p.role in ("manager", "admin") or (p.role in ("kiosk", "agent") and p.kiosk == arg):
+                return
+            raise HallError(f"topic {topic!r} needs that kiosk's token", code="forbidden")
+        if topic == protocol.TOPIC_ADMIN:
+            auth.require(p, "manager", "admin")
+            return
+        if topic == protocol.TOPIC_DEVICES:
+            auth.require(p, "manager", "admin", "agent")
+            return
+        raise Invalid(f"unknown topic {topic!r}", code="bad_topic")
+
+    def snapshot(self, c: Client) -> dict[str, Any]:
+        st = self.hall.state
+        if self._snapshot is None or self._snapshot[0] != st.seq:
+            self._snapshot = (st.seq, self.hall.snapshot(st))
+        state = dict(self._snapshot[1])
+        if c.tokens:
+            tickets = {}
+            for token in c.tokens:
+                t = st.ticket_by_token(token)
+                if t is not None:
+                    tickets[token] = self.hall.ticket_view(st, t, token=False)
+            state["tickets"] = tickets
+        if protocol.TOPIC_ADMIN in c.topics or protocol.TOPIC_DEVICES in c.topics:
+            state["devices"] = self.hall.devices()
+        return {"type": protocol.SNAPSHOT, "seq": st.seq, "state": state}
+
+    def start_stream(self, c: Client, since: int | None) -> None:
+        """Send the snapshot or the missed events, and join the live stream, with no await between."""
+        last = self.hall.last_dispatched
+        oldest = self.ring[0][0] if self.ring else last + 1
+        if since is not None and since <= last and since >= oldest - 1:
+            for seq, audiences in self.ring:
+                if seq <= since:
+                    continue
+                for topics, frame in audiences:
+                    if ALL in topics or topics & c.topics:
+                        c.send(frame)
+                        break
+            c.floor = last
+        else:
+            msg = self.snapshot(c)
+            c.floor = msg["seq"]
+            c.reply(msg)
+        self.clients.add(c)
+        self._count_changed()
+
+    # -- one connection ------------------------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        # No permessage-deflate: frames are encoded once for every client, and compression
+        # would run per client for every event and keep a zlib context per connection.
+        ws = web.WebSocketResponse(heartbeat=self.heartbeat, max_msg_size=1024 * 1024, compress=False)
+        await ws.prepare(request)
+        c = Client(ws, auth.ANONYMOUS, request.transport, self.send_buffer)
+        try:
+            if await self._hello(request, c):
+                await self._read(c)
+            else:
+                await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"bad hello")
+        finally:
+            self._drop(c)
+            if not ws.closed:
+                await ws.close()
+        return ws
+
+    def _reply(self, c: Client, message: dict[str, Any]) -> None:
+        c.reply(message)
+
+    async def _hello(self, request: web.Request, c: Client) -> bool:
+        async def refuse(code: str, message: str) -> bool:
+            # Sent through aiohttp and awaited, so it is out before the close.
+            await c.ws.send_str(protocol.encode(protocol.error(code, message)))
+            return False
+
+        try:
+            msg = await c.ws.receive(timeout=HELLO_TIMEOUT)
+        except asyncio.TimeoutError:
+            return await refuse("hello_timeout", "send hello first")
+        if msg.type == WSMsgType.BINARY:
+            return await refuse("bad_message", "binary frames are not part of the protocol")
+        if msg.type != WSMsgType.TEXT:
+            return False
+        try:
+            hello = protocol.parse_client(msg.data)
+            if hello["type"] != protocol.HELLO:
+                raise protocol.ProtocolError("hello_first", "the first message must be hello")
+            c.principal = await self._principal(request, hello.get("token"))
+            topics = list(dict.fromkeys(hello.get("topics") or []))
+            if len(topics) > 200:
+                raise Invalid("at most 200 topics", code="bad_topic")
+            for topic in topics:
+                self.check_topic(c.principal, topic)
+        except (protocol.ProtocolError, HallError) as exc:
+            return await refuse(exc.code, exc.message)
+        since = hello.get("since")
+        if isinstance(since, int) and since > self.hall.last_dispatched:
+            await self._catch_up(since)  # before subscribing: nothing may reach c before its stream starts
+        self._subscribe(c, topics)
+        self._reply(c, {"type": protocol.WELCOME, "seq": self.hall.last_dispatched, "role": c.principal.role,
+                        "version": __version__, "protocol": protocol.VERSION, "heartbeat": self.heartbeat})
+        self.start_stream(c, hello.get("since"))
+        return True
+
+    async def _catch_up(self, since: int) -> None:
+        """Wait for events the client saw on another server process to reach this one.
+
+        With several processes on Redis, a screen whose process died reconnects here
+        with a ``since`` this process may not have dispatched yet; a replay is better
+        than a snapshot. A ``since`` beyond the log (a store reset) gets the snapshot.
+        """
+        try:
+            if await self.hall.store.events_since(since - 1, 1):
+                await asyncio.wait_for(self.hall.wait_dispatched(since), CATCH_UP_SECONDS)
+        except (StoreError, asyncio.TimeoutError):
+            pass  # the client gets a snapshot instead
+
+    async def _principal(self, request: web.Request, token: str | None) -> Principal:
+        if token:
+            p = await self.hall.auth.bearer(token)
+            if p is None:
+                raise HallError("unknown or revoked token", code="unauthorized")
+            return p
+        cookie = request.cookies.get(auth.SESSION_COOKIE)
+        if cookie:
+            origin = request.headers.get("Origin")
+            if origin and origin.split("://", 1)[-1] != request.host:
+                raise HallError("cross-origin WebSocket with a session cookie", code="forbidden")
+            p = await self.hall.auth.cookie(cookie)
+            if p is not None:
+                return p
+        return auth.ANONYMOUS
+
+    async def _read(self, c: Client) -> None:
+        async for msg in c.ws:
+            if msg.type == WSMsgType.BINARY:
+                self._reply(c, protocol.error("bad_message", "binary frames are not part of the protocol"))
+                continue
+            if msg.type != WSMsgType.TEXT:
+                continue
+            try:
+                m = protocol.parse_client(msg.data)
+            except protocol.ProtocolError as exc:
+                self._reply(c, protocol.error(exc.code, exc.message))
+                continue
+            kind = m["type"]
+            if kind == protocol.PING:
+                self._reply(c, {"type": protocol.PONG, "seq": self.hall.last_dispatched})
+            elif kind == protocol.COMMAND:
+                await self._command(c, m)
+            elif kind == protocol.SUBSCRIBE:
+                try:
+                    for topic in m["topics"]:
+                        self.check_topic(c.principal, topic)
+                except HallError as exc:
+                    self._reply(c, protocol.error(exc.code, exc.message))
+                    continue
+                self._subscribe(c, m["topics"])
+                self._reply(c, {"type": "subscribed", "topics": sorted(c.topics)})
+            else:
+                self._reply(c, protocol.error("bad_type", "hello was already received"))
+            if c.closed:
+                break
+
+    async def _command(self, c: Client, m: dict[str, Any]) -> None:
+        msg_id = m["id"]
+        cmd = COMMANDS.get(m["name"])
+        if cmd is None:
+            self._reply(c, protocol.failure(msg_id, "unknown_command", f"no command {m['name']!r}"))
+            return
+        args = {k: v for k, v in m.items() if k not in ("type", "id", "name")}
+        try:
+            validate(args, cmd.schema, "args")
+            data = await cmd.run(self.hall, c.principal, args)
+        except HallError as exc:
+            self._reply(c, protocol.failure(msg_id, exc.code, exc.message))
+            return
+        except Exception:
+            log.exception("command %s failed", cmd.name)
+            self._reply(c, protocol.failure(msg_id, "internal", "internal error"))
+            return
+        self._reply(c, protocol.result(msg_id, data))

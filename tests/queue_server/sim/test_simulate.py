@@ -1,0 +1,84 @@
+"""The day replayer: the sample trace played through the real Hall into a real store, faithfully."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from queue_server.core import config
+from queue_server.service import features
+
+from ...conftest import HALL_FILE, run_cli  # type: ignore[import-not-found]
+from ..replay_kit import DAY, TRACE, Replayed, read_store, replayed_day
+
+
+@pytest.fixture(scope="session")
+def day(tmp_path_factory: pytest.TempPathFactory) -> Replayed:
+    return replayed_day(tmp_path_factory)
+
+
+def test_the_whole_trace_is_played(day: Replayed) -> None:
+    r = day.result
+    rated = sum(1 for row in day.trace if row["rating"])
+    no_shows = sum(1 for row in day.trace if row["no_show"] == "1")
+    assert (r.arrivals, r.issued, r.no_shows, r.ratings) == (2400, 2400, no_shows, rated)
+    assert r.served + r.no_shows == 2400 and r.failures == []
+    assert r.pauses > 0 and r.events > 2400 * 3
+
+
+async def test_every_citizen_is_replayed_as_the_trace_says(day: Replayed) -> None:
+    async def load(store: Any) -> tuple[list[Any], list[Any], list[Any]]:
+        return (await store.tickets(DAY, DAY), await store.visits(DAY, DAY), await store.window_marks(DAY, DAY))
+
+    tickets, visits, marks = await read_store(day.url, load)
+    # The k-th arrival for a service holds that service's k-th number.
+    rows: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for row in sorted(day.trace, key=lambda r: (r["arrive_at"], int(r["seq"]))):
+        rows[row["service"]].append(row)
+    finished = {v.ticket: v for v in visits if v.end == "finished"}
+    for t in tickets:
+        row = rows[t.origin_service][t.seq_no - 1]
+        assert t.issued_at.isoformat() == row["arrive_at"]
+        assert (t.channel.value, t.priority.value) == (row["channel"], row["priority"])
+        assert t.no_shows == int(row["no_show"])
+        assert t.rating == (int(row["rating"]) if row["rating"] else None)
+        if not t.no_shows:
+            assert finished[t.id].handling_seconds == int(row["service_seconds"])
+    # Every clerk signed in and out again; those whose queue outlasted the morning worked through lunch.
+    opened = [m for m in marks if m.name == "window.opened"]
+    closed = [m for m in marks if m.name == "window.closed"]
+    assert len(opened) == len(closed) and {m.window for m in opened} == set(range(1, 41))
+    through_lunch = {n for n in range(1, 41) if sum(1 for m in opened if m.window == n) == 1}
+    assert through_lunch and all(day.cfg.windows[n].zone == "enterprise" for n in through_lunch)
+
+
+def test_the_command_line_replays_a_trace(tmp_path: Path) -> None:
+    lines = TRACE.read_text(encoding="utf-8").splitlines()
+    small = tmp_path / "small.csv"
+    small.write_text("\n".join(lines[:61]) + "\n", encoding="utf-8")
+    store = f"sqlite://{tmp_path}/sim.db"
+    out = run_cli("simulate", "--config", str(HALL_FILE), "--trace", str(small), "--store", store, "--date", "2026-12-02",
+                  cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("2026-12-02: 60 arrivals, 60 issued")
+    again = run_cli("simulate", "--config", str(HALL_FILE), "--trace", str(small), "--store", store, "--date", "2026-12-02",
+                    cwd=tmp_path)
+    assert again.returncode == 1 and "already holds 2026-12-02" in again.stderr
+    bad = tmp_path / "bad.csv"
+    bad.write_text(lines[0] + "\n1,2026-12-01T09:00:00+08:00,horse-licence,kiosk,normal,60,0,\n", encoding="utf-8")
+    out = run_cli("simulate", "--config", str(HALL_FILE), "--trace", str(bad), "--store", store, cwd=tmp_path)
+    assert out.returncode == 1 and "horse-licence" in out.stderr
+
+
+def test_the_simulate_section_is_checked() -> None:
+    text = HALL_FILE.read_text(encoding="utf-8").replace(
+        'pooled_zones = ["enterprise"]', 'pooled_zones = ["moon"]\npause_probability = 2\nwalk_seconds = -1\nspeed = 3')
+    cfg = config.loads(text, source="hall.toml")
+    with pytest.raises(config.ConfigError) as err:
+        features.validate(cfg)
+    fields = {i.field for i in err.value.issues}
+    assert {"simulate.pooled_zones", "simulate.pause_probability", "simulate.walk_seconds", "simulate.speed"} <= fields
+    assert all(i.line for i in err.value.issues if i.field.startswith("simulate."))
