@@ -32,9 +32,15 @@ sys.path.insert(0, str(ROOT))
 
 from queue_server.core import config, periods
 from queue_server.core.model import Event  # noqa: E402
-from queue_server.reports import build as reports
+from queue_server.features import catalog  # noqa: E402
+from queue_server.reports import build as reports  # noqa: E402
+from queue_server.reports.feature import Reports  # noqa: E402
 from queue_server.sim import replay as simulate  # noqa: E402
 from queue_server.store import open_store  # noqa: E402
+
+
+def book(cfg: config.HallConfig, store: object) -> reports.Book:
+    return catalog.build(cfg).get(Reports).book(store)  # type: ignore[arg-type]
 
 HALL = ROOT / "queue_server" / "halls" / "taikang.toml"
 TRACE = ROOT / "tests" / "data" / "taikang-day.csv"
@@ -120,10 +126,10 @@ async def time_reports(db: Path, runs: int) -> None:
         print(f"store: {db} ({db.stat().st_size / 1e6:.0f} MB): {counts[0]:,} tickets, {counts[1]:,} visits, "
               f"{counts[2]:,} ratings, {counts[3]:,} attendance lines")
         cases = [
-            ("figures by clerk, year", lambda: reports.figures_report(cfg, store, year, "clerk")),
-            ("assessment, year (12 months)", lambda: reports.assessment_report(cfg, store, year)),
-            ("figures by service, year", lambda: reports.figures_report(cfg, store, year, "service")),
-            ("figures by clerk, one month", lambda: reports.figures_report(cfg, store, periods.parse("2026-06"), "clerk")),
+            ("figures by clerk, year", lambda: reports.figures_report(book(cfg, store), year, "clerk")),
+            ("assessment, year (12 months)", lambda: reports.assessment_report(book(cfg, store), year)),
+            ("figures by service, year", lambda: reports.figures_report(book(cfg, store), year, "service")),
+            ("figures by clerk, one month", lambda: reports.figures_report(book(cfg, store), periods.parse("2026-06"), "clerk")),
         ]
         for name, run in cases:
             took = []

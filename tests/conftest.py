@@ -28,6 +28,7 @@ import pytest
 
 from queue_server.core import config
 from queue_server.core.clock import ManualClock
+from queue_server.features import catalog
 from queue_server.service import auth
 from queue_server.service.hall import Hall
 from queue_server.store import open_store
@@ -183,8 +184,9 @@ async def store(hall_config: config.HallConfig) -> AsyncIterator[Any]:
 
 @pytest.fixture
 async def hall(hall_config: config.HallConfig, store: Any, clock: ManualClock) -> AsyncIterator[Hall]:
-    h = Hall(hall_config, store, clock)
-    await h.start(day_timer=False)
+    """A running Hall with every feature, as a server has; tests run its checks (``hall.check``) themselves."""
+    h = Hall(hall_config, store, clock, features=catalog.build(hall_config))
+    await h.start(day_timer=False, tickers=False)
     yield h
     await h.stop()
 
@@ -394,6 +396,22 @@ def run_cli(*args: str, stdin: str | None = None, cwd: Path | None = None) -> su
     """Run the ``hallcall`` command as a user would."""
     return subprocess.run([sys.executable, "-m", "queue_server", *args], input=stdin, capture_output=True,
                           text=True, cwd=cwd, timeout=60)
+
+
+def book(cfg: config.HallConfig, store: Any) -> Any:
+    """What the hall's reports are made from (its settings and the store), as a server has it."""
+    from queue_server.reports.feature import Reports
+
+    return catalog.build(cfg).get(Reports).book(store)
+
+
+def config_problems(cfg: config.HallConfig) -> list[config.ConfigIssue]:
+    """Every problem building the hall's features from ``cfg`` finds (none when it builds)."""
+    try:
+        catalog.build(cfg)
+    except config.ConfigError as exc:
+        return exc.issues
+    return []
 
 
 def require_binary(name: str) -> str:

@@ -115,34 +115,36 @@ async def _simulate(hall: Hall, rnd: random.Random) -> None:
             continue
         p = auth.from_person(person)
         try:
-            await hall.open_window(p, number)
+            await hall.execute("open", p, window=number)
         except Exception as exc:  # already open after a restart with --keep
             log.debug("window %s: %s", number, exc)
         clerks[number] = p
     try:
-        await hall.set_notice(auth.Principal("manager", "demo", "demo"), NOTICE, NOTICE_EN)
+        await hall.execute("set_notice", auth.Principal("manager", "demo", "demo"), text=NOTICE, text_en=NOTICE_EN)
     except Exception:
         pass
     services = [s for w in clerks for s in hall.config.windows[w].services]
     for _ in range(12):  # a morning's queue to start with
-        await hall.issue(kiosk, rnd.choice(services))
+        await hall.execute("issue", kiosk, service=rnd.choice(services))
     while True:
         await asyncio.sleep(rnd.uniform(2.0, 5.0))
         try:
             if rnd.random() < 0.6:
-                await hall.issue(kiosk, rnd.choice(services), priority="green" if rnd.random() < 0.08 else None)
+                await hall.execute("issue", kiosk, service=rnd.choice(services),
+                                   priority="green" if rnd.random() < 0.08 else "normal")
             number = rnd.choice(list(clerks))
-            called = await hall.call_next(clerks[number], number)
+            called = await hall.execute("call_next", clerks[number], window=number)
             if called is None:
                 continue
             await asyncio.sleep(rnd.uniform(1.0, 3.0))
             if rnd.random() < 0.05:
-                await hall.no_show(clerks[number], number)
+                await hall.execute("no_show", clerks[number], window=number)
                 continue
-            done = await hall.finish(clerks[number], number)
+            done = await hall.execute("finish", clerks[number], window=number)
             if done is not None and rnd.random() < 0.7:
                 level = rnd.choices([5, 4, 3, 2, 1], weights=[70, 20, 6, 3, 1])[0]
-                await hall.evaluate(pad, ticket=done["id"], level=level, reasons=["efficiency"] if level <= 2 else [])
+                await hall.execute("evaluate", pad, ticket=done["id"], level=level,
+                                   reasons=["efficiency"] if level <= 2 else [])
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the demo keeps going whatever a visitor does to its windows
@@ -190,9 +192,8 @@ def banner(base: str, tokens: DemoTokens, outputs: Path, *, traffic: bool = True
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from queue_server.web.app import use_uvloop
     from queue_server.web.http import HALL_KEY
-
-    from .main import use_uvloop
 
     workdir = Path(args.dir).resolve()
     if workdir.exists() and not args.keep:

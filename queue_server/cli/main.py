@@ -7,13 +7,17 @@ import asyncio
 import getpass
 import logging
 import sys
-from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from queue_server import __version__
 from queue_server.core import config
+from queue_server.core.clock import SystemClock
+from queue_server.features import catalog
 from queue_server.service import auth
+from queue_server.sim import replay
 from queue_server.store import Store, StoreError, open_store
+
+from . import demo, report
 
 DEFAULT_CONFIG = "hall.toml"
 
@@ -102,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load(args: argparse.Namespace) -> config.HallConfig:
-    return config.load(args.config, store_url=args.store)
+    cfg = config.load(args.config, store_url=args.store)
+    catalog.build(cfg)  # the whole file is checked, features' tables too
+    return cfg
 
 
 async def _with_store(cfg: config.HallConfig, fn: Callable[[Store], Awaitable[Any]]) -> Any:
@@ -153,8 +159,6 @@ def cmd_token(args: argparse.Namespace) -> int:
     cfg = _load(args)
 
     async def run(store: Store) -> int:
-        from queue_server.core.clock import SystemClock
-
         authn = auth.Authenticator(store, SystemClock())
         if args.action == "list":
             for t in await store.tokens():
@@ -183,11 +187,9 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    from queue_server.service import features
-
     try:
         cfg = config.load(args.file)
-        features.validate(cfg)
+        catalog.build(cfg)
     except config.ConfigError as exc:
         print(f"{len(exc.issues)} problem(s) in {args.file}:", file=sys.stderr)
         for issue in exc.issues:
@@ -200,7 +202,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from queue_server.web.app import STATIC_DIR, make_app
+    from queue_server.web.app import STATIC_DIR, make_app, use_uvloop
 
     if not (STATIC_DIR / "js").is_dir():
         # The pages' scripts and styles live beside the packages in a checkout.
@@ -220,15 +222,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def use_uvloop() -> None:
-    """Run on uvloop where it is installed: about a fifth less CPU per request."""
-    try:
-        import uvloop
-    except ImportError:
-        return
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # Agent and report commands own their argument parsing.
@@ -240,9 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             return cmd_serve(args)
         if args.command == "demo":
-            from .demo import run_demo
-
-            return run_demo(args)
+            return demo.run_demo(args)
         if args.command == "config":
             return cmd_config(args)
         if args.command == "user":
@@ -271,12 +262,8 @@ def _delegate(name: str, argv: list[str]) -> int:
 
         return devices_main(argv)
     if name == "report":
-        from .report import main as report_main  # type: ignore[import-not-found]
-
-        return report_main(argv)
-    from queue_server.sim.replay import main as simulate_main  # type: ignore[import-not-found]
-
-    return simulate_main(argv)
+        return report.main(argv)
+    return replay.main(argv)
 
 
 if __name__ == "__main__":

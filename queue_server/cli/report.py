@@ -20,9 +20,11 @@ from queue_server.core import config
 from queue_server.core.clock import SystemClock
 from queue_server.core.errors import HallError
 from queue_server.core.periods import parse
+from queue_server.features import catalog
 from queue_server.features.alerts import feature as alerts
 from queue_server.reports import build as reports
 from queue_server.reports import figures
+from queue_server.reports.feature import FORMATS, Reports
 from queue_server.store import StoreError, open_store
 
 KINDS = ("figures", "attendance", "assessment", "red-flags", "alerts")
@@ -39,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by", default="service", choices=figures.DIMENSIONS,
                    help="rows of a figures report (attendance: clerk or window); default service")
     p.add_argument("--days", action="store_true", help="attendance: add a row per clerk and day")
-    p.add_argument("--format", choices=reports.FORMATS, default="json")
+    p.add_argument("--format", choices=FORMATS, default="json")
     p.add_argument("-o", "--output", help="file to write (default: standard output; required for xlsx)")
     return p
 
@@ -50,15 +52,16 @@ async def build(cfg: config.HallConfig, args: argparse.Namespace) -> dict[str, A
     store = open_store(cfg.store_url, hall_id=cfg.hall.id, admin=True)
     await store.open()
     try:
+        book = catalog.build(cfg).get(Reports).book(store)
         if args.report == "figures":
-            return await reports.figures_report(cfg, store, period, args.by, now=now)
+            return await reports.figures_report(book, period, args.by, now=now)
         if args.report == "attendance":
             by = args.by if args.by in ("clerk", "window") else "clerk"
-            return await reports.attendance_report(cfg, store, period, by, days=args.days, now=now)
+            return await reports.attendance_report(book, period, by, days=args.days, now=now)
         if args.report == "assessment":
-            return await reports.assessment_report(cfg, store, period, now=now)
+            return await reports.assessment_report(book, period, now=now)
         if args.report == "red-flags":
-            return await reports.red_flag_report(cfg, store, period, now=now)
+            return await reports.red_flag_report(book, period, now=now)
         return await alerts.history(cfg, store, period)
     finally:
         await store.close()
@@ -86,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         data = (json.dumps(report, ensure_ascii=False, indent=1) + "\n").encode()
     else:
         tables = reports.tables_of(args.report, report)
-        data = reports.report_files.to_csv(tables[0]) if args.format == "csv" else reports.report_files.to_xlsx(tables)
+        data = reports.files.to_csv(tables[0]) if args.format == "csv" else reports.files.to_xlsx(tables)
     if args.output:
         Path(args.output).write_bytes(data)
         print(f"wrote {args.output} ({len(data)} bytes): {args.report} {report['period']['label']}", file=sys.stderr)

@@ -11,8 +11,10 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .workdays import Calendar, parse_calendar
 
 DEFAULT_STORE_FILE = "hallcall.db"
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -107,8 +109,9 @@ class HallConfig:
     policy: Policy = field(default_factory=Policy)
     store_url: str = ""
     source: str = "<memory>"
-    extra: dict[str, Any] = field(default_factory=dict)  # sections owned by other parts (alerts, voice…)
+    extra: dict[str, Any] = field(default_factory=dict)  # tables owned by features and tools (alerts, voice…)
     text: str = field(default="", repr=False)  # the file's text, to locate lines in feature sections
+    calendar: Calendar = field(default_factory=Calendar)  # working days, from [calendar]
 
     def issue(self, table: str, key: str | None, message: str, idx: int | None = None) -> ConfigIssue:
         """A problem in a section owned by a feature, located in the file like the core's own."""
@@ -237,8 +240,9 @@ def parse_hours(values: list[Any]) -> tuple[tuple[time, time], ...]:
     return tuple(spans)
 
 
-# Sections other parts of hallcall own; validated there, carried here untouched.
-EXTRA_SECTIONS = {"alerts", "voice", "assessment", "followup", "ledger", "appointments", "calendar", "attendance", "simulate", "webhook"}
+# The tables the core reads; every other table belongs to a feature or a tool, which
+# reads it (and reports problems) when the hall's features are built.
+CORE_TABLES = frozenset({"hall", "zones", "services", "windows", "policy", "store", "calendar"})
 
 
 def load(path: str | Path, *, store_url: str | None = None) -> HallConfig:
@@ -264,8 +268,9 @@ def loads(text: str, *, source: str = "<memory>", store_url: str | None = None) 
             line = int(m.group(1))
         raise ConfigError([ConfigIssue(source, line, "syntax", str(exc))]) from None
     c = _Checker(source, text)
-    top = {"hall", "zones", "services", "windows", "policy", "store"} | EXTRA_SECTIONS
-    c.unknown(data, "", None, top)
+    for key, value in data.items():
+        if key not in CORE_TABLES and not isinstance(value, dict):
+            c.fail(key, None, None, "must be a table")
 
     hall = _hall(c, data.get("hall"))
     zones = _zones(c, data.get("zones", []))
@@ -285,11 +290,15 @@ def loads(text: str, *, source: str = "<memory>", store_url: str | None = None) 
     if not url:
         url = f"sqlite:///{Path.cwd() / DEFAULT_STORE_FILE}"
 
+    calendar, problems = parse_calendar(data.get("calendar", {}))
+    for key, message in problems:
+        c.fail("calendar", None, key, message)
+
     if c.issues:
         raise ConfigError(c.issues)
     assert hall is not None
-    extra = {k: data[k] for k in EXTRA_SECTIONS if k in data}
-    return HallConfig(hall, zones, services, windows, policy, url, source, extra, text)
+    extra = {k: v for k, v in data.items() if k not in CORE_TABLES}
+    return HallConfig(hall, zones, services, windows, policy, url, source, extra, text, calendar)
 
 
 def _hall(c: _Checker, data: Any) -> Hall | None:
@@ -465,3 +474,73 @@ def _policy(c: _Checker, data: Any) -> Policy:
             continue
         values[key] = value
     return Policy(**values)
+
+
+# -- tables owned by features ----------------------------------------------------------------
+
+T = TypeVar("T")
+_MISSING: Any = object()
+
+
+class Section:
+    """Typed reads of one table of the hall file; problems collect as located ConfigIssues."""
+
+    def __init__(self, cfg: HallConfig, name: str, raw: Any = _MISSING) -> None:
+        self.cfg = cfg
+        self.name = name
+        self.issues: list[ConfigIssue] = []
+        if raw is _MISSING:
+            raw = cfg.extra
+            for part in name.split("."):
+                raw = raw.get(part, {}) if isinstance(raw, dict) else raw
+        if not isinstance(raw, dict):
+            self.issues.append(cfg.issue(name, None, "must be a table"))
+            raw = {}
+        self.raw: dict[str, Any] = raw
+        self._known: set[str] = set()
+
+    def fail(self, key: str | None, message: str) -> None:
+        self.issues.append(self.cfg.issue(self.name, key, message))
+
+    def get(self, key: str, default: T, *, lo: float | None = None, hi: float | None = None) -> T:
+        """A value of the default's type, bounded; the default (and an issue) when wrong."""
+        self._known.add(key)
+        if key not in self.raw:
+            return default
+        value = self.raw[key]
+        kind = type(default)
+        ok = isinstance(value, kind) and not (isinstance(value, bool) and kind is not bool)
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value, ok = float(value), True
+        if not ok:
+            self.fail(key, f"must be {kind.__name__}, not {type(value).__name__}")
+            return default
+        if lo is not None and value < lo or hi is not None and value > hi:
+            self.fail(key, f"must be between {lo:g} and {hi:g}" if hi is not None else f"must be at least {lo:g}")
+            return default
+        return value  # type: ignore[no-any-return]  # checked against the default's type above
+
+    def known(self, *keys: str) -> None:
+        """Keys read by hand from ``raw`` (lists of tables, say): not unknown."""
+        self._known.update(keys)
+
+    def table(self, key: str) -> Section:
+        """A sub-table (``[followup.export]``) read the same way."""
+        self._known.add(key)
+        return Section(self.cfg, f"{self.name}.{key}", self.raw.get(key, {}))
+
+    def mapping(self, key: str, default: dict[str, str]) -> dict[str, str]:
+        """A table of string values merged over the defaults (code tables)."""
+        self._known.add(key)
+        raw = self.raw.get(key, {})
+        if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+            self.fail(key, "must be a table of strings")
+            return dict(default)
+        return {**default, **raw}
+
+    def finish(self) -> list[ConfigIssue]:
+        """Report unknown keys; return every issue of this table."""
+        for key in self.raw:
+            if key not in self._known:
+                self.fail(key, f"unknown field (expected one of: {', '.join(sorted(self._known))})")
+        return self.issues

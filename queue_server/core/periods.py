@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any, Mapping
 
 from .errors import Invalid
 
@@ -87,3 +88,12 @@ def parse(spec: str | None = None, *, first: str | None = None, last: str | None
     if a == b:
         return Period("day", a.isoformat(), a.isoformat(), a.isoformat())
     return Period("range", a.isoformat(), b.isoformat(), f"{a.isoformat()}..{b.isoformat()}")
+
+
+def day_range(args: Mapping[str, Any], today: str) -> tuple[str, str]:
+    """The days a list asks for: ``date``, or ``from`` and ``to``; today by default."""
+    try:
+        period = parse(args.get("date"), first=args.get("from"), last=args.get("to"), today=today)
+    except Invalid as exc:
+        raise Invalid(exc.message, code="bad_date") from None
+    return period.first, period.last

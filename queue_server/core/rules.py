@@ -9,12 +9,13 @@ arguments.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Callable
 
 from . import queueing
 from .clock import business_day, within_hours
+from .config import HallConfig
 from .errors import Conflict, IllegalTransition, Invalid, NotFound
 from .model import (
     ACTIVE,
@@ -39,15 +40,20 @@ from .state import HallState
 
 MAX_COMMENT = 500
 
-# Features extend a decision inside the same transaction, so their records commit
-# atomically with it (a bad rating and its follow-up case, say). A hook gets the Tx and
-# the record just made, and may emit events of its own.
-HOOKS: dict[str, list[Callable[..., None]]] = {"issued": [], "finished": [], "evaluated": []}
+@dataclass(frozen=True)
+class Hooks:
+    """Decisions features add to core rules, run inside the same transaction.
+
+    A hook gets the Tx and the record just made and may emit events of its own, so its
+    records commit atomically with the rule's (a bad rating and its follow-up case, say).
+    """
+
+    issued: tuple[Callable[[Tx, Ticket], None], ...] = ()
+    finished: tuple[Callable[[Tx, Ticket, dict[str, Any]], None], ...] = ()
+    evaluated: tuple[Callable[[Tx, Evaluation], None], ...] = ()
 
 
-def _run_hooks(name: str, tx: "Tx", *args: Any) -> None:
-    for hook in HOOKS[name]:
-        hook(tx, *args)
+NO_HOOKS = Hooks()
 
 
 RECORD_KEYS = frozenset({"ticket", "window", "visit", "evaluation", "notice", "docs"})
@@ -56,14 +62,15 @@ RECORD_KEYS = frozenset({"ticket", "window", "visit", "evaluation", "notice", "d
 class Tx:
     """One command's view of the hall: the working state, the time, and what it emitted."""
 
-    def __init__(self, state: HallState, now: datetime, by: str | None = None) -> None:
+    def __init__(self, state: HallState, now: datetime, by: str | None = None, hooks: Hooks = NO_HOOKS) -> None:
         self.state = state
         self.now = now.astimezone(state.config.hall.tz)
         self.by = by
+        self.hooks = hooks
         self.events: list[Event] = []
 
     @property
-    def config(self):  # type: ignore[no-untyped-def]
+    def config(self) -> HallConfig:
         return self.state.config
 
     def emit(self, name: str, *, extra: dict[str, Any] | None = None, **records: Any) -> Event:
@@ -161,7 +168,8 @@ def issue(
     )
     ahead = queueing.tail_ahead(st, service, priority)
     tx.emit("ticket.issued", ticket=ticket, extra={"ahead": ahead})
-    _run_hooks("issued", tx, ticket)
+    for hook in tx.hooks.issued:
+        hook(tx, ticket)
     if print_to:
         eta = queueing.eta_minutes(st, service, ahead)
         tx.emit("print.requested", ticket=ticket, extra={"kiosk": print_to, "ahead": ahead, "eta_minutes": eta})
@@ -310,14 +318,15 @@ def finish(tx: Tx, number: int, outcome: Outcome = Outcome.DONE, details: dict[s
     """End the service (办结 / 容缺受理 / 办不成) and ask the citizen for a rating.
 
     ``details`` carries what the outcome needs (missing materials and a due date for
-    容缺受理, a reason for 办不成); features pick them up through the "finished" hook.
+    容缺受理, a reason for 办不成); features pick them up through their ``finished`` hooks.
     """
     w, t = _current(tx, number, "finish", frozenset({Status.CALLED, Status.SERVING}))
     done = replace(t, status=Status.DONE, ended_at=tx.now, outcome=outcome)
     freed = replace(w, current=None)
     extra = {"details": details} if details else None
     tx.emit("ticket.finished", ticket=done, window=freed, visit=_visit(t, tx.now, VisitEnd.FINISHED, outcome), extra=extra)
-    _run_hooks("finished", tx, done, details or {})
+    for on_finished in tx.hooks.finished:
+        on_finished(tx, done, details or {})
     tx.emit("evaluation.requested", ticket=done, window=freed)
     return done
 
@@ -447,7 +456,8 @@ def evaluate(
         comment=comment or None, source=source, at=tx.now,
     )
     tx.emit("evaluation.submitted", evaluation=ev, ticket=replace(ticket, rating=level))
-    _run_hooks("evaluated", tx, ev)
+    for on_evaluated in tx.hooks.evaluated:
+        on_evaluated(tx, ev)
     return ev
 
 

@@ -94,3 +94,6 @@ def obj(required: list[str] | None = None, **props: dict[str, Any]) -> dict[str,
 
 STR = {"type": "string", "maxLength": 200}
 WINDOW = {"type": "integer", "minimum": 1, "maximum": 9999}
+DAY = {"type": "string", "pattern": r"\d{4}-\d{2}-\d{2}"}
+PERIOD = {"type": "string", "maxLength": 40, "description": "2026-12-01, 2026-12, 2026-Q4 or 2026"}
+NUMBER = {"type": "string", "pattern": "[A-Za-z]{1,2}[0-9]{3,4}"}  # a ticket's number, "A023"

@@ -9,7 +9,6 @@ made by other server processes.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Iterable
 

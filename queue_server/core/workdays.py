@@ -19,9 +19,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Iterable
 
-from .config import ConfigIssue, HallConfig
-
-SECTION = "calendar"
 MAX_SPAN_DAYS = 366  # one range in the file; catches a typo'd year before it loops for long
 MAX_SCAN_DAYS = 3 * 366  # a calendar with no working day at all must not hang a deadline
 
@@ -111,46 +108,29 @@ def parse_dates(values: Any) -> set[date]:
     return out
 
 
-def _read(cfg: HallConfig) -> tuple[Calendar, list[ConfigIssue]]:
-    raw = cfg.extra.get(SECTION, {})
-    issues: list[ConfigIssue] = []
+def parse_calendar(raw: Any) -> tuple[Calendar, list[tuple[str | None, str]]]:
+    """The [calendar] table; problems as (field, message) pairs."""
+    problems: list[tuple[str | None, str]] = []
     if not isinstance(raw, dict):
-        return Calendar(), [cfg.issue(SECTION, None, "must be a table")]
+        return Calendar(), [(None, "must be a table")]
     for key in raw:
         if key not in ("holidays", "workdays", "weekend"):
-            issues.append(cfg.issue(SECTION, key, "unknown field (expected one of: holidays, weekend, workdays)"))
+            problems.append((key, "unknown field (expected one of: holidays, weekend, workdays)"))
     found: dict[str, set[date]] = {}
     for key in ("holidays", "workdays"):
         try:
             found[key] = parse_dates(raw.get(key, []))
         except ValueError as exc:
-            issues.append(cfg.issue(SECTION, key, str(exc)))
+            problems.append((key, str(exc)))
             found[key] = set()
     both = found["holidays"] & found["workdays"]
     if both:
-        issues.append(cfg.issue(SECTION, "workdays", f"{min(both)} is also listed as a holiday"))
+        problems.append(("workdays", f"{min(both)} is also listed as a holiday"))
     weekend = raw.get("weekend", [6, 7])
     if not isinstance(weekend, list) or not all(isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= 7 for d in weekend):
-        issues.append(cfg.issue(SECTION, "weekend", "must be a list of ISO weekdays, 1 (Monday) to 7 (Sunday)"))
+        problems.append(("weekend", "must be a list of ISO weekdays, 1 (Monday) to 7 (Sunday)"))
         weekend = [6, 7]
     elif len(set(weekend)) == 7:
-        issues.append(cfg.issue(SECTION, "weekend", "leaves no working day in the week"))
+        problems.append(("weekend", "leaves no working day in the week"))
         weekend = [6, 7]
-    return Calendar(frozenset(found["holidays"]), frozenset(found["workdays"]), frozenset(weekend)), issues
-
-
-_CACHE: dict[int, tuple[HallConfig, Calendar]] = {}
-
-
-def of(cfg: HallConfig) -> Calendar:
-    """The hall's calendar (read once per configuration)."""
-    hit = _CACHE.get(id(cfg))
-    if hit is not None and hit[0] is cfg:
-        return hit[1]
-    cal, _ = _read(cfg)
-    _CACHE[id(cfg)] = (cfg, cal)  # the config is kept alive with it, so its id is not reused
-    return cal
-
-
-def validate(cfg: HallConfig) -> list[ConfigIssue]:
-    return _read(cfg)[1]
+    return Calendar(frozenset(found["holidays"]), frozenset(found["workdays"]), frozenset(weekend)), problems

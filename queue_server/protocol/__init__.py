@@ -69,34 +69,10 @@ EVENT_NAMES = frozenset(
         "device.status",
     }
 )
-# Features add families of their own; they reach the admin topic (and any topics the
-# feature names) and carry their records as "docs". See docs/protocol.md.
-FEATURE_EVENT_FAMILIES = ("alert.", "case.", "booking.", "ledger.", "pending.", "export.", "audit.", "assessment.")
-
-COMMAND_NAMES = frozenset(
-    {
-        "issue",
-        "call_next",
-        "recall",
-        "start",
-        "finish",
-        "no_show",
-        "transfer",
-        "hold",
-        "call_back",
-        "requeue",
-        "cancel",
-        "open",
-        "close",
-        "pause",
-        "resume",
-        "evaluate",
-        "set_notice",
-        "device_status",
-        "alert_ack",
-        "alert_close",
-    }
-)
+# Features add event families of their own (alert., case., booking., ledger., pending.,
+# export., audit., assessment.): each reaches the audiences its feature declares. Commands
+# are whatever the server's command table holds; GET /api/v1/openapi.json lists them
+# (each operation's x-command), and docs/protocol.md describes them.
 
 # Pause reasons offered by consoles and keypads; free text is accepted too.
 PAUSE_REASONS = ("rest", "meeting", "consulting", "other")

@@ -24,7 +24,7 @@ from statistics import median
 from typing import Any, Iterable
 
 from queue_server.core.config import ConfigIssue, HallConfig
-from queue_server.features.attendance.sessions import DayRow
+from queue_server.reports.attendance import DayRow
 from queue_server.store.facts import RatingGroup, VisitGroup
 
 KIND = "assessment"
@@ -45,7 +45,7 @@ class Settings:
     red_flag: dict[str, float] = field(default_factory=lambda: dict(RED_FLAG_DEFAULTS))
 
 
-def settings(cfg: HallConfig) -> Settings:
+def parse(cfg: HallConfig) -> Settings:
     raw = cfg.extra.get("assessment", {})
     return Settings({**DEFAULT_WEIGHTS, **raw.get("weights", {})},
                     {**POINTS_DEFAULTS, **{k: raw[k] for k in POINTS_DEFAULTS if k in raw}},

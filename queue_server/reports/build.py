@@ -1,37 +1,40 @@
-"""Reports for any period by hall, zone, service, window, clerk, day, month or hour: JSON, CSV and XLSX.
+"""Reports of any period by hall, zone, service, window, clerk, day, month or hour, as JSON or files.
 
-The store hands back grouped facts (``store/facts.py``), ``figures``, ``attendance`` and
-``assessment`` turn them into rows, and this module assembles a report and serves it
-under /api/v1/reports/…, with ``format=csv`` or ``format=xlsx`` for a download. The same
-functions back ``hallcall report`` (``reports_cli``), which reads the store without a
-running server.
+The store hands back grouped facts (``store/facts.py``); ``figures``, ``attendance`` and
+``assessment`` turn them into rows; this module assembles a report from what a ``Book``
+holds (the configuration, the settings reports use, the store) and lays it out as tables
+for CSV and XLSX. The reports feature serves them as commands; ``hallcall report`` calls
+the same functions on the store without a running server.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from aiohttp import web
-
-from queue_server.core.config import ConfigIssue, HallConfig
+from queue_server.core.config import HallConfig
 from queue_server.core.errors import Invalid
 from queue_server.core.model import Doc
-from queue_server.core.periods import Period, parse
-from queue_server.core.schema import obj
-from queue_server.features.attendance import sessions as attendance
-from queue_server.service import auth
-from queue_server.service.auth import Principal
-from queue_server.service.features import Feature, register
-from queue_server.sim import arrivals as trace
+from queue_server.core.periods import Period
 from queue_server.store import Store
 from queue_server.store.facts import BusyRow, WindowMark, busy_rows, regroup_visits
-from queue_server.web.http import HALL_KEY, TABLES, route
 
-from . import assessment, figures
-from . import files as report_files
+from . import assessment, attendance, figures, files
 from .files import Table
+
+
+@dataclass(frozen=True)
+class Book:
+    """What reports are made from: the hall's configuration, the settings reports use, and the store."""
+
+    config: HallConfig
+    store: Store
+    standards: figures.Standards
+    attendance: attendance.Settings
+    assessment: assessment.Settings
+
 
 FORMATS = ("json", "csv", "xlsx")
 
@@ -64,19 +67,21 @@ def _after(period: Period) -> str:
     return (date.fromisoformat(period.last) + timedelta(days=1)).isoformat()
 
 
-async def attendance_rows(cfg: HallConfig, store: Store, period: Period, by: str, now: datetime | None = None, *,
+async def attendance_rows(book: Book, period: Period, by: str, now: datetime | None = None, *,
                           busy: list[BusyRow] | None = None, marks: list[WindowMark] | None = None) -> list[attendance.DayRow]:
     """Attendance per (clerk or window, day), reading what is not already at hand."""
+    cfg, store = book.config, book.store
     if marks is None:
         marks = await store.window_marks(period.first, _after(period))
     sessions = [s for s in attendance.sessions(marks, cfg.hall.tz, now) if period.first <= s.day <= period.last]
     if busy is None:
         busy = await store.busy_facts(period.first, period.last)
-    return attendance.day_rows(cfg, sessions, busy, by, now=now)
+    return attendance.day_rows(cfg, sessions, busy, by, book.attendance, now=now)
 
 
-async def figures_report(cfg: HallConfig, store: Store, period: Period, by: str, *, now: datetime | None = None) -> dict[str, Any]:
+async def figures_report(book: Book, period: Period, by: str, *, now: datetime | None = None) -> dict[str, Any]:
     """Counts, waits, handling, bands, standards and satisfaction per ``by``, with the period's total."""
+    cfg, store = book.config, book.store
     if by not in figures.DIMENSIONS:
         raise Invalid(f"by must be one of {', '.join(figures.DIMENSIONS)}", code="bad_value")
     time = by if by in figures.TIME_DIMENSIONS else None
@@ -92,11 +97,11 @@ async def figures_report(cfg: HallConfig, store: Store, period: Period, by: str,
     try:
         visits, ratings = await started[0], await started[1]
         tickets = await started[2] if by in figures.TICKET_DIMENSIONS else None
-        rows, total = figures.table(cfg, by, visits, ratings, tickets)
+        rows, total = figures.table(cfg, by, visits, ratings, tickets, standards=book.standards)
         present: dict[Any, dict[str, Any]] = {}
         if with_attendance:
             marks, busy = await started[-2], await started[-1]
-            present = attendance.summarize(await attendance_rows(cfg, store, period, by, now, busy=busy, marks=marks))
+            present = attendance.summarize(await attendance_rows(book, period, by, now, busy=busy, marks=marks))
     finally:
         for task in started:
             task.cancel()  # only those not done: a failed read leaves nothing running
@@ -111,11 +116,12 @@ async def figures_report(cfg: HallConfig, store: Store, period: Period, by: str,
     return {"period": period.to_dict(), "by": by, "hall": total, "rows": out}
 
 
-async def attendance_report(cfg: HallConfig, store: Store, period: Period, by: str = "clerk", *, days: bool = False,
+async def attendance_report(book: Book, period: Period, by: str = "clerk", *, days: bool = False,
                             now: datetime | None = None) -> dict[str, Any]:
     if by not in ("clerk", "window"):
         raise Invalid("attendance is by clerk or by window", code="bad_value")
-    day_rows = await attendance_rows(cfg, store, period, by, now)
+    cfg, store = book.config, book.store
+    day_rows = await attendance_rows(book, period, by, now)
     people = await people_of(store) if by == "clerk" else {}
     summary = attendance.summarize(day_rows)
     out: dict[str, Any] = {
@@ -128,13 +134,13 @@ async def attendance_report(cfg: HallConfig, store: Store, period: Period, by: s
     return out
 
 
-async def assessment_report(cfg: HallConfig, store: Store, period: Period, *, now: datetime | None = None) -> dict[str, Any]:
+async def assessment_report(book: Book, period: Period, *, now: datetime | None = None) -> dict[str, Any]:
     """The monthly table; for a quarter or year, each clerk's mean of the months, with the months beside."""
-    s = assessment.settings(cfg)
+    s, store = book.assessment, book.store
     day_visits = await store.visit_facts(period.first, period.last, "day")
     visits = regroup_visits(day_visits, "month")
     ratings = await store.rating_facts(period.first, period.last, "month")
-    day_rows = await attendance_rows(cfg, store, period, "clerk", now, busy=busy_rows(day_visits))
+    day_rows = await attendance_rows(book, period, "clerk", now, busy=busy_rows(day_visits))
     docs = await store.docs(assessment.KIND, day_from=period.first[:7] + "-01", day_to=period.last)
     people = await people_of(store)
     tables = {}
@@ -149,13 +155,13 @@ async def assessment_report(cfg: HallConfig, store: Store, period: Period, *, no
     return out
 
 
-async def red_flag_report(cfg: HallConfig, store: Store, period: Period, *, now: datetime | None = None) -> dict[str, Any]:
+async def red_flag_report(book: Book, period: Period, *, now: datetime | None = None) -> dict[str, Any]:
     """红旗窗口 candidates: windows meeting every criterion, best first."""
-    s = assessment.settings(cfg)
+    cfg, store, s = book.config, book.store, book.assessment
     visits = await store.visit_facts(period.first, period.last)
     ratings = await store.rating_facts(period.first, period.last)
-    windows = figures.rows(cfg, "window", visits, ratings)
-    present = attendance.summarize(await attendance_rows(cfg, store, period, "window", now))
+    windows = figures.rows(cfg, "window", visits, ratings, standards=book.standards)
+    present = attendance.summarize(await attendance_rows(book, period, "window", now))
     flagged = assessment.red_flags({k: v for k, v in windows.items() if k is not None}, present, s)
     for r in flagged:
         r["name"] = label(cfg, "window", r["window"], {})
@@ -177,130 +183,32 @@ def tables_of(kind: str, report: dict[str, Any]) -> list[Table]:
     label_ = report["period"]["label"]
     if kind == "figures":
         by = report["by"]
-        columns = [("name", report_files.KEY_TITLES[by]), *report_files.FIGURES]
+        columns = [("name", files.KEY_TITLES[by]), *files.FIGURES]
         if by in ("clerk", "window"):
-            columns += [(f"attendance.{k}", t) for k, t in report_files.ATTENDANCE]
+            columns += [(f"attendance.{k}", t) for k, t in files.ATTENDANCE]
         total = {"name": "合计", **report["hall"]}
-        return [Table(f"{report_files.KEY_TITLES[by]} {label_}", columns, report["rows"] + [total])]
+        return [Table(f"{files.KEY_TITLES[by]} {label_}", columns, report["rows"] + [total])]
     if kind == "attendance":
-        out = [Table(f"考勤 {label_}", [("name", report_files.KEY_TITLES[report["by"]]), *report_files.ATTENDANCE],
+        out = [Table(f"考勤 {label_}", [("name", files.KEY_TITLES[report["by"]]), *files.ATTENDANCE],
                      report["rows"])]
         if "days" in report:
-            out.append(Table(f"每日考勤 {label_}", report_files.ATTENDANCE_DAYS, report["days"]))
+            out.append(Table(f"每日考勤 {label_}", files.ATTENDANCE_DAYS, report["days"]))
         return out
     if kind == "assessment":
         single = len(report["months"]) <= 1 and report["period"]["kind"] in ("month", "day", "range")
-        out = [Table(f"考核 {label_}", report_files.ASSESSMENT if single else report_files.PERIOD_SCORES, report["rows"])]
+        out = [Table(f"考核 {label_}", files.ASSESSMENT if single else files.PERIOD_SCORES, report["rows"])]
         if not single:
-            out += [Table(f"月讲评 {m}", report_files.ASSESSMENT, rows) for m, rows in report["months"].items()]
+            out += [Table(f"月讲评 {m}", files.ASSESSMENT, rows) for m, rows in report["months"].items()]
         return out
     if kind == "red-flags":
-        return [Table(f"红旗窗口 {label_}", [("name", "窗口名称"), *report_files.RED_FLAGS], report["windows"])]
+        return [Table(f"红旗窗口 {label_}", [("name", "窗口名称"), *files.RED_FLAGS], report["windows"])]
     raise ValueError(kind)
 
 
-def respond(kind: str, report: dict[str, Any], fmt: str) -> Any:
-    """The report as JSON, or as a CSV (first table) or XLSX (every table) download."""
-    if fmt == "json":
-        return report
+def file_of(kind: str, report: dict[str, Any], fmt: str) -> tuple[bytes, str, str]:
+    """The report as a CSV (its first table) or an XLSX (every table): body, content type, file name."""
     tables = tables_of(kind, report)
     name = f"hallcall-{kind}-{report.get('by', '') and report['by'] + '-'}{report['period']['label']}".replace("..", "_")
     if fmt == "csv":
-        body, ctype = report_files.to_csv(tables[0]), report_files.CSV_TYPE
-    else:
-        body, ctype = report_files.to_xlsx(tables), report_files.XLSX_TYPE
-    return web.Response(body=body, content_type=ctype, charset="utf-8" if fmt == "csv" else None,
-                        headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'})
-
-
-# -- routes ---------------------------------------------------------------------------------------
-
-_PERIOD = {"type": "string", "maxLength": 40, "description": "2026-12-01, 2026-12, 2026-Q4 or 2026"}
-_DAY = {"type": "string", "pattern": r"\d{4}-\d{2}-\d{2}"}
-_FORMAT = {"type": "string", "enum": list(FORMATS)}
-PERIOD_QUERY = {"period": _PERIOD, "from": _DAY, "to": _DAY, "format": _FORMAT}
-
-
-def request_period(request: web.Request) -> tuple[Period, str]:
-    q = request.query
-    fmt = q.get("format", "json")
-    if fmt not in FORMATS:
-        raise Invalid(f"format must be one of {', '.join(FORMATS)}", code="bad_value")
-    hall = request.app[HALL_KEY]
-    return parse(q.get("period"), first=q.get("from"), last=q.get("to"), today=hall.state.day), fmt
-
-
-def _setup(request: web.Request, p: Principal) -> tuple[Any, Period, str]:
-    auth.require(p, "manager", "admin")
-    period, fmt = request_period(request)
-    return request.app[HALL_KEY], period, fmt
-
-
-@route("GET", "/reports/figures", "Counts, waits, handling, wait bands, standards and satisfaction by a dimension",
-       "manager, admin", query={**PERIOD_QUERY, "by": {"type": "string", "enum": list(figures.DIMENSIONS)}}, tag="reports",
-       produces=TABLES)
-async def get_figures(request: web.Request, p: Principal, body: dict[str, Any]) -> Any:
-    hall, period, fmt = _setup(request, p)
-    report = await figures_report(hall.config, hall.store, period, request.query.get("by", "service"), now=hall.clock.now())
-    return respond("figures", report, fmt)
-
-
-@route("GET", "/reports/attendance", "Attendance by clerk or window: late, early, pauses, time on post, idle",
-       "manager, admin", query={**PERIOD_QUERY, "by": {"type": "string", "enum": ["clerk", "window"]},
-                                 "days": {"type": "string", "enum": ["0", "1"]}}, tag="reports",
-       produces=TABLES)
-async def get_attendance(request: web.Request, p: Principal, body: dict[str, Any]) -> Any:
-    hall, period, fmt = _setup(request, p)
-    report = await attendance_report(hall.config, hall.store, period, request.query.get("by", "clerk"),
-                                     days=request.query.get("days") == "1", now=hall.clock.now())
-    return respond("attendance", report, fmt)
-
-
-@route("GET", "/reports/assessment", "Monthly staff scores and ranks; a quarter's or year's mean of the months",
-       "manager, admin", query=PERIOD_QUERY, tag="reports", produces=TABLES)
-async def get_assessment(request: web.Request, p: Principal, body: dict[str, Any]) -> Any:
-    hall, period, fmt = _setup(request, p)
-    return respond("assessment", await assessment_report(hall.config, hall.store, period, now=hall.clock.now()), fmt)
-
-
-@route("GET", "/reports/red-flags", "红旗窗口 candidates of a period and the criteria each window meets",
-       "manager, admin", query=PERIOD_QUERY, tag="reports", produces=TABLES)
-async def get_red_flags(request: web.Request, p: Principal, body: dict[str, Any]) -> Any:
-    hall, period, fmt = _setup(request, p)
-    return respond("red-flags", await red_flag_report(hall.config, hall.store, period, now=hall.clock.now()), fmt)
-
-
-_CORRECTION = obj(
-    [], corrected={"type": ["number", "null"], "minimum": 0, "maximum": 200}, note={"type": ["string", "null"], "maxLength": 500},
-    deductions={"type": "array", "maxItems": 20, "items": obj(
-        ["points", "reason"], points={"type": "number", "minimum": 0, "maximum": 100},
-        reason={"type": "string", "minLength": 1, "maxLength": 200})},
-)
-
-
-@route("PUT", "/reports/assessment/{month}/{clerk}", "Set a clerk's corrected score and deductions for a month",
-       "manager, admin", body=_CORRECTION, tag="reports")
-async def put_correction(request: web.Request, p: Principal, body: dict[str, Any]) -> Any:
-    auth.require(p, "manager", "admin")
-    hall = request.app[HALL_KEY]
-    month, clerk = request.match_info["month"], request.match_info["clerk"]
-    period = parse(month)
-    if period.kind != "month":
-        raise Invalid("name a month: YYYY-MM", code="bad_period")
-    if await hall.store.person(id=clerk) is None:
-        raise Invalid(f"no person {clerk!r}", code="person_unknown")
-    doc = correction_doc(month, clerk, body, p.name or p.id, hall.clock.now())
-    await hall.run(lambda tx: tx.emit("assessment.updated", docs=(doc,), extra={"topics": ["admin"]}), p.actor)
-    return doc.data
-
-
-def validate(cfg: HallConfig) -> list[ConfigIssue]:
-    return attendance.validate(cfg) + assessment.validate(cfg) + trace.validate(cfg)
-
-
-register(Feature("reports", validate=validate))
-
-# The chart routes and the manager pages register themselves on import.
-from queue_server.web import manager_pages as report_pages  # noqa: E402,F401
-
-from . import charts as report_charts
+        return files.to_csv(tables[0]), files.CSV_TYPE, f"{name}.csv"
+    return files.to_xlsx(tables), files.XLSX_TYPE, f"{name}.xlsx"

@@ -8,7 +8,7 @@ Pure functions; every figure of every report is computed here and nowhere else.
   pressed) to the end of a visit that was finished, transferred or held. Both are exact
   seconds of elapsed time, across hours and midnight.
 - **Mean** is the arithmetic mean (rounded to 0.1 s); **p90** the nearest-rank 90th
-  percentile (``stats.percentile``, as /api/v1/stats); **max** the largest value.
+  percentile; **max** the largest value.
 - **Wait bands** are (lower, upper] in minutes: 0–5 is ≤ 300 s, 5–10 is 300 < w ≤ 600 …
   and >30 is over 1,800 s.
 - **Over the standard**: a wait longer than its service's ``target_wait_minutes``; a
@@ -22,16 +22,28 @@ Pure functions; every figure of every report is computed here and nowhere else.
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from queue_server.core.config import HallConfig
-from queue_server.features.alerts import settings as alert_settings
 from queue_server.store.facts import US, RatingGroup, TicketGroup, VisitGroup
 
-from .stats import percentile_sorted
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100) of unsorted values."""
+    return percentile_sorted(sorted(values), q)
+
+
+def percentile_sorted(ordered: list[Any], q: float) -> Any:
+    """Nearest-rank percentile (q in 0..100) of values already in ascending order."""
+    if not ordered:
+        return None
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
 
 BANDS = (("0-5", 300), ("5-10", 600), ("10-15", 900), ("15-20", 1200), ("20-30", 1800), (">30", None))  # upper bound, s
 DIMENSIONS = ("hall", "zone", "service", "window", "clerk", "day", "month", "hour")
@@ -48,10 +60,11 @@ class Standards:
     handling: dict[str, float]
 
     @classmethod
-    def of(cls, cfg: HallConfig) -> Standards:
-        s = alert_settings.settings(cfg)
+    def of(cls, cfg: HallConfig, handling_minutes: Mapping[str, float] | None = None) -> Standards:
+        """Waits against each service's ``target_wait_minutes``; handling against the minutes given
+        (the yellow ``handling`` alert threshold of each service), else not judged."""
         return cls({sid: svc.target_wait_minutes * 60.0 for sid, svc in cfg.services.items()},
-                   {sid: s.levels(cfg, "handling", sid)[0] * 60.0 for sid in cfg.services})
+                   {sid: m * 60.0 for sid, m in (handling_minutes or {}).items()})
 
 
 def key_function(cfg: HallConfig, by: str) -> Callable[[Any], Any]:
@@ -129,18 +142,19 @@ def _row() -> dict[str, Any]:
 
 
 def rows(cfg: HallConfig, by: str, visits: Iterable[VisitGroup], ratings: Iterable[RatingGroup],
-         tickets: Iterable[TicketGroup] | None = None) -> dict[Any, dict[str, Any]]:
+         tickets: Iterable[TicketGroup] | None = None, *, standards: Standards | None = None) -> dict[Any, dict[str, Any]]:
     """Figures for each value of ``by``. With ``tickets``, counts and waits are the citizens' (per ticket);
     without, they are the windows' (per visit)."""
     per_ticket = tickets is not None
-    return {k: _figures(r, per_ticket) for k, r in _accumulate(cfg, by, visits, ratings, tickets).items()}
+    return {k: _figures(r, per_ticket) for k, r in _accumulate(cfg, by, visits, ratings, tickets, standards).items()}
 
 
 def table(cfg: HallConfig, by: str, visits: Iterable[VisitGroup], ratings: Iterable[RatingGroup],
-          tickets: Iterable[TicketGroup] | None = None) -> tuple[dict[Any, dict[str, Any]], dict[str, Any]]:
+          tickets: Iterable[TicketGroup] | None = None, *, standards: Standards | None = None,
+          ) -> tuple[dict[Any, dict[str, Any]], dict[str, Any]]:
     """The rows by ``by`` and their total (the whole hall), from one pass over the facts."""
     per_ticket = tickets is not None
-    acc = _accumulate(cfg, by, visits, ratings, tickets)
+    acc = _accumulate(cfg, by, visits, ratings, tickets, standards)
     out = {k: _figures(r, per_ticket) for k, r in acc.items()}
     total = _row()
     for r in acc.values():
@@ -154,8 +168,8 @@ def table(cfg: HallConfig, by: str, visits: Iterable[VisitGroup], ratings: Itera
 
 
 def _accumulate(cfg: HallConfig, by: str, visits: Iterable[VisitGroup], ratings: Iterable[RatingGroup],
-                tickets: Iterable[TicketGroup] | None) -> dict[Any, dict[str, Any]]:
-    std = Standards.of(cfg)
+                tickets: Iterable[TicketGroup] | None, standards: Standards | None) -> dict[Any, dict[str, Any]]:
+    std = standards or Standards.of(cfg)
     key = key_function(cfg, by)
     acc: dict[Any, dict[str, Any]] = defaultdict(_row)
     per_ticket = tickets is not None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Union
 
 from queue_server.core.errors import Unavailable
 
@@ -57,14 +57,19 @@ RED_FLAGS = [("window", "窗口"), ("candidate", "红旗窗口候选"), ("served
              ("bad_reviews", "差评数"), ("over_handling_rate", "办理超时率"), ("attendance_faults", "考勤异常"), ("misses", "未达标项")]
 
 
+Path = Union[str, Callable[[dict[str, Any]], Any]]  # a dotted path into a row, or a function of it
+
+
 @dataclass
 class Table:
     title: str  # the sheet's name
-    columns: list[tuple[str, str]]  # (dotted path into a row, column title)
+    columns: list[tuple[Path, str]]  # (where the value is, column title)
     rows: list[dict[str, Any]]
 
 
-def _get(row: dict[str, Any], path: str) -> Any:
+def _get(row: dict[str, Any], path: Path) -> Any:
+    if callable(path):
+        return path(row)
     value: Any = row
     for part in path.split("."):
         if not isinstance(value, dict):
@@ -100,8 +105,8 @@ def to_csv(table: Table) -> bytes:
     return buf.getvalue().encode("utf-8-sig")
 
 
-def to_xlsx(tables: list[Table]) -> bytes:
-    """One workbook with a sheet per table: bold header, frozen first row, widths to fit."""
+def to_xlsx(tables: list[Table], *, title: str | None = None) -> bytes:
+    """One workbook with a sheet per table: an optional title row, bold header, frozen header, widths to fit."""
     try:
         from openpyxl import Workbook
         from openpyxl.styles import Font
@@ -111,8 +116,13 @@ def to_xlsx(tables: list[Table]) -> bytes:
     wb.remove(wb.active)
     for table in tables:
         ws = wb.create_sheet(_sheet_name(table.title))
+        header = 1
+        if title:
+            ws.append([title])
+            ws["A1"].font = Font(bold=True, size=14)
+            header = 2
         widths: list[int] = []
-        for i, line in enumerate(values(table)):
+        for line in values(table):
             ws.append(line)
             for j, v in enumerate(line):
                 w = sum(2 if ord(ch) > 0x2E80 else 1 for ch in str(v if v is not None else "")) + 2
@@ -120,9 +130,9 @@ def to_xlsx(tables: list[Table]) -> bytes:
                     widths.append(w)
                 else:
                     widths[j] = max(widths[j], min(w, 40))
-        for c in ws[1]:
+        for c in ws[header]:
             c.font = Font(bold=True)
-        ws.freeze_panes = "B2"
+        ws.freeze_panes = f"B{header + 1}"
         for j, w in enumerate(widths):
             ws.column_dimensions[_column_letter(j + 1)].width = w
     out = io.BytesIO()

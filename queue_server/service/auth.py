@@ -18,10 +18,11 @@ import secrets
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Callable, Mapping
 
-from queue_server.core.errors import Forbidden, Unauthorized
-from queue_server.core.model import DeviceToken, Person, Session, Window
+from queue_server.core.errors import Forbidden, NotFound, Unauthorized
+from queue_server.core.model import DeviceToken, Person, Session, Window, WindowStatus
+from queue_server.core.state import HallState
 
 PEOPLE_ROLES = ("clerk", "manager", "admin")
 DEVICE_ROLES = ("kiosk", "display", "pad", "agent")
@@ -120,14 +121,59 @@ def from_device(token: DeviceToken) -> Principal:
 
 
 # -- permission rules -------------------------------------------------------------------
+#
+# Every command names one Rule: the roles that may run it at all, checked before anything
+# else, and, where it depends on the hall's state ("the clerk signed in at window 3"), a
+# check run again inside the command's decision, so it holds atomically with the action.
+
+StateCheck = Callable[[Principal, HallState, Mapping[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Rule:
+    who: str  # for people: who may run it
+    roles: frozenset[str]
+    check: StateCheck | None = None
+
+    def admit(self, p: Principal) -> None:
+        """Refuse a caller whose role may never run the command."""
+        if p.role in self.roles:
+            return
+        if p.role == "anonymous":
+            raise Unauthorized("sign in or present a token")
+        article = "an" if p.role[:1] in "aeiou" else "a"
+        raise Forbidden(f"{article} {p.role} may not do this")
+
+    def allows(self, p: Principal, st: HallState, args: Mapping[str, Any]) -> None:
+        self.admit(p)
+        if self.check is not None:
+            self.check(p, st, args)
+
+    def also(self, check: StateCheck, who: str | None = None) -> Rule:
+        """This rule with one more check (a record's owner, say)."""
+        first = self.check
+
+        def both(p: Principal, st: HallState, args: Mapping[str, Any]) -> None:
+            if first is not None:
+                first(p, st, args)
+            check(p, st, args)
+
+        return Rule(who or self.who, self.roles, both)
+
+
+def rule(who: str, *roles: str, check: StateCheck | None = None) -> Rule:
+    return Rule(who, frozenset(roles), check)
 
 
 def require(p: Principal, *roles: str) -> None:
-    if p.role == "anonymous":
-        raise Unauthorized("sign in or present a token")
-    if p.role not in roles:
-        article = "an" if p.role[:1] in "aeiou" else "a"
-        raise Forbidden(f"{article} {p.role} may not do this")
+    """Refuse a caller whose role is not among ``roles``."""
+    Rule("", frozenset(roles)).admit(p)
+
+
+def window_of(st: HallState, number: Any) -> Window:
+    if not isinstance(number, int) or number not in st.config.windows:
+        raise NotFound(f"no window {number}", code="window_unknown")
+    return st.windows[number]
 
 
 def require_window_operator(p: Principal, window: Window, *, status_change: bool = False) -> None:
@@ -140,28 +186,63 @@ def require_window_operator(p: Principal, window: Window, *, status_change: bool
         raise Unauthorized("sign in or present a token")
     if p.role == "agent" and window.number in p.windows:
         return
-    if p.role == "clerk" and window.clerk == p.id:
-        return
-    if p.role in ("manager", "admin") and window.clerk == p.id:
+    if p.role in PEOPLE_ROLES and window.clerk == p.id:
         return  # a manager standing in at a window acts as its clerk
     if status_change and p.role == "admin":
         return
-    if p.role in ("clerk", "manager", "admin"):
+    if p.role in PEOPLE_ROLES:
         raise Forbidden(f"you are not signed in at window {window.number}")
     raise Forbidden(f"a {p.role} token may not operate window {window.number}")
 
 
-def require_may_open(p: Principal, number: int) -> None:
-    if p.role == "anonymous":
-        raise Unauthorized("sign in or present a token")
+def _operator(p: Principal, st: HallState, args: Mapping[str, Any]) -> None:
+    require_window_operator(p, window_of(st, args.get("window")))
+
+
+def _status(p: Principal, st: HallState, args: Mapping[str, Any]) -> None:
+    require_window_operator(p, window_of(st, args.get("window")), status_change=True)
+
+
+def _may_open(p: Principal, st: HallState, args: Mapping[str, Any]) -> None:
+    number = args.get("window")
+    window_of(st, number)
     if p.role == "agent":
         if number not in p.windows:
             raise Forbidden(f"this agent is not bound to window {number}")
         return
-    if p.role not in PEOPLE_ROLES:
-        raise Forbidden(f"a {p.role} token may not open windows")
     if p.role == "clerk" and p.windows and number not in p.windows:
         raise Forbidden(f"you may not sign in at window {number}")
+
+
+def _window_exists(p: Principal, st: HallState, args: Mapping[str, Any]) -> None:
+    window_of(st, args.get("window"))
+
+
+def _window_records(p: Principal, st: HallState, args: Mapping[str, Any]) -> None:
+    w = window_of(st, args.get("window"))
+    if not p.is_manager:
+        require_window_operator(p, w)
+
+
+def signed_in_at(p: Principal, st: HallState) -> int | None:
+    """The window a person is signed in at now, if any."""
+    if not p.is_person:
+        return None
+    return next((n for n, w in st.windows.items() if w.clerk == p.id and w.status is not WindowStatus.CLOSED), None)
+
+
+ANYONE = rule("anyone", "anonymous", *PEOPLE_ROLES, *DEVICE_ROLES)
+STAFF = rule("staff (clerk, manager, admin)", *PEOPLE_ROLES)
+MANAGERS = rule("manager, admin", "manager", "admin")
+ADMIN = rule("admin", "admin")
+KIOSK_OR_STAFF = rule("kiosk token, staff", "kiosk", *PEOPLE_ROLES)
+WINDOW_OPERATOR = rule("the clerk signed in at the window, or its agent", *PEOPLE_ROLES, "agent", check=_operator)
+WINDOW_STATUS = rule("the clerk signed in at the window, its agent, an admin", *PEOPLE_ROLES, "agent", check=_status)
+MAY_OPEN = rule("a clerk permitted there, an admin, or its agent (with staff_no)", *PEOPLE_ROLES, "agent", check=_may_open)
+QUEUE_VIEWERS = rule("staff, agent, display, pad", *PEOPLE_ROLES, "agent", "display", "pad", check=_window_exists)
+WINDOW_RECORDS = rule("the clerk signed in at the window, its agent, manager, admin", *PEOPLE_ROLES, "agent",
+                      check=_window_records)
+AGENT = rule("agent", "agent")
 
 
 # -- authentication -------------------------------------------------------------------------

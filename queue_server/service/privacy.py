@@ -26,17 +26,11 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from queue_server.core.errors import Invalid, Unavailable
 from queue_server.core.model import Doc
 from queue_server.store import StoreError
-from queue_server.web import http as api
-from queue_server.web.http import route
 
-from . import auth
 from .auth import Principal
-from .features import Feature, register
 
 log = logging.getLogger("hallcall.privacy")
 
@@ -70,13 +64,6 @@ class Hasher:
         if self.salt is None:
             raise Unavailable(f"ID numbers cannot be taken: no privacy salt (see {SALT_ENV} in docs/citizens.md)")
         return hmac.new(self.salt, normalize_id(raw).encode(), hashlib.sha256).hexdigest()
-
-
-HASHER_KEY = web.AppKey("privacy_hasher", Hasher)
-
-
-def hasher(app: web.Application) -> Hasher:
-    return app[HASHER_KEY]
 
 
 def _file_salt(path: Path) -> bytes:
@@ -169,34 +156,6 @@ async def audit(hall: Any, p: Principal, action: str, kind: str, *, ids: list[st
                 "count": len(ids), "ids": ids[:50], "detail": detail, "at": tx.now.isoformat()}
         doc = Doc("audit", f"{now:%Y%m%d%H%M%S}-{secrets.token_hex(4)}", tx.state.day or now.date().isoformat(), data,
                   keys=(f"actor:{p.actor or p.role}", f"kind:{kind}"), live=False)
-        tx.emit("audit.recorded", docs=(doc,), extra={"topics": ["admin"]})
+        tx.emit("audit.recorded", docs=(doc,))
 
     await hall.run(decide, p.actor)
-
-
-@route("GET", "/audit", "Who viewed or exported citizens' personal data", "admin",
-       query={"date": api._DAY, "from": api._DAY, "to": api._DAY, "actor": {"type": "string", "maxLength": 80}},
-       tag="privacy")
-async def get_audit(request: web.Request, p: Principal, body: dict[str, Any]) -> Any:
-    auth.require(p, "admin")
-    hall = api.hall_of(request)
-    d_from, d_to = api.parse_period(request, hall.state.day)
-    actor = request.query.get("actor")
-    docs = await hall.store.docs("audit", day_from=d_from, day_to=d_to, key=f"actor:{actor}" if actor else None)
-    return {"from": d_from, "to": d_to, "entries": [{"id": d.id, **d.data} for d in docs]}
-
-
-def _setup(app: web.Application) -> None:
-    app[HASHER_KEY] = Hasher()
-
-
-async def _lifetime(app: web.Application) -> Any:
-    try:
-        app[HASHER_KEY].salt = await load_salt(app[api.HALL_KEY].store)
-    except (StoreError, OSError) as exc:
-        # The queue must run without it; only what takes ID numbers is refused (503).
-        log.warning("ID numbers cannot be taken: %s", exc)
-    yield
-
-
-register(Feature("privacy", setup=_setup, lifetime=_lifetime))

@@ -169,7 +169,7 @@ def notify_payload(hall_id: str) -> Payload:
         if event.name not in NOTIFY_EVENTS:
             return None
         return {"hall": hall_id, "event": event.name, "seq": event.seq, "at": event.at.isoformat(),
-                "extra": {k: v for k, v in event.extra.items() if k != "topics"},
+                "extra": dict(event.extra),
                 "docs": [{"kind": d.kind, "id": d.id, **d.data} for d in event.docs]}
 
     return payload

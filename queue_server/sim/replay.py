@@ -179,9 +179,9 @@ class Replayer:
 
     async def _arrive(self, a: Arrival) -> None:
         if a.priority == "appointment" or a.channel in ("appointment", "staff"):
-            call = self.hall.issue(self.desk_staff, a.service, channel=a.channel, priority=a.priority)
+            call = self.hall.execute("issue", self.desk_staff, service=a.service, channel=a.channel, priority=a.priority)
         else:
-            call = self.hall.issue(self.kiosk, a.service, channel=a.channel, priority=a.priority)
+            call = self.hall.execute("issue", self.kiosk, service=a.service, channel=a.channel, priority=a.priority)
         [ticket] = await self._step(call)
         if isinstance(ticket, dict):
             self.by_ticket[ticket["id"]] = a
@@ -190,7 +190,7 @@ class Replayer:
     async def _rate(self, ticket: str, level: int) -> dict[str, Any]:
         """The pad's rating; awaited inline, so it is submitted with whatever it is gathered with."""
         reasons = [self.rng.choice(sorted(REASONS))] if level <= 2 else []
-        rated = await self.hall.evaluate(self.pad, level=level, ticket=ticket, reasons=reasons)
+        rated = await self.hall.execute("evaluate", self.pad, level=level, ticket=ticket, reasons=reasons)
         self.result.ratings += 1
         return rated
 
@@ -200,7 +200,7 @@ class Replayer:
         desk.closing = False
         if desk.open:
             return  # still serving overtime from the last span
-        [opened] = await self._step(self.hall.open_window(desk.clerk, desk.number))
+        [opened] = await self._step(self.hall.execute("open", desk.clerk, window=desk.number))
         if isinstance(opened, dict):
             desk.open = True
             await self._next(desk)
@@ -212,7 +212,7 @@ class Replayer:
             await self._close(desk)
 
     async def _close(self, desk: _Desk, *before: Awaitable[Any]) -> None:
-        await self._step(*before, self.hall.close_window(desk.clerk, desk.number))
+        await self._step(*before, self.hall.execute("close", desk.clerk, window=desk.number))
         desk.open = False
 
     async def _next(self, desk: _Desk, *before: Awaitable[Any], served: bool = False) -> None:
@@ -223,11 +223,11 @@ class Replayer:
             return
         if served and not desk.closing and self.rng.random() < self.options.pause_probability:
             reason = self.rng.choice(PAUSE_REASONS[:3])
-            await self._step(*before, self.hall.pause(p, n, reason))
+            await self._step(*before, self.hall.execute("pause", p, window=n, reason=reason))
             self.result.pauses += 1
             self.later(60 * self.rng.randint(*self.options.pause_minutes), self._resume, desk)
             return
-        *_, called = await self._step(*before, self.hall.call_next(p, n))
+        *_, called = await self._step(*before, self.hall.execute("call_next", p, window=n))
         if not isinstance(called, dict):
             if desk.closing:
                 await self._close(desk)
@@ -245,19 +245,19 @@ class Replayer:
             self.later(self.options.walk_seconds + a.service_seconds, self._finish, desk, called["id"])
 
     async def _recall(self, desk: _Desk) -> None:
-        await self._step(self.hall.recall(desk.clerk, desk.number))
+        await self._step(self.hall.execute("recall", desk.clerk, window=desk.number))
 
     async def _miss(self, desk: _Desk) -> None:
         self.result.no_shows += 1
-        await self._next(desk, self.hall.no_show(desk.clerk, desk.number), served=True)
+        await self._next(desk, self.hall.execute("no_show", desk.clerk, window=desk.number), served=True)
 
     async def _start(self, desk: _Desk) -> None:
-        await self._step(self.hall.start_service(desk.clerk, desk.number))
+        await self._step(self.hall.execute("start", desk.clerk, window=desk.number))
 
     async def _finish(self, desk: _Desk, ticket: str) -> None:
         a = self.by_ticket[ticket]
         self.result.served += 1
-        steps = [self.hall.finish(desk.clerk, desk.number)]
+        steps = [self.hall.execute("finish", desk.clerk, window=desk.number)]
         if a.rating is not None and self.options.rate_seconds:
             self.later(self.options.rate_seconds, self._step_rate, ticket, a.rating)
         elif a.rating is not None:
@@ -268,7 +268,7 @@ class Replayer:
         await self._step(self._rate(ticket, level))
 
     async def _resume(self, desk: _Desk) -> None:
-        await self._next(desk, self.hall.resume(desk.clerk, desk.number))
+        await self._next(desk, self.hall.execute("resume", desk.clerk, window=desk.number))
 
     async def _check_alerts(self) -> None:
         assert self.check_alerts is not None
@@ -285,12 +285,9 @@ def _day_start(cfg: HallConfig, day: date) -> datetime:
 async def replay(cfg: HallConfig, store: Store, arrivals: list[Arrival], options: Settings | None = None,
                  *, days: list[date] | None = None) -> list[ReplayResult]:
     """Replay a trace on an opened store: once on its own date, or once on each of ``days``."""
-    from queue_server.features.alerts import feature as alerts
-    from queue_server.service import features
+    from queue_server.features import catalog
+    from queue_server.features.alerts import Alerts
 
-    # Every feature's hooks run as in a server: a bad rating opens its follow-up case, a
-    # 容缺受理 finish its record, whichever modules happen to be imported already.
-    features.load_all()
     options = options or settings(cfg)
     if not arrivals:
         raise ValueError("the trace has no arrivals")
@@ -303,17 +300,19 @@ async def replay(cfg: HallConfig, store: Store, arrivals: list[Arrival], options
         raise ValueError(f"the store already holds {held.day}; replay a later day or into another store")
     clerks = await ensure_clerks(store, cfg, windows)
     clock = ManualClock(_day_start(cfg, days[0]))
-    hall = Hall(cfg, store, clock)
-    await hall.start(day_timer=False)
+    # Every feature runs as in a server (a bad rating opens its follow-up case, a 容缺受理
+    # finish its record), but its checks run in simulated time, not on a wall-clock ticker.
+    hall = Hall(cfg, store, clock, features=catalog.build(cfg))
+    await hall.start(day_timer=False, tickers=False)
     results = []
     try:
-        checker = alerts.Checker(hall)
+        alerts = hall.features.get(Alerts)
         for i, day in enumerate(days):
             clock.set(_day_start(cfg, day))
             await hall.tick()  # the new business day starts before the first arrival
             shifted = [replace(a, at=a.at.replace(year=day.year, month=day.month, day=day.day)) for a in arrivals]
             opts = replace(options, seed=options.seed + i)
-            replayer = Replayer(hall, clock, shifted, clerks, opts, checker.check)
+            replayer = Replayer(hall, clock, shifted, clerks, opts, lambda: alerts.check(hall))
             results.append(await replayer.run())
     finally:
         await hall.stop()

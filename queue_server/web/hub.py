@@ -11,10 +11,10 @@ pass ``SEND_BUFFER`` bytes is cut off, costing the hall nothing, and reconnects 
 from __future__ import annotations
 
 import asyncio
-import json
+import base64
 import logging
 from collections import deque
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -22,12 +22,14 @@ from queue_server import __version__, protocol
 from queue_server.core import queueing
 from queue_server.core.errors import HallError, Invalid
 from queue_server.core.model import Event, Status
-from queue_server.core.schema import validate
-from queue_server.service import auth
+from queue_server.service import auth, views
 from queue_server.service.auth import Principal
-from queue_server.service.commands import COMMANDS
+from queue_server.service.commands import Download
 from queue_server.service.hall import Hall
 from queue_server.store import StoreError
+
+from . import audience
+from .audience import ALL
 
 log = logging.getLogger("hallcall.ws")
 
@@ -36,15 +38,6 @@ SEND_BUFFER = 1024 * 1024  # bytes a client may fall behind (about a thousand ev
 HEARTBEAT = 20.0
 HELLO_TIMEOUT = 10.0
 CATCH_UP_SECONDS = 5.0  # a reconnecting client waits at most this for this process to reach its since
-ALL = "*"
-
-
-def _strip_ticket(data: dict[str, Any]) -> dict[str, Any]:
-    ticket = data.get("ticket")
-    if ticket is not None:
-        data = dict(data)
-        data["ticket"] = {k: v for k, v in ticket.items() if k not in ("token", "request_id")}
-    return data
 
 
 def ws_frame(text: str) -> bytes:
@@ -60,82 +53,11 @@ def ws_frame(text: str) -> bytes:
     return header + payload
 
 
-def _frame(event: Event, data: dict[str, Any]) -> bytes:
-    return ws_frame(protocol.encode(
-        {"type": protocol.EVENT, "seq": event.seq, "name": event.name, "at": event.at.isoformat(), "data": data}))
-
-
-def _touched_services(hall: Hall, event: Event) -> list[str]:
-    """Services whose waiting count or ETA an event may change."""
-    if event.name == "day.started":
-        return list(hall.config.services)
-    found: dict[str, None] = {}
-    if event.ticket is not None:
-        found[event.ticket.service] = None
-        if event.extra.get("from_service") in hall.config.services:
-            found[event.extra["from_service"]] = None
-    if event.window is not None and event.name.startswith("window."):
-        wcfg = hall.config.windows.get(event.window.number)
-        for service in wcfg.services if wcfg is not None else ():
-            found[service] = None  # staffed windows drive the ETA
-    return list(found)
-
-
-def route(hall: Hall, event: Event, views: Callable[[str], dict[str, Any]] | None = None) -> list[tuple[frozenset[str], str]]:
-    """The audiences of one event: (topics, encoded frame), most privileged first.
-
-    Public frames of queue-changing events carry ``queues``: the services' counts and
-    ETAs now, so screens keep them without polling. They are absolute values read from
-    the live state (possibly a few events newer than this one), so applying them in
-    order always ends at the truth, also when events are replayed after a restart.
-    """
-    data = event.data()
-    name = event.name
-    t = event.ticket
-    if name == "print.requested":
-        # The only frame that carries a tracking token: it goes to the kiosk's printer alone.
-        return [(frozenset({protocol.topic_kiosk(event.extra.get("kiosk", ""))}), _frame(event, data))]
-    public = _strip_ticket(data)
-    if name not in ("evaluation.submitted", "evaluation.requested", "notice.changed", "device.status"):
-        view = views or (lambda s: hall.service_view(hall.state, s))
-        touched = _touched_services(hall, event)
-        if touched:
-            public = {**public, "queues": [view(s) for s in touched]}
-    if name in ("notice.changed", "day.started"):
-        return [(frozenset({ALL}), _frame(event, public))]
-    if name == "device.status":
-        return [(frozenset({protocol.TOPIC_ADMIN, protocol.TOPIC_DEVICES}), _frame(event, public))]
-    if name == "evaluation.submitted" and t is not None:
-        out = [(frozenset({protocol.TOPIC_ADMIN, protocol.topic_ticket(t.token)}), _frame(event, public))]
-        if t.window is not None:
-            brief = {"ticket": public["ticket"], "evaluation": {"ticket": t.id, "level": data["evaluation"]["level"]}}
-            out.append((frozenset({protocol.topic_window(t.window)}), _frame(event, brief)))
-        return out
-    if name == "evaluation.requested" and t is not None:
-        # Only the window's pad (and keypad), the citizen's phone and managers ask for ratings;
-        # hall screens never need it, and a call-next would otherwise fan out three frames.
-        asked = {protocol.TOPIC_ADMIN, protocol.topic_ticket(t.token)}
-        if t.window is not None:
-            asked.add(protocol.topic_window(t.window))
-        return [(frozenset(asked), _frame(event, public))]
-    topics: set[str] = set()
-    if t is not None:
-        topics |= {protocol.topic_hall(), protocol.topic_zone(t.zone), protocol.topic_ticket(t.token), protocol.TOPIC_ADMIN}
-        for n in (t.window, t.pinned_window, event.extra.get("from_window")):
-            if n is not None:
-                topics.add(protocol.topic_window(n))
-        if event.extra.get("from_service") in hall.config.services:
-            topics.add(protocol.topic_zone(hall.config.services[event.extra["from_service"]].zone))
-    if event.window is not None:
-        wcfg = hall.config.windows.get(event.window.number)
-        topics |= {protocol.topic_hall(), protocol.topic_window(event.window.number), protocol.TOPIC_ADMIN}
-        if wcfg is not None:
-            topics.add(protocol.topic_zone(wcfg.zone))
-    if not topics:
-        # Events of later features: managers see them, and the feature may name more topics.
-        topics.add(protocol.TOPIC_ADMIN)
-        topics.update(event.extra.get("topics", ()))
-    return [(frozenset(topics), _frame(event, public))]
+def frames(hall: Hall, event: Event, service_view: audience.ServiceView | None = None) -> list[tuple[frozenset[str], bytes]]:
+    """The event's audiences, each payload encoded once as a finished frame."""
+    head = {"type": protocol.EVENT, "seq": event.seq, "name": event.name, "at": event.at.isoformat()}
+    return [(topics, ws_frame(protocol.encode({**head, "data": data})))
+            for topics, data in audience.of(hall, event, service_view)]
 
 
 class Client:
@@ -193,16 +115,16 @@ class Hub:
         size = self.ring.maxlen or RING
         since = max(0, self.hall.last_dispatched - size)
         # The state does not move while we preload: compute each service's counts once.
-        views: dict[str, dict[str, Any]] = {}
+        seen: dict[str, dict[str, Any]] = {}
 
         def view(service: str) -> dict[str, Any]:
-            if service not in views:
-                views[service] = self.hall.service_view(self.hall.state, service)
-            return views[service]
+            if service not in seen:
+                seen[service] = views.service(self.hall.state, service)
+            return seen[service]
 
         for event in await self.hall.store.events_since(since, size):
             if event.seq <= self.hall.last_dispatched:
-                self.ring.append((event.seq, route(self.hall, event, view)))
+                self.ring.append((event.seq, frames(self.hall, event, view)))
 
     async def close(self) -> None:
         self._unsubscribe()
@@ -222,7 +144,7 @@ class Hub:
         return out
 
     def on_event(self, event: Event) -> None:
-        audiences = route(self.hall, event)
+        audiences = frames(self.hall, event)
         self.ring.append((event.seq, audiences))
         if not self.clients:
             return
@@ -319,17 +241,17 @@ class Hub:
     def snapshot(self, c: Client) -> dict[str, Any]:
         st = self.hall.state
         if self._snapshot is None or self._snapshot[0] != st.seq:
-            self._snapshot = (st.seq, self.hall.snapshot(st))
+            self._snapshot = (st.seq, self.hall.snapshot())
         state = dict(self._snapshot[1])
         if c.tokens:
             tickets = {}
             for token in c.tokens:
                 t = st.ticket_by_token(token)
                 if t is not None:
-                    tickets[token] = self.hall.ticket_view(st, t, token=False)
+                    tickets[token] = views.ticket(st, t, token=False)
             state["tickets"] = tickets
         if protocol.TOPIC_ADMIN in c.topics or protocol.TOPIC_DEVICES in c.topics:
-            state["devices"] = self.hall.devices()
+            state["devices"] = views.devices(st)
         return {"type": protocol.SNAPSHOT, "seq": st.seq, "state": state}
 
     def start_stream(self, c: Client, since: int | None) -> None:
@@ -471,19 +393,26 @@ class Hub:
 
     async def _command(self, c: Client, m: dict[str, Any]) -> None:
         msg_id = m["id"]
-        cmd = COMMANDS.get(m["name"])
-        if cmd is None:
-            self._reply(c, protocol.failure(msg_id, "unknown_command", f"no command {m['name']!r}"))
-            return
         args = {k: v for k, v in m.items() if k not in ("type", "id", "name")}
         try:
-            validate(args, cmd.schema, "args")
-            data = await cmd.run(self.hall, c.principal, args)
+            data = await self.hall.execute(m["name"], c.principal, args)
         except HallError as exc:
             self._reply(c, protocol.failure(msg_id, exc.code, exc.message))
             return
         except Exception:
-            log.exception("command %s failed", cmd.name)
+            log.exception("command %s failed", m["name"])
             self._reply(c, protocol.failure(msg_id, "internal", "internal error"))
             return
+        if isinstance(data, Download):
+            data = download(data)
         self._reply(c, protocol.result(msg_id, data))
+
+
+def download(d: Download) -> dict[str, Any]:
+    """A file result on the WebSocket: text as text, anything else as base64."""
+    out: dict[str, Any] = {"content_type": d.content_type, "filename": d.filename}
+    if d.content_type.startswith("text/") or d.content_type.endswith("+xml"):
+        out["text"] = d.body.decode("utf-8")
+    else:
+        out["base64"] = base64.b64encode(d.body).decode()
+    return out

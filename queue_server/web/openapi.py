@@ -1,4 +1,4 @@
-"""The OpenAPI 3.1 document, written from the same route table that serves requests."""
+"""The OpenAPI 3.1 document, written from the same command table that serves requests."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from queue_server import __version__
 
-from .http import ROUTES, Route
+from .http import Route
 
 _ERROR = {
     "type": "object",
@@ -17,17 +17,11 @@ _ERROR = {
 }
 
 
-def openapi_path(path: str) -> str:
-    """aiohttp's ``{window:\\d+}`` becomes OpenAPI's ``{window}``."""
-    return re.sub(r"\{(\w+):[^}]+\}", r"{\1}", path)
-
-
 def _operation(r: Route) -> dict[str, Any]:
-    path = openapi_path(r.path)
+    path = r.path
     params: list[dict[str, Any]] = []
-    for name in re.findall(r"\{(\w+)\}", path):
-        kind = "integer" if name == "window" else "string"
-        params.append({"name": name, "in": "path", "required": True, "schema": {"type": kind}})
+    for name, schema in r.params.items():
+        params.append({"name": name, "in": "path", "required": True, "schema": schema})
     for name, schema in r.query.items():
         params.append({"name": name, "in": "query", "required": False, "schema": schema})
     op: dict[str, Any] = {
@@ -43,18 +37,20 @@ def _operation(r: Route) -> dict[str, Any]:
             "default": {"description": "error", "content": {"application/json": {"schema": _ERROR}}},
         },
     }
-    if r.path.endswith("call-next"):
-        op["responses"]["204"] = {"description": "nobody is waiting"}
+    if r.command is not None:
+        op["x-command"] = r.command  # the same command over the WebSocket
+    if r.empty:
+        op["responses"]["204"] = {"description": "nothing to act on (nobody is waiting)"}
     if r.body is not None:
         op["requestBody"] = {"required": bool(r.body.get("required")),
                              "content": {"application/json": {"schema": r.body}}}
     return op
 
 
-def document() -> dict[str, Any]:
+def document(routes: list[Route]) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
-    for r in ROUTES:
-        paths.setdefault(openapi_path(r.path), {})[r.method.lower()] = _operation(r)
+    for r in routes:
+        paths.setdefault(r.path, {})[r.method.lower()] = _operation(r)
     paths["/api/v1/openapi.json"] = {"get": {"summary": "This document", "operationId": "get_openapi", "tags": ["meta"],
                                              "responses": {"200": {"description": "the OpenAPI document"}}}}
     return {

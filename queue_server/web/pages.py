@@ -1,4 +1,5 @@
-"""The pages people use: kiosk, clerk console, hall TV, window screen, evaluation pad, tracking, live monitor.
+"""The pages people use: kiosk, clerk console, hall TV, window screen, evaluation pad, tracking,
+the live monitor, and the managers' reports, alert board and case desk.
 
 Each page is a jinja2 shell (autoescaped) that embeds what the browser needs to start:
 the hall's layout, the strings of its language table and the page's parameters, as one
@@ -21,7 +22,11 @@ from aiohttp import web
 from markupsafe import Markup
 
 from queue_server import __version__
-from queue_server.service.features import Feature, register
+from queue_server.features.complaints import Complaints
+from queue_server.features.complaints.ledger import REASONS, tier_name
+from queue_server.features.followup.cases import GROUNDS, REPLY_CHANNELS
+from queue_server.reports import figures
+from queue_server.service import views
 
 from . import http as api
 
@@ -178,7 +183,7 @@ async def render(request: web.Request, page: Page, params: dict[str, Any] | None
         "lang": lang,
         "version": __version__,
         "strings": table,
-        "hall": hall.describe(),
+        "hall": views.describe(cfg),
         "public_url": cfg.hall.public_url,
         "issue_outside_hours": cfg.policy.issue_outside_hours,
         "now": hall.clock.now().astimezone(cfg.hall.tz).isoformat(),
@@ -203,7 +208,7 @@ async def not_found(request: web.Request, what: str) -> web.Response:
     env = request.app[ENV_KEY]
     lang = lang_of(request)
     html = env.get_template("not_found.html").render(
-        lang=lang, what=what, hall=api.hall_of(request).describe(),
+        lang=lang, what=what, hall=views.describe(api.hall_of(request).config),
         t=lambda key: STRINGS[key][lang], static=static_url,
     )
     return web.Response(text=html, status=404, content_type="text/html", charset="utf-8")
@@ -262,6 +267,42 @@ async def admin(request: web.Request) -> web.Response:
     return await render(request, PAGES["admin"])
 
 
+# -- the manager pages: reports, the alert board, the case desk -------------------------------------
+
+# Every manager page gets every prefix: the shared top bar (report_macros.html) links them all.
+_STRINGS = ("rp.", "al.", "cs.", "admin.", "login.", "role.", "err.")
+REPORTS = Page("reports", "reports.html", "reports-page.js", "reports.css", _STRINGS, "rp.title")
+ALERTS = Page("alerts", "alerts.html", "alert-board.js", "reports.css", _STRINGS, "al.title")
+CASES = Page("cases", "cases.html", "cases-page.js", "reports.css", _STRINGS, "cs.title")
+
+
+async def reports_page(request: web.Request) -> web.Response:
+    hall = api.hall_of(request)
+    return await render(request, REPORTS, {"today": hall.state.day, "dimensions": list(figures.DIMENSIONS)})
+
+
+async def alerts_page(request: web.Request) -> web.Response:
+    return await render(request, ALERTS, {"today": api.hall_of(request).state.day})
+
+
+def _case_desk_params(hall: Any) -> dict[str, Any]:
+    """What the case desk's forms offer: the ledger's reasons and tiers, reply channels, appeal grounds."""
+    tiers = hall.features.get(Complaints).settings.tiers
+    return {
+        "today": hall.state.day,
+        "reasons": list(REASONS),
+        "tiers": [{"id": tid, "name": tier_name(tid, spec), "spec": spec} for tid, spec in tiers.items()],
+        "channels": list(REPLY_CHANNELS),
+        "grounds": list(GROUNDS),
+    }
+
+
+async def cases_page(request: web.Request) -> web.Response:
+    return await render(request, CASES, _case_desk_params(api.hall_of(request)))
+
+
+
+
 ROUTES: list[tuple[str, Callable[[web.Request], Awaitable[web.Response]]]] = [
     ("/", index),
     ("/kiosk", kiosk),
@@ -271,6 +312,9 @@ ROUTES: list[tuple[str, Callable[[web.Request], Awaitable[web.Response]]]] = [
     ("/display/window/{n:\\d{1,4}}", window_screen),
     ("/pad/{n:\\d{1,4}}", pad),
     ("/admin", admin),
+    ("/admin/reports", reports_page),
+    ("/admin/alerts", alerts_page),
+    ("/admin/cases", cases_page),
 ]
 
 
@@ -279,5 +323,3 @@ def setup(app: web.Application) -> None:
     for path, handler in ROUTES:
         app.router.add_get(path, handler)
 
-
-register(Feature("pages", setup=setup))

@@ -8,7 +8,6 @@ from typing import Any
 
 from playwright.async_api import expect
 
-from queue_server.features.complaints import feature as ledger
 
 from .conftest import Browsing
 from .helpers import assert_contrast, assert_no_tofu, person, settle, signed_in
@@ -191,7 +190,7 @@ async def test_the_ledger_tab_registers_a_case_and_closes_it(server: Any, clock:
     # The phone complaint is still unanswered a fortnight on: marked overdue, pushed by ledger.overdue.
     await expect(other_row.locator(".cs-flag")).to_have_count(0)
     clock.advance(14 * 86400)
-    assert [d.id for d in await ledger.run_check(server.hall)] == [second]
+    assert [d.id for d in await server.hall.check("ledger")] == [second]
     await expect(other_row.locator(".cs-flag")).to_have_text("已逾期", timeout=5000)
     await expect(other_row).to_have_attribute("data-flag", "overdue")
     await settle(page)

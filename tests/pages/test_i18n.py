@@ -23,7 +23,7 @@ PAGES = [
 
 async def test_every_page_switches_to_english_and_remembers(server: Any, pages: Browsing) -> None:
     await server.clerk_at(15)
-    await server.hall.set_notice(await _manager(server), "今日通知", "Today's notice")
+    await server.hall.execute("set_notice", await _manager(server), text="今日通知", text_en="Today's notice")
     for path, where, zh, en in PAGES:
         page = await pages.open(path, base=server.base)
         await expect(page.locator(where)).to_have_text(zh, timeout=5000)

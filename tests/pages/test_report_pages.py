@@ -6,7 +6,6 @@ from typing import Any
 
 from playwright.async_api import expect
 
-from queue_server.features.alerts import feature as alerts
 from queue_server.features.alerts import rules as alert_rules
 
 from ..conftest import PASSWORD  # type: ignore[import-not-found]
@@ -87,7 +86,7 @@ async def test_alert_board(server: Any, clock: Any, pages: Browsing) -> None:
     kiosk = server.client(await server.token("kiosk"))
     await kiosk.post("/api/v1/tickets", {"service": "pension"})
     clock.advance(16 * 60)
-    await server.app[alerts.CHECKER_KEY].check()
+    await server.hall.check("alerts")
     await expect(page.locator("#al-live tr[data-alert^='wait.pension.']")).to_contain_text("等候超时", timeout=5000)
     await expect(page.locator("#al-n-yellow")).to_have_text("1")
 
@@ -110,7 +109,6 @@ async def test_alert_board(server: Any, clock: Any, pages: Browsing) -> None:
 
 
 async def test_the_alert_board_lists_cases_past_their_deadline(server: Any, clock: Any, pages: Browsing) -> None:
-    from queue_server.features.followup import feature as followup
 
     pages.base = server.base
     await person(server, "boss", "马主任", "manager")
@@ -122,7 +120,7 @@ async def test_the_alert_board_lists_cases_past_their_deadline(server: Any, cloc
     case_id = f"CP{unhappy}"
     due = server.hall.state.docs["case"][case_id].data["due"]
     clock.advance(30 * 86400)  # a month on, nobody has rectified it
-    assert [d.id for d in await followup.run_check(server.hall)] == [case_id]
+    assert [d.id for d in await server.hall.check("followup")] == [case_id]
     row = page.locator(f"#al-deadlines tr[data-item='case:{case_id}']")  # pushed by case.overdue, not polled
     await expect(row).to_contain_text("已逾期", timeout=3000)
     await expect(row).to_contain_text("差评整改")

@@ -25,7 +25,6 @@ from queue_server.core.state import HallState
 from .settings import CHECKED, LEVELS, RANK, Settings
 
 KIND = "alert"
-TOPICS = ["admin"]
 
 
 # -- what the state shows ------------------------------------------------------------------
@@ -177,7 +176,7 @@ def _emit(tx: Tx, name: str, data: dict[str, Any], day: str) -> Doc:
     live = data["active"] or data["closed_at"] is None
     data["status"] = "closed" if data["closed_at"] else "active" if data["active"] else "cleared"
     doc = Doc(KIND, data["id"], day, data, live=live)
-    tx.emit(name, docs=(doc,), extra={"topics": TOPICS})
+    tx.emit(name, docs=(doc,))
     return doc
 
 

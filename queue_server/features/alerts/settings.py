@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from queue_server.core.config import ConfigIssue, HallConfig
-from queue_server.features.attendance import sessions as attendance
 
 LEVELS = ("yellow", "orange", "red")
 RANK = {name: i for i, name in enumerate(LEVELS)}
@@ -57,24 +56,16 @@ class Settings:
         return DEFAULTS[kind]
 
 
-_SETTINGS: dict[int, tuple[HallConfig, Settings]] = {}
-
-
-def settings(cfg: HallConfig) -> Settings:
-    """The hall file's [alerts] table over the defaults (validated beforehand by ``validate``)."""
-    hit = _SETTINGS.get(id(cfg))
-    if hit is not None and hit[0] is cfg:
-        return hit[1]
+def parse(cfg: HallConfig, expected_windows: tuple[int, ...] = ()) -> Settings:
+    """The hall file's [alerts] table over the defaults (checked by ``validate``)."""
     raw = cfg.extra.get("alerts", {})
-    made = Settings(
+    return Settings(
         thresholds={k: tuple(map(float, raw[k])) for k in THRESHOLDS if k in raw},  # type: ignore[misc]
         services={s: {k: tuple(map(float, v)) for k, v in t.items()} for s, t in raw.get("services", {}).items()},  # type: ignore[misc]
         bad_review=tuple(raw.get("bad_review", ("orange", "red"))),  # type: ignore[arg-type]
-        expected_windows=attendance.settings(cfg).expected_windows,
+        expected_windows=expected_windows,
         **{k: raw.get(k, v) for k, v in OPTIONS.items()},
     )
-    _SETTINGS[id(cfg)] = (cfg, made)
-    return made
 
 
 def _check_levels(cfg: HallConfig, table: str, key: str, value: Any, out: list[ConfigIssue]) -> None:

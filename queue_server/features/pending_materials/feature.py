@@ -1,11 +1,11 @@
 """容缺受理: a service accepted while some materials are still missing, and their due date.
 
 Finishing a ticket with the outcome ``pending_materials`` opens a record (a Doc of kind
-"pending", id = the ticket id) in the same transaction, through the "finished" hook:
+"pending", id = the ticket id) in the same transaction, through the ``finished`` hook:
 the missing materials and the date they are due, given by the clerk or else
 ``[followup] pending_days`` working days on. The clerk's console lists the window's
 open records; once the materials are in, the record is completed. One not completed
-by its due date raises ``pending.overdue`` once, to the admin topic and the window.
+by its due date raises ``pending.overdue`` once, to managers and the window.
 """
 
 from __future__ import annotations
@@ -13,19 +13,18 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from aiohttp import web
-
-from queue_server.core import rules, workdays
+from queue_server.core.config import HallConfig
 from queue_server.core.errors import Conflict, Forbidden, Invalid, NotFound
 from queue_server.core.model import Doc, Outcome, Ticket
 from queue_server.core.rules import Tx
-from queue_server.core.schema import obj
-from queue_server.features.followup import feature as followup
-from queue_server.service import auth, featurekit
-from queue_server.service.auth import Principal
-from queue_server.service.features import Feature, register
-from queue_server.web import http as api
-from queue_server.web.http import route
+from queue_server.core.schema import DAY, WINDOW, obj
+from queue_server.core.state import HallState
+from queue_server.features.followup import FollowUp
+from queue_server.service import auth
+from queue_server.service.auth import MANAGERS, STAFF, Principal, rule
+from queue_server.service.commands import Call, Command, Http, command
+from queue_server.service.hall import Hall
+from queue_server.service.plugin import Feature, Features, Ticker, listed, log_step
 
 KIND = "pending"
 
@@ -33,13 +32,12 @@ KIND = "pending"
 def _put(tx: Tx, doc: Doc, name: str, data: dict[str, Any], **extra: Any) -> Doc:
     new = Doc(KIND, doc.id, doc.day, data, keys=(f"window:{data['window']}", f"state:{data['state']}"),
               live=data["state"] == "open")
-    topics = ["admin"] + ([f"window:{data['window']}"] if data.get("window") is not None else [])
-    tx.emit(f"pending.{name}", docs=(new,), extra={"topics": topics, "pending": doc.id, **extra})
+    tx.emit(f"pending.{name}", docs=(new,), extra={"pending": doc.id, **extra})
     return new
 
 
-def open_record(tx: Tx, t: Ticket, details: dict[str, Any]) -> Doc:
-    """Record the materials a 容缺受理 service still waits for (the "finished" hook)."""
+def open_record(tx: Tx, t: Ticket, details: dict[str, Any], default_days: int) -> Doc:
+    """Record the materials a 容缺受理 service still waits for."""
     today = tx.now.date()
     if details.get("due"):
         try:
@@ -49,7 +47,7 @@ def open_record(tx: Tx, t: Ticket, details: dict[str, Any]) -> Doc:
         if due < today:
             raise Invalid("details.due is in the past", code="bad_due")
     else:
-        due = workdays.of(tx.config).add(today, followup.settings(tx.config).pending_days)
+        due = tx.config.calendar.add(today, default_days)
     svc = tx.config.services.get(t.service)
     w = tx.state.windows.get(t.window) if t.window is not None else None
     data = {
@@ -57,14 +55,9 @@ def open_record(tx: Tx, t: Ticket, details: dict[str, Any]) -> Doc:
         "window": t.window, "clerk": t.clerk, "clerk_name": w.clerk_name if w is not None else None,
         "materials": [m.strip() for m in details.get("materials") or [] if m.strip()], "due": due.isoformat(),
         "note": details.get("note"), "state": "open", "overdue": False, "opened_at": tx.now.isoformat(),
-        "completed_at": None, "steps": [featurekit.step(tx, "accepted_pending")],
+        "completed_at": None, "steps": [log_step(tx, "accepted_pending")],
     }
     return _put(tx, Doc(KIND, t.id, t.day, data), "opened", data, window_no=t.window, due=data["due"])
-
-
-def _on_finished(tx: Tx, t: Ticket, details: dict[str, Any]) -> None:
-    if t.outcome is Outcome.PENDING_MATERIALS:
-        open_record(tx, t, details)
 
 
 def complete(tx: Tx, doc: Doc, note: str | None = None) -> Doc:
@@ -72,7 +65,7 @@ def complete(tx: Tx, doc: Doc, note: str | None = None) -> Doc:
     if doc.data["state"] != "open":
         raise Conflict(f"record {doc.id} is {doc.data['state']}", code="pending_state")
     data = {**doc.data, "state": "completed", "completed_at": tx.now.isoformat(),
-            "steps": [*doc.data["steps"], featurekit.step(tx, "completed", note=note)]}
+            "steps": [*doc.data["steps"], log_step(tx, "completed", note=note)]}
     return _put(tx, doc, "completed", data, window_no=data["window"])
 
 
@@ -86,62 +79,70 @@ def check(tx: Tx) -> list[Doc]:
     return out
 
 
-async def run_check(hall: Any) -> list[Doc]:
-    return await hall.run(check)  # type: ignore[no-any-return]
-
-
-# -- HTTP ---------------------------------------------------------------------------------------------------
-
-
-def _view(doc: Doc) -> dict[str, Any]:
+def view(doc: Doc) -> dict[str, Any]:
     return {"id": doc.id, **doc.data}
 
 
-def _may_see_window(hall: Any, p: Principal, number: int) -> None:
-    if p.role in ("manager", "admin"):
+def _at_its_window(p: Principal, st: HallState, args: Any) -> None:
+    """A clerk completes the records of the window they are signed in at."""
+    if p.role != "clerk":
         return
-    if number not in hall.config.windows:
-        raise NotFound(f"no window {number}", code="window_unknown")
-    auth.require_window_operator(p, hall.state.windows[number])
+    doc = st.docs.get(KIND, {}).get(args.get("id", ""))
+    if doc is not None:
+        w = st.windows.get(doc.data.get("window") or 0)
+        if w is None or w.clerk != p.id:
+            raise Forbidden(f"sign in at window {doc.data.get('window')} to complete its records")
 
 
-@route("GET", "/windows/{window:\\d+}/pending", "Open 容缺受理 records of a window, due soonest first",
-       "the clerk signed in at the window, its agent, manager, admin", tag="windows")
-async def get_window_pending(request: web.Request, p: Principal, body: dict[str, Any]) -> Any:
-    hall = api.hall_of(request)
-    number = int(request.match_info["window"])
-    _may_see_window(hall, p, number)
-    docs = [d for d in hall.state.docs.get(KIND, {}).values() if d.data.get("window") == number]
-    return {"window": number, "pending": [_view(d) for d in sorted(docs, key=lambda d: (d.data["due"], d.id))]}
+class PendingMaterials(Feature):
+    name = "pending_materials"
+    audience = {"pending.": ("admin", "window")}
 
+    def __init__(self, cfg: HallConfig, features: Features) -> None:
+        super().__init__(cfg, features)
+        followup = features.get(FollowUp).settings
+        self.due_days = followup.pending_days
+        self.check_seconds = followup.check_seconds
 
-@route("GET", "/pending", "容缺受理 records: open ones, or all of a period", "manager, admin",
-       query={"state": {"type": "string", "enum": ["open", "all"]}, "from": api._DAY, "to": api._DAY}, tag="followup")
-async def get_pending(request: web.Request, p: Principal, body: dict[str, Any]) -> Any:
-    auth.require(p, "manager", "admin")
-    docs = await featurekit.listed(api.hall_of(request), request, KIND)
-    return {"pending": [_view(d) for d in sorted(docs, key=lambda d: (d.data["due"], d.id))]}
+    def on_finished(self, tx: Tx, t: Ticket, details: dict[str, Any]) -> None:
+        if t.outcome is Outcome.PENDING_MATERIALS:
+            open_record(tx, t, details, self.due_days)
 
+    def tickers(self) -> list[Ticker]:
+        return [Ticker("pending", self.check_seconds, self.check)]
 
-@route("POST", "/pending/{id}/complete", "The missing materials are in: close the 容缺受理 record",
-       "the clerk signed in at its window, manager, admin", body=obj(note={"type": "string", "maxLength": 500}), tag="followup")
-async def post_pending_complete(request: web.Request, p: Principal, body: dict[str, Any]) -> Any:
-    hall = api.hall_of(request)
-    record = request.match_info["id"]
-    auth.require(p, "clerk", "manager", "admin")
+    async def check(self, hall: Hall) -> list[Doc]:
+        return await hall.run(check)  # type: ignore[no-any-return]
 
-    def decide(tx: Tx) -> dict[str, Any]:
-        doc = tx.state.docs.get(KIND, {}).get(record)
-        if doc is None:
-            raise NotFound(f"no open 容缺受理 record {record}", code="pending_unknown")
-        if p.role == "clerk":
-            w = tx.state.windows.get(doc.data.get("window") or 0)
-            if w is None or w.clerk != p.id:
-                raise Forbidden(f"sign in at window {doc.data.get('window')} to complete its records")
-        return _view(complete(tx, doc, body.get("note")))
+    def commands(self) -> list[Command]:
+        return [
+            command("window_pending", "Open 容缺受理 records of a window, due soonest first", auth.WINDOW_RECORDS,
+                    self._of_window, args=obj(["window"], window=WINDOW),
+                    http=Http("GET", "/windows/{window}/pending", tag="windows")),
+            command("pending", "容缺受理 records: open ones, or all of a period", MANAGERS, self._list,
+                    args=obj(state={"type": "string", "enum": ["open", "all"]}, **{"from": DAY, "to": DAY}),
+                    http=Http("GET", "/pending", tag="followup")),
+            command("pending_complete", "The missing materials are in: close the 容缺受理 record",
+                    rule("the clerk signed in at its window, manager, admin", *STAFF.roles, check=_at_its_window),
+                    self._complete, args=obj(["id"], id={"type": "string", "maxLength": 80},
+                                             note={"type": "string", "maxLength": 500}),
+                    http=Http("POST", "/pending/{id}/complete", tag="followup")),
+        ]
 
-    return await hall.run(decide, p.actor)
+    async def _of_window(self, c: Call) -> dict[str, Any]:
+        number = c["window"]
+        docs = [d for d in c.hall.state.docs.get(KIND, {}).values() if d.data.get("window") == number]
+        return {"window": number, "pending": [view(d) for d in sorted(docs, key=lambda d: (d.data["due"], d.id))]}
 
+    async def _list(self, c: Call) -> dict[str, Any]:
+        docs = await listed(c, KIND)
+        return {"pending": [view(d) for d in sorted(docs, key=lambda d: (d.data["due"], d.id))]}
 
-rules.HOOKS["finished"].append(_on_finished)
-register(Feature("pending", lifetime=featurekit.periodic("pending", lambda cfg: followup.settings(cfg).check_seconds, run_check)))
+    async def _complete(self, c: Call) -> dict[str, Any]:
+        def decide(tx: Tx) -> dict[str, Any]:
+            doc = tx.state.docs.get(KIND, {}).get(c["id"])
+            if doc is None:
+                raise NotFound(f"no open 容缺受理 record {c['id']}", code="pending_unknown")
+            return view(complete(tx, doc, c.get("note")))
+
+        return await c.decide(decide)

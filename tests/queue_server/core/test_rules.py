@@ -17,11 +17,6 @@ TZ = ZoneInfo("Asia/Shanghai")
 NINE = datetime(2026, 12, 1, 9, 0, tzinfo=TZ)
 
 
-@pytest.fixture(autouse=True)
-def no_feature_hooks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The rules' own events: features imported by other tests register hooks process-wide."""
-    monkeypatch.setattr(rules, "HOOKS", {name: [] for name in rules.HOOKS})
-
 SMALL_HALL = """
 [hall]
 id = "t"

@@ -69,17 +69,15 @@ def _hall(extra: str) -> config.HallConfig:
 
 
 def test_the_hall_file_section() -> None:
-    cfg = _hall('\n[calendar]\nholidays = ["2026-12-04"]\nworkdays = ["2026-12-05"]\n')
-    cal = workdays.of(cfg)
-    assert workdays.validate(cfg) == []
+    cal = _hall('\n[calendar]\nholidays = ["2026-12-04"]\nworkdays = ["2026-12-05"]\n').calendar  # read with the file
     assert not cal.is_workday(FRI) and cal.is_workday(SAT)
     assert cal.add(TUE, 4) == date(2026, 12, 7)  # Wed, Thu, Sat (调休), Mon
-    assert workdays.of(cfg) is cal  # read once
 
 
 def test_a_bad_section_names_line_and_field() -> None:
-    cfg = _hall('\n[calendar]\nholidays = ["2026-12-32"]\nweekend = [8]\ncolour = "red"\n')
-    issues = [str(i) for i in workdays.validate(cfg)]
+    with pytest.raises(config.ConfigError) as err:
+        _hall('\n[calendar]\nholidays = ["2026-12-32"]\nweekend = [8]\ncolour = "red"\n')
+    issues = [str(i) for i in err.value.issues]
     text = HALL_FILE.read_text(encoding="utf-8").count("\n") + 1
     assert any(f"hall.toml:{text + 2}: calendar.holidays:" in i and "2026-12-32" in i for i in issues), issues
     assert any("calendar.weekend" in i for i in issues) and any("calendar.colour: unknown field" in i for i in issues)

@@ -20,11 +20,12 @@ from queue_server.core import config
 from queue_server.core.clock import ManualClock
 from queue_server.core.errors import Conflict, Invalid
 from queue_server.core.model import DeviceToken, Doc, Person
-from queue_server.features.alerts import feature as alerts
+from queue_server.features.alerts import Alerts
 from queue_server.features.alerts import rules as alert_rules
-from queue_server.features.alerts import settings as alert_settings
-from queue_server.service import auth, features, webhook
+from queue_server.features import catalog
+from queue_server.service import auth, webhook
 from queue_server.service.hall import Hall
+from queue_server.web import audience
 
 from ...conftest import HALL_FILE, TZ, Harness, StoreSpec, free_port  # type: ignore[import-not-found]
 
@@ -51,7 +52,7 @@ def of(hall: Hall, kind: str) -> list[Doc]:
 
 
 async def check(hall: Hall, kind: str | None = None) -> list[Doc]:
-    changed = await alerts.Checker(hall).check()
+    changed = await hall.check("alerts")
     return [d for d in changed if kind is None or d.data["type"] == kind]
 
 
@@ -62,8 +63,7 @@ async def make_hall(store: Any, clock: ManualClock) -> AsyncIterator[Any]:
 
     async def make(extra: str) -> Hall:
         cfg = config.loads(HALL_FILE.read_text(encoding="utf-8") + "\n" + extra, source="hall.toml", store_url=store.url)
-        features.validate(cfg)
-        h = Hall(cfg, store, clock)
+        h = Hall(cfg, store, clock, features=catalog.build(cfg))
         await h.start(day_timer=False)
         started.append(h)
         return h
@@ -74,7 +74,7 @@ async def make_hall(store: Any, clock: ManualClock) -> AsyncIterator[Any]:
 
 
 async def test_wait_alert_fires_at_the_standard_escalates_and_clears(hall: Hall, clock: ManualClock) -> None:
-    await hall.issue(KIOSK, "pension")  # target 15 min: yellow 15, orange 22.5, red 30
+    await hall.execute("issue", KIOSK, service="pension")  # target 15 min: yellow 15, orange 22.5, red 30
     clock.advance(15 * 60 - 1)
     assert await check(hall) == []
     clock.advance(1)
@@ -89,8 +89,8 @@ async def test_wait_alert_fires_at_the_standard_escalates_and_clears(hall: Hall,
     clock.advance(7 * 60 + 30)
     [red] = await check(hall)
     assert red.id == raised.id and red.data["level"] == "red"
-    await hall.open_window(clerk(15), 15)
-    await hall.call_next(clerk(15), 15)
+    await hall.execute("open", clerk(15), window=15)
+    await hall.execute("call_next", clerk(15), window=15)
     [cleared] = await check(hall)
     assert cleared.data["status"] == "cleared" and cleared.data["cleared_at"] and cleared.live
     assert await check(hall) == []
@@ -98,7 +98,7 @@ async def test_wait_alert_fires_at_the_standard_escalates_and_clears(hall: Hall,
 
 async def test_wait_alert_does_not_count_the_lunch_break(hall: Hall, clock: ManualClock) -> None:
     clock.set(at(11, 50))
-    await hall.issue(KIOSK, "pension")
+    await hall.execute("issue", KIOSK, service="pension")
     clock.set(at(14, 34, 59))  # 10 min before lunch + 4:59 after it
     assert await check(hall, "wait") == []
     clock.set(at(14, 35))
@@ -107,10 +107,10 @@ async def test_wait_alert_does_not_count_the_lunch_break(hall: Hall, clock: Manu
 
 
 async def test_handling_alert(hall: Hall, clock: ManualClock) -> None:
-    await hall.open_window(clerk(29), 29)
-    await hall.issue(KIOSK, "referral")
-    await hall.call_next(clerk(29), 29)
-    await hall.start_service(clerk(29), 29)  # default handling thresholds 30, 45, 60 min
+    await hall.execute("open", clerk(29), window=29)
+    await hall.execute("issue", KIOSK, service="referral")
+    await hall.execute("call_next", clerk(29), window=29)
+    await hall.execute("start", clerk(29), window=29)  # default handling thresholds 30, 45, 60 min
     levels = []
     for minutes in (30, 45, 60):
         clock.set(at(9, 0) + timedelta(minutes=minutes, seconds=-1))
@@ -119,42 +119,42 @@ async def test_handling_alert(hall: Hall, clock: ManualClock) -> None:
         [doc] = await check(hall, "handling")
         levels.append(doc.data["level"])
     assert levels == ["yellow", "orange", "red"] and doc.data["window"] == 29 and doc.data["ticket"] == "P001"
-    await hall.finish(clerk(29), 29)
+    await hall.execute("finish", clerk(29), window=29)
     [cleared] = await check(hall, "handling")
     assert cleared.data["status"] == "cleared"
 
 
 async def test_saturation_by_window_and_by_queue_suggests_a_flexible_window(hall: Hall, clock: ManualClock) -> None:
-    await hall.open_window(clerk(29), 29)  # referral is also served by 30, 33 and 34, all closed
+    await hall.execute("open", clerk(29), window=29)  # referral is also served by 30, 33 and 34, all closed
     for _ in range(7):
-        await hall.issue(KIOSK, "referral")
+        await hall.execute("issue", KIOSK, service="referral")
     assert await check(hall, "saturation") == []
-    await hall.issue(KIOSK, "referral")  # 8 waiting per open window: yellow
+    await hall.execute("issue", KIOSK, service="referral")  # 8 waiting per open window: yellow
     [doc] = await check(hall, "saturation")
     assert doc.data["level"] == "yellow" and doc.data["open_windows"] == 1 and doc.data["suggest"] == [30, 33, 34]
     for _ in range(4):
-        await hall.issue(KIOSK, "referral")
+        await hall.execute("issue", KIOSK, service="referral")
     assert [d.data["level"] for d in await check(hall, "saturation")] == ["orange"]
     for _ in range(4):
-        await hall.issue(KIOSK, "referral")
+        await hall.execute("issue", KIOSK, service="referral")
     assert [d.data["level"] for d in await check(hall, "saturation")] == ["red"]
     for n in (30, 33, 34):
-        await hall.open_window(clerk(n), n)
+        await hall.execute("open", clerk(n), window=n)
     [cleared] = await check(hall, "saturation")  # 16 / 4 = 4 per window, under 8
     assert cleared.data["status"] == "cleared"
 
     pension = [15, 16, 17, 18, 20, 23, 25, 26, 27, 28]
     for n in pension:
-        await hall.open_window(clerk(n), n)
+        await hall.execute("open", clerk(n), window=n)
     for _ in range(29):
-        await hall.issue(KIOSK, "pension")
+        await hall.execute("issue", KIOSK, service="pension")
     assert await check(hall, "saturation") == []
-    await hall.issue(KIOSK, "pension")  # 30 waiting: the queue threshold, though only 3 per window
+    await hall.execute("issue", KIOSK, service="pension")  # 30 waiting: the queue threshold, though only 3 per window
     [doc] = await check(hall, "saturation")
     assert doc.data["subject"] == "pension" and doc.data["measure"] == "queue" and doc.data["level"] == "yellow"
     for more, level in ((19, None), (1, "orange"), (29, None), (1, "red")):  # 49, 50, 79, 80 waiting
         for _ in range(more):
-            await hall.issue(KIOSK, "pension")
+            await hall.execute("issue", KIOSK, service="pension")
         assert [d.data["level"] for d in await check(hall, "saturation")] == ([level] if level else [])
 
 
@@ -167,53 +167,53 @@ async def test_pause_and_absence_alerts(make_hall: Any, clock: ManualClock) -> N
     # Window 7 is expected from the first span (08:30) and has not come: absent for 30 minutes at 09:00.
     [seven] = await pause_alerts(7)
     assert (seven.data["kind"], seven.data["level"]) == ("absent", "orange")
-    await hall.open_window(clerk(3), 3)
-    await hall.pause(clerk(3), 3, "meeting")
+    await hall.execute("open", clerk(3), window=3)
+    await hall.execute("pause", clerk(3), window=3, reason="meeting")
     for minutes, level in ((15, "yellow"), (30, "orange"), (45, "red")):
         clock.set(at(9, 0) + timedelta(minutes=minutes, seconds=-1))
         assert await pause_alerts(3) == []
         clock.advance(1)
         [doc] = await pause_alerts(3)
         assert (doc.data["level"], doc.data["kind"], doc.data["reason"]) == (level, "paused", "meeting")
-    await hall.resume(clerk(3), 3)
+    await hall.execute("resume", clerk(3), window=3)
     [cleared] = await pause_alerts(3)
     assert cleared.data["status"] == "cleared" and cleared.data["subject"] == "w3.paused"
 
-    await hall.open_window(clerk(5), 5)
+    await hall.execute("open", clerk(5), window=5)
     clock.set(at(10, 0))
-    await hall.close_window(clerk(5), 5)  # signed out in business hours
+    await hall.execute("close", clerk(5), window=5)  # signed out in business hours
     clock.set(at(10, 14, 59))
     assert await pause_alerts(5) == []
     clock.set(at(10, 15))
     [away] = await pause_alerts(5)
     assert (away.data["kind"], away.data["level"]) == ("absent", "yellow")
-    await hall.open_window(clerk(5), 5)
+    await hall.execute("open", clerk(5), window=5)
     [back] = await pause_alerts(5)
     assert back.data["status"] == "cleared"
 
 
 async def test_no_show_rate_in_a_time_slot(hall: Hall, clock: ManualClock) -> None:
-    await hall.open_window(clerk(29), 29)
+    await hall.execute("open", clerk(29), window=29)
     for _ in range(20):
-        await hall.issue(KIOSK, "referral")
+        await hall.execute("issue", KIOSK, service="referral")
     for i in range(19):
-        await hall.call_next(clerk(29), 29)
+        await hall.execute("call_next", clerk(29), window=29)
         if i < 2:
-            await hall.no_show(clerk(29), 29)
+            await hall.execute("no_show", clerk(29), window=29)
         else:
-            await hall.finish(clerk(29), 29)
+            await hall.execute("finish", clerk(29), window=29)
     assert await check(hall, "no_show_rate") == []  # 19 calls: under the 20 a rate needs
-    await hall.call_next(clerk(29), 29)
-    await hall.finish(clerk(29), 29)
+    await hall.execute("call_next", clerk(29), window=29)
+    await hall.execute("finish", clerk(29), window=29)
     assert await check(hall, "no_show_rate") == []  # 2 of 20 = 10%: under the 15% yellow
     for _ in range(20):
-        await hall.issue(KIOSK, "referral")
-    await hall.call_next(clerk(29), 29)
-    await hall.no_show(clerk(29), 29)
+        await hall.execute("issue", KIOSK, service="referral")
+    await hall.execute("call_next", clerk(29), window=29)
+    await hall.execute("no_show", clerk(29), window=29)
     assert await check(hall, "no_show_rate") == []  # 3 of 21
     for _ in range(5):
-        await hall.call_next(clerk(29), 29)
-        await hall.no_show(clerk(29), 29)
+        await hall.execute("call_next", clerk(29), window=29)
+        await hall.execute("no_show", clerk(29), window=29)
     [doc] = await check(hall, "no_show_rate")  # 8 of 26 = 30.8%: straight to red
     assert doc.data["level"] == "red" and doc.data["called"] == 26 and doc.data["count"] == 8
     clock.advance(60 * 60 + 1)  # the calls leave the 60-minute slot
@@ -222,14 +222,14 @@ async def test_no_show_rate_in_a_time_slot(hall: Hall, clock: ManualClock) -> No
 
 
 async def test_no_show_rate_escalates_step_by_step_and_clears(hall: Hall, clock: ManualClock) -> None:
-    await hall.open_window(clerk(29), 29)
+    await hall.execute("open", clerk(29), window=29)
     for _ in range(40):
-        await hall.issue(KIOSK, "referral")
+        await hall.execute("issue", KIOSK, service="referral")
 
     async def calls(n: int, *, missed: bool) -> None:
         for _ in range(n):
-            await hall.call_next(clerk(29), 29)
-            await (hall.no_show if missed else hall.finish)(clerk(29), 29)
+            await hall.execute("call_next", clerk(29), window=29)
+            await hall.execute("no_show" if missed else "finish", clerk(29), window=29)
 
     await calls(3, missed=True)
     await calls(17, missed=False)
@@ -251,48 +251,48 @@ async def test_no_show_rate_escalates_step_by_step_and_clears(hall: Hall, clock:
 
 
 async def test_a_rate_fires_at_its_threshold_exactly(hall: Hall, clock: ManualClock) -> None:
-    await hall.open_window(clerk(29), 29)
+    await hall.execute("open", clerk(29), window=29)
     for _ in range(20):
-        await hall.issue(KIOSK, "referral")
+        await hall.execute("issue", KIOSK, service="referral")
     for i in range(20):
-        await hall.call_next(clerk(29), 29)
-        await (hall.no_show if i < 3 else hall.finish)(clerk(29), 29)
+        await hall.execute("call_next", clerk(29), window=29)
+        await hall.execute("no_show" if i < 3 else "finish", clerk(29), window=29)
     [doc] = await check(hall, "no_show_rate")  # 3 of 20 = 15%: the yellow threshold exactly
     assert doc.data["level"] == "yellow" and doc.data["value"] == 0.15
 
 
 async def test_over_wait_rate_in_a_time_slot(hall: Hall, clock: ManualClock) -> None:
     for _ in range(4):
-        await hall.issue(KIOSK, "referral")  # referral's standard: 10 minutes
+        await hall.execute("issue", KIOSK, service="referral")  # referral's standard: 10 minutes
     clock.advance(10 * 60)  # these four will have waited exactly the standard: not over it
     for _ in range(16):
-        await hall.issue(KIOSK, "referral")
-    await hall.open_window(clerk(29), 29)
+        await hall.execute("issue", KIOSK, service="referral")
+    await hall.execute("open", clerk(29), window=29)
     for _ in range(20):
-        await hall.call_next(clerk(29), 29)
-        await hall.finish(clerk(29), 29)
+        await hall.execute("call_next", clerk(29), window=29)
+        await hall.execute("finish", clerk(29), window=29)
     assert await check(hall, "over_wait_rate") == []
 
     clock.advance(60 * 60 + 1)
     for _ in range(4):
-        await hall.issue(KIOSK, "referral")
+        await hall.execute("issue", KIOSK, service="referral")
     clock.advance(10 * 60 + 1)
     for _ in range(16):
-        await hall.issue(KIOSK, "referral")
+        await hall.execute("issue", KIOSK, service="referral")
     for _ in range(20):
-        await hall.call_next(clerk(29), 29)
-        await hall.finish(clerk(29), 29)
+        await hall.execute("call_next", clerk(29), window=29)
+        await hall.execute("finish", clerk(29), window=29)
     [doc] = await check(hall, "over_wait_rate")  # 4 of 20 over: 20%, the yellow threshold
     assert doc.data["level"] == "yellow" and doc.data["count"] == 4
 
     async def over(n: int) -> None:
         """``n`` citizens who wait a second past the standard, then are called."""
         for _ in range(n):
-            await hall.issue(KIOSK, "referral")
+            await hall.execute("issue", KIOSK, service="referral")
         clock.advance(10 * 60 + 1)
         for _ in range(n):
-            await hall.call_next(clerk(29), 29)
-            await hall.finish(clerk(29), 29)
+            await hall.execute("call_next", clerk(29), window=29)
+            await hall.execute("finish", clerk(29), window=29)
 
     await over(3)
     assert [d.data["level"] for d in await check(hall, "over_wait_rate")] == ["orange"]  # 7 of 23 = 30.4%
@@ -307,20 +307,21 @@ async def test_over_wait_rate_in_a_time_slot(hall: Hall, clock: ManualClock) -> 
 async def test_bad_review_alert_commits_with_the_rating(hall: Hall, clock: ManualClock) -> None:
     seen: list[Any] = []
     hall.subscribe(seen.append)
-    await hall.open_window(clerk(29), 29)
+    await hall.execute("open", clerk(29), window=29)
     for level in (3, 2, 1):
-        await hall.issue(KIOSK, "referral")
-        t = await hall.call_next(clerk(29), 29)
-        await hall.finish(clerk(29), 29)
+        await hall.execute("issue", KIOSK, service="referral")
+        t = await hall.execute("call_next", clerk(29), window=29)
+        await hall.execute("finish", clerk(29), window=29)
         reasons = ["attitude"] if level < 3 else []
-        await hall.evaluate(PAD, level=level, ticket=t["id"], reasons=reasons)
+        await hall.execute("evaluate", PAD, level=level, ticket=t["id"], reasons=reasons)
     await hall.wait_dispatched(hall.state.seq)
     raised = [e for e in seen if e.name == "alert.raised"]
     assert [e.docs[0].data["level"] for e in raised] == ["orange", "red"]  # 基本满意 raises nothing
     for e in raised:
         [rating] = [x for x in seen if x.name == "evaluation.submitted" and x.seq == e.seq - 1]
         assert rating.at == e.at and rating.evaluation.level == e.docs[0].data["rating"]
-        assert e.extra["topics"] == ["admin"]
+        assert "topics" not in e.extra  # who sees it is the web layer's business, not the stored event's
+        assert [topics for topics, _ in audience.of(hall, e)] == [frozenset({"admin"})]
     assert await check(hall, "bad_review") == []  # the checker never clears a bad review
 
     alert_id = raised[0].docs[0].id
@@ -338,24 +339,24 @@ async def test_bad_review_alert_commits_with_the_rating(hall: Hall, clock: Manua
 
 
 async def test_a_closed_alert_stays_on_the_board_until_its_cause_is_gone(hall: Hall, clock: ManualClock) -> None:
-    await hall.issue(KIOSK, "pension")
+    await hall.execute("issue", KIOSK, service="pension")
     clock.advance(15 * 60)
     [doc] = await check(hall)
     closed = await hall.run(lambda tx: alert_rules.close(tx, doc.id, "boss", "opening window 16"))
     assert closed.live and closed.data["status"] == "closed" and closed.data["acknowledged_by"] == "boss"
     clock.advance(20 * 60)
     assert await check(hall) == []  # closed: no escalation, and no second alert for the same cause
-    await hall.open_window(clerk(16), 16)
-    await hall.call_next(clerk(16), 16)
+    await hall.execute("open", clerk(16), window=16)
+    await hall.execute("call_next", clerk(16), window=16)
     [gone] = await check(hall)
     assert gone.id == doc.id and not gone.live and doc.id not in hall.state.docs["alert"]
 
 
 async def test_two_checkers_raise_each_alert_once(hall: Hall, clock: ManualClock) -> None:
     """As two server processes would: each decides inside its transaction, so one alert results."""
-    await hall.issue(KIOSK, "pension")
+    await hall.execute("issue", KIOSK, service="pension")
     clock.advance(16 * 60)
-    first, second = await asyncio.gather(alerts.Checker(hall).check(), alerts.Checker(hall).check())
+    first, second = await asyncio.gather(hall.check("alerts"), hall.check("alerts"))
     assert len(first) + len(second) == 1
     assert len(of(hall, "wait")) == 1
 
@@ -368,7 +369,7 @@ async def test_alert_board_and_handling_over_http_and_websocket(server: Harness)
     kiosk = await server.kiosk()
     await kiosk.post("/api/v1/tickets", {"service": "pension"})
     hall.clock.advance(31 * 60)  # type: ignore[attr-defined]
-    await server.app[alerts.CHECKER_KEY].check()
+    await server.hall.check("alerts")
     status, board = await boss.get("/api/v1/alerts")
     assert status == 200 and board["counts"]["red"] == 1
     [alert] = board["alerts"]
@@ -422,7 +423,7 @@ async def test_webhook_posts_alert_events_with_retries(hall: Hall, clock: Manual
     sender.backoff = 0.0
     try:
         async with webhook.posting(hall, sender):
-            await hall.issue(KIOSK, "pension")
+            await hall.execute("issue", KIOSK, service="pension")
             clock.advance(15 * 60)
             await check(hall)
             await asyncio.wait_for(arrived.wait(), 10)
@@ -439,7 +440,7 @@ def test_alert_settings_are_checked_with_file_and_line() -> None:
         "[alerts.services.horses]\nwait = [1, 2, 3]\n[webhook]\nurl = \"ftp://x\"\n")
     cfg = config.loads(text, source="hall.toml")
     with pytest.raises(config.ConfigError) as err:
-        features.validate(cfg)
+        catalog.build(cfg)
     found = {i.field: i for i in err.value.issues}
     assert "yellow ≤ orange ≤ red" in found["alerts.wait"].message
     assert found["alerts.wait"].line == text.splitlines().index("wait = [30, 20, 40]") + 1
@@ -447,8 +448,7 @@ def test_alert_settings_are_checked_with_file_and_line() -> None:
     assert {"alerts.bogus", "alerts.services.horses", "webhook.url"} <= set(found)
     good = config.loads(HALL_FILE.read_text(encoding="utf-8") + "\n[alerts]\nhandling = [20, 30, 40]\n"
                         "[alerts.services.pension]\nwait = [5, 10, 15]\n", source="hall.toml")
-    features.validate(good)
-    s = alert_settings.settings(good)
+    s = catalog.build(good).get(Alerts).settings
     assert s.levels(good, "wait", "pension") == (5.0, 10.0, 15.0)
     assert s.levels(good, "wait", "referral") == (10.0, 15.0, 20.0)  # the service's target ×1, ×1.5, ×2
     assert s.levels(good, "handling", "pension") == (20.0, 30.0, 40.0)

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from queue_server.features.appointments import feature as appointments
+from queue_server.features.appointments import bookings
 from queue_server.service import privacy
 
-from ...conftest import Harness, Http  # type: ignore[import-not-found]
+from ...conftest import Harness, Http, config_problems  # type: ignore[import-not-found]
 from ..citizens_kit import at, id_number, manager  # type: ignore[import-not-found]
 from ..citizens_kit import hall_config as make_config
 
@@ -41,7 +41,7 @@ async def test_booking_check_in_by_id_and_the_priority_ticket_is_called_first(se
     status, b = await book(bs, "2026-12-01T10:00:00+08:00", name="李四", phone="13800001111", ref="ext-1")
     assert status == 201, b
     assert (b["status"], b["name"], b["phone"], b["slot_end"]) == ("booked", "李*", "138****1111", "2026-12-01T10:30:00+08:00")
-    assert len(b["id"]) == appointments.CODE_LENGTH and "idhash" not in b and "id_number" not in b
+    assert len(b["id"]) == bookings.CODE_LENGTH and "idhash" not in b and "id_number" not in b
     status, again = await book(bs, "2026-12-01T10:00:00+08:00", name="李四", ref="ext-1")  # the booking system retried
     assert status == 201 and again["id"] == b["id"]
 
@@ -88,13 +88,13 @@ async def test_no_check_in_is_voided_at_slot_plus_30_minutes_and_counted(server:
     _, b = await book(bs, "2026-12-01T10:30:00+08:00")
     clock = server.hall.clock
     clock.set(at(1, 10, 59))  # type: ignore[attr-defined]
-    assert await appointments.run_check(server.hall) == []
+    assert await server.hall.check("appointments") == []
     kiosk = await server.kiosk()
     clock.set(at(1, 11, 0))  # type: ignore[attr-defined]
     status, err = await kiosk.post("/api/v1/appointments/check-in", {"id_number": LI})
     assert status == 409 and err["error"]["code"] == "booking_expired"  # the checker has not run yet
-    assert [d.id for d in await appointments.run_check(server.hall)] == [b["id"]]
-    assert await appointments.run_check(server.hall) == []
+    assert [d.id for d in await server.hall.check("appointments")] == [b["id"]]
+    assert await server.hall.check("appointments") == []
     status, day = await bs.get("/api/v1/appointments?date=2026-12-01")
     assert status == 200 and day["counts"] == {"booked": 0, "checked_in": 0, "cancelled": 0, "no_show": 1}
     assert day["bookings"][0]["status_name"] == "爽约"
@@ -130,7 +130,7 @@ async def test_repeated_no_shows_bar_booking_for_a_period(server: Harness) -> No
     await book(bs, "2026-12-01T10:00+08:00", person=WANG)
     await book(bs, "2026-12-01T10:00+08:00", person=WANG, service="medical-reimbursement")
     server.hall.clock.set(at(1, 10, 30))  # type: ignore[attr-defined]
-    assert len(await appointments.run_check(server.hall)) == 2
+    assert len(await server.hall.check("appointments")) == 2
     status, err = await book(bs, "2026-12-02T10:00+08:00", person=WANG)
     assert status == 409 and err["error"]["code"] == "booking_barred" and "2026-12-31" in err["error"]["message"]
     assert (await book(bs, "2026-12-02T10:00+08:00", person=LI))[0] == 201  # only that person
@@ -165,6 +165,6 @@ async def test_who_may_book(server: Harness) -> None:
 
 def test_the_appointments_section_is_checked() -> None:
     cfg = make_config("sqlite://x.db", "\n[appointments]\nvoid_after_minutes = 0\nslot_minutes = \"half an hour\"\n")
-    issues = [str(i) for i in appointments.validate(cfg)]
+    issues = [str(i) for i in config_problems(cfg)]
     assert any("appointments.void_after_minutes: must be between 1 and 480" in i for i in issues), issues
     assert any("appointments.slot_minutes: must be int, not str" in i for i in issues)

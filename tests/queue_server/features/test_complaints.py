@@ -10,9 +10,11 @@ import pytest
 from openpyxl import load_workbook
 
 from queue_server.core.model import Event
-from queue_server.features.complaints import feature as ledger
+from queue_server.features import catalog
+from queue_server.features.complaints import Complaints
+from queue_server.web import audience
 
-from ...conftest import Harness  # type: ignore[import-not-found]
+from ...conftest import Harness, config_problems  # type: ignore[import-not-found]
 from ..citizens_kit import at, manager, serve  # type: ignore[import-not-found]
 from ..citizens_kit import hall_config as make_config
 
@@ -110,17 +112,18 @@ async def test_overdue_cases_alert_once(server: Harness) -> None:
     await desk.post(f"/api/v1/ledger/{answered['id']}/reply", {"text": "已当场答复"})
     clock = server.hall.clock
     clock.set(at(1, 17))  # type: ignore[attr-defined]
-    assert await ledger.run_check(server.hall) == []
+    assert await server.hall.check("ledger") == []
     clock.set(at(2, 9))  # type: ignore[attr-defined]
-    assert [d.id for d in await ledger.run_check(server.hall)] == [quick["id"]]
+    assert [d.id for d in await server.hall.check("ledger")] == [quick["id"]]
     clock.set(at(7, 17))  # type: ignore[attr-defined]
-    assert await ledger.run_check(server.hall) == []
+    assert await server.hall.check("ledger") == []
     clock.set(at(8, 9))  # type: ignore[attr-defined]
-    assert [d.id for d in await ledger.run_check(server.hall)] == [slow["id"]]
-    assert await ledger.run_check(server.hall) == []
+    assert [d.id for d in await server.hall.check("ledger")] == [slow["id"]]
+    assert await server.hall.check("ledger") == []
     await server.hall.wait_dispatched(server.hall.state.seq)  # listeners get events from the store's tail
     overdue = [e for e in seen if e.name == "ledger.overdue"]
-    assert [e.extra["case"] for e in overdue] == [quick["id"], slow["id"]] and overdue[0].extra["topics"] == ["admin"]
+    assert [e.extra["case"] for e in overdue] == [quick["id"], slow["id"]] 
+    assert [topics for topics, _ in audience.of(server.hall, overdue[0])] == [frozenset({"admin"})]
     status, board = await (await manager(server)).get("/api/v1/alerts/deadlines")
     assert [(i["kind"], i["id"], i["matter"]) for i in board["items"]] == [("ledger", quick["id"], "缺少证明"),
                                                                            ("ledger", slow["id"], "跨部门")]
@@ -154,9 +157,9 @@ async def test_the_monthly_ledger_export(server: Harness) -> None:
 
 def test_the_ledger_section_is_checked() -> None:
     cfg = make_config("sqlite://x.db", '\n[ledger]\ntiers = { "2w" = "two weeks" }\ndefault_tiers = { policy = "9d" }\nwindows = [99]\n')
-    issues = [str(i) for i in ledger.validate(cfg)]
+    issues = [str(i) for i in config_problems(cfg)]
     assert any("ledger.tiers: tier '2w'" in i for i in issues), issues
     assert any("ledger.default_tiers: unknown tier '9d'" in i for i in issues)
     assert any("ledger.windows" in i for i in issues)
     good = make_config("sqlite://x.db", '\n[ledger]\ntiers = { "15d" = 15 }\ndefault_tiers = { coordination = "15d" }\n')
-    assert ledger.validate(good) == [] and ledger.settings(good).tiers["15d"] == 15
+    assert config_problems(good) == [] and catalog.build(good).get(Complaints).settings.tiers["15d"] == 15

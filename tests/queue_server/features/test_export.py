@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from queue_server.features.export import feature as export
-from queue_server.features.export.feature import JsonDirectory, Record
+from queue_server.features import catalog
+from queue_server.features.export import ProvincialExport
+from queue_server.features.export.platform import JsonDirectory, Record
 
 from ...conftest import Harness  # type: ignore[import-not-found]
 from ..citizens_kit import EXTRA, manager, rate, serve  # type: ignore[import-not-found]
@@ -57,7 +58,7 @@ async def rated_day(server: Harness) -> dict[str, str]:
 
 async def test_the_export_holds_one_record_per_evaluation_with_the_right_codes(server: Harness, export_dir: Path) -> None:
     ids = await rated_day(server)
-    counts = await export.run_export(server.hall)
+    counts = await server.hall.check("export")
     assert counts == {"sent": 4 + 3 + 1, "failed": 0}  # services, evaluations, one closed case
     evaluations = files(export_dir, "evaluation")
     assert sorted(evaluations) == sorted(ids.values())  # exactly one record per evaluation
@@ -74,7 +75,7 @@ async def test_the_export_holds_one_record_per_evaluation_with_the_right_codes(s
     assert case["case_number"] == f"CP{ids['pad']}" and case["result"] == "rectified" and case["callback_level"] == 4
     assert case["callback_channel"] == "4" and [s["step"] for s in case["steps"]][-1] == "callback"
 
-    assert await export.run_export(server.hall) == {"sent": 0, "failed": 0}  # exported once
+    assert await server.hall.check("export") == {"sent": 0, "failed": 0}  # exported once
     assert len(files(export_dir, "evaluation")) == 3
     mgr = await manager(server, "auditor")
     status, listed = await mgr.get("/api/v1/export?date=2026-12-01")
@@ -104,14 +105,14 @@ async def test_a_failed_export_is_retried_after_a_back_off(server: Harness, tmp_
     done = await serve(server, clerk, 15, "pension")
     await rate(server, 15, done["id"], 1, ["efficiency"])
     platform = Flaky(tmp_path / "flaky", failures=2)
-    assert await export.export_once(server.hall, platform) == {"sent": 0, "failed": 2}
-    assert await export.export_once(server.hall, platform) == {"sent": 0, "failed": 0}  # backing off
+    assert await server.hall.features.get(ProvincialExport).run(server.hall, platform) == {"sent": 0, "failed": 2}
+    assert await server.hall.features.get(ProvincialExport).run(server.hall, platform) == {"sent": 0, "failed": 0}  # backing off
     server.hall.clock.advance(61)  # type: ignore[attr-defined]
-    assert await export.export_once(server.hall, platform) == {"sent": 0, "failed": 2}
+    assert await server.hall.features.get(ProvincialExport).run(server.hall, platform) == {"sent": 0, "failed": 2}
     server.hall.clock.advance(61)  # type: ignore[attr-defined]
-    assert await export.export_once(server.hall, platform) == {"sent": 0, "failed": 0}  # 120 s now
+    assert await server.hall.features.get(ProvincialExport).run(server.hall, platform) == {"sent": 0, "failed": 0}  # 120 s now
     server.hall.clock.advance(60)  # type: ignore[attr-defined]
-    assert await export.export_once(server.hall, platform) == {"sent": 2, "failed": 0}
+    assert await server.hall.features.get(ProvincialExport).run(server.hall, platform) == {"sent": 2, "failed": 0}
     status = {d.id: d.data for d in await server.hall.store.docs("export", day_from="2026-12-01", day_to="2026-12-01")}
     assert status[f"evaluation:{done['id']}"]["attempts"] == 3 and status[f"evaluation:{done['id']}"]["status"] == "sent"
     assert len(files(tmp_path / "flaky", "evaluation")) == 1
@@ -122,7 +123,7 @@ async def test_the_run_route_and_a_hall_without_an_exporter(server: Harness) -> 
     status, counts = await admin.post("/api/v1/export/run")
     assert status == 200 and counts == {"sent": 0, "failed": 0}
     assert (await (await manager(server)).post("/api/v1/export/run"))[0] == 403
-    assert export.platform_of(make_config("sqlite://x.db")) is None  # no [followup.export] dir: nothing runs
+    assert catalog.build(make_config("sqlite://x.db")).get(ProvincialExport).platform() is None  # no [followup.export] dir: nothing runs
 
 
 async def test_an_outage_longer_than_the_look_back_delays_records_but_never_drops_them(server: Harness, tmp_path: Path) -> None:
@@ -130,11 +131,11 @@ async def test_an_outage_longer_than_the_look_back_delays_records_but_never_drop
     done = await serve(server, clerk, 15, "pension")
     await rate(server, 15, done["id"], 5)
     platform = Flaky(tmp_path / "flaky", failures=1_000)  # the provincial platform is down
-    assert await export.export_once(server.hall, platform) == {"sent": 0, "failed": 2}
+    assert await server.hall.features.get(ProvincialExport).run(server.hall, platform) == {"sent": 0, "failed": 2}
     server.hall.clock.advance(20 * 86400)  # type: ignore[attr-defined]  # three weeks on: past lookback_days (7)
     await server.hall.run(lambda tx: None)  # any decision: the hall rolls to the new day
     platform.failures = 0  # the platform is back
-    assert await export.export_once(server.hall, platform) == {"sent": 2, "failed": 0}
+    assert await server.hall.features.get(ProvincialExport).run(server.hall, platform) == {"sent": 2, "failed": 0}
     assert len(files(tmp_path / "flaky", "evaluation")) == 1
-    assert await export.export_once(server.hall, platform) == {"sent": 0, "failed": 0}  # once, not again
+    assert await server.hall.features.get(ProvincialExport).run(server.hall, platform) == {"sent": 0, "failed": 0}  # once, not again
     assert server.hall.state.docs["export_from"][platform.name].data["from"] == "2026-12-14"  # caught up: the window again

@@ -9,10 +9,9 @@ import pytest
 from aiohttp import web
 
 from queue_server.core.model import Event
-from queue_server.features.followup import feature as followup
-from queue_server.web import hub as ws
+from queue_server.web import audience
 
-from ...conftest import Harness, free_port  # type: ignore[import-not-found]
+from ...conftest import Harness, config_problems, free_port  # type: ignore[import-not-found]
 from ..citizens_kit import EXTRA, at, manager, rate, serve  # type: ignore[import-not-found]
 from ..citizens_kit import hall_config as make_config
 
@@ -88,7 +87,7 @@ async def test_a_bad_review_runs_the_whole_case_flow(server: Harness, receiver: 
     rated = next(e for e in seen if e.name == "evaluation.submitted")
     between = [e.name for e in seen if rated.seq < e.seq < opened.seq]  # other features' hooks, if any
     assert opened.at == rated.at and opened.extra["by"] == rated.extra["by"] and not any(n.startswith("ticket.") for n in between)
-    assert [topics for topics, _ in ws.route(server.hall, opened)] == [frozenset({"admin"})]
+    assert [topics for topics, _ in audience.of(server.hall, opened)] == [frozenset({"admin"})]
     assert opened.extra["notify"] == ["window_head", "assessment_manager"]
     hook = await receiver.wait_for("case.opened")  # delivered after one 503 and a retry
     assert hook["docs"][0]["id"] == case_id and hook["extra"]["window_no"] == 15
@@ -205,7 +204,7 @@ async def test_escalation_before_the_deadline_and_overdue_after(server: Harness)
 
     async def check_on(day: int) -> list[str]:
         clock.set(at(day, 9, 30))  # type: ignore[attr-defined]
-        return [d.data["case"] for d in await followup.run_check(server.hall)]
+        return [d.data["case"] for d in await server.hall.check("followup")]
 
     assert await check_on(2) == []
     assert await check_on(7) == []  # Monday: two working days left
@@ -239,11 +238,8 @@ async def test_good_reviews_open_no_case(server: Harness) -> None:
 
 
 def test_the_followup_section_is_checked() -> None:
-    from queue_server.service import features
-
     cfg = make_config("sqlite://x.db", "\n[followup]\ndeadline_days = 0\nwebhook = \"ftp://x\"\nspeed = 3\n")
-    issues = [str(i) for i in followup.validate(cfg)]
+    issues = [str(i) for i in config_problems(cfg)]
     assert any("followup.deadline_days: must be between 1 and 60" in i for i in issues), issues
     assert any("followup.webhook: must be an http" in i for i in issues) and any("followup.speed: unknown" in i for i in issues)
     assert all(i.startswith(cfg.source + ":") for i in issues)
-    assert "followup" in features.FEATURES

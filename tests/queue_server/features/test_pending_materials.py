@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from queue_server.core.model import Event
-from queue_server.features.pending_materials import feature as pending
+from queue_server.web import audience
 
 from ...conftest import Harness  # type: ignore[import-not-found]
 from ..citizens_kit import at, manager, serve  # type: ignore[import-not-found]
@@ -62,13 +62,13 @@ async def test_overdue_records_alert_once(server: Harness) -> None:
     clerk = await server.clerk_at(15)
     done = await serve(server, clerk, 15, "pension", outcome="pending_materials", details={"materials": ["证明"], "due": "2026-12-02"})
     server.hall.clock.set(at(2, 17))  # type: ignore[attr-defined]
-    assert await pending.run_check(server.hall) == []
+    assert await server.hall.check("pending") == []
     server.hall.clock.set(at(3, 9))  # type: ignore[attr-defined]
-    assert [d.id for d in await pending.run_check(server.hall)] == [done["id"]]
-    assert await pending.run_check(server.hall) == []
+    assert [d.id for d in await server.hall.check("pending")] == [done["id"]]
+    assert await server.hall.check("pending") == []
     await server.hall.wait_dispatched(server.hall.state.seq)  # listeners get events from the store's tail
     overdue = [e for e in seen if e.name == "pending.overdue"]
-    assert len(overdue) == 1 and set(overdue[0].extra["topics"]) == {"admin", "window:15"}
+    assert len(overdue) == 1 and [topics for topics, _ in audience.of(server.hall, overdue[0])] == [frozenset({"admin", "window:15"})]
     status, board = await (await manager(server)).get("/api/v1/alerts/deadlines")
     assert [(i["kind"], i["number"], i["materials"], i["window"]) for i in board["items"]] == [
         ("pending", done["number"], ["证明"], 15)]

@@ -11,7 +11,8 @@ import pytest
 
 from queue_server.core import config
 from queue_server.reports import assessment
-from queue_server.service import features
+from queue_server.features import catalog
+from queue_server.reports.feature import Reports
 from queue_server.store.facts import RatingGroup, VisitGroup
 
 from ...conftest import HALL_FILE  # type: ignore[import-not-found]
@@ -126,12 +127,11 @@ def test_assessment_section_is_checked() -> None:
         "\n[assessment]\nlate_points = -1\nbonus = 2\n[assessment.weights]\nvolume = 50\nlooks = 10\n"
         "[assessment.red_flag]\nmin_satisfaction_rate = 1.5\n")
     with pytest.raises(config.ConfigError) as err:
-        features.validate(config.loads(text, source="hall.toml"))
+        catalog.build(config.loads(text, source="hall.toml"))
     fields = {i.field for i in err.value.issues}
     assert {"assessment.late_points", "assessment.bonus", "assessment.weights.looks",
             "assessment.red_flag.min_satisfaction_rate"} <= fields
     good = config.loads(HALL_FILE.read_text(encoding="utf-8") + "\n[assessment]\nlate_points = 1\n[assessment.weights]\n"
                         "volume = 50\n", source="hall.toml")
-    features.validate(good)
-    s = assessment.settings(good)
+    s = catalog.build(good).get(Reports).assessment
     assert s.weights["volume"] == 50 and s.weights["satisfaction"] == 30 and s.points["late_points"] == 1

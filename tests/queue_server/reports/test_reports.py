@@ -17,7 +17,7 @@ from queue_server.core import periods
 from queue_server.core.model import Channel, Event, Priority, Status, Ticket, Visit, VisitEnd
 from queue_server.reports import build as reports
 
-from ...conftest import HALL_FILE, TZ, Harness, run_cli  # type: ignore[import-not-found]
+from ...conftest import HALL_FILE, Harness, TZ, book, run_cli  # type: ignore[import-not-found]
 from ..replay_kit import DAY, Replayed, read_store, replayed_day, serve_copy
 
 BANDS = [("0-5", 0, 300), ("5-10", 300, 600), ("10-15", 600, 900), ("15-20", 900, 1200), ("20-30", 1200, 1800),
@@ -45,7 +45,7 @@ def same(summary: dict[str, Any], want: dict[str, Any]) -> None:
 
 
 async def figures(day: Replayed, by: str, period: str = DAY) -> dict[str, Any]:
-    return await read_store(day.url, lambda s: reports.figures_report(day.cfg, s, periods.parse(period), by))
+    return await read_store(day.url, lambda s: reports.figures_report(book(day.cfg, s), periods.parse(period), by))
 
 
 async def test_counts_match_the_trace(day: Replayed) -> None:
@@ -136,7 +136,7 @@ async def test_waits_across_an_hour_and_across_midnight_are_exact(store: Any) ->
                   VisitEnd.FINISHED)
         events.append(Event(i, "ticket.finished", ended, ticket=t, visit=v))
     await store.commit(0, events)
-    report = await reports.figures_report(_cfg(store.url), store, periods.parse("2026-12-01"), "hour")
+    report = await reports.figures_report(book(_cfg(store.url), store), periods.parse("2026-12-01"), "hour")
     waits = {r["key"]: r["wait"]["max"] for r in report["rows"] if r["issued"]}
     assert waits == {"09": 20.0, "08": 5430.0, "23": 930.0}  # each counted in its hour of issue
     handled = {r["key"]: r["handling"]["max"] for r in report["rows"] if r["handling"]["count"]}
@@ -145,7 +145,7 @@ async def test_waits_across_an_hour_and_across_midnight_are_exact(store: Any) ->
     assert hall["wait"]["max"] == 5430.0 and hall["wait"]["mean"] == round((20 + 5430 + 930) / 3, 1)
     assert hall["wait"]["bands"] == {"0-5": 1, "5-10": 0, "10-15": 0, "15-20": 1, "20-30": 0, ">30": 1}
     assert hall["handling"]["max"] == 870.0 and hall["handling"]["count"] == 3
-    clerk = await reports.figures_report(_cfg(store.url), store, periods.parse("2026-12"), "clerk")
+    clerk = await reports.figures_report(book(_cfg(store.url), store), periods.parse("2026-12"), "clerk")
     assert clerk["rows"][0]["wait"]["p90"] == 5430.0
 
 

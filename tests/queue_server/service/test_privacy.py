@@ -16,8 +16,6 @@ from typing import Any
 
 import pytest
 
-from queue_server.features.export import feature as export
-from queue_server.features.followup import feature as followup
 from queue_server.service import privacy
 from queue_server.web import hub as ws
 
@@ -120,11 +118,10 @@ async def test_no_full_id_number_is_kept_logged_served_or_exported(
     done = await serve(server, clerk, 15, "pension")
     await rate(server, 15, done["id"], 5)
     server.hall.clock.set(at(1, 10, 31))  # type: ignore[attr-defined]
-    from queue_server.features.appointments import feature as appointments
 
-    assert [d.id for d in await appointments.run_check(server.hall)] == [b2["id"]]
-    await followup.run_check(server.hall)
-    assert (await export.run_export(server.hall))["sent"] >= 4
+    assert [d.id for d in await server.hall.check("appointments")] == [b2["id"]]
+    await server.hall.check("followup")
+    assert (await server.hall.check("export"))["sent"] >= 4
 
     # Everything a manager, an admin, the booking system, a clerk or the kiosk can read.
     for client, path in [
@@ -143,7 +140,7 @@ async def test_no_full_id_number_is_kept_logged_served_or_exported(
     assert len(rec.bodies) > 25
 
     # Every WebSocket frame the hub would send for every event of the day.
-    frames = [frame for e in await server.hall.store.events_since(0) for _, frame in ws.route(server.hall, e)]
+    frames = [frame for e in await server.hall.store.events_since(0) for _, frame in ws.frames(server.hall, e)]
     assert frames
 
     places: dict[str, bytes] = {f"response {p}": b for p, b in rec.bodies}

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from queue_server.core import config
-from queue_server.service import features
+from queue_server.features import catalog
 
 from ...conftest import HALL_FILE, run_cli  # type: ignore[import-not-found]
 from ..replay_kit import DAY, TRACE, Replayed, read_store, replayed_day
@@ -78,7 +78,7 @@ def test_the_simulate_section_is_checked() -> None:
         'pooled_zones = ["enterprise"]', 'pooled_zones = ["moon"]\npause_probability = 2\nwalk_seconds = -1\nspeed = 3')
     cfg = config.loads(text, source="hall.toml")
     with pytest.raises(config.ConfigError) as err:
-        features.validate(cfg)
+        catalog.build(cfg)
     fields = {i.field for i in err.value.issues}
     assert {"simulate.pooled_zones", "simulate.pause_probability", "simulate.walk_seconds", "simulate.speed"} <= fields
     assert all(i.line for i in err.value.issues if i.field.startswith("simulate."))

@@ -212,7 +212,7 @@ async def test_only_the_process_that_committed_an_event_claims_it(redis_store_ur
     await hall_a.start(day_timer=False)
     await hall_b.start(day_timer=False)
     try:
-        issued = await hall_a.issue(auth.Principal("clerk", "p", "p"), "pension")  # staff issue at any hour
+        issued = await hall_a.execute("issue", auth.Principal("clerk", "p", "p"), service="pension")  # staff issue at any hour
         seq = hall_a.state.seq
         await asyncio.wait_for(hall_b.wait_dispatched(seq), 10)  # b has the event from the stream
         assert hall_b.state.ticket_by_token(issued["token"]) is not None

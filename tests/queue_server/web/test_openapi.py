@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from aiohttp import web
+import re
 
-from queue_server.web.openapi import openapi_path
+from aiohttp import web
 
 from ...conftest import Harness  # type: ignore[import-not-found]
 
@@ -21,7 +21,7 @@ async def test_every_route_is_documented_and_every_documented_route_exists(serve
             continue
         for route in resource:
             if route.method != "HEAD":
-                served.add((openapi_path(path), route.method))
+                served.add((re.sub(r"\{(\w+):[^}]+\}", r"{\1}", path), route.method))  # aiohttp's {n:regex}
     assert served - documented == set()
     assert documented - served == set()
     op = doc["paths"]["/api/v1/tickets"]["post"]

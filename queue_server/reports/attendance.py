@@ -34,7 +34,8 @@ class Settings:
     expected_windows: tuple[int, ...] = ()  # staffed every span: absence alerts run from the span's start
 
 
-def settings(cfg: HallConfig) -> Settings:
+def parse(cfg: HallConfig) -> Settings:
+    """The [attendance] table over the defaults (checked by ``validate``)."""
     raw = cfg.extra.get("attendance", {})
     return Settings(float(raw.get("grace_minutes", 5.0)), tuple(raw.get("expected_windows", ())))
 
@@ -152,7 +153,7 @@ def day_rows(cfg: HallConfig, all_sessions: Iterable[Session], busy: Iterable[Bu
     a session still open has not left early."""
     if by not in ("clerk", "window"):
         raise ValueError("attendance is by clerk or by window")
-    s = s or settings(cfg)
+    s = s or Settings()
     grace = s.grace_minutes * 60
     tz, hours = cfg.hall.tz, cfg.hall.hours
     until = now.timestamp() if now is not None else None

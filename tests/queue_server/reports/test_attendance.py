@@ -11,13 +11,13 @@ import pytest
 from queue_server.core import config, periods
 from queue_server.core.clock import ManualClock
 from queue_server.core.model import Person
-from queue_server.features.attendance import sessions as attendance
+from queue_server.reports import attendance
 from queue_server.reports import build as reports
 from queue_server.service import auth
 from queue_server.service.hall import Hall
 from queue_server.store.facts import BusyRow, WindowMark
 
-from ...conftest import HALL_FILE, TZ, StoreSpec  # type: ignore[import-not-found]
+from ...conftest import HALL_FILE, StoreSpec, TZ, book  # type: ignore[import-not-found]
 from ..replay_kit import Replayed, read_store, replayed_day
 
 CFG = config.load(HALL_FILE)
@@ -108,14 +108,14 @@ async def test_attendance_from_a_real_hall(hall: Hall, clock: ManualClock, store
     clerk = auth.from_person(Person("w7", "w7", "李娜", "clerk", staff_no="0007"))
     await store.put_person(Person("w7", "w7", "李娜", "clerk", staff_no="0007"))
     clock.set(t(8, 50))
-    await hall.open_window(clerk, 7)
+    await hall.execute("open", clerk, window=7)
     clock.set(t(9, 30))
-    await hall.pause(clerk, 7, "meeting")
+    await hall.execute("pause", clerk, window=7, reason="meeting")
     clock.set(t(9, 45))
-    await hall.resume(clerk, 7)
+    await hall.execute("resume", clerk, window=7)
     clock.set(t(11, 30))
-    await hall.close_window(clerk, 7)
-    report = await reports.attendance_report(hall.config, store, periods.parse("2026-12-01"), "clerk", days=True,
+    await hall.execute("close", clerk, window=7)
+    report = await reports.attendance_report(book(hall.config, store), periods.parse("2026-12-01"), "clerk", days=True,
                                              now=t(12, 0))
     [row] = report["rows"]
     assert row["name"] == "李娜" and row["late"] == 1 and row["late_minutes"] == 20.0
@@ -125,7 +125,7 @@ async def test_attendance_from_a_real_hall(hall: Hall, clock: ManualClock, store
 
 
 async def test_attendance_of_the_replayed_day(day: Replayed) -> None:
-    report = await read_store(day.url, lambda s: reports.attendance_report(day.cfg, s, periods.parse("2026-12-01")))
+    report = await read_store(day.url, lambda s: reports.attendance_report(book(day.cfg, s), periods.parse("2026-12-01")))
     assert len(report["rows"]) == 40 and all(r["days_present"] == 1 for r in report["rows"])
     assert sum(r["pauses"] for r in report["rows"]) == day.result.pauses
     assert all(0 < r["utilization"] <= 1 for r in report["rows"])
