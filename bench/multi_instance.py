@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+
+from queue_server.protocol.client import HallClient
 
 from http_load import load
 from redisproc import RedisProc
@@ -31,24 +33,27 @@ from serverproc import Server, percentile
 
 
 class Screens:
-    """One WebSocket screen per process; records when each saw each called ticket."""
+    """One WebSocket screen per process, on the shared client; records when each saw each called ticket."""
 
     def __init__(self, bases: list[str]) -> None:
-        self.bases = bases
         self.seen: list[dict[str, float]] = [{} for _ in bases]
         self.changed = asyncio.Event()
+        self.clients = [HallClient(base, None, ["window:15"], on_message=partial(self._on_message, i))
+                        for i, base in enumerate(bases)]
 
-    async def run(self, session: aiohttp.ClientSession) -> None:
-        await asyncio.gather(*(self._screen(session, i, base) for i, base in enumerate(self.bases)))
+    def _on_message(self, i: int, msg: dict[str, Any]) -> None:
+        if msg.get("name") == "ticket.called":
+            self.seen[i][msg["data"]["ticket"]["number"]] = time.perf_counter()
+            self.changed.set()
 
-    async def _screen(self, session: aiohttp.ClientSession, i: int, base: str) -> None:
-        async with session.ws_connect(base.replace("http://", "ws://") + "/ws") as ws:
-            await ws.send_json({"type": "hello", "topics": ["window:15"]})
-            async for msg in ws:
-                data = json.loads(msg.data)
-                if data.get("name") == "ticket.called":
-                    self.seen[i][data["data"]["ticket"]["number"]] = time.perf_counter()
-                    self.changed.set()
+    async def start(self) -> None:
+        for client in self.clients:
+            client.start()
+        for client in self.clients:
+            await client.wait_connected(timeout=30)
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(client.stop() for client in self.clients))
 
     async def arrival(self, number: str) -> list[float]:
         while not all(number in s for s in self.seen):
@@ -63,7 +68,7 @@ async def latency(servers: list[Server], kiosk: str, agent: str, calls: int, bac
     out: list[list[float]] = [[] for _ in servers]
     async with aiohttp.ClientSession() as s:
         screens = Screens([x.base for x in servers])
-        reader = asyncio.create_task(screens.run(s))
+        await screens.start()
         k = {"Authorization": f"Bearer {kiosk}"}
         a = {"Authorization": f"Bearer {agent}"}
         for _ in range(calls):
@@ -79,9 +84,10 @@ async def latency(servers: list[Server], kiosk: str, agent: str, calls: int, bac
                 number = (await r.json())["number"]
             for i, t in enumerate(await screens.arrival(number)):
                 out[i].append(t - t0)
-        for task in noise + [reader]:
+        for task in noise:
             task.cancel()
-        await asyncio.gather(*noise, reader, return_exceptions=True)
+        await asyncio.gather(*noise, return_exceptions=True)
+        await screens.stop()
     return out
 
 

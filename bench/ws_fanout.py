@@ -12,14 +12,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import json
+import multiprocessing as mp
 import os
 import re
-import multiprocessing as mp
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
+
+from queue_server import protocol
+from queue_server.protocol.client import endpoints
 
 from http_load import SERVICES
 from serverproc import Server, percentile
@@ -34,18 +37,20 @@ class RawSocket(asyncio.Protocol):
     """A WebSocket client that does almost nothing: the fewest cycles between a frame and its stamp.
 
     Server frames are unmasked text; the call's number is found by a byte scan of the
-    stream, so 1,000 of these cost the machine far less than 1,000 full clients.
+    stream, so 1,000 of these cost the machine far less than 1,000 full clients
+    (``queue_server.protocol.client.HallClient``, which multi_instance.py uses). The
+    hello and the address come from the protocol module all the same.
     """
 
-    def __init__(self, hello: bytes, arrivals: dict[bytes, list[float]], connected: asyncio.Future[None]) -> None:
-        self.hello, self.arrivals, self.connected = hello, arrivals, connected
+    def __init__(self, path: str, hello: bytes, arrivals: dict[bytes, list[float]], connected: asyncio.Future[None]) -> None:
+        self.path, self.hello, self.arrivals, self.connected = path, hello, arrivals, connected
         self.buffer = b""
         self.upgraded = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
         key = base64.b64encode(os.urandom(16)).decode()
-        transport.write((f"GET /ws HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        transport.write((f"GET {self.path} HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                          f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
 
     def data_received(self, data: bytes) -> None:
@@ -58,6 +63,7 @@ class RawSocket(asyncio.Protocol):
             self.upgraded = True
             mask = os.urandom(4)
             payload = bytes(b ^ mask[i % 4] for i, b in enumerate(self.hello))
+            assert len(payload) < 126, "a longer hello needs the extended length field"
             self.transport.write(bytes([0x81, 0x80 | len(payload)]) + mask + payload)
             self.connected.set_result(None)
             data, self.buffer = rest, b""
@@ -69,16 +75,17 @@ class RawSocket(asyncio.Protocol):
         self.buffer = stream[max(end, len(stream) - 400):]  # a call split across reads is found next time
 
 
-def receiver(url: str, count: int, ready: Any, results: Any, stop: Any) -> None:
-    host, port = url.split("//", 1)[1].split("/", 1)[0].split(":")
-    hello = json.dumps({"type": "hello", "topics": ["hall"]}).encode()
+def receiver(server: str, count: int, ready: Any, results: Any, stop: Any) -> None:
+    url = urlsplit(endpoints(server).ws)
+    host, port, path = url.hostname, url.port, url.path
+    hello = protocol.encode(protocol.hello(None, [protocol.topic_hall()])).encode()
 
     async def run() -> None:
         loop = asyncio.get_running_loop()
         arrivals: dict[bytes, list[float]] = {}
         for _ in range(count):
             connected: asyncio.Future[None] = loop.create_future()
-            await loop.create_connection(lambda: RawSocket(hello, arrivals, connected), host, int(port))
+            await loop.create_connection(lambda: RawSocket(path, hello, arrivals, connected), host, port)
             await connected
         ready.set()
         await loop.run_in_executor(None, stop.wait)
@@ -116,8 +123,8 @@ def start_receivers(server: Server, clients: int) -> tuple[list[Any], Any, Any]:
     ready = [ctx.Event() for _ in range(RECEIVERS)]
     stop = ctx.Event()
     results = ctx.Queue()
-    url = server.base.replace("http", "ws") + "/ws"
-    procs = [ctx.Process(target=receiver, args=(url, clients // RECEIVERS, ready[i], results, stop)) for i in range(RECEIVERS)]
+    procs = [ctx.Process(target=receiver, args=(server.base, clients // RECEIVERS, ready[i], results, stop))
+             for i in range(RECEIVERS)]
     for p in procs:
         p.start()
     for e in ready:

@@ -1,7 +1,7 @@
 """The device agent: ``hallcall devices --server URL --token T --config devices.toml``.
 
 Builds one supervisor and driver per configured port, one ``DeviceHub`` holding the
-agent's logic, and one ``HallLink`` to the server, and owns their lifetimes: started
+agent's logic, and one ``HallClient`` to the server, and owns their lifetimes: started
 together, stopped together, nothing left running. The same code runs on a window PC
 as a systemd unit or inside the server as a task connected over loopback.
 """
@@ -17,22 +17,24 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from queue_server import protocol
+from queue_server.protocol.backoff import Backoff
+from queue_server.protocol.client import Fatal, HallClient, endpoints
 
 from . import config as devices_config
 from .bus import BusDevice, HallcallBus
 from .config import AgentConfig, DevicesConfigError
 from .hub import DeviceHub
 from .keypad import FF68Keypads, KeypadBinding
-from .link import Fatal, HallLink, http_origin
 from .outbox import Outbox
 from .printer import JobQueue, PrinterDriver
-from .supervisor import Backoff, PortSupervisor
+from .supervisor import PortSupervisor
 
 log = logging.getLogger("hallcall.devices.agent")
 
@@ -49,6 +51,7 @@ class Tuning:
     status_timeout: float = 1.0
     command_timeout: float = 10.0
     clock: Callable[[], float] = time.monotonic  # key freshness, debounce, LED timing
+    wall: Callable[[], datetime] = lambda: datetime.now(timezone.utc)  # ages of replayed events
 
 
 class Agent:
@@ -59,11 +62,15 @@ class Agent:
         self.tuning = tuning or Tuning()
         self.state_dir = Path(config.state_dir)
         self.outbox = Outbox(self.state_dir)
-        self.hub = DeviceHub(config, outbox=self.outbox, base_url=http_origin(server), clock=self.tuning.clock)
+        try:
+            base_url = endpoints(server).http
+        except ValueError as exc:
+            raise Fatal(str(exc), about="address") from None
+        self.hub = DeviceHub(config, outbox=self.outbox, base_url=base_url, clock=self.tuning.clock, wall=self.tuning.wall)
         topics = [protocol.topic_window(w) for w in config.windows] + [protocol.topic_kiosk(k) for k in config.kiosks]
-        self.link = HallLink(server, token, topics, on_message=self.hub.on_message, on_up=self._up,
-                             on_down=self.hub.on_down, backoff=Backoff(*self.tuning.link_backoff),
-                             command_timeout=self.tuning.command_timeout)
+        self.link = HallClient(server, token, topics, on_message=self.hub.on_message, on_up=self._up,
+                               on_down=self.hub.on_down, backoff=Backoff(*self.tuning.link_backoff),
+                               command_timeout=self.tuning.command_timeout, user_agent="hallcall-devices")
         self.hub.send = self.link.command
         self.supervisors: list[PortSupervisor] = []
         self._runners: list[Any] = []  # driver coroutines' owners with a run() method
@@ -110,7 +117,7 @@ class Agent:
         """Hall, zone and service names for printed tickets; best effort."""
         if not self.hub.printers:
             return
-        url = http_origin(self.server) + "/api/v1/hall"
+        url = self.link.endpoints.http + "/api/v1/hall"
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session, \
                     session.get(url, headers={"Authorization": f"Bearer {self.token}"}) as resp:
@@ -136,7 +143,6 @@ class Agent:
             await self.stop()
 
     async def stop(self) -> None:
-        await self.link.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

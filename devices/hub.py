@@ -17,9 +17,12 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from displays.led import StripLayout
+from queue_server import protocol
+from queue_server.protocol.client import CommandError, NotConnected
 
 from . import ticket as ticket_layout
 from .bus import BusDevice, HallcallBus
@@ -27,13 +30,12 @@ from .config import AgentConfig
 from .frames import EvalResult
 from .keypad import FF68Keypads, KeypadBinding
 from .keypress import KeyPress
-from .link import CommandError, NotConnected
 from .outbox import DELIVERED_CODES, RETRY_CODES, Outbox, Rating
 from .printer import Job, PrinterDriver
 
 log = logging.getLogger("hallcall.devices.hub")
 
-Sender = Callable[..., Any]  # HallLink.command
+Sender = Callable[..., Any]  # HallClient.command
 
 # What a keypad's own display shows when a command fails (hallcall-protocol keypads).
 ERROR_TEXT = {
@@ -61,11 +63,13 @@ class Strip:
 
 class DeviceHub:
     def __init__(self, config: AgentConfig, *, outbox: Outbox, base_url: str,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self.config = config
         self.outbox = outbox
         self.base_url = config.public_url or base_url
         self.clock = clock
+        self.wall = wall
         self.send: Sender | None = None
         self.connected = False
         self.down_since: float | None = None
@@ -140,8 +144,19 @@ class DeviceHub:
         self.down_since = self.clock()
 
     def _stale_replay(self, msg: dict[str, Any], max_age: float) -> bool:
-        """A missed event that waited too long: the agent was away longer than ``max_age``."""
-        return bool(msg.get("replay")) and self.outage > max_age
+        """A replayed event older than ``max_age``: printed or prompted now, it would find nobody.
+
+        Printing twice is not the risk (job names see to that); a late slip is: the citizen
+        has left and someone else may take it, tracking QR and all. A replay is no older
+        than the outage (this PC's clock); its ``at`` is the server's clock read against
+        this PC's. Only an event old by both counts is dropped, so a fast PC clock cannot
+        withhold a ticket requested a moment before the reconnect, and a live event the
+        client could only mark as a possible replay (docs/protocol.md) still prints.
+        """
+        if not msg.get("replay"):
+            return False
+        age = protocol.event_age(msg, self.wall())
+        return min(self.outage, math.inf if age is None else age) > max_age
 
     def on_message(self, msg: dict[str, Any]) -> None:
         if msg.get("type") == "snapshot":

@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
+
+from queue_server.protocol.backoff import Backoff
 
 from .serial_port import PortError, SerialPort, SerialSettings, WriteTimeout
 
@@ -22,27 +23,6 @@ log = logging.getLogger("hallcall.devices.supervisor")
 
 # A port that stayed open this long is healthy again: its next failure retries fast.
 STABLE_AFTER = 10.0
-
-
-class Backoff:
-    """Capped exponential delays with jitter, so a hall's worth of ports don't retry in step."""
-
-    def __init__(self, initial: float = 0.5, cap: float = 30.0, factor: float = 2.0, jitter: float = 0.5,
-                 rng: Callable[[], float] = random.random) -> None:
-        self.initial = initial
-        self.cap = cap
-        self.factor = factor
-        self.jitter = jitter
-        self._rng = rng
-        self.attempt = 0
-
-    def next(self) -> float:
-        delay = min(self.cap, self.initial * self.factor**self.attempt)
-        self.attempt = min(self.attempt + 1, 64)
-        return delay * (1 - self.jitter * self._rng())
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 class PortHandler(Protocol):

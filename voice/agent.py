@@ -1,11 +1,11 @@
 """The voice agent: follows the hall over WebSocket and announces every call.
 
-It says hello with its token and topics, keeps the last ``seq`` it saw and
-reconnects with ``since`` after any drop, with jittered, capped backoff. Nothing
-from a snapshot is announced, and a call the server replays after a reconnect is
-announced only if it is younger than ``replay_max_age_seconds``: a citizen called
-a few seconds ago still needs to hear it; one called before a restart does not.
-A refused token (HTTP 401/403 or an ``unauthorized`` error) is fatal.
+The connection (hello with its token and topics, ``since`` after a drop, backoff,
+heartbeat) is the shared ``HallClient``. Nothing from a snapshot is announced, and a
+call the client marks as a replay is announced only if it is younger than
+``replay_max_age_seconds``: a citizen called a few seconds ago still needs to hear
+it; one called before a restart does not. A refused token (HTTP 401/403 or an
+``unauthorized`` error) is fatal.
 
 ``run_agent`` is the entry point for ``hallcall voice`` and for ``hallcall demo``,
 which runs it embedded as a task.
@@ -17,23 +17,20 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import math
 import os
-import random
 import signal
 import sys
 import tomllib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidStatus, InvalidURI
 
 from queue_server import protocol
+from queue_server.protocol.backoff import Backoff
+from queue_server.protocol.client import Fatal, HallClient
 from voice.announcer import Announcer, Call
 from voice.cache import PhraseCache
 from voice.clips import ClipPackEngine, make_default_pack
@@ -46,59 +43,12 @@ log = logging.getLogger(__name__)
 
 CALL_EVENTS = frozenset({"ticket.called", "ticket.recalled"})
 DEFAULT_OUT = Path("var/announcements")
-# Errors a server answers a hello with that no amount of retrying will fix.
-_FATAL_CODES = frozenset({"unauthorized", "forbidden", "bad_topic", "bad_field", "hello_first"})
+# What the operator should check when the server refuses the agent for good.
+_HINTS = {"token": "check --token", "address": "check --server"}
 
 
 class AgentFatal(RuntimeError):
     """Retrying cannot help: a refused token, a wrong address, a voice that is not installed."""
-
-
-def endpoints(server_url: str) -> tuple[str, str]:
-    """Return the WebSocket URL and the HTTP base for a server address."""
-    parts = urlsplit(server_url if "://" in server_url else f"http://{server_url}")
-    secure = parts.scheme in ("https", "wss")
-    path = parts.path.rstrip("/")
-    base_path = path[: -len("/ws")] if path.endswith("/ws") else path
-    ws = urlunsplit(("wss" if secure else "ws", parts.netloc, f"{base_path}/ws", "", ""))
-    http = urlunsplit(("https" if secure else "http", parts.netloc, base_path, "", ""))
-    return ws, http
-
-
-def backoff(initial: float = 0.5, maximum: float = 30.0, factor: float = 2.0) -> Callable[[], Iterator[float]]:
-    """Return a generator factory of jittered, capped reconnect delays."""
-
-    def delays() -> Iterator[float]:
-        ceiling = initial
-        while True:
-            # Jitter: a hall's screens, pads and agents must not all knock at once after a restart.
-            yield random.uniform(ceiling / 2, ceiling)
-            ceiling = min(maximum, ceiling * factor)
-
-    return delays
-
-
-def classify(exc: Exception) -> Exception | None:
-    """Return None for a retryable connection error, or the error to stop with."""
-    if isinstance(exc, InvalidStatus):
-        status = exc.response.status_code
-        if status in (401, 403):
-            return AgentFatal(f"the server refused the token (HTTP {status}); check --token")
-        if 400 <= status < 500 and status not in (408, 429):
-            return AgentFatal(f"the server answered HTTP {status} to the WebSocket handshake; check --server")
-        return None
-    if isinstance(exc, InvalidURI):
-        return AgentFatal(f"not a server address: {exc}")
-    return None  # network errors, restarts, 5xx, and anything unforeseen: the hall needs its voice back
-
-
-def replay_boundary(since: int | None, welcome_seq: Any) -> float | None:
-    """Return the last seq the server replays on a connection, or None when it replays nothing."""
-    if since is None:
-        return None  # a new session starts from a snapshot
-    # Events up to the welcome's seq were missed, not live; a server that does not
-    # say where that ends gets every event on the connection checked by age.
-    return welcome_seq if isinstance(welcome_seq, int) and not isinstance(welcome_seq, bool) else math.inf
 
 
 class VoiceAgent:
@@ -115,17 +65,15 @@ class VoiceAgent:
         now: Callable[[], datetime] | None = None,
         reconnect: tuple[float, float] = (0.5, 30.0),
     ) -> None:
-        self.ws_url, self.http_base = endpoints(server_url)
-        self.token = token
         self.announcer = announcer
         self.zones = tuple(zones or ())
         self.settings = settings or announcer.settings
         self.now = now or (lambda: datetime.now(timezone.utc))
-        self.reconnect = reconnect
-        self.last_seq: int | None = None
-        self.syncs = 0  # snapshots or resumes completed; tests and supervisors wait on it
-        self._synced = asyncio.Condition()
-        self._replay_upto: float | None = None
+        try:
+            self.client = HallClient(server_url, token, self.topics, on_message=self._on_message, on_up=self._on_up,
+                                     backoff=Backoff(*reconnect), user_agent="hallcall-voice")
+        except ValueError as exc:
+            raise AgentFatal(f"{exc}; check --server") from None
         self._names: dict[int, dict[str, str]] = {}
         self._zone_names: dict[str, dict[str, str]] = {}
 
@@ -133,106 +81,44 @@ class VoiceAgent:
     def topics(self) -> list[str]:
         return [protocol.topic_zone(z) for z in self.zones] if self.zones else [protocol.topic_hall()]
 
+    @property
+    def last_seq(self) -> int | None:
+        return self.client.last_seq
+
     async def wait_synced(self, count: int = 1, timeout: float = 10.0) -> None:
-        """Wait until the agent has synced ``count`` times (first connect, then each reconnect)."""
-        async with asyncio.timeout(timeout), self._synced:
-            await self._synced.wait_for(lambda: self.syncs >= count)
+        """Wait until the agent has connected ``count`` times (first connect, then each reconnect)."""
+        await self.client.wait_connected(count, timeout)
 
     async def run(self) -> None:
         """Follow the hall until cancelled; raise AgentFatal when retrying cannot help."""
-        # Our own loop rather than ``async for ws in connect(...)``: its reconnect_delays
-        # needs websockets 17, and a drop should back off too, not only a failed connect.
-        delays: Iterator[float] | None = None
-        while True:
-            syncs = self.syncs
-            try:
-                async with connect(self.ws_url, open_timeout=10, max_size=8 * 2**20, user_agent_header="hallcall-voice") as ws:
-                    await self._session(ws)
-                reason, level = "closed by the server", logging.INFO
-            except AgentFatal:
-                raise
-            except Exception as exc:
-                fatal = classify(exc)
-                if fatal is not None:
-                    raise fatal from exc
-                expected = isinstance(exc, (OSError, TimeoutError)) or type(exc).__module__.startswith("websockets")
-                reason, level = repr(exc), logging.INFO if expected else logging.ERROR
-            if self.syncs > syncs:
-                delays = None  # that session worked: start the backoff afresh
-            delays = delays or backoff(*self.reconnect)()
-            delay = next(delays)
-            log.log(level, "connection to %s failed or ended (%s); retrying in %.1f s", self.ws_url, reason, delay,
-                    exc_info=level > logging.INFO)
-            await asyncio.sleep(delay)
+        try:
+            await self.client.run()
+        except Fatal as exc:
+            hint = _HINTS.get(exc.about)
+            raise AgentFatal(f"{exc}; {hint}" if hint else str(exc)) from exc
 
-    async def _session(self, ws: ClientConnection) -> None:
-        since = self.last_seq
-        await ws.send(protocol.encode(protocol.hello(self.token, self.topics, since=since)))
+    async def _on_up(self) -> None:
+        # Before the connection's first call is handled, so that call is said with its names.
         if self.settings.speak_zone or self.settings.speak_window_name:
             await self._load_names()
-        welcomed = False
-        async for frame in ws:
-            try:
-                msg = protocol.parse_server(frame)
-            except protocol.ProtocolError as exc:
-                log.warning("ignoring a malformed frame: %s", exc)
-                continue
-            kind = msg["type"]
-            if kind == protocol.WELCOME:
-                welcomed = True
-                self._replay_upto = replay_boundary(since, msg.get("seq"))
-                log.info("connected to %s as %s, %s", self.ws_url, msg.get("role"), f"resuming after seq {since}" if since is not None else "new session")
-                if since is not None:
-                    await self._mark_synced()
-            elif kind == protocol.SNAPSHOT:
-                # Calls in a snapshot are history: they were announced, or they are too old to be.
-                self._replay_upto = None
-                if isinstance(msg.get("seq"), int):
-                    self.last_seq = msg["seq"]
-                self._learn_windows(msg.get("state", {}).get("windows", []))
-                await self._mark_synced()
-            elif kind == protocol.EVENT:
-                self._on_event(msg)
-            elif kind == protocol.ERROR:
-                error = msg.get("error") or {}
-                code, text = error.get("code", "?"), error.get("message", "")
-                if code == "unauthorized":
-                    raise AgentFatal(f"the server refused the token: {text}; check --token")
-                if not welcomed and code in _FATAL_CODES:
-                    raise AgentFatal(f"the server refused the hello ({code}): {text}")
-                log.warning("server error %s: %s", code, text)
 
-    async def _mark_synced(self) -> None:
-        async with self._synced:
-            self.syncs += 1
-            self._synced.notify_all()
+    def _on_message(self, msg: dict[str, Any]) -> None:
+        if msg["type"] == protocol.SNAPSHOT:
+            # Calls in a snapshot are history: they were announced, or they are too old to be.
+            self._learn_windows((msg.get("state") or {}).get("windows") or [])
+        elif msg["type"] == protocol.EVENT and msg.get("name") in CALL_EVENTS:
+            self._on_call(msg)
 
-    def _on_event(self, msg: dict[str, Any]) -> None:
-        seq = msg.get("seq")
-        if isinstance(seq, int):
-            if self.last_seq is not None and seq <= self.last_seq:
-                return  # already seen on an earlier connection
-            self.last_seq = seq
-        if msg.get("name") not in CALL_EVENTS:
-            return
+    def _on_call(self, msg: dict[str, Any]) -> None:
         call = self._call(msg)
         if call is None:
             return
-        if self._replay_upto is not None and (not isinstance(seq, int) or seq <= self._replay_upto):
-            age = self._age(msg.get("at"))
+        if msg.get("replay"):
+            age = protocol.event_age(msg, self.now())
             if age is None or age > self.settings.replay_max_age_seconds:
                 log.info("not announcing %s: replayed call from %s", call.label, "an unknown time" if age is None else f"{age:.0f} s ago")
                 return
         self.announcer.submit(call)
-
-    def _age(self, at: Any) -> float | None:
-        try:
-            when = datetime.fromisoformat(at)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            return None
-        return (self.now() - when).total_seconds()
 
     def _call(self, msg: dict[str, Any]) -> Call | None:
         data = msg.get("data") or {}
@@ -261,11 +147,11 @@ class VoiceAgent:
         """Fetch window and zone names from GET /api/v1/hall; the call goes on without them."""
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
-                async with session.get(f"{self.http_base}/api/v1/hall") as resp:
+                async with session.get(f"{self.client.endpoints.http}/api/v1/hall") as resp:
                     resp.raise_for_status()
                     hall = await resp.json()
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            log.warning("could not load window names from %s: %s", self.http_base, exc)
+            log.warning("could not load window names from %s: %s", self.client.endpoints.http, exc)
             return
         self._learn_windows(hall.get("windows", []))
         for z in hall.get("zones", []):
@@ -296,13 +182,13 @@ async def run_agent(
     settings = settings or VoiceSettings()
     player = player or default_player(settings.player_command, out_dir)
     engine = build_engine(settings)
+    announcer = Announcer(engine, player, settings)
+    agent = VoiceAgent(server_url, token, announcer, zones=zones, settings=settings)  # a wrong address fails first
     try:
         await engine.start()
     except EngineError as exc:
         await engine.close()
         raise AgentFatal(f"the voice engine cannot start: {exc}") from None
-    announcer = Announcer(engine, player, settings)
-    agent = VoiceAgent(server_url, token, announcer, zones=zones, settings=settings)
     speaking = asyncio.create_task(announcer.run(), name="hallcall-voice-announcer")
     try:
         await agent.run()

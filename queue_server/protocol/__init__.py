@@ -3,12 +3,14 @@
 One JSON object per frame, always with a ``type``. This module holds the message
 builders, the event and command names, topic names and a strict parser. It imports
 nothing from the rest of the server, so displays/, devices/ and voice/ depend on it
-alone. docs/protocol.md is the prose version of this file.
+alone. ``client`` is the one WebSocket client every agent uses, ``backoff`` its reconnect
+delays. docs/protocol.md is the prose version of this package.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 try:  # orjson is several times faster on the hot paths (every event, every response)
@@ -191,3 +193,14 @@ def parse_server(frame: str | bytes) -> dict[str, Any]:
     if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
         raise ProtocolError("bad_message", "frame must be a JSON object with a type")
     return msg
+
+
+def event_age(msg: dict[str, Any], now: datetime) -> float | None:
+    """Seconds from an event's ``at`` to ``now``, or None when ``at`` is missing or has no offset."""
+    try:
+        at = datetime.fromisoformat(msg.get("at"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    if at.tzinfo is None:
+        return None
+    return (now - at).total_seconds()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from devices.ptylink import PtyLink
-from devices.supervisor import Backoff
+from queue_server.protocol.backoff import Backoff
 
 
 def fast_backoff() -> Backoff:

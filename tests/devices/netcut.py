@@ -1,5 +1,7 @@
-"""A TCP proxy a test can cut and restore: the server becomes unreachable for the agent
-while it keeps running, as when a window PC's network cable is pulled."""
+"""A TCP proxy a test can cut, stall and restore: the server becomes unreachable for a
+client while it keeps running, as when a window PC's network cable is pulled (``cut``:
+connections fail at once) or a route silently drops packets (``stall``: connections stay
+open and nothing gets through, which only a heartbeat notices)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ class Proxy:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
 
     @property
     def base(self) -> str:
@@ -29,6 +33,13 @@ class Proxy:
         return self
 
     restore = start
+
+    def stall(self) -> None:
+        """Hold every byte in both directions, keeping the connections open."""
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        self._flowing.set()
 
     async def cut(self) -> None:
         """Stop listening and drop every open connection."""
@@ -50,6 +61,7 @@ class Proxy:
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             with contextlib.suppress(OSError, asyncio.CancelledError):
                 while data := await src.read(65536):
+                    await self._flowing.wait()
                     dst.write(data)
                     await dst.drain()
             dst.transport.abort()

@@ -19,8 +19,8 @@ from devices import config as devices_config
 from devices.agent import Agent, Tuning
 from devices.ff68 import Code
 from devices.frames import EvalStart
-from devices.link import Fatal, http_origin, ws_url
 from devices.virtual_printer import VirtualPrinter, VirtualPrinterPort
+from queue_server.protocol.client import Fatal
 
 from .conftest import Recorder
 from .fakes import FakeBus, FakeBusDevice, FakeFF68Keypad
@@ -38,10 +38,11 @@ class FakeClock:
 class HallAgent:
     """A running server, an agent bound to window 3 and kiosk k1, and the fake devices."""
 
-    def __init__(self, server: Any, tmp_path: Path) -> None:
+    def __init__(self, server: Any, tmp_path: Path, wall: Any) -> None:
         self.server = server
         self.tmp_path = tmp_path
         self.clock = FakeClock()
+        self.wall = wall  # the server's clock: the PC's clock is right
         self.keypad = FakeFF68Keypad(tmp_path / "ttyKEY")
         self.evaluator = FakeBusDevice(2, "evaluator", 0)
         self.led = FakeBusDevice(3, "led", 16)
@@ -111,7 +112,8 @@ flow_control = "xonxoff"
         await self.printer.start()
         cfg = devices_config.parse(self.toml(), "devices.toml")
         tuning = Tuning(port_backoff=(0.02, 0.1), link_backoff=(0.02, 0.1), bus_poll=0.02, bus_reply_timeout=0.1,
-                        printer_settle=0, status_timeout=0.5, command_timeout=5, clock=self.clock)
+                        printer_settle=0, status_timeout=0.5, command_timeout=5, clock=self.clock,
+                        wall=self.wall.now)
         self.agent = Agent(cfg, self.proxy.base, self.token, tuning=tuning)
         self.task = asyncio.create_task(self.agent.run())
         await self.wait(self.agent.link.up)
@@ -151,8 +153,8 @@ flow_control = "xonxoff"
 
 
 @pytest.fixture
-async def hall(server: Any, tmp_path: Path) -> AsyncIterator[HallAgent]:
-    h = HallAgent(server, tmp_path)
+async def hall(server: Any, tmp_path: Path, clock: Any) -> AsyncIterator[HallAgent]:
+    h = HallAgent(server, tmp_path, clock)
     await h.start()
     yield h
     await h.stop()
@@ -262,6 +264,25 @@ async def test_staff_reprint_prints_the_ticket_again_at_its_kiosk(hall: HallAgen
     assert jobs.known(body["id"]) and not jobs.pending()
 
 
+async def test_tickets_requested_while_the_agent_was_away_print_only_while_fresh(hall: HallAgent, clock: Any) -> None:
+    assert hall.agent is not None
+    kiosk = await hall.server.kiosk("k1")
+    await hall.proxy.cut()
+    await hall.wait(hall.agent.link.down)
+    status, stale = await kiosk.post("/api/v1/tickets", {"service": "company-registration"})
+    assert status == 201
+    clock.advance(120)  # print_max_age is 60: that citizen has given up on the slip
+    hall.clock.now += 120
+    status, fresh = await kiosk.post("/api/v1/tickets", {"service": "company-registration"})
+    assert status == 201
+    await hall.proxy.restore()
+    (printed,) = await hall.printer.wait_printed(1)
+    # Both requests came as replays after a two-minute outage; only the fresh one prints.
+    assert printed.text_lines()[2] == fresh["number"]
+    assert hall.agent.hub.skipped_prints == 1
+    assert not hall.agent.hub.printers["k1"].driver.queue.known(stale["id"])
+
+
 async def test_paper_out_is_reported_and_the_ticket_prints_after_the_roll_is_changed(hall: HallAgent) -> None:
     hall.printer.printer.paper = 0
     kiosk = await hall.server.kiosk("k1")
@@ -347,12 +368,3 @@ async def test_refused_token_is_fatal(server: Any, tmp_path: Path) -> None:
     with pytest.raises(Fatal, match="unauthorized"):
         async with asyncio.timeout(10):
             await agent.run()
-
-
-def test_server_urls() -> None:
-    assert ws_url("http://10.0.0.2:8080") == "ws://10.0.0.2:8080/ws"
-    assert ws_url("https://hall.example.cn/") == "wss://hall.example.cn/ws"
-    assert ws_url("ws://127.0.0.1:1/ws") == "ws://127.0.0.1:1/ws"
-    assert http_origin("wss://hall.example.cn/ws") == "https://hall.example.cn"
-    with pytest.raises(ValueError):
-        ws_url("10.0.0.2:8080")

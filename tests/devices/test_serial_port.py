@@ -10,7 +10,7 @@ import pytest
 
 from devices.ptylink import PtyLink
 from devices.serial_port import PortError, SerialPort, SerialSettings, WriteTimeout
-from devices.supervisor import Backoff, PortClosed, PortSupervisor
+from devices.supervisor import PortClosed, PortSupervisor
 
 from .conftest import Recorder, fast_backoff, read_until
 
@@ -35,15 +35,6 @@ class EchoHandler:
 
     def connection_lost(self, reason: str) -> None:
         self.events(("lost", reason))
-
-
-def test_backoff_is_capped_and_jittered() -> None:
-    b = Backoff(initial=1.0, cap=8.0, rng=lambda: 0.0)
-    assert [b.next() for _ in range(6)] == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
-    b.reset()
-    assert b.next() == 1.0
-    jittered = Backoff(initial=1.0, cap=8.0, jitter=0.5, rng=lambda: 1.0)
-    assert jittered.next() == 0.5
 
 
 def test_settings_refuse_what_is_not_flow_control() -> None:

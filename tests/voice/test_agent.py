@@ -19,11 +19,10 @@ from typing import Any
 import pytest
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
-from websockets.exceptions import InvalidStatus
 from websockets.http11 import Response
 
 from queue_server import protocol
-from voice.agent import AgentFatal, VoiceAgent, backoff, classify, endpoints, main, run_agent
+from voice.agent import AgentFatal, VoiceAgent, main, run_agent
 from voice.announcer import Announcer
 from voice.cache import PhraseCache
 from voice.clips import pack_units
@@ -145,43 +144,6 @@ def names(sink: FileSink) -> list[str]:
     return [p.name.split("-", 3)[3] for p in sink.written]
 
 
-@pytest.mark.parametrize(
-    ("url", "ws", "http"),
-    [
-        ("http://10.0.0.5:8080", "ws://10.0.0.5:8080/ws", "http://10.0.0.5:8080"),
-        ("https://hall.example.cn/", "wss://hall.example.cn/ws", "https://hall.example.cn"),
-        ("ws://127.0.0.1:8080/ws", "ws://127.0.0.1:8080/ws", "http://127.0.0.1:8080"),
-        ("127.0.0.1:8080", "ws://127.0.0.1:8080/ws", "http://127.0.0.1:8080"),
-        ("https://gov.example.cn/hallcall", "wss://gov.example.cn/hallcall/ws", "https://gov.example.cn/hallcall"),
-    ],
-)
-def test_endpoints(url: str, ws: str, http: str) -> None:
-    assert endpoints(url) == (ws, http)
-
-
-def test_backoff_is_jittered_and_capped() -> None:
-    delays = backoff(0.5, 4.0)()
-    got = [next(delays) for _ in range(8)]
-    for value, ceiling in zip(got, [0.5, 1, 2, 4, 4, 4, 4, 4]):
-        assert ceiling / 2 <= value <= ceiling
-    assert len({round(v, 6) for v in got}) > 1
-
-
-def _status(code: int) -> InvalidStatus:
-    return InvalidStatus(Response(code, "x", Headers(), b""))
-
-
-@pytest.mark.parametrize(
-    ("exc", "fatal"),
-    [(_status(401), True), (_status(403), True), (_status(404), True), (_status(429), False),
-     (_status(502), False), (ConnectionRefusedError(), False), (TimeoutError(), False), (RuntimeError("bug"), False)],
-)  # fmt: skip
-def test_classify(exc: Exception, fatal: bool) -> None:
-    assert isinstance(classify(exc), AgentFatal) is fatal
-    if not fatal:
-        assert classify(exc) is None
-
-
 async def test_snapshot_is_not_announced_live_calls_are(hall: TinyHall, voice: Any) -> None:
     announcer, sink = voice
     await hall.emit("ticket.called", "A001", 3)  # history by the time the agent connects
@@ -276,7 +238,8 @@ async def test_the_command_exits_with_a_clear_message(hall: TinyHall, tmp_path: 
     )  # fmt: skip
     _, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
     assert proc.returncode == 2
-    assert err.decode().strip().endswith("hallcall voice: the server refused the token: unknown or revoked token; check --token")
+    assert err.decode().strip().endswith(
+        "hallcall voice: the server refused the token: unknown or revoked token (unauthorized); check --token")
 
 
 async def test_main_refuses_bad_settings(hall: TinyHall, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
