@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -87,7 +88,7 @@ class Agent:
                 driver = PrinterDriver(
                     dev.id, queue, poll_interval=self.config.printer_poll, status_timeout=t.status_timeout,
                     settle=t.printer_settle,
-                    on_health=lambda s, d, dev=dev: hub.device_health(dev.id, "printer", s, d, kiosk=dev.kiosk))
+                    on_health=functools.partial(hub.device_health, dev.id, "printer", kiosk=dev.kiosk))
                 hub.add_printer(dev.id, kiosk, driver)
                 handler: Any = driver
             elif port.protocol == "ff68":

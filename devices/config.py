@@ -7,6 +7,7 @@ fixes the file in one pass. docs/devices.md shows a complete example.
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -262,7 +263,7 @@ def _device(c: _Checker, where: str, protocol: str | None, raw: Any) -> DeviceCo
     return DeviceConfig(dev_id, role, address, window, kiosk, width)
 
 
-def load(path: str | Path) -> AgentConfig:
+def load(path: str | os.PathLike[str]) -> AgentConfig:
     """Read and validate a devices.toml file."""
     p = Path(path)
     try:

@@ -372,7 +372,7 @@ class DeviceHub:
 
     def device_health(self, device: str, kind: str, status: str, detail: str = "", *, window: int | None = None,
                       kiosk: str | None = None) -> None:
-        report = {"device": device, "kind": kind, "status": status, "detail": detail[:300]}
+        report: dict[str, Any] = {"device": device, "kind": kind, "status": status, "detail": detail[:300]}
         if window is not None:
             report["window"] = window
         if kiosk is not None:

@@ -97,7 +97,7 @@ class SerialPort:
     def _read_blocking(self) -> bytes:
         data = self._ser.read(1)
         if data:
-            waiting = self._ser.in_waiting
+            waiting = self._ser.in_waiting  # type: ignore[attr-defined]  # on every port class, missing from the stubs' SerialBase
             if waiting:
                 data += self._ser.read(waiting)
         return data

@@ -28,7 +28,7 @@ class Audio:
     """16-bit mono PCM samples at a sample rate."""
 
     rate: int
-    samples: array
+    samples: array[int]
 
     @property
     def duration(self) -> float:
@@ -43,7 +43,7 @@ class Audio:
         return swapped.tobytes()
 
 
-def samples_from_bytes(data: bytes) -> array:
+def samples_from_bytes(data: bytes) -> array[int]:
     """Read little-endian 16-bit PCM bytes into samples."""
     out = array("h")
     out.frombytes(data[: len(data) - len(data) % 2])
@@ -94,7 +94,7 @@ def read_wav(data: bytes) -> Audio:
     raise ValueError("WAV file has no data chunk")
 
 
-def _to_mono16(body: bytes, channels: int, width: int) -> array:
+def _to_mono16(body: bytes, channels: int, width: int) -> array[int]:
     frame = channels * width
     body = body[: len(body) - len(body) % frame]
     if width == 2 and channels == 1:

@@ -165,7 +165,7 @@ class Pyttsx3Engine(Engine):
                     line = await proc.stdout.readline()
                     if not line:
                         break
-                    reply = json.loads(line)
+                    reply: dict[str, Any] = json.loads(line)
                     # A request whose caller was cancelled still gets its answer; skip it.
                     if reply.get("id") == request_id:
                         break

@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from voice.normalize import DEFAULT_TEMPLATES, EN, LANGUAGES, ZH, check_template
 
@@ -140,7 +140,7 @@ def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
     def check(value: Any) -> str:
         if value not in options:
             raise ValueError(f"must be one of {list(options)}, got {value!r}")
-        return value
+        return cast(str, value)  # equal to one of the options, all str
 
     return check
 

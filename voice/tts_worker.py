@@ -153,7 +153,7 @@ def _wait_complete(path: str, deadline: float) -> int:
                 head = f.read(44)
                 size = os.fstat(f.fileno()).st_size
             if len(head) == 44 and head[:4] == b"RIFF" and head[36:40] == b"data":
-                data_bytes = struct.unpack_from("<I", head, 40)[0]
+                data_bytes: int = struct.unpack_from("<I", head, 40)[0]
                 if size >= 44 + data_bytes:
                     return data_bytes // 2
         except FileNotFoundError:

@@ -7,7 +7,7 @@ import asyncio
 import getpass
 import logging
 import sys
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, TypeVar
 
 from queue_server import __version__
 from queue_server.core import config
@@ -20,6 +20,7 @@ from queue_server.store import Store, StoreError, open_store
 from . import demo, report
 
 DEFAULT_CONFIG = "hall.toml"
+T = TypeVar("T")
 
 
 def _windows(spec: str) -> tuple[int, ...]:
@@ -111,7 +112,7 @@ def _load(args: argparse.Namespace) -> config.HallConfig:
     return cfg
 
 
-async def _with_store(cfg: config.HallConfig, fn: Callable[[Store], Awaitable[Any]]) -> Any:
+async def _with_store(cfg: config.HallConfig, fn: Callable[[Store], Awaitable[T]]) -> T:
     store = open_store(cfg.store_url, hall_id=cfg.hall.id, admin=True)
     await store.open()
     try:

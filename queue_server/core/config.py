@@ -11,7 +11,7 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .workdays import Calendar, parse_calendar
@@ -121,7 +121,7 @@ class HallConfig:
         return ConfigIssue(self.source, _Lines(self.text).find(table, idx, key), name, message)
 
     def windows_serving(self, service: str) -> list[int]:
-        serving = self.__dict__.get("_serving")
+        serving: dict[str, list[int]] | None = self.__dict__.get("_serving")
         if serving is None:  # computed once; the config never changes after loading
             serving = {s: [n for n, w in self.windows.items() if s in w.services] for s in self.services}
             object.__setattr__(self, "_serving", serving)
@@ -291,8 +291,8 @@ def loads(text: str, *, source: str = "<memory>", store_url: str | None = None) 
         url = f"sqlite:///{Path.cwd() / DEFAULT_STORE_FILE}"
 
     calendar, problems = parse_calendar(data.get("calendar", {}))
-    for key, message in problems:
-        c.fail("calendar", None, key, message)
+    for name, message in problems:
+        c.fail("calendar", None, name, message)
 
     if c.issues:
         raise ConfigError(c.issues)
@@ -518,7 +518,7 @@ class Section:
         if lo is not None and value < lo or hi is not None and value > hi:
             self.fail(key, f"must be between {lo:g} and {hi:g}" if hi is not None else f"must be at least {lo:g}")
             return default
-        return value  # type: ignore[no-any-return]  # checked against the default's type above
+        return cast(T, value)  # checked against the default's type above
 
     def known(self, *keys: str) -> None:
         """Keys read by hand from ``raw`` (lists of tables, say): not unknown."""

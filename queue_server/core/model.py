@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar, Self
 
 
 class Status(StrEnum):
@@ -80,19 +80,19 @@ def _parse_dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-_TO_DICT: dict[type, Any] = {}
+_TO_DICT: dict[type, Callable[[Any], dict[str, Any]]] = {}
 
 
-def _compile_to_dict(cls: type) -> Any:
+def _compile_to_dict(cls: type[_Record]) -> Callable[[Any], dict[str, Any]]:
     """Write ``to_dict`` for one record class as a single dict display.
 
     Every event converts its records several times (store, screens, API), so the
     conversion is generated once per class instead of looping over fields.
     """
     parts = []
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+    for f in dataclasses.fields(cls):
         ref = f"self.{f.name}"
-        if f.name in cls._times:  # type: ignore[attr-defined]
+        if f.name in cls._times:
             value = f"(None if {ref} is None else {ref}.isoformat())"
         elif str(f.type).startswith("tuple"):
             value = f"list({ref})"
@@ -102,7 +102,8 @@ def _compile_to_dict(cls: type) -> Any:
     source = "def to_dict(self):\n    return {" + ", ".join(parts) + "}\n"
     namespace: dict[str, Any] = {}
     exec(source, namespace)  # noqa: S102 - generated from the class's own field names
-    return namespace["to_dict"]
+    to_dict: Callable[[Any], dict[str, Any]] = namespace["to_dict"]
+    return to_dict
 
 
 class _Record:
@@ -111,6 +112,9 @@ class _Record:
     __slots__ = ()
     _times: ClassVar[tuple[str, ...]] = ()
     _enums: ClassVar[dict[str, type]] = {}
+    # Declared for the type checker only: @dataclass sets it on every record class,
+    # which makes them valid arguments to dataclasses.fields().
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
 
     def to_dict(self) -> dict[str, Any]:
         fn = _TO_DICT.get(type(self))
@@ -119,9 +123,9 @@ class _Record:
         return fn(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]):  # type: ignore[no-untyped-def]
+    def from_dict(cls, data: dict[str, Any]) -> Self:
         kwargs: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        for f in dataclasses.fields(cls):
             if f.name not in data:
                 continue
             value = data[f.name]
@@ -383,9 +387,11 @@ class Event:
 
         Callers must not mutate the returned dict.
         """
-        if self._data is None:
-            object.__setattr__(self, "_data", self._build_data())
-        return self._data  # type: ignore[return-value]
+        data = self._data
+        if data is None:
+            data = self._build_data()
+            object.__setattr__(self, "_data", data)
+        return data
 
     def _build_data(self) -> dict[str, Any]:
         out: dict[str, Any] = dict(self.extra)

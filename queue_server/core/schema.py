@@ -7,7 +7,7 @@ minimum, maximum, items, maxItems, properties, required, additionalProperties=fa
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Mapping
 
 from .errors import Invalid
 
@@ -84,7 +84,7 @@ def _name(value: Any) -> str:
     return type(value).__name__
 
 
-def obj(required: list[str] | None = None, **props: dict[str, Any]) -> dict[str, Any]:
+def obj(required: list[str] | None = None, /, **props: Mapping[str, Any]) -> dict[str, Any]:
     """An object schema that allows only the listed properties."""
     out: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
     if required:

@@ -10,7 +10,7 @@ made by other server processes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Any, Iterable
 
 from .config import HallConfig
 from .model import Doc, Event, Notice, Priority, Status, Ticket, VisitEnd, Window, WindowStatus
@@ -33,7 +33,7 @@ class HallState:
     windows: dict[int, Window] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)  # origin service -> last number today
     handling: dict[str, tuple[float, ...]] = field(default_factory=dict)  # service -> recent seconds
-    recent_calls: tuple[dict, ...] = ()
+    recent_calls: tuple[dict[str, Any], ...] = ()
     notice: Notice = field(default_factory=Notice)
     docs: dict[str, dict[str, Doc]] = field(default_factory=dict)  # kind -> id -> live doc
     max_rank: float = 0.0  # highest rank given today, so a new ticket always sorts after it
@@ -41,9 +41,9 @@ class HallState:
     staffed: dict[str, int] = field(default_factory=dict)  # service -> windows signed in that serve it
     # While a batch is decided (see ``fork_shared``): the writes made to maps shared with
     # the committed state, and the queues this fork has copied for itself.
-    journal: list[tuple[dict, str, object, object]] | None = field(default=None, repr=False)
+    journal: list[tuple[dict[str, Any], str, object, object]] | None = field(default=None, repr=False)
     own_queues: set[str] | None = field(default=None, repr=False)
-    undone: list[tuple[dict, str, object, object]] | None = field(default=None, repr=False)  # for ``redo``
+    undone: list[tuple[dict[str, Any], str, object, object]] | None = field(default=None, repr=False)  # for ``redo``
 
     def __post_init__(self) -> None:
         for service in self.config.services:
@@ -104,7 +104,7 @@ class HallState:
             target[key] = new
         self.undone = self.own_queues = None
 
-    def _put(self, target: dict, key: str, value: object) -> None:
+    def _put(self, target: dict[str, Any], key: str, value: object) -> None:
         if self.journal is not None:
             self.journal.append((target, key, target.get(key, _MISSING), value))
         target[key] = value
@@ -171,12 +171,12 @@ class HallState:
         if t.day != self.day:
             return  # a late event about another day's ticket: history, not today's state
         old = self.tickets.get(t.id)
-        was_waiting = old is not None and old.status is Status.WAITING
-        stays = was_waiting and t.status is Status.WAITING and old.service == t.service and old.queued_at == t.queued_at  # type: ignore[union-attr]
-        if was_waiting and not stays:
-            self._queue(old.service).pop(t.id, None)  # type: ignore[union-attr]
-            if old.priority is not Priority.NORMAL:  # type: ignore[union-attr]
-                self.priority_waiting[old.service] -= 1  # type: ignore[union-attr]
+        queued = old if old is not None and old.status is Status.WAITING else None
+        stays = queued is not None and t.status is Status.WAITING and queued.service == t.service and queued.queued_at == t.queued_at
+        if queued is not None and not stays:
+            self._queue(queued.service).pop(t.id, None)
+            if queued.priority is not Priority.NORMAL:
+                self.priority_waiting[queued.service] -= 1
         self._put(self.tickets, t.id, t)
         if t.status is Status.WAITING:
             # Each queue dict stays in the order tickets joined it, so its first entry is
@@ -208,8 +208,9 @@ class HallState:
                 call = {"number": t.number, "window": t.window, "zone": t.zone, "service": t.service,
                         "at": t.called_at.isoformat(), "recall": False}
                 self.recent_calls = (self.recent_calls + (call,))[-RECENT_CALLS:]
-            if t.status is Status.DONE and t.ended_at and (t.started_at or t.called_at):
-                secs = (t.ended_at - (t.started_at or t.called_at)).total_seconds()  # type: ignore[operator]
+            began = t.started_at or t.called_at
+            if t.status is Status.DONE and t.ended_at and began:
+                secs = (t.ended_at - began).total_seconds()
                 self.handling[t.service] = (self.handling.get(t.service, ()) + (secs,))[-RECENT_HANDLING:]
         self.recent_calls = tuple(sorted(self.recent_calls, key=lambda c: c["at"]))
         for w in windows:

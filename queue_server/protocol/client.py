@@ -22,7 +22,7 @@ import inspect
 import logging
 import math
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 from urllib.parse import urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -109,7 +109,7 @@ def refusal(error: Any) -> Fatal | None:
     return None
 
 
-def _is_seq(value: Any) -> bool:
+def _is_seq(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -314,8 +314,9 @@ class HallClient:
             return  # seen on an earlier connection
         if kind == protocol.ERROR:
             error = msg.get("error") or {}
-            if isinstance(error, dict) and error.get("code") in TOKEN_CODES:
-                raise refusal(error)  # type: ignore[misc]  # the token was revoked while connected
+            fatal = refusal(error)
+            if fatal is not None and fatal.about == "token":
+                raise fatal  # the token was revoked while connected
             log.warning("server error: %s", error)
         if self.on_message is not None:
             try:
@@ -324,7 +325,8 @@ class HallClient:
                 log.exception("handling %s %s failed", kind, msg.get("name") or "")
 
     def _settle(self, msg: dict[str, Any]) -> None:
-        future = self._results.pop(msg.get("id"), None)  # type: ignore[arg-type]
+        msg_id = msg.get("id")
+        future = self._results.pop(msg_id, None) if isinstance(msg_id, int) else None
         if future is None or future.done():
             return
         if msg.get("ok"):

@@ -73,7 +73,7 @@ def validate(cfg: HallConfig) -> list[ConfigIssue]:
                     out.append(cfg.issue("assessment.weights", k, f"unknown component (expected one of: {', '.join(COMPONENTS)})"))
                 elif not _number(v):
                     out.append(cfg.issue("assessment.weights", k, "must be a number ≥ 0"))
-            if isinstance(value, dict) and not sum(v for v in {**DEFAULT_WEIGHTS, **value}.values() if _number(v)):
+            if not sum(v for v in {**DEFAULT_WEIGHTS, **value}.values() if _number(v)):
                 out.append(cfg.issue("assessment", key, "at least one weight must be above 0"))
         elif key == "red_flag":
             if not isinstance(value, dict):

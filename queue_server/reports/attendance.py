@@ -161,8 +161,8 @@ def day_rows(cfg: HallConfig, all_sessions: Iterable[Session], busy: Iterable[Bu
     for x in all_sessions:
         groups[(x.clerk if by == "clerk" else x.window, x.day)].append(x)
     busy_by: dict[tuple[Any, str], float] = defaultdict(float)
-    for b in busy:
-        busy_by[(b.clerk if by == "clerk" else b.window, b.day)] += b.busy_seconds
+    for busy_row in busy:
+        busy_by[(busy_row.clerk if by == "clerk" else busy_row.window, busy_row.day)] += busy_row.busy_seconds
     # Times as epoch seconds: a year is ~10,000 clerk-days, and this is the inner loop.
     spans: dict[str, list[tuple[float, float]]] = {}
     rows = []
@@ -179,12 +179,12 @@ def day_rows(cfg: HallConfig, all_sessions: Iterable[Session], busy: Iterable[Bu
         for a, b in spans[day]:
             if until is not None and a >= until:
                 continue  # not begun yet
-            if ongoing and b > until:  # type: ignore[operator]
+            if ongoing and until is not None and b > until:
                 b = until  # the span is still going and so is the clerk: judge it up to now
             first = last = None
             covered = 0.0
-            for x, y in merged:
-                lo, hi = max(x, a), min(y, b)
+            for start, end in merged:
+                lo, hi = max(start, a), min(end, b)
                 if hi > lo:
                     first = lo if first is None else first
                     last = hi

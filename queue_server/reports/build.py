@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Awaitable
 
 from queue_server.core.config import HallConfig
 from queue_server.core.errors import Invalid
@@ -88,7 +88,9 @@ async def figures_report(book: Book, period: Period, by: str, *, now: datetime |
     with_attendance = by in ("clerk", "window")
     # Every read is started at once: the store works through them while this thread works out
     # the figures of the first ones (SQLite steps without holding the GIL).
-    reads = [store.visit_facts(period.first, period.last, time), store.rating_facts(period.first, period.last, time)]
+    # Reads of different kinds of facts, taken back by position below.
+    reads: list[Awaitable[Any]] = [store.visit_facts(period.first, period.last, time),
+                                   store.rating_facts(period.first, period.last, time)]
     if by in figures.TICKET_DIMENSIONS:
         reads.append(store.ticket_facts(period.first, period.last, time))
     if with_attendance:

@@ -21,7 +21,7 @@ from . import assessment, attendance, build, charts, figures
 from .build import Book, correction_doc
 
 FORMATS = ("json", "csv", "xlsx")
-PERIOD_ARGS = {"period": PERIOD, "from": DAY, "to": DAY}
+PERIOD_ARGS: dict[str, dict[str, Any]] = {"period": PERIOD, "from": DAY, "to": DAY}
 _FORMAT = {"type": "string", "enum": list(FORMATS)}
 STATS_GROUPS = ("service", "zone", "window", "clerk", "day")
 _CORRECTION = {

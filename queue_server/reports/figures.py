@@ -26,10 +26,12 @@ import math
 from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, TypeVar
 
 from queue_server.core.config import HallConfig
 from queue_server.store.facts import US, RatingGroup, TicketGroup, VisitGroup
+
+V = TypeVar("V")
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -37,7 +39,7 @@ def percentile(values: list[float], q: float) -> float | None:
     return percentile_sorted(sorted(values), q)
 
 
-def percentile_sorted(ordered: list[Any], q: float) -> Any:
+def percentile_sorted(ordered: list[V], q: float) -> V | None:
     """Nearest-rank percentile (q in 0..100) of values already in ascending order."""
     if not ordered:
         return None
@@ -107,10 +109,11 @@ class Series:
         self.values.sort()
         ordered = self.values
         n = len(ordered)
+        p90 = percentile_sorted(ordered, 90)
         out: dict[str, Any] = {
             "count": n,
             "mean": round(sum(ordered) / n / US, 1) if n else None,
-            "p90": percentile_sorted(ordered, 90) / US if n else None,
+            "p90": p90 / US if p90 is not None else None,
             "max": ordered[-1] / US if n else None,
             "over_standard": self.over,
             "over_standard_rate": round(self.over / n, 4) if n else None,
@@ -173,28 +176,28 @@ def _accumulate(cfg: HallConfig, by: str, visits: Iterable[VisitGroup], ratings:
     key = key_function(cfg, by)
     acc: dict[Any, dict[str, Any]] = defaultdict(_row)
     per_ticket = tickets is not None
-    for g in tickets or ():
-        r = acc[key(g)]
+    for tg in tickets or ():
+        r = acc[key(tg)]
         c = r["counts"]
-        c["issued"] += g.count
-        c["called"] += len(g.waits_us)
-        c[{"done": "served", "cancelled": "cancelled", "expired": "expired"}.get(g.status, "open")] += g.count
-        c["no_show"] += g.missed
-        c["transferred"] += g.transferred
-        r["wait"].add(g.waits_us, std.wait.get(g.service))
-    for g in visits:
-        r = acc[key(g)]
+        c["issued"] += tg.count
+        c["called"] += len(tg.waits_us)
+        c[{"done": "served", "cancelled": "cancelled", "expired": "expired"}.get(tg.status, "open")] += tg.count
+        c["no_show"] += tg.missed
+        c["transferred"] += tg.transferred
+        r["wait"].add(tg.waits_us, std.wait.get(tg.service))
+    for vg in visits:
+        r = acc[key(vg)]
         if not per_ticket:
             c = r["counts"]
-            c["called"] += len(g.waits_us)
-            name = {"finished": "served", "no_show": "no_show", "transferred": "transferred", "held": "held"}.get(g.end)
+            c["called"] += len(vg.waits_us)
+            name = {"finished": "served", "no_show": "no_show", "transferred": "transferred", "held": "held"}.get(vg.end)
             if name:
-                c[name] += len(g.waits_us)
-            r["wait"].add(g.waits_us, std.wait.get(g.service))
-        if g.end in HANDLED:
-            r["handling"].add(g.handlings_us, std.handling.get(g.service))
-    for g in ratings:
-        acc[key(g)]["levels"][g.level] += g.count
+                c[name] += len(vg.waits_us)
+            r["wait"].add(vg.waits_us, std.wait.get(vg.service))
+        if vg.end in HANDLED:
+            r["handling"].add(vg.handlings_us, std.handling.get(vg.service))
+    for rg in ratings:
+        acc[key(rg)]["levels"][rg.level] += rg.count
     return acc
 
 

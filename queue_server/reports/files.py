@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Union
+from typing import Any, Callable, Iterable, Sequence, Union
 
 from queue_server.core.errors import Unavailable
 
@@ -63,7 +63,7 @@ Path = Union[str, Callable[[dict[str, Any]], Any]]  # a dotted path into a row, 
 @dataclass
 class Table:
     title: str  # the sheet's name
-    columns: list[tuple[Path, str]]  # (where the value is, column title)
+    columns: Sequence[tuple[Path, str]]  # (where the value is, column title)
     rows: list[dict[str, Any]]
 
 
@@ -113,7 +113,7 @@ def to_xlsx(tables: list[Table], *, title: str | None = None) -> bytes:
     except ImportError:  # pragma: no cover - openpyxl is a dependency; this names the fix if it is missing
         raise Unavailable("XLSX export needs openpyxl: pip install openpyxl", code="xlsx_unavailable") from None
     wb = Workbook()
-    wb.remove(wb.active)
+    wb.remove(wb.worksheets[0])  # the empty sheet a new workbook starts with
     for table in tables:
         ws = wb.create_sheet(_sheet_name(table.title))
         header = 1

@@ -23,7 +23,7 @@ def _nice_max(value: float) -> float:
     """A round axis top at or above ``value`` (1, 2 or 5 times a power of ten)."""
     if value <= 0:
         return 1.0
-    power = 10 ** math.floor(math.log10(value))
+    power: float = 10 ** math.floor(math.log10(value))
     for step in (1, 2, 5, 10):
         if value <= step * power:
             return step * power

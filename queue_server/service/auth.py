@@ -20,9 +20,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
+from queue_server.core.clock import Clock
 from queue_server.core.errors import Forbidden, NotFound, Unauthorized
 from queue_server.core.model import DeviceToken, Person, Session, Window, WindowStatus
 from queue_server.core.state import HallState
+from queue_server.store import Store
 
 PEOPLE_ROLES = ("clerk", "manager", "admin")
 DEVICE_ROLES = ("kiosk", "display", "pad", "agent")
@@ -251,7 +253,7 @@ AGENT = rule("agent", "agent")
 class Authenticator:
     """Resolves bearer tokens and session cookies against the store, with a short cache."""
 
-    def __init__(self, store: Any, clock: Any) -> None:
+    def __init__(self, store: Store, clock: Clock) -> None:
         self.store = store
         self.clock = clock
         self._cache: dict[str, tuple[float, Principal | None]] = {}

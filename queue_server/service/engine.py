@@ -20,7 +20,7 @@ import logging
 import secrets
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Generic, TypeVar
 
 from queue_server.core import rules
 from queue_server.core.clock import Clock, SystemClock
@@ -53,10 +53,10 @@ class TokenPool:
 
 
 @dataclass
-class _Job:
-    decide: Callable[[Tx], Any]
+class _Job(Generic[R]):
+    decide: Callable[[Tx], R]
     by: str | None
-    future: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    future: asyncio.Future[R] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
 class Engine:
@@ -68,7 +68,7 @@ class Engine:
         self.clock = clock or SystemClock()
         self.state = HallState(config)
         self.hooks = hooks
-        self._jobs: asyncio.Queue[_Job] = asyncio.Queue()
+        self._jobs: asyncio.Queue[_Job[Any]] = asyncio.Queue()
         self._listeners: list[Callable[[Event], None]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self.last_dispatched = 0
@@ -166,7 +166,7 @@ class Engine:
                         if not job.future.done():
                             job.future.set_exception(Unavailable(f"internal error: {exc}"))
 
-    async def _run_batch(self, jobs: list[_Job]) -> None:
+    async def _run_batch(self, jobs: list[_Job[Any]]) -> None:
         for _attempt in range(100):
             work, events, outcomes = self._decide(jobs)
             base = self.state.seq
@@ -195,7 +195,7 @@ class Engine:
             if not job.future.done():
                 job.future.set_exception(Unavailable("too much contention; try again"))
 
-    def _decide(self, jobs: list[_Job]) -> tuple[HallState, list[Event], list[tuple[bool, Any]]]:
+    def _decide(self, jobs: list[_Job[Any]]) -> tuple[HallState, list[Event], list[tuple[bool, Any]]]:
         """Decide a batch against a fork of the committed state, without awaiting anything."""
         work = self.state.fork_shared()
         events: list[Event] = []

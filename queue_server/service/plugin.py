@@ -123,9 +123,9 @@ class Features:
 
     def get(self, kind: type[F]) -> F:
         found = self._by_type.get(kind)
-        if found is None:
+        if not isinstance(found, kind):  # None: each feature is keyed by its own type
             raise LookupError(f"the hall does not run {kind.__name__}")
-        return found  # type: ignore[return-value]  # keyed by its own type
+        return found
 
     def has(self, kind: type[Feature]) -> bool:
         return kind in self._by_type

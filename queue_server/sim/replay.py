@@ -140,9 +140,9 @@ class Replayer:
             # Citizens who just took a ticket wake the clerk idle longest among those serving them.
             for _, _, _, fn, args in due:
                 if fn == self._arrive:
-                    desk = self._idle_desk_for(args[0].service)
-                    if desk is not None:
-                        jobs.append(self._next(desk))
+                    idle = self._idle_desk_for(args[0].service)
+                    if idle is not None:
+                        jobs.append(self._next(idle))
             await asyncio.gather(*jobs)
         self.result.events = self.hall.state.seq - seq0
         self.result.seconds = time.perf_counter() - started
@@ -190,7 +190,7 @@ class Replayer:
     async def _rate(self, ticket: str, level: int) -> dict[str, Any]:
         """The pad's rating; awaited inline, so it is submitted with whatever it is gathered with."""
         reasons = [self.rng.choice(sorted(REASONS))] if level <= 2 else []
-        rated = await self.hall.execute("evaluate", self.pad, level=level, ticket=ticket, reasons=reasons)
+        rated: dict[str, Any] = await self.hall.execute("evaluate", self.pad, level=level, ticket=ticket, reasons=reasons)
         self.result.ratings += 1
         return rated
 

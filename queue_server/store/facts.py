@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, Callable, Hashable, Iterable, Protocol, TypeVar
 
 from queue_server.core.model import Evaluation, Event, Ticket, Visit, VisitEnd
 
@@ -28,6 +28,12 @@ TIME_SPLITS = (None, "day", "month", "hour")
 US = 1_000_000  # microseconds in a second: durations in facts are whole microseconds
 MICROSECOND = timedelta(microseconds=1)
 G = TypeVar("G")
+T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+# The grouping keys: a group's fields before its counts and values, in field order.
+VisitKey = tuple[str, str, int, str | None, str]  # time, service, window, clerk, end
+TicketKey = tuple[str, str, str]  # time, service, status
+RatingKey = tuple[str, str, int | None, str | None, int]  # time, service, window, clerk, level
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +115,8 @@ def _coarser(day: str, time: str | None) -> str:
     return "" if time is None else day[:7] if time == "month" else day
 
 
-def _merge(groups: Iterable[Any], key: Callable[[Any], tuple], make: Callable[[tuple, list[Any]], G]) -> list[G]:
-    acc: dict[tuple, list[Any]] = {}
+def _merge(groups: Iterable[T], key: Callable[[T], K], make: Callable[[K, list[T]], G]) -> list[G]:
+    acc: dict[K, list[T]] = {}
     for g in groups:
         acc.setdefault(key(g), []).append(g)
     return [make(k, gs) for k, gs in acc.items()]
@@ -121,7 +127,7 @@ def regroup_visits(groups: Iterable[VisitGroup], time: str | None) -> list[Visit
     if time == "day":
         return list(groups)
 
-    def make(k: tuple, gs: list[VisitGroup]) -> VisitGroup:
+    def make(k: VisitKey, gs: list[VisitGroup]) -> VisitGroup:
         if len(gs) == 1:
             return VisitGroup(*k, gs[0].waits_us, gs[0].handlings_us)
         return VisitGroup(*k, [w for g in gs for w in g.waits_us], [h for g in gs for h in g.handlings_us])
@@ -146,7 +152,7 @@ def regroup_ratings(groups: Iterable[RatingGroup], time: str | None) -> list[Rat
 
 def busy_rows(day_groups: Iterable[VisitGroup]) -> list[BusyRow]:
     """Handling time per (day, clerk, window), from day-split visit groups."""
-    acc: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    acc: dict[tuple[str, str | None, int], list[int]] = defaultdict(lambda: [0, 0])
     for g in day_groups:
         a = acc[(g.time, g.clerk, g.window)]
         a[0] += len(g.handlings_us)
@@ -160,7 +166,7 @@ def busy_rows(day_groups: Iterable[VisitGroup]) -> list[BusyRow]:
 def visit_groups(visits: Iterable[Visit], time: str | None = None) -> list[VisitGroup]:
     """Group visits the way ``Store.visit_facts`` does."""
     check_split(time)
-    groups: dict[tuple, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
+    groups: dict[VisitKey, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
     for v in visits:
         key = (_time_of(v.day, v.called_at.isoformat(), time), v.service, v.window, v.clerk, str(v.end.value))
         waits, handlings = groups[key]
@@ -175,7 +181,7 @@ def ticket_groups(tickets: Iterable[Ticket], visits: Iterable[Visit], time: str 
     visits = list(visits)
     missed = {v.ticket for v in visits if v.end is VisitEnd.NO_SHOW}
     moved = {v.ticket for v in visits if v.end is VisitEnd.TRANSFERRED}
-    acc: dict[tuple, list[Any]] = defaultdict(lambda: [0, 0, 0, []])
+    acc: dict[TicketKey, list[Any]] = defaultdict(lambda: [0, 0, 0, []])
     for t in tickets:
         a = acc[(_time_of(t.day, t.issued_at.isoformat(), time), t.origin_service, str(t.status.value))]
         a[0] += 1
@@ -188,7 +194,7 @@ def ticket_groups(tickets: Iterable[Ticket], visits: Iterable[Visit], time: str 
 
 def rating_groups(evaluations: Iterable[Evaluation], time: str | None = None) -> list[RatingGroup]:
     check_split(time)
-    counts: dict[tuple, int] = defaultdict(int)
+    counts: dict[RatingKey, int] = defaultdict(int)
     for e in evaluations:
         if e.excluded:
             continue  # set aside on appeal
@@ -208,6 +214,15 @@ def window_marks(events: Iterable[Event]) -> list[WindowMark]:
     return sorted(out, key=lambda m: m.seq)
 
 
+class _Records(Protocol):
+    """The record lists of a store (a part of ``Store``) that ``FactsFromRecords`` reads."""
+
+    async def tickets(self, day_from: str, day_to: str) -> list[Ticket]: ...
+    async def visits(self, day_from: str, day_to: str) -> list[Visit]: ...
+    async def evaluations(self, day_from: str, day_to: str) -> list[Evaluation]: ...
+    async def window_log(self, day_from: str, day_to: str) -> list[Event]: ...
+
+
 class FactsFromRecords:
     """Report facts computed in Python from a store's record lists (for stores without SQL).
 
@@ -215,18 +230,18 @@ class FactsFromRecords:
     code of its own.
     """
 
-    async def visit_facts(self, day_from: str, day_to: str, time: str | None = None) -> list[VisitGroup]:
-        return visit_groups(await self.visits(day_from, day_to), time)  # type: ignore[attr-defined]
+    async def visit_facts(self: _Records, day_from: str, day_to: str, time: str | None = None) -> list[VisitGroup]:
+        return visit_groups(await self.visits(day_from, day_to), time)
 
-    async def ticket_facts(self, day_from: str, day_to: str, time: str | None = None) -> list[TicketGroup]:
-        tickets = await self.tickets(day_from, day_to)  # type: ignore[attr-defined]
-        return ticket_groups(tickets, await self.visits(day_from, day_to), time)  # type: ignore[attr-defined]
+    async def ticket_facts(self: _Records, day_from: str, day_to: str, time: str | None = None) -> list[TicketGroup]:
+        tickets = await self.tickets(day_from, day_to)
+        return ticket_groups(tickets, await self.visits(day_from, day_to), time)
 
-    async def rating_facts(self, day_from: str, day_to: str, time: str | None = None) -> list[RatingGroup]:
-        return rating_groups(await self.evaluations(day_from, day_to), time)  # type: ignore[attr-defined]
+    async def rating_facts(self: _Records, day_from: str, day_to: str, time: str | None = None) -> list[RatingGroup]:
+        return rating_groups(await self.evaluations(day_from, day_to), time)
 
-    async def busy_facts(self, day_from: str, day_to: str) -> list[BusyRow]:
-        return busy_rows(visit_groups(await self.visits(day_from, day_to), "day"))  # type: ignore[attr-defined]
+    async def busy_facts(self: _Records, day_from: str, day_to: str) -> list[BusyRow]:
+        return busy_rows(visit_groups(await self.visits(day_from, day_to), "day"))
 
-    async def window_marks(self, day_from: str, day_to: str) -> list[WindowMark]:
-        return window_marks(await self.window_log(day_from, day_to))  # type: ignore[attr-defined]
+    async def window_marks(self: _Records, day_from: str, day_to: str) -> list[WindowMark]:
+        return window_marks(await self.window_log(day_from, day_to))

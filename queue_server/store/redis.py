@@ -22,7 +22,7 @@ import time
 from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, AsyncIterator, Iterator, cast
 
 import redis.asyncio as aioredis
 from redis import exceptions as rx
@@ -53,8 +53,13 @@ TURN_MS = 50
 YIELD_POLL_MS = 3
 YIELD = 2
 
+# redis-py's types allow bytes and the RESP3 reply shapes, since they cannot see that
+# client_options() asks for str replies (decode_responses) in RESP2 shapes; the casts
+# in this module narrow replies to that.
+Entry = tuple[str, dict[str, str]]  # a stream entry: its id and its fields
 
-def _ignore_result(task: asyncio.Future[object]) -> None:
+
+def _ignore_result(task: asyncio.Future[Any]) -> None:
     if not task.cancelled():
         task.exception()  # retrieved, so asyncio does not log it as never retrieved
 
@@ -238,7 +243,7 @@ class RedisStore(PeopleOnRedis, FactsFromRecords):
             if down_since:
                 log.warning("event stream back after %.1f s; resuming after %s", time.monotonic() - down_since, last_id)
                 delay, down_since = RECONNECT_MIN, 0.0
-            for _stream, entries in reply or ():
+            for _stream, entries in cast(list[tuple[str, list[Entry]]], reply or ()):
                 for entry_id, fields in entries:
                     last_id = entry_id
                     own = self._recent.get(int(entry_id.split("-", 1)[0]))
@@ -247,20 +252,20 @@ class RedisStore(PeopleOnRedis, FactsFromRecords):
     async def events_since(self, seq: int, limit: int = 10_000) -> list[Event]:
         return [P.event(fields) for _id, fields in await self._entries_since(seq, limit)]
 
-    async def _entries_since(self, seq: int, limit: int = 10_000) -> list[tuple[str, dict[str, str]]]:
+    async def _entries_since(self, seq: int, limit: int = 10_000) -> list[Entry]:
         with self._errors("read the log"):
-            return await self.r.xrange(self.keys.log, min=f"{max(seq, 0) + 1}-0", max="+", count=limit)
+            return cast(list[Entry], await self.r.xrange(self.keys.log, min=f"{max(seq, 0) + 1}-0", max="+", count=limit))
 
     async def first_seq(self) -> int:
         with self._errors("read the log"):
-            entries = await self.r.xrange(self.keys.log, min="-", max="+", count=1)
+            entries = cast(list[Entry], await self.r.xrange(self.keys.log, min="-", max="+", count=1))
         return int(entries[0][0].split("-")[0]) if entries else 0
 
     async def prune_events(self, before_day: str) -> int:
         """Drop stream entries of days before ``before_day``; projections stay. Returns entries removed."""
         k = self.keys
         with self._errors("trim the log"):
-            days = await self.r.hgetall(k.k(K.LOG_DAYS))
+            days = cast(dict[str, str], await self.r.hgetall(k.k(K.LOG_DAYS)))
             old = [d for d in days if d < before_day]
             kept = sorted(int(s) for d, s in days.items() if d >= before_day)
             if not old or not kept:
@@ -286,11 +291,11 @@ class RedisStore(PeopleOnRedis, FactsFromRecords):
 
     async def ticket_by_token(self, token: str) -> Ticket | None:
         with self._errors("read a ticket"):
-            where = await self.r.hget(self.keys.k(K.TOKENS), token)
+            where = cast(str | None, await self.r.hget(self.keys.k(K.TOKENS), token))
             if where is None:
                 return None
             day, ticket_id = where.split(" ", 1)
-            row = await self.r.hget(self.keys.tickets(day), ticket_id)
+            row = cast(str | None, await self.r.hget(self.keys.tickets(day), ticket_id))
         return P.ticket(row) if row else None
 
     async def _by_day(self, day_from: str, day_to: str, key_of: Any, read: str = "hvals") -> list[list[str]]:
@@ -326,16 +331,17 @@ class RedisStore(PeopleOnRedis, FactsFromRecords):
     async def docs(self, kind: str, *, day_from: str | None = None, day_to: str | None = None, key: str | None = None) -> list[Doc]:
         k = self.keys
         with self._errors("read docs"):
+            rows: list[str | None]
             if key is not None:
-                ids = sorted(await self.r.smembers(k.doc_key(kind, key)))
-                rows = await self.r.hmget(k.docs(kind), ids) if ids else []
+                ids = sorted(cast(set[str], await self.r.smembers(k.doc_key(kind, key))))
+                rows = cast(list[str | None], await self.r.hmget(k.docs(kind), ids)) if ids else []
             elif day_from is not None or day_to is not None:
                 lo = day_score(day_from) if day_from is not None else "-inf"
                 hi = day_score(day_to) if day_to is not None else "+inf"
-                ids = await self.r.zrangebyscore(k.doc_days(kind), lo, hi)
-                rows = await self.r.hmget(k.docs(kind), ids) if ids else []
+                ids = cast(list[str], await self.r.zrangebyscore(k.doc_days(kind), lo, hi))  # no scores asked
+                rows = cast(list[str | None], await self.r.hmget(k.docs(kind), ids)) if ids else []
             else:
-                rows = await self.r.hvals(k.docs(kind))
+                rows = cast(list[str | None], await self.r.hvals(k.docs(kind)))
         found = [P.doc(r) for r in rows if r]
         found = [d for d in found if (key is None or key in d.keys)  # the key index may hold stale ids
                  and (day_from is None or d.day >= day_from) and (day_to is None or d.day <= day_to)]
@@ -343,5 +349,5 @@ class RedisStore(PeopleOnRedis, FactsFromRecords):
 
     async def doc(self, kind: str, doc_id: str) -> Doc | None:
         with self._errors("read a doc"):
-            row = await self.r.hget(self.keys.docs(kind), doc_id)
+            row = cast(str | None, await self.r.hget(self.keys.docs(kind), doc_id))
         return P.doc(row) if row else None

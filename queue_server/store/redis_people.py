@@ -102,5 +102,5 @@ class PeopleOnRedis:
         key = self.keys.k(K.SECRET + name)
         with self._errors("read a secret"):
             await self.r.set(key, secrets.token_hex(32), nx=True)  # the first process to ask makes it
-            value = await self.r.get(key)
+            value: str = await self.r.get(key)
         return value.encode()

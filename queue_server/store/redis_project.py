@@ -38,7 +38,7 @@ def compact(record: Any) -> dict[str, Any]:
     if defaults is None:
         defaults = _DEFAULTS[type(record)] = tuple(
             (f.name, f.default) for f in dataclasses.fields(record) if f.default is not dataclasses.MISSING)
-    out = record.to_dict()
+    out: dict[str, Any] = record.to_dict()
     for name, default in defaults:
         if getattr(record, name) == default:
             del out[name]

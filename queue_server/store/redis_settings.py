@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 from urllib.parse import parse_qs, unquote, urlencode, urlparse, urlunparse
 
 from redis import exceptions as rx
@@ -79,7 +79,9 @@ class RedisSettings:
             raise StoreError(f"the Redis URL {dsn.split('@')[-1]!r} names no host; {USAGE}")
         db = _db(parsed.path if parsed.scheme != "unix" else "", query.get("db"), where)
         try:
-            kwargs = parse_url(clean)
+            # Typed as a TypedDict of the URL's parts only: the query's options (timeouts,
+            # already converted to float) are there too.
+            kwargs: Mapping[str, Any] = parse_url(clean)
         except ValueError as exc:
             raise StoreError(f"bad Redis URL {where!r}: {exc}") from None
         days = own.get("stream_days", str(STREAM_DAYS))

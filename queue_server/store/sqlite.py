@@ -245,7 +245,7 @@ class SqliteStore:
         assert self._tail is not None
         self._tail.put_nowait(events)
 
-    async def tail(self) -> AsyncIterator[Event]:  # type: ignore[override]
+    async def tail(self) -> AsyncIterator[Event]:
         assert self._tail is not None
         while True:
             batch = await self._tail.get()

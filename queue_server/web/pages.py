@@ -177,7 +177,7 @@ async def render(request: web.Request, page: Page, params: dict[str, Any] | None
     def name(obj: dict[str, Any]) -> str:
         return (obj.get("name_en") or obj.get("name") or "") if lang == "en" else obj.get("name", "")
 
-    boot = {
+    boot: dict[str, Any] = {
         "page": page.name,
         "title": page.title,
         "lang": lang,

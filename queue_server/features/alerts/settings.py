@@ -8,7 +8,7 @@ them. ``validate`` reports every problem with the file, line and field.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from queue_server.core.config import ConfigIssue, HallConfig
 
@@ -60,12 +60,17 @@ def parse(cfg: HallConfig, expected_windows: tuple[int, ...] = ()) -> Settings:
     """The hall file's [alerts] table over the defaults (checked by ``validate``)."""
     raw = cfg.extra.get("alerts", {})
     return Settings(
-        thresholds={k: tuple(map(float, raw[k])) for k in THRESHOLDS if k in raw},  # type: ignore[misc]
-        services={s: {k: tuple(map(float, v)) for k, v in t.items()} for s, t in raw.get("services", {}).items()},  # type: ignore[misc]
-        bad_review=tuple(raw.get("bad_review", ("orange", "red"))),  # type: ignore[arg-type]
+        thresholds={k: _levels(raw[k]) for k in THRESHOLDS if k in raw},
+        services={s: {k: _levels(v) for k, v in t.items()} for s, t in raw.get("services", {}).items()},
+        bad_review=tuple(raw.get("bad_review", ("orange", "red"))),
         expected_windows=expected_windows,
         **{k: raw.get(k, v) for k, v in OPTIONS.items()},
     )
+
+
+def _levels(value: Any) -> tuple[float, float, float]:
+    # Three numbers: ``validate`` has checked the file before the hall starts.
+    return cast(tuple[float, float, float], tuple(map(float, value)))
 
 
 def _check_levels(cfg: HallConfig, table: str, key: str, value: Any, out: list[ConfigIssue]) -> None:

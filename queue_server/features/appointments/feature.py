@@ -57,7 +57,7 @@ class Appointments(Feature):
         return [Ticker("appointments", self.settings.check_seconds, self.check)]
 
     async def check(self, hall: Hall) -> list[Doc]:
-        return await hall.run(lambda tx: bookings.check(tx, self.settings))  # type: ignore[no-any-return]
+        return await hall.run(lambda tx: bookings.check(tx, self.settings))
 
     def commands(self) -> list[Command]:
         return [

@@ -48,7 +48,7 @@ class Complaints(Feature):
         return [Ticker("ledger", self.settings.check_seconds, self.check)]
 
     async def check(self, hall: Hall) -> list[Doc]:
-        return await hall.run(ledger.check)  # type: ignore[no-any-return]
+        return await hall.run(ledger.check)
 
     def _keeper(self, p: Principal, st: HallState, args: Any) -> None:
         """Managers, and clerks signed in at a complaint window, keep the ledger."""

@@ -53,7 +53,7 @@ def read(cfg: HallConfig, sec: Section) -> Settings:
     """The [ledger] table over the defaults; problems collect on ``sec``."""
     d = Settings()
     tiers = dict(DEFAULT_TIERS)
-    raw = sec.get("tiers", {})
+    raw: dict[str, Any] = sec.get("tiers", {})
     for tid, spec in raw.items():
         ok = (isinstance(spec, int) and not isinstance(spec, bool) and 0 <= spec <= 60) or (isinstance(spec, str) and _MONTHS.match(spec))
         if not ok:
@@ -66,7 +66,7 @@ def read(cfg: HallConfig, sec: Section) -> Settings:
             sec.fail("default_tiers", f"unknown reason class {reason!r}; use {', '.join(REASONS)}")
         elif tid not in tiers:
             sec.fail("default_tiers", f"unknown tier {tid!r} for {reason!r}")
-    windows = sec.get("windows", [])
+    windows: list[Any] = sec.get("windows", [])
     if not all(isinstance(n, int) and n in cfg.windows for n in windows):
         sec.fail("windows", "must list window numbers of this hall")
         windows = []

@@ -113,11 +113,11 @@ def open_case(tx: Tx, ev: Evaluation, s: Settings) -> Doc:
     opened = tx.now.date()
     svc = tx.config.services.get(ev.service)
     w = tx.state.windows.get(ev.window) if ev.window is not None else None
-    same_clerk = w is not None and w.clerk == ev.clerk
-    data = {
+    seat = w if w is not None and w.clerk == ev.clerk else None  # names only while the rated clerk sits there
+    data: dict[str, Any] = {
         "case": f"CP{ev.ticket}", "ticket": ev.ticket, "number": ev.number, "day": ev.day, "service": ev.service,
         "service_name": svc.name if svc else ev.service, "zone": ev.zone, "window": ev.window, "clerk": ev.clerk,
-        "clerk_name": w.clerk_name if same_clerk else None, "staff_no": w.staff_no if same_clerk else None,
+        "clerk_name": seat.clerk_name if seat else None, "staff_no": seat.staff_no if seat else None,
         "level": ev.level, "level_name": LEVELS[ev.level], "reasons": list(ev.reasons),
         "reason_names": [REASONS[r] for r in ev.reasons], "comment": ev.comment, "source": ev.source,
         "evaluated_at": (ev.at or tx.now).isoformat(), "opened_at": tx.now.isoformat(), "state": "review",

@@ -23,7 +23,7 @@ from .cases import GROUNDS, KIND, REPLY_CHANNELS, STATES
 _TEXT = {"type": "string", "minLength": 1, "maxLength": 1000}
 _NOTE = {"type": "string", "maxLength": 1000}
 _CASE = {"type": "string", "maxLength": 80}
-LIST_ARGS = {"state": {"type": "string", "enum": ["open", "all"]}, "from": DAY, "to": DAY}
+LIST_ARGS: dict[str, dict[str, Any]] = {"state": {"type": "string", "enum": ["open", "all"]}, "from": DAY, "to": DAY}
 
 
 def view(doc: Doc) -> dict[str, Any]:
@@ -58,7 +58,7 @@ class FollowUp(Feature):
         return [Ticker("followup", self.settings.check_seconds, self.check)]
 
     async def check(self, hall: Hall) -> list[Doc]:
-        return await hall.run(lambda tx: cases.check(tx, self.settings))  # type: ignore[no-any-return]
+        return await hall.run(lambda tx: cases.check(tx, self.settings))
 
     @contextlib.asynccontextmanager
     async def lifetime(self, hall: Hall) -> AsyncIterator[None]:

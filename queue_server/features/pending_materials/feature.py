@@ -112,7 +112,7 @@ class PendingMaterials(Feature):
         return [Ticker("pending", self.check_seconds, self.check)]
 
     async def check(self, hall: Hall) -> list[Doc]:
-        return await hall.run(check)  # type: ignore[no-any-return]
+        return await hall.run(check)
 
     def commands(self) -> list[Command]:
         return [
