@@ -7,7 +7,7 @@ import asyncio
 import getpass
 import logging
 import sys
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Awaitable, Callable, TypeVar
 
 from queue_server import __version__
 from queue_server.core import config

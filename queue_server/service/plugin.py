@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, ClassVar, Iterable, Mapping, TypeVar
 
 from queue_server.core.config import ConfigError, ConfigIssue, HallConfig, Section
-from queue_server.core.errors import HallError
+from queue_server.core.errors import HallError, NotFound
 from queue_server.core.model import Evaluation, Ticket
 from queue_server.core.rules import Hooks, Tx
 
@@ -178,3 +178,19 @@ async def listed(c: Call, kind: str) -> list[Doc]:
         return list(c.hall.state.docs.get(kind, {}).values())
     d_from, d_to = c.hall.period_of(c.args)
     return await c.hall.store.docs(kind, day_from=d_from, day_to=d_to)
+
+
+def on_open_record(kind: str, what: str, code: str, act: Callable[[Tx, Doc, Call], Doc],
+                   view: Callable[[Doc], dict[str, Any]]) -> Callable[[Call], Awaitable[dict[str, Any]]]:
+    """A command that moves one open record (a case, a 容缺受理 record…) named by its ``id`` one step."""
+
+    async def run(c: Call) -> dict[str, Any]:
+        def decide(tx: Tx) -> dict[str, Any]:
+            doc = tx.state.docs.get(kind, {}).get(c["id"])
+            if doc is None:
+                raise NotFound(f"no open {what} {c['id']}", code=code)
+            return view(act(tx, doc, c))
+
+        return await c.decide(decide)
+
+    return run

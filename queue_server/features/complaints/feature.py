@@ -16,7 +16,7 @@ from queue_server.service import privacy
 from queue_server.service.auth import MANAGERS, STAFF, Principal, rule, signed_in_at
 from queue_server.service.commands import CSV, XLSX, Call, Command, Download, Http, command
 from queue_server.service.hall import Hall
-from queue_server.service.plugin import Feature, Features, Ticker, listed
+from queue_server.service.plugin import Feature, Features, Ticker, listed, on_open_record
 
 from . import ledger
 from .ledger import FIELDS, KIND, REASONS, STATES
@@ -90,21 +90,9 @@ class Complaints(Feature):
         ]
         for name, (summary, schema, act) in steps.items():
             args = obj(["id", *schema.get("required", [])], id=_CASE, **schema["properties"])
-            out.append(command(f"ledger_{name}", summary, keeper, self._step(act), args=args,
+            out.append(command(f"ledger_{name}", summary, keeper, on_open_record(KIND, "case", "case_unknown", act, view), args=args,
                                http=Http("POST", f"/ledger/{{id}}/{name}", tag="ledger")))
         return out
-
-    def _step(self, act: Callable[[Tx, Doc, Call], Doc]) -> Callable[[Call], Any]:
-        async def run(c: Call) -> dict[str, Any]:
-            def decide(tx: Tx) -> dict[str, Any]:
-                doc = tx.state.docs.get(KIND, {}).get(c["id"])
-                if doc is None:
-                    raise NotFound(f"no open case {c['id']}", code="case_unknown")
-                return view(act(tx, doc, c))
-
-            return await c.decide(decide)
-
-        return run
 
     async def _open(self, c: Call) -> dict[str, Any]:
         name, phone = privacy.mask_name(c.get("name")), privacy.check_phone(c.get("phone"))

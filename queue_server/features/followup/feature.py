@@ -15,7 +15,7 @@ from queue_server.service import webhook
 from queue_server.service.auth import MANAGERS, STAFF, Principal, rule
 from queue_server.service.commands import Call, Command, Http, command
 from queue_server.service.hall import Hall
-from queue_server.service.plugin import Feature, Features, Ticker, listed
+from queue_server.service.plugin import Feature, Features, Ticker, listed, on_open_record
 
 from . import cases
 from .cases import GROUNDS, KIND, REPLY_CHANNELS, STATES
@@ -108,20 +108,8 @@ class FollowUp(Feature):
         for action, (summary, schema, act) in steps.items():
             args = obj(["id", *schema.get("required", [])], id=_CASE, **schema["properties"])
             out.append(command(f"case_{action.replace('-', '_')}", summary, appealer if action == "appeal" else MANAGERS,
-                               self._step(act), args=args, http=Http("POST", f"/cases/{{id}}/{action}", tag="followup")))
+                               on_open_record(KIND, "case", "case_unknown", act, view), args=args, http=Http("POST", f"/cases/{{id}}/{action}", tag="followup")))
         return out
-
-    def _step(self, act: Callable[[Tx, Doc, Call], Doc]) -> Callable[[Call], Any]:
-        async def run(c: Call) -> dict[str, Any]:
-            def decide(tx: Tx) -> dict[str, Any]:
-                doc = tx.state.docs.get(KIND, {}).get(c["id"])
-                if doc is None:
-                    raise NotFound(f"no open case {c['id']}", code="case_unknown")
-                return view(act(tx, doc, c))
-
-            return await c.decide(decide)
-
-        return run
 
     async def _list(self, c: Call) -> dict[str, Any]:
         docs = await listed(c, KIND)

@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any
 
 from queue_server.core.config import HallConfig
-from queue_server.core.errors import Conflict, Forbidden, Invalid, NotFound
+from queue_server.core.errors import Conflict, Forbidden, Invalid
 from queue_server.core.model import Doc, Outcome, Ticket
 from queue_server.core.rules import Tx
 from queue_server.core.schema import DAY, WINDOW, obj
@@ -24,7 +24,7 @@ from queue_server.service import auth
 from queue_server.service.auth import MANAGERS, STAFF, Principal, rule
 from queue_server.service.commands import Call, Command, Http, command
 from queue_server.service.hall import Hall
-from queue_server.service.plugin import Feature, Features, Ticker, listed, log_step
+from queue_server.service.plugin import Feature, Features, Ticker, listed, log_step, on_open_record
 
 KIND = "pending"
 
@@ -124,7 +124,9 @@ class PendingMaterials(Feature):
                     http=Http("GET", "/pending", tag="followup")),
             command("pending_complete", "The missing materials are in: close the 容缺受理 record",
                     rule("the clerk signed in at its window, manager, admin", *STAFF.roles, check=_at_its_window),
-                    self._complete, args=obj(["id"], id={"type": "string", "maxLength": 80},
+                    on_open_record(KIND, "容缺受理 record", "pending_unknown",
+                                   lambda tx, d, c: complete(tx, d, c.get("note")), view),
+                    args=obj(["id"], id={"type": "string", "maxLength": 80},
                                              note={"type": "string", "maxLength": 500}),
                     http=Http("POST", "/pending/{id}/complete", tag="followup")),
         ]
@@ -138,11 +140,3 @@ class PendingMaterials(Feature):
         docs = await listed(c, KIND)
         return {"pending": [view(d) for d in sorted(docs, key=lambda d: (d.data["due"], d.id))]}
 
-    async def _complete(self, c: Call) -> dict[str, Any]:
-        def decide(tx: Tx) -> dict[str, Any]:
-            doc = tx.state.docs.get(KIND, {}).get(c["id"])
-            if doc is None:
-                raise NotFound(f"no open 容缺受理 record {c['id']}", code="pending_unknown")
-            return view(complete(tx, doc, c.get("note")))
-
-        return await c.decide(decide)
