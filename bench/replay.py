@@ -1,4 +1,4 @@
-"""Benchmark: how fast the day replayer plays the sample 2,400-ticket day into a fresh store.
+"""Benchmark: how fast the day replayer plays the sample 2,200-ticket day into a fresh store.
 
     .venv/bin/python bench/replay.py [--runs 3] [--synchronous full|normal] [--no-alerts]
 

@@ -147,7 +147,7 @@ async def time_reports(db: Path, runs: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", default=str(ROOT / "var" / "bench" / "year.db"))
-    parser.add_argument("--days", type=int, default=250, help="working days in the year (250 × 2,400 = 600,000 tickets)")
+    parser.add_argument("--days", type=int, default=250, help="working days in the year (250 × 2,200 = 550,000 tickets)")
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     db = Path(args.db)

@@ -24,9 +24,9 @@ def test_the_whole_trace_is_played(day: Replayed) -> None:
     r = day.result
     rated = sum(1 for row in day.trace if row["rating"])
     no_shows = sum(1 for row in day.trace if row["no_show"] == "1")
-    assert (r.arrivals, r.issued, r.no_shows, r.ratings) == (2400, 2400, no_shows, rated)
-    assert r.served + r.no_shows == 2400 and r.failures == []
-    assert r.pauses > 0 and r.events > 2400 * 3
+    assert (r.arrivals, r.issued, r.no_shows, r.ratings) == (len(day.trace), len(day.trace), no_shows, rated)
+    assert r.served + r.no_shows == len(day.trace) and r.failures == []
+    assert r.pauses > 0 and r.events > len(day.trace) * 3
 
 
 async def test_every_citizen_is_replayed_as_the_trace_says(day: Replayed) -> None:
@@ -47,12 +47,12 @@ async def test_every_citizen_is_replayed_as_the_trace_says(day: Replayed) -> Non
         assert t.rating == (int(row["rating"]) if row["rating"] else None)
         if not t.no_shows:
             assert finished[t.id].handling_seconds == int(row["service_seconds"])
-    # Every clerk signed in and out again; those whose queue outlasted the morning worked through lunch.
+    # Every clerk signed in and out again. The day loads each zone to about 0.8 of its clerk-hours,
+    # so every morning queue empties by the lunch break and every clerk signs in twice.
     opened = [m for m in marks if m.name == "window.opened"]
     closed = [m for m in marks if m.name == "window.closed"]
     assert len(opened) == len(closed) and {m.window for m in opened} == set(range(1, 41))
-    through_lunch = {n for n in range(1, 41) if sum(1 for m in opened if m.window == n) == 1}
-    assert through_lunch and all(day.cfg.windows[n].zone == "enterprise" for n in through_lunch)
+    assert all(sum(1 for m in opened if m.window == n) == 2 for n in range(1, 41))
 
 
 def test_the_command_line_replays_a_trace(tmp_path: Path) -> None:
