@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import sys
 from typing import Awaitable, Callable, TypeVar
 
@@ -38,6 +39,13 @@ def _windows(spec: str) -> tuple[int, ...]:
     return tuple(sorted(set(out)))
 
 
+def _address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
 def _store_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default=DEFAULT_CONFIG, help="hall TOML file (default: hall.toml)")
     p.add_argument("--store", help="store URL, overriding the file's [store] url")
@@ -54,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--access-log", action="store_true", help="log every HTTP request")
+    serve.add_argument("--metrics-listen", metavar="HOST:PORT", type=_address,
+                       help="serve /metrics without a token on this address only (else /metrics on the main port "
+                            "needs the token in $HALLCALL_METRICS_TOKEN)")
 
     demo = sub.add_parser("demo", help="run the sample hall with demo people, tokens, voice and a virtual printer")
     demo.add_argument("--host", default="127.0.0.1")
@@ -203,6 +214,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
+    from queue_server.web import metrics
     from queue_server.web.app import STATIC_DIR, make_app, use_uvloop
 
     if not (STATIC_DIR / "js").is_dir():
@@ -211,7 +223,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
               "installed with 'pip install -e .' (docs/deployment.md)", file=sys.stderr)
         return 2
     cfg = _load(args)
-    app = make_app(cfg)
+    extras = [metrics.separate_site(*args.metrics_listen)] if args.metrics_listen else []
+    app = make_app(cfg, extras=extras, metrics_token=os.environ.get(metrics.TOKEN_ENV) or None)
 
     def ready(_: str) -> None:
         # Printed once the socket listens; supervisors and tests wait for this line.

@@ -18,9 +18,10 @@ import asyncio
 import base64
 import logging
 import secrets
+import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Callable, Generic, Protocol, TypeVar
 
 from queue_server.core import rules
 from queue_server.core.clock import Clock, SystemClock
@@ -52,6 +53,22 @@ class TokenPool:
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+class Probe(Protocol):
+    """What the engine tells an observer (the metrics): each commit, and each store failure."""
+
+    def committed(self, jobs: int, events: int, seconds: float) -> None: ...
+
+    def store_failed(self, operation: str) -> None: ...
+
+
+class NoProbe:
+    def committed(self, jobs: int, events: int, seconds: float) -> None:
+        pass
+
+    def store_failed(self, operation: str) -> None:
+        pass
+
+
 @dataclass
 class _Job(Generic[R]):
     decide: Callable[[Tx], R]
@@ -76,6 +93,7 @@ class Engine:
         self._flight: tuple[int, asyncio.Future[None]] | None = None  # last seq of the commit in flight
         self.tokens = TokenPool()  # tracking tokens for new tickets
         self._mine: deque[tuple[int, int]] = deque(maxlen=1024)  # seq ranges this process committed
+        self.probe: Probe = NoProbe()
 
     # -- lifetime ------------------------------------------------------------------
 
@@ -171,6 +189,7 @@ class Engine:
             work, events, outcomes = self._decide(jobs)
             base = self.state.seq
             if events:
+                started = time.perf_counter()
                 try:
                     await self._commit(base, events, work)
                 except SeqConflict as conflict:
@@ -178,11 +197,13 @@ class Engine:
                         self._fold(event)
                     continue
                 except StoreError as exc:
+                    self.probe.store_failed("commit")
                     log.error("commit failed: %s", exc)
                     for job in jobs:
                         if not job.future.done():
                             job.future.set_exception(Unavailable(f"the store failed: {exc}"))
                     return
+                self.probe.committed(len(jobs), len(events), time.perf_counter() - started)
             for job, (ok, value) in zip(jobs, outcomes):
                 if job.future.done():
                     continue
@@ -290,6 +311,7 @@ class Engine:
             try:
                 return [e for e in await self.store.events_since(after, max(1, before - after - 1)) if e.seq < before]
             except StoreError as exc:
+                self.probe.store_failed("read")
                 log.warning("cannot read the log to fill a gap (%s); retrying", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)

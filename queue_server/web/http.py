@@ -71,6 +71,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except HallError as exc:
         return json_response(error_body(exc.code, exc.message), exc.status)
     except StoreError as exc:
+        request.app[HALL_KEY].probe.store_failed("request")
         log.error("store unavailable on %s %s: %s", request.method, request.path, exc)
         return json_response(error_body("unavailable", f"the store cannot be reached: {exc}"), 503)
     except web.HTTPRequestEntityTooLarge:
