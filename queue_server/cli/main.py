@@ -18,7 +18,7 @@ from queue_server.service import auth
 from queue_server.sim import replay
 from queue_server.store import Store, StoreError, open_store
 
-from . import demo, report
+from . import demo, report, systemd
 
 DEFAULT_CONFIG = "hall.toml"
 T = TypeVar("T")
@@ -214,8 +214,8 @@ def cmd_config(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from queue_server.web import metrics
-    from queue_server.web.app import STATIC_DIR, make_app, use_uvloop
+    from queue_server.web import health, metrics
+    from queue_server.web.app import STATIC_DIR, hall_of, make_app, use_uvloop
 
     if not (STATIC_DIR / "js").is_dir():
         # The pages' scripts and styles live beside the packages in a checkout.
@@ -225,10 +225,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     cfg = _load(args)
     extras = [metrics.separate_site(*args.metrics_listen)] if args.metrics_listen else []
     app = make_app(cfg, extras=extras, metrics_token=os.environ.get(metrics.TOKEN_ENV) or None)
+    hall = hall_of(app)
+    app.cleanup_ctx.append(systemd.watchdog(lambda: health.alive(hall)))
 
     def ready(_: str) -> None:
-        # Printed once the socket listens; supervisors and tests wait for this line.
+        # Once the socket listens: supervisors and tests wait for this line, systemd for READY=1.
         print(f"hallcall {__version__} ready: {cfg.hall.name} on http://{args.host}:{args.port} (store {cfg.store_url})", flush=True)
+        systemd.notify(f"READY=1\nSTATUS=serving {cfg.hall.id} on port {args.port}")
 
     use_uvloop()
     web.run_app(app, host=args.host, port=args.port, print=ready, shutdown_timeout=5,

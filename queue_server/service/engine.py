@@ -121,6 +121,11 @@ class Engine:
             if not job.future.done():
                 job.future.set_exception(Unavailable("the server is shutting down"))
 
+    @property
+    def running(self) -> bool:
+        """Whether the actor is deciding (started, not stopped, not failed)."""
+        return bool(self._tasks) and not self._tasks[0].done()
+
     def subscribe(self, listener: Callable[[Event], None]) -> Callable[[], None]:
         """Call ``listener`` with every committed event; returns the unsubscribe function."""
         self._listeners.append(listener)
@@ -151,7 +156,7 @@ class Engine:
 
     async def run(self, decide: Callable[[Tx], R], by: str | None = None) -> R:
         """Decide and commit one action; return what ``decide`` returned."""
-        if not self._tasks or self._tasks[0].done():
+        if not self.running:
             raise Unavailable("the hall is not running")
         job = _Job(decide, by)
         self._jobs.put_nowait(job)

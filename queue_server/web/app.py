@@ -17,7 +17,7 @@ from queue_server.service.plugin import Features
 from queue_server.store import Store, open_store
 
 from . import http as api
-from . import metrics, openapi, pages
+from . import health, metrics, openapi, pages
 from .hub import HEARTBEAT, RING, SEND_BUFFER, Hub
 
 log = logging.getLogger("hallcall")
@@ -82,6 +82,7 @@ def make_app(config: HallConfig, *, store: Store | None = None, clock: Clock | N
     app.router.add_get("/api/v1/openapi.json", _openapi)
     app.router.add_get("/ws", _ws)
     app.router.add_get("/metrics", metrics.handler(metrics_token))
+    health.setup(app, lambda: HUB_KEY in app)
     if STATIC_DIR.is_dir():
         app.router.add_static("/static/", STATIC_DIR, append_version=True)
     return app
