@@ -18,7 +18,7 @@ from queue_server.service import auth
 from queue_server.sim import replay
 from queue_server.store import Store, StoreError, open_store
 
-from . import demo, report, systemd
+from . import demo, logs, report, systemd
 
 DEFAULT_CONFIG = "hall.toml"
 T = TypeVar("T")
@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hallcall", description="Queue calling for government service halls.")
     parser.add_argument("--version", action="version", version=f"hallcall {__version__}")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--log-format", default="text", choices=logs.FORMATS,
+                        help="text lines, or one JSON object per line (docs/operations.md)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the hall server")
@@ -223,6 +225,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
               "installed with 'pip install -e .' (docs/deployment.md)", file=sys.stderr)
         return 2
     cfg = _load(args)
+    args.log_context.hall = cfg.hall.id
     extras = [metrics.separate_site(*args.metrics_listen)] if args.metrics_listen else []
     app = make_app(cfg, extras=extras, metrics_token=os.environ.get(metrics.TOKEN_ENV) or None)
     hall = hall_of(app)
@@ -235,7 +238,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     use_uvloop()
     web.run_app(app, host=args.host, port=args.port, print=ready, shutdown_timeout=5,
-                access_log=logging.getLogger("aiohttp.access") if args.access_log else None)
+                access_log=logging.getLogger("aiohttp.access") if args.access_log else None,
+                access_log_class=logs.AccessLog)
     return 0
 
 
@@ -245,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in ("voice", "devices", "report", "simulate"):
         return _delegate(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args.log_context = logs.setup(args.log_level, args.log_format)
     try:
         if args.command == "serve":
             return cmd_serve(args)
@@ -269,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _delegate(name: str, argv: list[str]) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.setup("INFO")
     if name == "voice":
         from voice.agent import main as voice_main
 

@@ -32,6 +32,9 @@ from queue_server.core.rules import NO_HOOKS, Hooks, Tx
 from queue_server.core.state import HallState
 from queue_server.store import SeqConflict, Store, StoreError
 
+from . import trace
+from .trace import Trace
+
 log = logging.getLogger("hallcall.hall")
 R = TypeVar("R")
 MAX_BATCH = 512
@@ -73,7 +76,21 @@ class NoProbe:
 class _Job(Generic[R]):
     decide: Callable[[Tx], R]
     by: str | None
+    trace: Trace | None = field(default_factory=trace.current)  # the request it was queued for
+    events: list[Event] = field(default_factory=list)  # what it decided, in the batch's last decision
     future: asyncio.Future[R] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+def _log_committed(jobs: list[_Job[Any]]) -> None:
+    """Log, under its request's id, each traced decision that made events: the action's path ends at their seqs."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    for job in jobs:
+        if job.trace is not None and job.events:
+            first, last = job.events[0].seq, job.events[-1].seq
+            log.info("committed %s", ", ".join(f"{e.seq} {e.name}" for e in job.events),
+                     extra={"request_id": job.trace.request_id, "principal": job.trace.principal,
+                            "seq": first, "seq_last": last})
 
 
 class Engine:
@@ -209,6 +226,7 @@ class Engine:
                             job.future.set_exception(Unavailable(f"the store failed: {exc}"))
                     return
                 self.probe.committed(len(jobs), len(events), time.perf_counter() - started)
+                _log_committed(jobs)
             for job, (ok, value) in zip(jobs, outcomes):
                 if job.future.done():
                     continue
@@ -233,16 +251,19 @@ class Engine:
             events.extend(day_tx.events)
             for job in jobs:
                 tx = Tx(work, now, job.by, self.hooks)
+                job.events = tx.events
                 try:
                     outcomes.append((True, job.decide(tx)))
                     events.extend(tx.events)
                 except HallError as exc:
                     outcomes.append((False, exc))
+                    job.events = []
                     if tx.events:  # a rule failed after emitting: rebuild without its events
                         work = self._refold(work, events)
                 except Exception as exc:
                     log.exception("decision failed")
                     outcomes.append((False, Unavailable(f"internal error: {type(exc).__name__}")))
+                    job.events = []
                     if tx.events:
                         work = self._refold(work, events)
         finally:
