@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     cfg_sub = cfg.add_subparsers(dest="action", required=True)
     check = cfg_sub.add_parser("check", help="validate a hall file and print its summary")
     check.add_argument("file")
+    cfg_sub.add_parser("sample", help="print the sample county hall's file, a start for your hall.toml")
 
     user = sub.add_parser("user", help="manage clerks, managers and admins")
     user_sub = user.add_subparsers(dest="action", required=True)
@@ -201,6 +202,9 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
+    if args.action == "sample":
+        print(demo.HALL_FILE.read_text(encoding="utf-8"), end="")
+        return 0
     try:
         cfg = config.load(args.file)
         catalog.build(cfg)
@@ -220,9 +224,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from queue_server.web.app import STATIC_DIR, hall_of, make_app, use_uvloop
 
     if not (STATIC_DIR / "js").is_dir():
-        # The pages' scripts and styles live beside the packages in a checkout.
-        print(f"error: the pages' files are not at {STATIC_DIR}; run hallcall from a checkout "
-              "installed with 'pip install -e .' (docs/deployment.md)", file=sys.stderr)
+        print(f"error: the pages' files are not at {STATIC_DIR}; install hallcall from its wheel or "
+              "a checkout (docs/deployment.md)", file=sys.stderr)
         return 2
     cfg = _load(args)
     args.log_context.hall = cfg.hall.id

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 from typing import AsyncIterator, Callable
 
 from aiohttp import web
@@ -22,7 +21,7 @@ from .hub import HEARTBEAT, RING, SEND_BUFFER, Hub
 
 log = logging.getLogger("hallcall")
 
-STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
+STATIC_DIR = pages.STATIC_DIR
 
 HUB_KEY = web.AppKey("hub", Hub)
 CONFIG_KEY = web.AppKey("config", HallConfig)
