@@ -22,6 +22,8 @@ async def test_json_logs_follow_a_request_to_its_events_and_keep_secrets_out(tmp
     kiosk = made.stdout.strip().splitlines()[-1]
     display = run_cli("token", "add", "--config", str(hall_file), "--store", store, "--role", "display")
     screen = display.stdout.strip().splitlines()[-1]
+    made = run_cli("token", "add", "--config", str(hall_file), "--store", store, "--role", "agent", "--kiosk", "k1")
+    agent = made.stdout.strip().splitlines()[-1]
     proc = ServeProcess(hall_file, store, free_port(), tmp_path, options=("--log-format", "json", "--log-level", "INFO"),
                         serve_options=("--access-log",))
     await proc.start()
@@ -41,6 +43,14 @@ async def test_json_logs_follow_a_request_to_its_events_and_keep_secrets_out(tmp
                 replaced = r.headers["X-Request-Id"]
             async with s.get(proc.base + f"/display/hall?token={screen}") as r:
                 assert r.status == 200
+            async with s.ws_connect(proc.base.replace("http", "ws") + "/ws") as ws:  # the same path over the WebSocket
+                await ws.send_json({"type": "hello", "token": agent, "topics": ["hall"]})
+                await ws.receive_json(timeout=10)
+                await ws.send_json({"type": "command", "id": 1, "name": "device_status", "device": "printer-k1",
+                                    "kind": "printer", "status": "paper_out", "kiosk": "k1"})
+                while (reply := await ws.receive_json(timeout=10))["type"] != "result":
+                    pass
+                assert reply["ok"], reply
     finally:
         assert await proc.kill(signal.SIGTERM) == 0
     text = Path(proc.stderr.name).read_text(encoding="utf-8")
@@ -54,7 +64,9 @@ async def test_json_logs_follow_a_request_to_its_events_and_keep_secrets_out(tmp
     assert access and access[0]["method"] == "POST" and access[0]["status"] == 201
     assert len(generated) == 16 and any(line.get("request_id") == generated for line in lines)
     assert replaced != "two words; and <more>" and len(replaced) == 16
-    assert kiosk not in text and screen not in text and ticket["token"] not in text
+    [by_ws] = [line for line in lines if "device.status" in line["event"] and "seq" in line]
+    assert by_ws["principal"] == "agent" and len(by_ws["request_id"]) == 16
+    assert kiosk not in text and agent not in text and screen not in text and ticket["token"] not in text
 
 
 def test_the_log_format_is_checked(tmp_path: Path) -> Any:
