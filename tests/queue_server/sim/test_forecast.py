@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from queue_server.core import config
+from queue_server.core.clock import ManualClock
 from queue_server.core.workdays import Calendar
 from queue_server.sim import forecast
 from queue_server.sim import replay as simulate
 from queue_server.store import open_store
 
 from ...conftest import HALL_FILE, TZ, run_cli  # type: ignore[import-not-found]
-from ..replay_kit import TRACE, serve_at
+from ..replay_kit import TRACE, serve
 
 CAL = Calendar(holidays=frozenset({date(2026, 12, 9)}))
 
@@ -107,7 +108,7 @@ def test_a_replayed_history_forecasts_itself_and_plans_from_it(tmp_path: Path) -
 
 async def ask_the_server(cfg: config.HallConfig, tables: list[list[str]]) -> None:
     """A manager asks the running server for the same plan the command line printed."""
-    async with serve_at(cfg, datetime(2026, 12, 21, 17, 0, tzinfo=TZ)) as server:  # a Monday evening
+    async with serve(cfg, ManualClock(datetime(2026, 12, 21, 17, 0, tzinfo=TZ))) as server:  # a Monday evening
         await server.person("boss", "manager")
         boss = server.client()
         await boss.login("boss")
