@@ -73,6 +73,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except StoreError as exc:
         log.error("store unavailable on %s %s: %s", request.method, request.path, exc)
         return json_response(error_body("unavailable", f"the store cannot be reached: {exc}"), 503)
+    except ConnectionError as exc:
+        # The client hung up mid-request (a phone leaving the Wi-Fi): nobody is left to answer.
+        log.debug("client went away during %s %s: %s", request.method, request.path, type(exc).__name__)
+        return web.Response(status=400, reason="Client went away")
     except web.HTTPRequestEntityTooLarge:
         return json_response(error_body("too_large", f"body over {MAX_BODY} bytes"), 413)
     except web.HTTPException as exc:

@@ -224,7 +224,7 @@ class Hub:
             return
         if kind == "zone" and arg in cfg.zones:
             return
-        if kind == "window" and arg.isdigit() and int(arg) in cfg.windows:
+        if kind == "window" and arg.isascii() and arg.isdigit() and len(arg) <= 9 and int(arg) in cfg.windows:
             return
         if kind == "kiosk" and arg:
             if p.role in ("manager", "admin") or (p.role in ("kiosk", "agent") and p.kiosk == arg):
