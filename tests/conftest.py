@@ -340,6 +340,8 @@ class ServeProcess:
         self.log_dir = log_dir
         self.proc: asyncio.subprocess.Process | None = None
         self.starts = 0
+        self.args: list[str] = []  # more ``hallcall serve`` options, e.g. "--access-log"
+        self.log_level = "WARNING"
 
     @property
     def base(self) -> str:
@@ -349,8 +351,8 @@ class ServeProcess:
         self.starts += 1
         self.stderr = open(self.log_dir / f"serve-{self.port}-{self.starts}.log", "wb")
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "queue_server", "--log-level", "WARNING", "serve", "--config", str(self.hall_file),
-            "--store", self.store_url, "--host", "127.0.0.1", "--port", str(self.port),
+            sys.executable, "-m", "queue_server", "--log-level", self.log_level, "serve", "--config", str(self.hall_file),
+            "--store", self.store_url, "--host", "127.0.0.1", "--port", str(self.port), *self.args,
             stdout=asyncio.subprocess.PIPE, stderr=self.stderr, cwd=str(self.log_dir), env=self.env,
         )
         assert self.proc.stdout is not None

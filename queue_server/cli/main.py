@@ -17,7 +17,7 @@ from queue_server.service import auth
 from queue_server.sim import replay
 from queue_server.store import Store, StoreError, open_store
 
-from . import demo, report
+from . import demo, logs, report
 
 DEFAULT_CONFIG = "hall.toml"
 T = TypeVar("T")
@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in ("voice", "devices", "report", "simulate"):
         return _delegate(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.setup(args.log_level)
     try:
         if args.command == "serve":
             return cmd_serve(args)
@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _delegate(name: str, argv: list[str]) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.setup(logging.INFO)
     if name == "voice":
         from voice.agent import main as voice_main
 
