@@ -83,7 +83,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         if not api or exc.status < 400:
             raise
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
-        return json_response(error_body(code, exc.reason), exc.status)
+        resp = json_response(error_body(code, exc.reason), exc.status)
+        if "Allow" in exc.headers:  # a 405 names the methods the path has (RFC 9110)
+            resp.headers["Allow"] = exc.headers["Allow"]
+        return resp
     except Exception:
         log.exception("unexpected error on %s %s", request.method, request.path)
         if not api:

@@ -113,3 +113,47 @@ async def test_a_client_that_drops_mid_body_is_a_quiet_debug_line(server: Harnes
     line = await records.wait_for("went away")
     assert line.levelno == logging.DEBUG and line.exc_info is None
     assert not records.loud()
+
+
+async def test_a_405_names_the_methods_the_path_has(server: Harness) -> None:
+    served: dict[str, set[str]] = {}
+    for r in api.routes(server.hall):
+        served.setdefault(r.path, set()).add(r.method)
+    c = server.client()
+    for path, methods in served.items():
+        other = next(m for m in ("PATCH", "PUT", "DELETE", "POST", "GET") if m not in methods)
+        url = path.replace("{window}", "15").replace("{token}", "x" * 22).replace("{", "").replace("}", "")
+        async with c.session.request(other, server.base + url) as resp:
+            assert resp.status == 405, (other, url, resp.status)
+            allow = set(resp.headers.get("Allow", "").split(","))
+            assert methods <= allow, (other, url, resp.headers.get("Allow"))
+            assert (await resp.json())["error"]["code"] == "method_not_allowed"
+    async with c.session.post(server.base + "/kiosk") as resp:
+        assert resp.status == 405 and "GET" in resp.headers["Allow"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/export?status=AAA", "/api/v1/ledger?state=0", "/api/v1/cases?state=x",
+                                  "/api/v1/reports/figures?by=planet", "/api/v1/reports/attendance?days=2",
+                                  "/api/v1/ledger/export?format=pdf", "/api/v1/reports/charts/windows.svg?measure=x"])
+async def test_query_parameters_with_fixed_values_are_checked(server: Harness, path: str) -> None:
+    await server.person("boss", "manager")
+    boss = server.client()
+    await boss.login("boss")
+    status, body = await boss.get(path)
+    assert status == 422 and body["error"]["code"] == "bad_value", (status, body)
+
+
+async def test_websocket_frames_over_the_limits_get_the_documented_answers(server: Harness) -> None:
+    """Over 64 KiB: an error frame and the socket stays open; over 1 MiB: closed with 1009 (message too big)."""
+    async with aiohttp.ClientSession() as s, s.ws_connect(server.ws_url) as ws:
+        await ws.send_json({"type": "hello", "topics": []})
+        assert (await ws.receive_json(timeout=10))["type"] == "welcome"
+        assert (await ws.receive_json(timeout=10))["type"] == "snapshot"
+        await ws.send_str('{"type": "ping", "pad": "' + "a" * 100_000 + '"}')
+        reply = await ws.receive_json(timeout=10)
+        assert reply["type"] == "error" and reply["error"]["code"] == "too_large"
+        await ws.send_json({"type": "ping"})
+        assert (await ws.receive_json(timeout=10))["type"] == "pong"
+        await ws.send_str('{"type": "ping", "pad": "' + "a" * 1_100_000 + '"}')
+        msg = await ws.receive(timeout=10)
+        assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 1009
