@@ -1,6 +1,11 @@
 """The staffing planner: how many windows each zone needs, hour by hour, to keep waits in standard.
 
 ``hallcall plan --config hall.toml --trace day.csv [--windows zone=N,...] [--target-wait 20]``
+``hallcall plan --config hall.toml --date 2026-12-08 [--store URL] [--weeks 8] ...``
+
+With ``--date`` instead of a trace, the day's arrivals are forecast from the store's
+history (``sim/forecast.py``) and the forecast's own error on the last days of that
+history is printed first.
 
 A plan says how many windows of each zone are open in each business hour. The planner
 plays a day's arrivals through a plan with a queue model of the hall (each window calls
@@ -25,7 +30,7 @@ import math
 import sys
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Iterable
 
 from queue_server.core.clock import spans_on
@@ -324,13 +329,17 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="hallcall plan", description="Plan how many windows each zone opens, hour by hour.")
     parser.add_argument("--config", default="hall.toml", help="hall TOML file")
-    parser.add_argument("--trace", required=True, help="CSV of a day's arrivals (as hallcall simulate reads)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--trace", help="CSV of a day's arrivals (as hallcall simulate reads)")
+    source.add_argument("--date", help="plan this day (YYYY-MM-DD) from a forecast of the store's history")
+    parser.add_argument("--store", help="store URL, overriding the file's [store] url (with --date)")
+    parser.add_argument("--weeks", type=int, default=8, help="weeks of history the forecast uses (default 8)")
     parser.add_argument("--windows", help="a plan to judge: zone=N,... windows open all day (default: every window)")
     parser.add_argument("--target-wait", type=float, help="p90 wait to keep within, minutes (default: each service's target_wait_minutes)")
     args = parser.parse_args(argv)
     try:
-        cfg = config.load(args.config)
-        arrivals = read_trace(args.trace)
+        cfg = config.load(args.config, store_url=args.store)
+        arrivals = read_trace(args.trace) if args.trace else _forecast_day(cfg, args.date, args.weeks)
         unknown = sorted({a.service for a in arrivals} - set(cfg.services))
         if unknown:
             raise ValueError(f"the trace names services the hall does not have: {', '.join(unknown)}")
@@ -358,6 +367,49 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {a.zone}: all day {all_day}; by hour {per_hour}")
         print("    open in this order: " + ", ".join(f"{n} {cfg.windows[n].name}" for n in a.windows))
     return 0
+
+
+def _forecast_day(cfg: HallConfig, text: str, weeks: int) -> list[Arrival]:
+    """The forecast arrivals of a day, after printing the forecast and its error on recent days."""
+    import asyncio
+
+    from queue_server.store import open_store
+
+    from . import forecast
+
+    day = date.fromisoformat(text)
+
+    async def read() -> tuple[dict[date, forecast.Counts], dict[str, float]]:
+        store = open_store(cfg.store_url, hall_id=cfg.hall.id, admin=True)
+        await store.open()
+        try:
+            first = day - timedelta(days=7 * weeks + 14)
+            history = await forecast.read_history(store, first, day - timedelta(days=1))
+            handled: dict[str, list[int]] = defaultdict(list)
+            for g in await store.visit_facts(first.isoformat(), (day - timedelta(days=1)).isoformat()):
+                if g.end == "finished":
+                    handled[g.service] += g.handlings_us
+            return history, {s: sum(v) / len(v) / 1e6 for s, v in handled.items() if v}
+        finally:
+            await store.close()
+
+    history, handling = asyncio.run(read())
+    counts = forecast.forecast(cfg.calendar, history, day, weeks)
+    if not counts:
+        raise ValueError(f"nothing to forecast for {day}: " + ("not a working day" if not cfg.calendar.is_workday(day)
+                                                             else "the store holds no history before it"))
+    checked = forecast.backtest(cfg.calendar, history, 10, weeks)
+    error = forecast.wape(checked)
+    print(f"forecast for {day}: {sum(counts.values()):.0f} arrivals from {len(history)} days of history; "
+          + (f"its error on the last {len(checked)} days: {error:.0%} of arrivals (by service and hour), "
+             f"{sum(abs(e.forecast - e.actual) for e in checked) / sum(e.actual for e in checked):.0%} of the day's total"
+             if error is not None else "too little history to check it"))
+    by_hour: dict[int, float] = defaultdict(float)
+    for (_, hour), n in counts.items():
+        by_hour[hour] += n
+    print("  by hour: " + " ".join(f"{h:02d}h {n:.0f}" for h, n in sorted(by_hour.items())))
+    print()
+    return forecast.arrivals(cfg, counts, day, handling)
 
 
 def _m(minutes: float | None) -> str:
