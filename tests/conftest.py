@@ -346,7 +346,7 @@ class ServeProcess:
     """``hallcall serve`` in a child process, on a fixed port, restartable on the same store."""
 
     def __init__(self, hall_file: Path, store_url: str, port: int, log_dir: Path, env: dict[str, str] | None = None,
-                 options: tuple[str, ...] = ("--log-level", "WARNING"), serve_options: tuple[str, ...] = ()) -> None:
+                 options: tuple[str, ...] = (), serve_options: tuple[str, ...] = ()) -> None:
         self.env = {**os.environ, **(env or {})}
         self.options = options  # hallcall's own, before "serve"
         self.serve_options = serve_options
@@ -356,6 +356,8 @@ class ServeProcess:
         self.log_dir = log_dir
         self.proc: asyncio.subprocess.Process | None = None
         self.starts = 0
+        self.args: list[str] = []  # more ``hallcall serve`` options, e.g. "--access-log"
+        self.log_level = "WARNING"
 
     @property
     def base(self) -> str:
@@ -365,8 +367,9 @@ class ServeProcess:
         self.starts += 1
         self.stderr = open(self.log_dir / f"serve-{self.port}-{self.starts}.log", "wb")
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "queue_server", *self.options, "serve", "--config", str(self.hall_file),
-            "--store", self.store_url, "--host", "127.0.0.1", "--port", str(self.port), *self.serve_options,
+            sys.executable, "-m", "queue_server", "--log-level", self.log_level, *self.options, "serve",
+            "--config", str(self.hall_file), "--store", self.store_url, "--host", "127.0.0.1", "--port", str(self.port),
+            *self.serve_options, *self.args,
             stdout=asyncio.subprocess.PIPE, stderr=self.stderr, cwd=str(self.log_dir), env=self.env,
         )
         assert self.proc.stdout is not None

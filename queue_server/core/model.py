@@ -9,6 +9,7 @@ in the hall's timezone; their JSON form is ISO 8601 with the hall's offset.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -139,6 +140,11 @@ class _Record:
         return cls(**kwargs)
 
 
+def token_key(token: str) -> str:
+    """What the hall keeps of a citizen's tracking token: its SHA-256 (the token is 128 random-looking bits)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 @dataclass(frozen=True, slots=True)
 class Ticket(_Record):
     """A numbered ticket (号票) and where it stands now."""
@@ -153,7 +159,7 @@ class Ticket(_Record):
     channel: Channel
     priority: Priority
     status: Status
-    token: str  # unguessable tracking token; never sent to shared screens
+    token: str  # the SHA-256 of the citizen's tracking token (token_key): the token itself is never stored
     issued_at: datetime
     queued_at: datetime  # when it joined its current queue
     rank: float  # order in its queue: lower is called first

@@ -124,7 +124,7 @@ def issue(
     tx: Tx,
     service: str,
     *,
-    token: str,
+    token: str | Callable[[str], str],
     channel: Channel = Channel.KIOSK,
     priority: Priority = Priority.NORMAL,
     staff: bool = False,
@@ -132,7 +132,7 @@ def issue(
     appointment: str | None = None,
     print_to: str | None = None,
 ) -> Ticket:
-    """Take a ticket (取号) for a service."""
+    """Take a ticket (取号) for a service. ``token``: what is stored of its tracking token, or a function of its id giving that."""
     st = tx.state
     if request_id and request_id in st.by_request:
         return st.tickets[st.by_request[request_id]]  # a retried request: same ticket, no new event
@@ -147,11 +147,12 @@ def issue(
         raise Conflict(f"all {svc.daily_limit} tickets for {svc.name} are taken today", code="tickets_exhausted")
     seq_no = issued + 1
     number = format_number(svc.prefix, seq_no, svc.daily_limit)
+    ticket_id = f"{st.day.replace('-', '')}-{number}"
     # The wait promised now is kept with the ticket, so reports can say how good promises are.
     ahead = queueing.tail_ahead(st, service, priority)
     eta = queueing.eta_minutes(st, service, ahead)
     ticket = Ticket(
-        id=f"{st.day.replace('-', '')}-{number}",
+        id=ticket_id,
         day=st.day,
         number=number,
         seq_no=seq_no,
@@ -161,7 +162,7 @@ def issue(
         channel=channel,
         priority=priority,
         status=Status.WAITING,
-        token=token,
+        token=token(ticket_id) if callable(token) else token,
         issued_at=tx.now,
         queued_at=tx.now,
         rank=queueing.tail_rank(st, tx.now),

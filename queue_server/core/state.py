@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from .config import HallConfig
-from .model import Doc, Event, Notice, Priority, Status, Ticket, VisitEnd, Window, WindowStatus
+from .model import Doc, Event, Notice, Priority, Status, Ticket, VisitEnd, Window, WindowStatus, token_key
 
 RECENT_HANDLING = 20  # handling times kept per service for the ETA
 RECENT_CALLS = 30  # calls kept for screens that join late
@@ -227,7 +227,8 @@ class HallState:
         return self.tickets.get(ticket_id)
 
     def ticket_by_token(self, token: str) -> Ticket | None:
-        tid = self.by_token.get(token)
+        """Today's ticket of a citizen's tracking token (tickets keep only its ``token_key``)."""
+        tid = self.by_token.get(token_key(token))
         return self.tickets.get(tid) if tid else None
 
     def ticket_by_number(self, number: str) -> Ticket | None:

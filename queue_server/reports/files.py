@@ -4,6 +4,11 @@ Each report kind has one column list (a dotted path into a JSON row and a Chines
 title), so a CSV, an XLSX sheet and the JSON can never disagree. CSV is UTF-8 with a
 byte-order mark, which is what makes Excel open Chinese text correctly. XLSX is written
 with openpyxl, imported only when a workbook is asked for.
+
+Names, matters and notes in these tables were typed by clerks and citizens, so every text
+cell of every file passes through ``safe`` (OWASP's CSV-injection rule): text that a
+spreadsheet would read as a formula gets a leading apostrophe, and the XLSX writer stores
+every text cell as a string, never as a formula.
 """
 
 from __future__ import annotations
@@ -91,15 +96,26 @@ def cell(value: Any) -> Any:
         return "；".join(str(cell(v)) for v in value)
     if isinstance(value, dict):
         if "points" in value and "reason" in value:
-            return f"-{value['points']} {value['reason']}"
+            return f"{value['reason']}（扣{value['points']}分）"  # reason first: a cell starting "-" reads as a formula
         return "；".join(f"{k}: {v}" for k, v in value.items())
     return value
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula
+
+
+def safe(value: Any) -> Any:
+    """A cell that no spreadsheet evaluates: text starting like a formula is quoted with an apostrophe."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def values(table: Table) -> Iterable[list[Any]]:
-    yield [title for _, title in table.columns]
+    """The header and the rows of a table as cells, every one of them ``safe``."""
+    yield [safe(title) for _, title in table.columns]
     for row in table.rows:
-        yield [cell(_get(row, path)) for path, _ in table.columns]
+        yield [safe(cell(_get(row, path))) for path, _ in table.columns]
 
 
 def to_csv(table: Table) -> bytes:
@@ -123,12 +139,15 @@ def to_xlsx(tables: list[Table], *, title: str | None = None) -> bytes:
         ws = wb.create_sheet(_sheet_name(table.title))
         header = 1
         if title:
-            ws.append([title])
+            ws.append([safe(title)])
             ws["A1"].font = Font(bold=True, size=14)
             header = 2
         widths: list[int] = []
         for line in values(table):
             ws.append(line)
+            for c in ws[ws.max_row]:
+                if isinstance(c.value, str):
+                    c.data_type = "s"  # openpyxl would otherwise store text starting with "=" as a formula
             for j, v in enumerate(line):
                 w = sum(2 if ord(ch) > 0x2E80 else 1 for ch in str(v if v is not None else "")) + 2
                 if j >= len(widths):

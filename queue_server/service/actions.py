@@ -68,16 +68,16 @@ def _channel_and_priority(p: Principal, channel: str | None, priority: str | Non
 async def issue(c: Call) -> dict[str, Any]:
     p = c.principal
     chan, prio = _channel_and_priority(p, c.get("channel"), c.get("priority"))
-    token = c.hall.tokens.take()
+    tracking = c.hall.tracking
     print_to = p.kiosk if p.role == "kiosk" and p.kiosk else None
 
     def decide(tx: Tx) -> dict[str, Any]:
-        t = rules.issue(tx, c["service"], token=token, channel=chan, priority=prio, staff=p.is_staff,
+        t = rules.issue(tx, c["service"], token=tracking.key_of, channel=chan, priority=prio, staff=p.is_staff,
                         request_id=c.get("request_id"), print_to=print_to)
         issued = tx.events[0] if tx.events else None
         # A new ticket's place is known from the rule, so no queue scan per ticket.
         ahead = issued.extra["ahead"] if issued is not None and issued.ticket is not None and issued.ticket.id == t.id else None
-        return views.ticket(tx.state, t, ahead=ahead)
+        return views.ticket(tx.state, t, ahead=ahead, token=tracking.token(t.id))
 
     return await c.decide(decide)
 
@@ -89,7 +89,7 @@ async def ticket(c: Call) -> dict[str, Any]:
     if t is None:
         raise NotFound("no such ticket", code="ticket_unknown")
     # The hall's sequence number when read, so a page can tell this reply from a newer event.
-    return {**views.ticket(st, t), "seq": st.seq}
+    return {**views.ticket(st, t, token=c["token"]), "seq": st.seq}
 
 
 def _by_number_needs(*roles: str) -> auth.StateCheck:
@@ -109,8 +109,8 @@ async def cancel(c: Call) -> dict[str, Any]:
 
     def decide(tx: Tx) -> dict[str, Any]:
         if "token" in c.args:
-            return views.ticket(tx.state, rules.cancel(tx, today_by_token(tx.state, c["token"])))
-        return views.ticket(tx.state, rules.cancel(tx, today_by_number(tx.state, c["ticket"])), token=False)
+            return views.ticket(tx.state, rules.cancel(tx, today_by_token(tx.state, c["token"])), token=c["token"])
+        return views.ticket(tx.state, rules.cancel(tx, today_by_number(tx.state, c["ticket"])))
 
     def as_citizen(tx: Tx) -> dict[str, Any]:
         c.rule.allows(c.principal, tx.state, c.args)
@@ -122,14 +122,13 @@ async def cancel(c: Call) -> dict[str, Any]:
 
 
 async def requeue(c: Call) -> dict[str, Any]:
-    return await c.decide(lambda tx: views.ticket(tx.state, rules.requeue(tx, today_by_number(tx.state, c["ticket"])),
-                                                  token=False))
+    return await c.decide(lambda tx: views.ticket(tx.state, rules.requeue(tx, today_by_number(tx.state, c["ticket"]))))
 
 
 async def reprint(c: Call) -> dict[str, Any]:
     def decide(tx: Tx) -> dict[str, Any]:
         t = rules.reprint(tx, today_by_number(tx.state, c["ticket"]), c.get("kiosk"))
-        return {**views.ticket(tx.state, t, token=False), "printed_at": tx.events[-1].extra["kiosk"]}
+        return {**views.ticket(tx.state, t), "printed_at": tx.events[-1].extra["kiosk"]}
 
     return await c.decide(decide)
 
@@ -143,7 +142,7 @@ def _at_window(act: Any) -> Any:
     async def run(c: Call) -> dict[str, Any] | None:
         def decide(tx: Tx) -> dict[str, Any] | None:
             t = act(tx, c)
-            return views.ticket(tx.state, t, token=False) if t is not None else None
+            return views.ticket(tx.state, t) if t is not None else None
 
         return await c.decide(decide)
 
@@ -171,7 +170,10 @@ async def open_window(c: Call) -> dict[str, Any]:
         person = await c.hall.store.person(staff_no=c["staff_no"])
         if person is None or not person.active:
             raise NotFound(f"no clerk with staff number {c['staff_no']}", code="person_unknown")
-        if person.role == "clerk" and person.windows and number not in person.windows:
+        if person.role != "clerk":
+            # A keypad knows no password: a staff number is no proof of a manager's or an admin's presence.
+            raise Forbidden("a keypad signs in clerks only; managers and admins sign in with their password")
+        if person.windows and number not in person.windows:
             raise Forbidden(f"{person.name} may not sign in at window {number}")
         card = person.card()
     else:

@@ -15,9 +15,7 @@ store's tail, in sequence order, whichever process made them.
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
-import secrets
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -39,21 +37,6 @@ log = logging.getLogger("hallcall.hall")
 R = TypeVar("R")
 MAX_BATCH = 512
 DAY_CHECK_SECONDS = 20.0
-
-
-class TokenPool:
-    """Tracking tokens from the OS's randomness, read in blocks: one syscall per 256 tickets."""
-
-    BLOCK = 256
-
-    def __init__(self) -> None:
-        self._buffer = b""
-
-    def take(self) -> str:
-        if not self._buffer:
-            self._buffer = secrets.token_bytes(16 * self.BLOCK)
-        raw, self._buffer = self._buffer[:16], self._buffer[16:]
-        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 class Probe(Protocol):
@@ -108,7 +91,6 @@ class Engine:
         self.last_dispatched = 0
         self._seq_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._flight: tuple[int, asyncio.Future[None]] | None = None  # last seq of the commit in flight
-        self.tokens = TokenPool()  # tracking tokens for new tickets
         self._mine: deque[tuple[int, int]] = deque(maxlen=1024)  # seq ranges this process committed
         self.probe: Probe = NoProbe()
 

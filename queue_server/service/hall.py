@@ -21,7 +21,7 @@ from queue_server.core.schema import validate
 from queue_server.reports import figures
 from queue_server.store import Store, StoreError
 
-from . import privacy, views
+from . import privacy, tracking, views
 from .actions import core_commands
 from .auth import Authenticator, Principal
 from .commands import Call, CommandTable
@@ -38,6 +38,7 @@ class Hall(Engine):
         super().__init__(config, store, clock, self.features.hooks)
         self.auth = Authenticator(store, self.clock)
         self.privacy = privacy.Hasher()
+        self.tracking = tracking.Tracking()
         self.commands = CommandTable([*core_commands(), *(c for f in self.features for c in f.commands())])
         self._lifetimes = contextlib.AsyncExitStack()
 
@@ -45,6 +46,7 @@ class Hall(Engine):
 
     async def start(self, *, day_timer: bool = True, tickers: bool = True) -> None:
         """Load the day, start deciding, then the features' lifetimes and tickers."""
+        self.tracking.key = await tracking.load_key(self.store)  # no ticket is issued without it
         await super().start(day_timer=day_timer)
         try:
             self.privacy.salt = await privacy.load_salt(self.store)

@@ -66,8 +66,8 @@ class Hasher:
         return hmac.new(self.salt, normalize_id(raw).encode(), hashlib.sha256).hexdigest()
 
 
-def _file_salt(path: Path) -> bytes:
-    """Read the salt file, creating it (atomically, 0600) the first time."""
+def _file_salt(path: Path, what: str = "privacy salt") -> bytes:
+    """Read a secret's file, creating it (atomically, 0600) the first time."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
@@ -85,23 +85,29 @@ def _file_salt(path: Path) -> bytes:
             os.unlink(tmp)
     salt = path.read_bytes().strip()
     if len(salt) < 32:
-        raise StoreError(f"the privacy salt in {path} is too short")
+        raise StoreError(f"the {what} in {path} is too short")
     return salt
 
 
 async def load_salt(store: Any) -> bytes:
     """The hall's salt: from HALLCALL_SALT_FILE, the store's ``secret``, or a file beside the database."""
-    named = os.environ.get(SALT_ENV)
+    return await load_secret(store, SALT_NAME, SALT_ENV, ".salt", "privacy salt")
+
+
+async def load_secret(store: Any, name: str, env: str, suffix: str, what: str) -> bytes:
+    """A hall secret, kept apart from the data it protects: the file ``env`` names, the store's
+    ``secret(name)`` (Redis, so every process has the same), or a file beside the database."""
+    named = os.environ.get(env)
     if named:
-        return _file_salt(Path(named))
+        return _file_salt(Path(named), what)
     secret = getattr(store, "secret", None)
     if callable(secret):
-        value = await secret(SALT_NAME)
+        value = await secret(name)
         return value if isinstance(value, bytes) else str(value).encode()
     path = getattr(store, "path", None)
     if path is not None:
-        return _file_salt(Path(str(path) + ".salt"))
-    raise StoreError(f"no place to keep the privacy salt for a {store.kind} store: set {SALT_ENV}")
+        return _file_salt(Path(str(path) + suffix), what)
+    raise StoreError(f"no place to keep the {what} for a {store.kind} store: set {env}")
 
 
 # -- masking -----------------------------------------------------------------------------------------

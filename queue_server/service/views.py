@@ -16,11 +16,12 @@ from queue_server.core.model import Priority, Status, Ticket
 from queue_server.core.state import HallState
 
 
-def ticket(st: HallState, t: Ticket, *, token: bool = True, ahead: int | None = None) -> dict[str, Any]:
-    """A ticket as the API returns it: the record plus position, ETA and names."""
+def ticket(st: HallState, t: Ticket, *, token: str | None = None, ahead: int | None = None) -> dict[str, Any]:
+    """A ticket as the API returns it: the record plus position, ETA and names; ``token`` for its holder only."""
     cfg = st.config
-    data = t.to_dict() if token else t.public()
-    data.pop("request_id", None)
+    data = t.public()
+    if token is not None:
+        data["token"] = token
     svc = cfg.services.get(t.service)
     data["service_name"] = svc.name if svc else t.service
     data["service_name_en"] = svc.name_en if svc else ""
@@ -106,7 +107,7 @@ def window_queue(st: HallState, number: int, limit: int = 50) -> list[dict[str, 
     """The tickets a window could call, in the order it would (priority marked)."""
     wcfg = st.config.windows[number]
     found = sorted(queueing.candidates(st, wcfg), key=queueing.order_key)
-    return [ticket(st, t, token=False) for t in found[:limit]]
+    return [ticket(st, t) for t in found[:limit]]
 
 
 def held_and_missed(st: HallState, number: int) -> dict[str, list[dict[str, Any]]]:
@@ -114,8 +115,8 @@ def held_and_missed(st: HallState, number: int) -> dict[str, list[dict[str, Any]
     held = [t for t in st.tickets.values() if t.status is Status.HELD and t.pinned_window == number]
     missed = [t for t in st.tickets.values() if t.status is Status.NO_SHOW and t.service in wcfg.services]
     return {
-        "held": [ticket(st, t, token=False) for t in sorted(held, key=lambda t: t.rank)],
-        "missed": [ticket(st, t, token=False) for t in sorted(missed, key=lambda t: t.missed_at or t.issued_at)],
+        "held": [ticket(st, t) for t in sorted(held, key=lambda t: t.rank)],
+        "missed": [ticket(st, t) for t in sorted(missed, key=lambda t: t.missed_at or t.issued_at)],
     }
 
 

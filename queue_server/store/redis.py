@@ -27,7 +27,7 @@ from typing import Any, AsyncIterator, Iterator, cast
 import redis.asyncio as aioredis
 from redis import exceptions as rx
 
-from queue_server.core.model import Doc, Evaluation, Event, Ticket, Visit
+from queue_server.core.model import Doc, Evaluation, Event, Ticket, Visit, token_key
 
 from . import redis_keys as K
 from . import redis_project as P
@@ -291,7 +291,7 @@ class RedisStore(PeopleOnRedis, FactsFromRecords):
 
     async def ticket_by_token(self, token: str) -> Ticket | None:
         with self._errors("read a ticket"):
-            where = cast(str | None, await self.r.hget(self.keys.k(K.TOKENS), token))
+            where = cast(str | None, await self.r.hget(self.keys.k(K.TOKENS), token_key(token)))
             if where is None:
                 return None
             day, ticket_id = where.split(" ", 1)

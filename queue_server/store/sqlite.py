@@ -21,7 +21,7 @@ from typing import Any, AsyncIterator, Callable, TypeVar
 from urllib.parse import parse_qs
 
 from queue_server import protocol
-from queue_server.core.model import DeviceToken, Doc, Evaluation, Event, Notice, Person, Session, Ticket, Visit, Window
+from queue_server.core.model import DeviceToken, Doc, Evaluation, Event, Notice, Person, Session, Ticket, Visit, Window, token_key
 
 from .base import Loaded, SeqConflict, StoreError
 from .facts import (
@@ -108,6 +108,18 @@ def _synchronous(url: str) -> str:
     return value
 
 
+def _private(path: Path) -> None:
+    """Make the database readable by the server's user only (0600), whatever the umask.
+
+    SQLite creates ``-wal`` and ``-shm`` with the database file's mode, so the file is
+    made first; files left more open by an older version are tightened.
+    """
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if p.exists() and p.stat().st_mode & 0o077:
+            os.chmod(p, 0o600)
+
+
 class SqliteStore:
     kind = "sqlite"
 
@@ -165,6 +177,7 @@ class SqliteStore:
                 os.close(fd)
                 raise StoreError(f"{self.path} is in use by another hallcall server (the embedded store serves one process)") from None
             self._lock_fd = fd
+        _private(self.path)
         loop = asyncio.get_running_loop()
         try:
             self._wconn = await loop.run_in_executor(self._writer, self._connect)
@@ -271,7 +284,7 @@ class SqliteStore:
 
     async def ticket_by_token(self, token: str) -> Ticket | None:
         def run(conn: sqlite3.Connection) -> Ticket | None:
-            row = conn.execute("SELECT row FROM tickets WHERE token=?", (token,)).fetchone()
+            row = conn.execute("SELECT row FROM tickets WHERE token=?", (token_key(token),)).fetchone()
             return Ticket.from_dict(json.loads(row[0])) if row else None
 
         return await self._read(run)

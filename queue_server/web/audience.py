@@ -75,6 +75,9 @@ def of(hall: Hall, event: Event, service_view: ServiceView | None = None) -> lis
     t = event.ticket
     if name == "print.requested":
         # The only payload that carries a tracking token: it goes to the kiosk's printer alone.
+        # The store keeps the token's hash; the token is derived again for the printer's QR code.
+        if t is not None:
+            data = {**data, "ticket": {**data["ticket"], "token": hall.tracking.token(t.id)}}
         return [(frozenset({protocol.topic_kiosk(event.extra.get("kiosk", ""))}), data)]
     who = next((w for family, w in CORE_FAMILIES.items() if name.startswith(family)), None) or hall.features.audience(name)
     if who is not None:

@@ -91,13 +91,20 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         request.app[HALL_KEY].probe.store_failed("request")
         log.error("store unavailable on %s %s: %s", request.method, request.path, exc)
         return json_response(error_body("unavailable", f"the store cannot be reached: {exc}"), 503)
+    except ConnectionError as exc:
+        # The client hung up mid-request (a phone leaving the Wi-Fi): nobody is left to answer.
+        log.debug("client went away during %s %s: %s", request.method, request.path, type(exc).__name__)
+        return web.Response(status=400, reason="Client went away")
     except web.HTTPRequestEntityTooLarge:
         return json_response(error_body("too_large", f"body over {MAX_BODY} bytes"), 413)
     except web.HTTPException as exc:
         if not api or exc.status < 400:
             raise
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
-        return json_response(error_body(code, exc.reason), exc.status)
+        resp = json_response(error_body(code, exc.reason), exc.status)
+        if "Allow" in exc.headers:  # a 405 names the methods the path has (RFC 9110)
+            resp.headers["Allow"] = exc.headers["Allow"]
+        return resp
     except Exception:
         log.exception("unexpected error on %s %s", request.method, request.path)
         if not api:

@@ -21,7 +21,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from queue_server import __version__, protocol
 from queue_server.core import queueing
 from queue_server.core.errors import HallError, Invalid
-from queue_server.core.model import Event, Status
+from queue_server.core.model import Event, Status, token_key
 from queue_server.service import auth, trace, views
 from queue_server.service.auth import Principal
 from queue_server.service.commands import Download
@@ -181,10 +181,12 @@ class Hub:
 
     def _subscribe(self, c: Client, topics: Iterable[str]) -> None:
         for topic in topics:
+            if topic.startswith("ticket:"):
+                # Events name a ticket's topic by what the store keeps of its token, never the token.
+                c.tokens.add(topic[len("ticket:"):])
+                topic = protocol.topic_ticket(token_key(topic[len("ticket:"):]))
             c.topics.add(topic)
             self.by_topic.setdefault(topic, set()).add(c)
-            if topic.startswith("ticket:"):
-                c.tokens.add(topic[len("ticket:"):])
 
     def _drop(self, c: Client) -> None:
         c.closed = True
@@ -225,7 +227,7 @@ class Hub:
             return
         if kind == "zone" and arg in cfg.zones:
             return
-        if kind == "window" and arg.isdigit() and int(arg) in cfg.windows:
+        if kind == "window" and arg.isascii() and arg.isdigit() and len(arg) <= 9 and int(arg) in cfg.windows:
             return
         if kind == "kiosk" and arg:
             if p.role in ("manager", "admin") or (p.role in ("kiosk", "agent") and p.kiosk == arg):
@@ -249,7 +251,7 @@ class Hub:
             for token in c.tokens:
                 t = st.ticket_by_token(token)
                 if t is not None:
-                    tickets[token] = views.ticket(st, t, token=False)
+                    tickets[token] = views.ticket(st, t)
             state["tickets"] = tickets
         if protocol.TOPIC_ADMIN in c.topics or protocol.TOPIC_DEVICES in c.topics:
             state["devices"] = views.devices(st)

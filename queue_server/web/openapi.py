@@ -31,7 +31,7 @@ def _operation(r: Route) -> dict[str, Any]:
         "tags": [r.tag],
         "parameters": params,
         "responses": {
-            str(r.status): {"description": "success", "content": {
+            str(r.status): {"description": "success"} if r.status == 204 else {"description": "success", "content": {
                 kind: {"schema": {"type": "object"} if kind == "application/json" else {"type": "string", "format": "binary"}}
                 for kind in r.produces}},
             "default": {"description": "error", "content": {"application/json": {"schema": _ERROR}}},

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import site
 import sys
 import sysconfig
@@ -246,10 +247,23 @@ async def index(request: web.Request) -> web.Response:
     })
 
 
+_SECONDS = re.compile(r"[0-9]{1,5}")  # ASCII only: "²".isdigit() is true, and int("²") fails
+
+
+def seconds(request: web.Request, *names: str) -> dict[str, int]:
+    """Timeouts a page takes from its query (?idle=&done=, in seconds); anything but 1–5 ASCII digits is a 400."""
+    out: dict[str, int] = {}
+    for name in names:
+        if name in request.query:
+            if not _SECONDS.fullmatch(request.query[name]):
+                raise web.HTTPBadRequest(text=f"{name} must be a whole number of seconds (at most 5 digits)")
+            out[name] = int(request.query[name])
+    return out
+
+
 async def kiosk(request: web.Request) -> web.Response:
     # Tests and site staff shorten the return-to-start timeouts with ?idle=&done= (seconds).
-    params = {k: int(request.query[k]) for k in ("idle", "done") if request.query.get(k, "").isdigit()}
-    return await render(request, PAGES["kiosk"], params)
+    return await render(request, PAGES["kiosk"], seconds(request, "idle", "done"))
 
 
 async def track(request: web.Request) -> web.Response:
@@ -281,7 +295,7 @@ async def pad(request: web.Request) -> web.Response:
     if number not in api.hall_of(request).config.windows:
         return await not_found(request, f"window {number}")
     params: dict[str, Any] = {"window": number}
-    params.update({k: int(request.query[k]) for k in ("idle", "thanks") if request.query.get(k, "").isdigit()})
+    params.update(seconds(request, "idle", "thanks"))
     return await render(request, PAGES["pad"], params)
 
 

@@ -19,7 +19,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Callable
 
 from queue_server.core import rules
 from queue_server.core.config import HallConfig, Section
@@ -201,8 +201,8 @@ def cancel(tx: Tx, code: str) -> Doc:
     return _put(tx, data, "cancelled")
 
 
-def check_in(tx: Tx, s: Settings, *, token: str, code: str | None = None, idhash: str | None = None, service: str | None = None,
-             print_to: str | None = None) -> tuple[Ticket, Doc]:
+def check_in(tx: Tx, s: Settings, *, token: str | Callable[[str], str], code: str | None = None, idhash: str | None = None,
+             service: str | None = None, print_to: str | None = None) -> tuple[Ticket, Doc]:
     """Check a booking in at the kiosk and issue its appointment ticket, atomically."""
     live = tx.state.docs.get(KIND, {})
     if code is not None:

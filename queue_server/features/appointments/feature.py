@@ -135,15 +135,15 @@ class Appointments(Feature):
         hall, p = c.hall, c.principal
         idhash = hall.privacy.hash_id(c["id_number"]) if "id_number" in c.args else None
         code = code_of(c["code"]) if "code" in c.args else None
-        token = hall.tokens.take()
+        tracking = hall.tracking
         print_to = p.kiosk if p.role == "kiosk" and p.kiosk else None
 
         def decide(tx: Tx) -> dict[str, Any]:
-            t, doc = bookings.check_in(tx, self.settings, token=token, code=code, idhash=idhash, service=c.get("service"),
+            t, doc = bookings.check_in(tx, self.settings, token=tracking.key_of, code=code, idhash=idhash, service=c.get("service"),
                                        print_to=print_to)
             booking = view(doc)
             del booking["steps"]
-            return {"ticket": views.ticket(tx.state, t), "booking": booking}
+            return {"ticket": views.ticket(tx.state, t, token=tracking.token(t.id)), "booking": booking}
 
         try:
             return await c.decide(decide)

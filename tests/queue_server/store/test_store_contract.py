@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from queue_server.core import rules
-from queue_server.core.model import Doc, Event, Outcome, Session
+from queue_server.core.model import Doc, Event, Outcome, Session, token_key
 from queue_server.core.rules import Tx
 from queue_server.core.state import HallState
 from queue_server.service import auth
@@ -40,7 +40,7 @@ class Scenario:
 
     def issue(self, service: str = "pension") -> tuple[Any, list[Event]]:
         self.n += 1
-        return self.run(rules.issue, service, token=f"token-{self.n:06d}-xxxxxx")
+        return self.run(rules.issue, service, token=token_key(f"token-{self.n:06d}-xxxxxx"))
 
 
 async def test_an_empty_store_loads_nothing(store: Any) -> None:
@@ -135,7 +135,8 @@ async def test_history_queries(store: Any, hall_config: Any) -> None:
     [ev] = await store.evaluations("2026-12-01", "2026-12-31")
     assert (ev.level, ev.reasons, ev.comment) == (1, ("attitude", "efficiency"), "态度差")
     assert [e.name for e in await store.window_log("2026-12-01", "2026-12-01")] == ["window.opened", "window.paused"]
-    assert (await store.ticket_by_token(t.token)).rating == 1  # type: ignore[union-attr]
+    assert (await store.ticket_by_token(f"token-{sc.n:06d}-xxxxxx")).rating == 1  # type: ignore[union-attr]
+    assert await store.ticket_by_token(t.token) is None  # what the store keeps of a token opens nothing
     assert await store.ticket_by_token("nope") is None
     assert [x.id for x in await store.tickets("2026-12-01", "2026-12-01")] == [t.id]
     assert await store.visits("2026-12-02", "2026-12-09") == []

@@ -267,3 +267,21 @@ async def test_deactivating_a_person_ends_their_sign_in(server: Harness) -> None
     assert status == 200
     assert (await server.hall.store.person(login="leaver")).windows == (7,)
     assert (await admin.request("PATCH", "/api/v1/people/nobody", {"active": False}))[0] == 404
+
+
+async def test_keypad_sign_in_opens_a_window_for_clerks_permitted_there_only(server: Harness) -> None:
+    """An agent signs in by staff number: a clerk of that window, never a manager or an admin."""
+    agent = server.client(await server.token("agent", windows=(15, 16)))
+    await server.person("root", "admin", staff_no="A001")
+    await server.person("boss", "manager", staff_no="M001")
+    await server.person("elsewhere", "clerk", staff_no="0016", windows=(16,))
+    await server.person("here", "clerk", staff_no="0015", windows=(15,))
+    await server.person("anywhere", "clerk", staff_no="0099")  # no list: permitted at every window
+    for staff_no in ("A001", "M001", "0016"):
+        status, err = await agent.post("/api/v1/windows/15/open", {"staff_no": staff_no})
+        assert status == 403 and err["error"]["code"] == "forbidden", (staff_no, err)
+    assert server.hall.state.windows[15].clerk is None
+    status, w = await agent.post("/api/v1/windows/15/open", {"staff_no": "0015"})
+    assert status == 200 and w["staff_no"] == "0015"
+    status, w = await agent.post("/api/v1/windows/16/open", {"staff_no": "0099"})
+    assert status == 200 and w["staff_no"] == "0099"

@@ -36,3 +36,15 @@ async def test_files_and_charts_say_what_they_return(server: Harness) -> None:
     assert list(chart) == ["image/svg+xml"]
     table = doc["paths"]["/api/v1/reports/figures"]["get"]["responses"]["200"]["content"]
     assert set(table) == {"application/json", "text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+async def test_an_empty_answer_is_documented_without_a_body(server: Harness) -> None:
+    """A 204 has no body, so the document promises none (schemathesis found logout's promised JSON)."""
+    c = server.client()
+    _, doc = await c.get("/api/v1/openapi.json")
+    assert doc["paths"]["/api/v1/logout"]["post"]["responses"]["204"] == {"description": "success"}
+    async with c.session.post(server.base + "/api/v1/logout") as resp:
+        assert resp.status == 204 and await resp.read() == b""
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            assert "content" not in op["responses"].get("204", {}), (method, path)
