@@ -118,6 +118,20 @@ def reference_choose(state: HallState, wcfg: WindowConfig, window: Window, polic
     return min(priority, key=order_key)
 
 
+def reference_head_rank(state: HallState, service: str, now: datetime) -> float:
+    return min([t.rank for t in state.waiting.get(service, {}).values()] + [now.timestamp()]) - 1.0
+
+
+def reference_rank_after(state: HallState, t: Ticket, service: str, k: int, now: datetime) -> float:
+    order = sorted(state.waiting.get(service, {}).values(), key=order_key)
+    same_lane = [o for o in order if queueing.lane(o) == queueing.lane(t) and o.id != t.id]
+    if len(same_lane) <= k:
+        return queueing.tail_rank(state, now)
+    if k == 0:
+        return same_lane[0].rank - 1.0
+    return (same_lane[k - 1].rank + same_lane[k].rank) / 2
+
+
 def _seen(st: HallState) -> tuple:
     """What readers of the committed state see."""
     return (st.seq, dict(st.tickets), {s: dict(q) for s, q in st.waiting.items() if q},
@@ -228,12 +242,19 @@ class QueueMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def requeue(self, data: st.DataObject) -> None:
         missed = sorted(t.id for t in self.st.tickets.values() if t.status is Status.NO_SHOW)
-        t = self.do(rules.requeue, self.st.tickets[data.draw(st.sampled_from(missed))])
+        back = self.st.tickets[data.draw(st.sampled_from(missed))]
+        for k in range(4):
+            later = self.now + timedelta(seconds=7)
+            assert queueing.rank_after(self.st, back, back.service, k, later) == reference_rank_after(
+                self.st, back, back.service, k, later)
+        t = self.do(rules.requeue, back)
         if t is not None:
             self.moved.add(t.id)
 
     @rule(window=WINDOWS, service=SERVICES, head=st.booleans())
     def transfer_to_service(self, window: int, service: str, head: bool) -> None:
+        later = self.now + timedelta(seconds=7)
+        assert queueing.head_rank(self.st, service, later) == reference_head_rank(self.st, service, later)
         t = self.do(rules.transfer, window, service=service, head=head)
         if t is not None:
             self.moved.add(t.id)
