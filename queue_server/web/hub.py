@@ -191,6 +191,7 @@ class Hub:
         if event.extra.get("from_service"):
             services.add(event.extra["from_service"])
         for service in services:
+            pace = queueing.Pace.of(st, service)
             for c in self.clients:
                 if event.seq <= c.floor:
                     continue  # the client's snapshot is newer than this event (its process dispatched it late)
@@ -201,7 +202,7 @@ class Hub:
                     ahead = queueing.ahead_of(st, t)  # a look-up in the queue's kept order, not a sort
                     c.reply({
                         "type": protocol.POSITION, "seq": event.seq, "ticket": t.number, "status": t.status,
-                        "ahead": ahead, "eta_minutes": queueing.eta_minutes(st, service, ahead),
+                        "ahead": ahead, "eta_minutes": pace.minutes(ahead),
                     })
 
     def _subscribe(self, c: Client, topics: Iterable[str]) -> None:
