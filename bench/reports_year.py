@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 import statistics
@@ -26,6 +27,7 @@ import time
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any, AsyncIterator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -86,20 +88,33 @@ def shifted(day: str, delta: timedelta, tickets: list, visits: list, ratings: li
     return out
 
 
-async def make_year(db: Path, days: int) -> None:
+async def sample_day(cfg: config.HallConfig, store: Any, day: date) -> tuple[list, list, list, list, int]:  # type: ignore[type-arg]
+    """Replay the sample day on ``day``; its final tickets, visits, ratings, window log and the last seq."""
+    [result] = await simulate.replay(cfg, store, simulate.read_trace(TRACE), simulate.settings(cfg), days=[day])
+    print(f"replayed the sample day: {result.line()}", flush=True)
+    d = day.isoformat()
+    tickets, visits, ratings = await store.tickets(d, d), await store.visits(d, d), await store.evaluations(d, d)
+    return tickets, visits, ratings, await store.window_log(d, d), (await store.load()).seq
+
+
+@contextlib.asynccontextmanager
+async def writing(db: Path) -> AsyncIterator[tuple[config.HallConfig, Any]]:
+    """The sample hall and its store in ``db``, opened to be filled fast (no fsync per commit)."""
     url = f"sqlite://{db}?synchronous=normal"
     cfg = config.load(HALL, store_url=url)
     store = open_store(url, hall_id=cfg.hall.id)
     await store.open()
     try:
+        yield cfg, store
+    finally:
+        await store.close()
+
+
+async def make_year(db: Path, days: int) -> None:
+    async with writing(db) as (cfg, store):
         started = time.perf_counter()
-        [result] = await simulate.replay(cfg, store, simulate.read_trace(TRACE), simulate.settings(cfg),
-                                         days=[SOURCE_DAY])
-        print(f"replayed the sample day: {result.line()}")
         d = SOURCE_DAY.isoformat()
-        tickets, visits, ratings = await store.tickets(d, d), await store.visits(d, d), await store.evaluations(d, d)
-        marks = await store.window_log(d, d)
-        seq = (await store.load()).seq
+        tickets, visits, ratings, marks, seq = await sample_day(cfg, store, SOURCE_DAY)
         targets = [x for x in working_days(2026, days) if x != SOURCE_DAY][: days - 1]
         for i, target in enumerate(targets, 1):
             events = shifted(d, target - SOURCE_DAY, tickets, visits, ratings, marks)
@@ -109,8 +124,6 @@ async def make_year(db: Path, days: int) -> None:
             if i % 20 == 0 or i == len(targets):
                 await store.prune_events(target.isoformat())  # type: ignore[attr-defined]
                 print(f"  {i + 1} days, {(i + 1) * len(tickets):,} tickets ({time.perf_counter() - started:.0f} s)", flush=True)
-    finally:
-        await store.close()
 
 
 async def time_reports(db: Path, runs: int) -> None:

@@ -61,7 +61,8 @@ class Server:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "queue_server", "--log-level", "WARNING", "serve", "--config", str(self.hall),
              "--store", self.store, "--host", "127.0.0.1", "--port", str(self.port)],
-            stdout=subprocess.PIPE, cwd=self.dir, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdout=subprocess.PIPE, cwd=self.dir,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)},  # this checkout's code, installed or not
         )
         assert self.proc.stdout is not None
         deadline = time.monotonic() + 30

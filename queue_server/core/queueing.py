@@ -10,66 +10,93 @@ calls in a row it takes a normal ticket, so normal tickets never starve.
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Iterator
 
 from .config import Policy, WindowConfig
+from .lanes import Key, SortedKeys
+from .lanes import lane as lane  # queue order belongs with the rules below
+from .lanes import order_key as order_key
 from .model import Priority, Ticket, Window, WindowStatus
 from .state import HallState
 
-
-def lane(t: Ticket) -> int:
-    return 1 if t.priority is Priority.NORMAL else 0
+NORMAL_LANE = (1,)  # sorts before every key of the normal lane and after every priority key
 
 
-def order_key(t: Ticket) -> tuple[int, float, str]:
-    return (lane(t), t.rank, t.id)
+def _sources(state: HallState, wcfg: WindowConfig) -> list[SortedKeys]:
+    """The sets of waiting tickets this window may call (see ``choose`` for which)."""
+    pinned = [keys for keys in state.pinned.get(wcfg.number, {}).values() if keys]
+    return [keys for s in wcfg.services if (keys := state.free.get(s))] + pinned
 
 
 def candidates(state: HallState, wcfg: WindowConfig) -> list[Ticket]:
-    """Waiting tickets this window may call."""
-    number = wcfg.number
-    found: list[Ticket] = []
-    for service in wcfg.services:
-        found.extend(t for t in state.waiting.get(service, {}).values() if t.pinned_window in (None, number))
-    # Tickets transferred to this window by number, for a service it does not list.
-    for service, queue in state.waiting.items():
-        if service not in wcfg.services:
-            found.extend(t for t in queue.values() if t.pinned_window == number)
-    return found
+    """Waiting tickets this window may call: those of the services it serves not pinned
+    to another window, and those transferred to it by number, whatever their service."""
+    return [state.tickets[key[2]] for keys in _sources(state, wcfg) for key in keys]
+
+
+def window_order(state: HallState, wcfg: WindowConfig) -> Iterator[Ticket]:
+    """The tickets this window may call, in queue order (priority lane first)."""
+    for key in heapq.merge(*_sources(state, wcfg)):
+        yield state.tickets[key[2]]
+
+
+def _first_in_lanes(sources: list[SortedKeys]) -> tuple[Key | None, Key | None]:
+    """The first priority ticket and the first normal one across ``sources``."""
+    priority: Key | None = None
+    normal: Key | None = None
+    for keys in sources:
+        first = keys.first()
+        if first is None:
+            continue
+        if first[0] == 0:
+            if priority is None or first < priority:
+                priority = first
+            first = keys.first_from(NORMAL_LANE)
+        if first is not None and (normal is None or first < normal):
+            normal = first
+    return priority, normal
 
 
 def choose(state: HallState, wcfg: WindowConfig, window: Window, policy: Policy) -> Ticket | None:
-    """The ticket this window should call next, or None."""
-    found = candidates(state, wcfg)
-    if not found:
-        return None
+    """The ticket this window should call next, or None.
+
+    The first by queue order across what the window may call, except that after
+    ``priority_streak`` priority calls in a row a waiting normal ticket goes first. A
+    ``prefer_listed`` window calls from the first of its services that has anyone
+    waiting (plus tickets transferred to it) before the next service. Each set of
+    tickets is kept in order, so this reads the head of a few sets whatever the queues' length.
+    """
+    number = wcfg.number
+    pinned = state.pinned.get(number, {})
+    sources = _sources(state, wcfg)
     if wcfg.prefer_listed:
-        pinned = [t for t in found if t.pinned_window == wcfg.number]
         for service in wcfg.services:
-            listed = [t for t in found if t.service == service]
-            if listed:
-                found = listed + [t for t in pinned if t.service != service]
+            mine = [keys for keys in (state.free.get(service), pinned.get(service)) if keys]
+            if mine:
+                sources = mine + [keys for s, keys in pinned.items() if s != service and keys]
                 break
-    priority = [t for t in found if lane(t) == 0]
-    normal = [t for t in found if lane(t) == 1]
-    if priority and (not normal or window.priority_streak < policy.priority_streak):
-        return min(priority, key=order_key)
-    if normal:
-        return min(normal, key=order_key)
-    return min(priority, key=order_key)
+    priority, normal = _first_in_lanes(sources)
+    if priority is not None and (normal is None or window.priority_streak < policy.priority_streak):
+        return state.tickets[priority[2]]
+    if normal is not None:
+        return state.tickets[normal[2]]
+    return None
 
 
 def queue_order(state: HallState, service: str) -> list[Ticket]:
     """The waiting tickets of one service in the order they will be called."""
-    return sorted(state.waiting.get(service, {}).values(), key=order_key)
+    keys = state.lanes.get(service)
+    return [state.tickets[key[2]] for key in keys] if keys is not None else []
 
 
 def ahead_of(state: HallState, t: Ticket) -> int:
     """How many waiting tickets of the same queue stand before this one."""
-    mine = order_key(t)
-    return sum(1 for other in state.waiting.get(t.service, {}).values() if order_key(other) < mine)
+    keys = state.lanes.get(t.service)
+    return keys.position(order_key(t)) if keys is not None else 0
 
 
 def tail_ahead(state: HallState, service: str, priority: Priority) -> int:
@@ -143,13 +170,21 @@ def tail_rank(state: HallState, now: datetime) -> float:
 
 def head_rank(state: HallState, service: str, now: datetime) -> float:
     """A rank that puts a ticket before everything waiting in a queue."""
-    ranks = [t.rank for t in state.waiting.get(service, {}).values()]
-    return min(ranks + [now.timestamp()]) - 1.0
+    keys = state.lanes.get(service) or SortedKeys()
+    priority, normal = _first_in_lanes([keys])
+    return min([float(key[1]) for key in (priority, normal) if key is not None] + [now.timestamp()]) - 1.0
 
 
 def rank_after(state: HallState, t: Ticket, service: str, k: int, now: datetime) -> float:
     """A rank that puts ``t`` behind the first ``k`` tickets of its lane (a returning no-show)."""
-    same_lane = [o for o in queue_order(state, service) if lane(o) == lane(t) and o.id != t.id]
+    mine = lane(t)
+    keys = state.lanes.get(service) or SortedKeys()
+    same_lane: list[Ticket] = []
+    for key in keys.iter_from((mine,)):
+        if key[0] != mine or len(same_lane) > k:
+            break
+        if key[2] != t.id:
+            same_lane.append(state.tickets[key[2]])
     if len(same_lane) <= k:
         return tail_rank(state, now)
     if k == 0:

@@ -13,11 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from .config import HallConfig
+from .lanes import Key, SortedKeys, joined_key, order_key
 from .model import Doc, Event, Notice, Priority, Status, Ticket, VisitEnd, Window, WindowStatus, token_key
 
 RECENT_HANDLING = 20  # handling times kept per service for the ETA
 RECENT_CALLS = 30  # calls kept for screens that join late
-_MISSING = object()  # a journaled key that was not there before
+_MISSING = object()  # a journaled key that was not there before (or is gone after)
+# A journaled write: a map's key from one value to another, or a key out of or into a set of keys.
+Entry = tuple[dict[Any, Any] | SortedKeys, Any, object, object]
 
 
 @dataclass(slots=True)
@@ -29,7 +32,7 @@ class HallState:
     by_token: dict[str, str] = field(default_factory=dict)
     by_number: dict[str, str] = field(default_factory=dict)
     by_request: dict[str, str] = field(default_factory=dict)
-    waiting: dict[str, dict[str, Ticket]] = field(default_factory=dict)  # service -> id -> ticket
+    waiting: dict[str, dict[str, Ticket]] = field(default_factory=dict)  # service -> id -> ticket (in no set order)
     windows: dict[int, Window] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)  # origin service -> last number today
     handling: dict[str, tuple[float, ...]] = field(default_factory=dict)  # service -> recent seconds
@@ -39,11 +42,16 @@ class HallState:
     max_rank: float = 0.0  # highest rank given today, so a new ticket always sorts after it
     priority_waiting: dict[str, int] = field(default_factory=dict)  # service -> waiting priority tickets
     staffed: dict[str, int] = field(default_factory=dict)  # service -> windows signed in that serve it
-    # While a batch is decided (see ``fork_shared``): the writes made to maps shared with
-    # the committed state, and the queues this fork has copied for itself.
-    journal: list[tuple[dict[str, Any], str, object, object]] | None = field(default=None, repr=False)
-    own_queues: set[str] | None = field(default=None, repr=False)
-    undone: list[tuple[dict[str, Any], str, object, object]] | None = field(default=None, repr=False)  # for ``redo``
+    # The waiting tickets in call order (``lanes.order_key``), kept as tickets join and
+    # leave, so choosing the next one costs the same with 100 or 100,000 waiting:
+    lanes: dict[str, SortedKeys] = field(default_factory=dict)  # service -> every waiting ticket
+    free: dict[str, SortedKeys] = field(default_factory=dict)  # service -> those any window serving it may call
+    pinned: dict[int, dict[str, SortedKeys]] = field(default_factory=dict)  # window -> service -> those only it may call
+    joined: dict[str, SortedKeys] = field(default_factory=dict)  # service -> ``joined_key`` of every waiting ticket
+    # While a batch is decided (see ``fork_shared``): the writes made to maps and keys
+    # shared with the committed state.
+    journal: list[Entry] | None = field(default=None, repr=False)
+    undone: list[Entry] | None = field(default=None, repr=False)  # for ``redo``
 
     def __post_init__(self) -> None:
         for service in self.config.services:
@@ -57,23 +65,25 @@ class HallState:
         new.tickets, new.by_token, new.by_number = dict(self.tickets), dict(self.by_token), dict(self.by_number)
         new.by_request = dict(self.by_request)
         new.waiting = {s: dict(q) for s, q in self.waiting.items()}
-        new.journal = new.own_queues = new.undone = None
+        new.lanes, new.free, new.joined = _copy_keys(self.lanes), _copy_keys(self.free), _copy_keys(self.joined)
+        new.pinned = {n: _copy_keys(by_service) for n, by_service in self.pinned.items()}
+        new.journal = new.undone = None
         return new
 
     def fork_shared(self) -> HallState:
         """A fork for one batch of decisions that copies only what stays small.
 
-        The maps that grow all day (tickets and their indexes) are shared with this
-        state, and each write to them is journaled; each queue is copied when the fork
-        first changes it. Before anything else may read the hall (the batch's commit is
-        awaited), ``undo`` takes the shared maps back to this state's view; once the
-        commit succeeds, ``redo`` makes the fork whole again and it replaces this
-        state. A batch costs what it changes, not the size of the day.
+        The maps that grow all day (tickets, their indexes, the queues and their order)
+        are shared with this state, and each write to them is journaled. Before anything
+        else may read the hall (the batch's commit is awaited), ``undo`` takes the shared
+        maps back to this state's view; once the commit succeeds, ``redo`` makes the
+        fork whole again and it replaces this state. A batch costs what it changes, not
+        the size of the day nor the length of a queue.
         """
         new = self.fork_small()
         new.tickets, new.by_token, new.by_number, new.by_request = self.tickets, self.by_token, self.by_number, self.by_request
-        new.waiting = dict(self.waiting)
-        new.journal, new.own_queues, new.undone = [], set(), None
+        new.waiting, new.lanes, new.free, new.pinned, new.joined = self.waiting, self.lanes, self.free, self.pinned, self.joined
+        new.journal, new.undone = [], None
         return new
 
     def fork_small(self) -> HallState:
@@ -91,33 +101,42 @@ class HallState:
         """Take the shared maps back to the state this fork was made from (once)."""
         journal, self.journal = self.journal, None
         for target, key, old, _new in reversed(journal or ()):
-            if old is _MISSING:
-                del target[key]
-            else:
-                target[key] = old
+            _write(target, key, old)
         if journal is not None:
             self.undone = journal
 
     def redo(self) -> None:
         """Write this fork's changes into the shared maps again, as its own state."""
         for target, key, _old, new in self.undone or ():
-            target[key] = new
-        self.undone = self.own_queues = None
+            _write(target, key, new)
+        self.undone = None
 
     def _put(self, target: dict[str, Any], key: str, value: object) -> None:
+        """Set (or, with ``_MISSING``, delete) a key of a map that may be shared."""
+        old = target.get(key, _MISSING)
         if self.journal is not None:
-            self.journal.append((target, key, target.get(key, _MISSING), value))
-        target[key] = value
+            self.journal.append((target, key, old, value))
+        if value is _MISSING:
+            if old is not _MISSING:
+                del target[key]
+        else:
+            target[key] = value
 
-    def _queue(self, service: str) -> dict[str, Ticket]:
-        """A queue to change: copied first if it is still shared with the committed state."""
-        queue = self.waiting.get(service)
-        if self.own_queues is not None and service not in self.own_queues:
-            queue = self.waiting[service] = dict(queue or {})
-            self.own_queues.add(service)
-        elif queue is None:
-            queue = self.waiting[service] = {}
-        return queue
+    def _key(self, keys: SortedKeys, key: Key, present: bool) -> None:
+        """Add a key to (or take it out of) a set of keys that may be shared."""
+        if self.journal is not None:
+            self.journal.append((keys, key, not present, present))
+        _write(keys, key, present)
+
+    def _index(self, t: Ticket, present: bool) -> None:
+        """Put a waiting ticket into its queue's order, or take it out."""
+        service, key = t.service, order_key(t)
+        self._key(_keys(self.lanes, service), key, present)
+        if t.pinned_window is None:
+            self._key(_keys(self.free, service), key, present)
+        else:
+            self._key(_keys(self.pinned.setdefault(t.pinned_window, {}), service), key, present)
+        self._key(_keys(self.joined, service), joined_key(t), present)
 
     # -- folding -------------------------------------------------------------
 
@@ -159,8 +178,7 @@ class HallState:
         self.day = day
         self.tickets, self.by_token, self.by_number, self.by_request = {}, {}, {}, {}
         self.waiting = {service: {} for service in self.waiting}
-        if self.own_queues is not None:
-            self.own_queues.update(self.waiting)
+        self.lanes, self.free, self.pinned, self.joined = {}, {}, {}, {}
         self.counters.clear()
         self.handling.clear()
         self.recent_calls = ()
@@ -174,14 +192,15 @@ class HallState:
         queued = old if old is not None and old.status is Status.WAITING else None
         stays = queued is not None and t.status is Status.WAITING and queued.service == t.service and queued.queued_at == t.queued_at
         if queued is not None and not stays:
-            self._queue(queued.service).pop(t.id, None)
+            self._put(self._queue(queued.service), t.id, _MISSING)
             if queued.priority is not Priority.NORMAL:
                 self.priority_waiting[queued.service] -= 1
+        if queued is not None:
+            self._index(queued, False)
         self._put(self.tickets, t.id, t)
         if t.status is Status.WAITING:
-            # Each queue dict stays in the order tickets joined it, so its first entry is
-            # the longest waiting; an update that keeps a ticket in place keeps its slot.
-            self._queue(t.service)[t.id] = t
+            self._put(self._queue(t.service), t.id, t)
+            self._index(t, True)
             if not stays and t.priority is not Priority.NORMAL:
                 self.priority_waiting[t.service] = self.priority_waiting.get(t.service, 0) + 1
             if t.rank > self.max_rank:
@@ -236,8 +255,16 @@ class HallState:
         return self.tickets.get(tid) if tid else None
 
     def oldest_waiting(self, service: str) -> Ticket | None:
+        """The ticket that joined a queue first (ties: the lower id)."""
+        keys = self.joined.get(service)
+        first = keys.first() if keys is not None else None
+        return self.tickets[first[1]] if first is not None else None
+
+    def _queue(self, service: str) -> dict[str, Ticket]:
         queue = self.waiting.get(service)
-        return next(iter(queue.values())) if queue else None
+        if queue is None:
+            queue = self.waiting[service] = {}  # an empty queue: nothing to journal
+        return queue
 
     def current_ticket(self, window: int) -> Ticket | None:
         w = self.windows.get(window)
@@ -253,3 +280,27 @@ class HallState:
     def staffed_windows(self, service: str) -> int:
         """Windows signed in (open or paused) that serve a service."""
         return self.staffed.get(service, 0)
+
+
+def _keys(by: dict[Any, SortedKeys], name: Any) -> SortedKeys:
+    keys = by.get(name)
+    if keys is None:
+        keys = by[name] = SortedKeys()  # empty: nothing to journal
+    return keys
+
+
+def _copy_keys(by: dict[Any, SortedKeys]) -> dict[Any, SortedKeys]:
+    return {name: keys.copy() for name, keys in by.items()}
+
+
+def _write(target: dict[Any, Any] | SortedKeys, key: Any, value: object) -> None:
+    """Make one journaled entry hold ``value`` (``_MISSING`` or False: absent)."""
+    if isinstance(target, SortedKeys):
+        if value:
+            target.add(key)
+        else:
+            target.remove(key)
+    elif value is _MISSING:
+        target.pop(key, None)
+    else:
+        target[key] = value

@@ -6,6 +6,7 @@ pages all show the hall through them.
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
 from typing import Any
 
@@ -106,8 +107,7 @@ def describe(cfg: HallConfig) -> dict[str, Any]:
 def window_queue(st: HallState, number: int, limit: int = 50) -> list[dict[str, Any]]:
     """The tickets a window could call, in the order it would (priority marked)."""
     wcfg = st.config.windows[number]
-    found = sorted(queueing.candidates(st, wcfg), key=queueing.order_key)
-    return [ticket(st, t) for t in found[:limit]]
+    return [ticket(st, t) for t in itertools.islice(queueing.window_order(st, wcfg), limit)]
 
 
 def held_and_missed(st: HallState, number: int) -> dict[str, list[dict[str, Any]]]:

@@ -54,7 +54,6 @@ def make_app(config: HallConfig, *, store: Store | None = None, clock: Clock | N
         try:
             await hall.start()
             hub = Hub(hall, ring=ws_ring, send_buffer=ws_send_buffer, heartbeat=ws_heartbeat)
-            await hub.preload()
             app[HUB_KEY] = hub
             log.info("hall %s ready on the %s store at seq %d", config.hall.id, store.kind, hall.state.seq)
             yield

@@ -5,7 +5,9 @@ a finished WebSocket frame; sending it to a client is one write to that client's
 The socket's buffer is the client's bounded send queue: a frozen screen that lets it
 pass ``SEND_BUFFER`` bytes is cut off, costing the hall nothing, and reconnects with
 ``since``. A ring of recent encoded events serves those reconnects; a client whose
-``since`` is older than the ring gets a snapshot instead.
+``since`` is older than the ring gets a snapshot instead. Events from before this
+process started are read from the store's log when a reconnecting client first needs
+them (after a restart, the screens' ``since`` is a few events back), not all at start-up.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ SEND_BUFFER = 1024 * 1024  # bytes a client may fall behind (about a thousand ev
 HEARTBEAT = 20.0
 HELLO_TIMEOUT = 10.0
 CATCH_UP_SECONDS = 5.0  # a reconnecting client waits at most this for this process to reach its since
+
+
+Encoded = tuple[int, list[tuple[frozenset[str], bytes]]]  # an event's seq and its audiences' frames
 
 
 def ws_frame(text: str) -> bytes:
@@ -105,26 +110,46 @@ class Hub:
         self.heartbeat = heartbeat
         self.clients: set[Client] = set()
         self.by_topic: dict[str, set[Client]] = {}
-        self.ring: deque[tuple[int, list[tuple[frozenset[str], bytes]]]] = deque(maxlen=ring)
+        self.ring: deque[Encoded] = deque(maxlen=ring)
         self._count_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._unsubscribe = hall.subscribe(self.on_event)
         self._snapshot: tuple[int, dict[str, Any]] | None = None
+        # Events committed before this hub started are not in the ring; ``_earlier`` holds
+        # those read back from the log for reconnecting clients (contiguous, ending at ``started``).
+        self.started = hall.last_dispatched
+        self._earlier: list[Encoded] = []
+        self._reading = asyncio.Lock()
 
-    async def preload(self) -> None:
-        """Fill the ring from the store so reconnects after a restart replay, not resnapshot."""
+    async def _read_earlier(self, since: int) -> None:
+        """Read the events after ``since`` that this process dispatched before it started the hub.
+
+        Only as far back as the ring reaches, and once for all the clients of a reconnect storm.
+        """
         size = self.ring.maxlen or RING
-        since = max(0, self.hall.last_dispatched - size)
-        # The state does not move while we preload: compute each service's counts once.
-        seen: dict[str, dict[str, Any]] = {}
+        async with self._reading:
+            first = self._earlier[0][0] if self._earlier else self.started + 1
+            if since >= first - 1 or since < self.hall.last_dispatched - size:
+                return
+            # The state moves on meanwhile; each service's counts are read once per batch
+            # (the counts in a replayed event are the newest, as for any late event).
+            seen: dict[str, dict[str, Any]] = {}
 
-        def view(service: str) -> dict[str, Any]:
-            if service not in seen:
-                seen[service] = views.service(self.hall.state, service)
-            return seen[service]
+            def view(service: str) -> dict[str, Any]:
+                if service not in seen:
+                    seen[service] = views.service(self.hall.state, service)
+                return seen[service]
 
-        for event in await self.hall.store.events_since(since, size):
-            if event.seq <= self.hall.last_dispatched:
-                self.ring.append((event.seq, frames(self.hall, event, view)))
+            events = await self.hall.store.events_since(since, first - 1 - since)
+            self._earlier[:0] = [(e.seq, frames(self.hall, e, view)) for e in events if e.seq < first]
+
+    def _replayable(self) -> list[Encoded] | deque[Encoded]:
+        """The encoded events a reconnecting client can be sent, oldest first, without a gap."""
+        if not self._earlier:
+            return self.ring
+        if self.ring and self.ring[0][0] != self.started + 1:
+            self._earlier = []  # the ring has moved past the start: what came before is too old now
+            return self.ring
+        return [*self._earlier, *self.ring]
 
     async def close(self) -> None:
         self._unsubscribe()
@@ -146,6 +171,8 @@ class Hub:
     def on_event(self, event: Event) -> None:
         audiences = frames(self.hall, event)
         self.ring.append((event.seq, audiences))
+        if self._earlier and len(self.ring) == self.ring.maxlen:
+            self._earlier = []  # the ring alone now reaches as far back as a replay may go
         if not self.clients:
             return
         sent: set[Client] = set()
@@ -164,16 +191,15 @@ class Hub:
         if event.extra.get("from_service"):
             services.add(event.extra["from_service"])
         for service in services:
-            order = {t.id: i for i, t in enumerate(queueing.queue_order(st, service))}
             pace = queueing.Pace.of(st, service)
             for c in self.clients:
                 if event.seq <= c.floor:
                     continue  # the client's snapshot is newer than this event (its process dispatched it late)
                 for token in c.tokens:
                     t = st.ticket_by_token(token)
-                    if t is None or t.service != service or t.status is not Status.WAITING or t.id not in order:
+                    if t is None or t.service != service or t.status is not Status.WAITING or t.day != st.day:
                         continue
-                    ahead = order[t.id]
+                    ahead = queueing.ahead_of(st, t)  # a look-up in the queue's kept order, not a sort
                     c.reply({
                         "type": protocol.POSITION, "seq": event.seq, "ticket": t.number, "status": t.status,
                         "ahead": ahead, "eta_minutes": pace.minutes(ahead),
@@ -260,9 +286,10 @@ class Hub:
     def start_stream(self, c: Client, since: int | None) -> None:
         """Send the snapshot or the missed events, and join the live stream, with no await between."""
         last = self.hall.last_dispatched
-        oldest = self.ring[0][0] if self.ring else last + 1
+        replayable = self._replayable()
+        oldest = replayable[0][0] if replayable else last + 1
         if since is not None and since <= last and since >= oldest - 1:
-            for seq, audiences in self.ring:
+            for seq, audiences in replayable:
                 if seq <= since:
                     continue
                 for topics, frame in audiences:
@@ -328,6 +355,11 @@ class Hub:
         since = hello.get("since")
         if isinstance(since, int) and since > self.hall.last_dispatched:
             await self._catch_up(since)  # before subscribing: nothing may reach c before its stream starts
+        elif isinstance(since, int) and since < self.started:
+            try:
+                await self._read_earlier(since)
+            except StoreError as exc:
+                log.warning("cannot read the log for a reconnecting client (%s); it gets a snapshot", exc)
         self._subscribe(c, topics)
         self._reply(c, {"type": protocol.WELCOME, "seq": self.hall.last_dispatched, "role": c.principal.role,
                         "version": __version__, "protocol": protocol.VERSION, "heartbeat": self.heartbeat})

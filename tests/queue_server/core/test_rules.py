@@ -496,10 +496,15 @@ def test_extra_data_cannot_shadow_a_record() -> None:
     assert tx.events == []
 
 
+def _keys(by: dict) -> dict:
+    return {name: list(keys) for name, keys in by.items() if keys}
+
+
 def _view(st: HallState) -> tuple:
-    """Everything a reader can see of the day, in iteration order."""
+    """Everything a reader can see of the day, in iteration order (a queue's map has none: its order is kept apart)."""
     return (st.seq, list(st.tickets.items()), list(st.by_token.items()), list(st.by_number.items()),
-            list(st.by_request.items()), {s: list(q.items()) for s, q in st.waiting.items()},
+            list(st.by_request.items()), {s: dict(q) for s, q in st.waiting.items() if q},
+            _keys(st.lanes), _keys(st.free), _keys(st.joined), {n: _keys(by) for n, by in st.pinned.items() if _keys(by)},
             dict(st.windows), dict(st.priority_waiting), dict(st.counters), st.max_rank)
 
 

@@ -10,6 +10,7 @@ import socket
 from typing import Any
 
 import aiohttp
+import aiohttp.web
 
 from queue_server.web.app import HUB_KEY
 
@@ -135,6 +136,63 @@ async def test_since_older_than_the_ring_gets_a_snapshot(make_server: Any) -> No
     future = await ws_client(server)
     await future.connect(["hall"], since=10_000)  # a client from before a store reset
     assert (await future.next("snapshot"))["seq"] == server.hall.state.seq
+
+
+async def _started(app: Any) -> tuple[Harness, aiohttp.web.AppRunner]:
+    runner = aiohttp.web.AppRunner(app, access_log=None)
+    await runner.setup()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    await aiohttp.web.TCPSite(runner, "127.0.0.1", port).start()
+    return Harness(f"http://127.0.0.1:{port}", app), runner
+
+
+async def test_after_a_restart_reconnecting_screens_get_the_events_they_missed(hall_config: Any, clock: Any) -> None:
+    from queue_server.web.app import make_app
+
+    first, runner = await _started(make_app(hall_config, clock=clock))
+    try:
+        kiosk = await first.kiosk()
+        tv = await ws_client(first)
+        await tv.connect(["hall"])
+        await tv.next("snapshot")
+        for _ in range(6):
+            await kiosk.post("/api/v1/tickets", {"service": "pension"})
+        issued = [await tv.next("event", "ticket.issued") for _ in range(6)]
+    finally:
+        await first.close()
+        await runner.cleanup()
+
+    again, runner = await _started(make_app(hall_config, clock=clock, ws_ring=8))
+    try:
+        last = again.hall.last_dispatched
+        since = issued[2]["seq"]
+        log = await again.hall.store.events_since(since)
+        missed = [e.seq for e in log if e.name == "ticket.issued"]  # what a hall screen sees (print jobs go to kiosks)
+        assert log[-1].seq == last and len(log) < 8
+        # A storm of screens with the same ``since``, and one from long before: the first
+        # ones replay from the log, the last one (older than the ring reaches) gets a snapshot.
+        screens = [await ws_client(again) for _ in range(3)]
+        old = await ws_client(again)
+        await asyncio.gather(*(s.connect(["hall"], since=since) for s in screens), old.connect(["hall"], since=1))
+        for screen in screens:
+            got = await screen.events_until(missed[-1])
+            assert [m["seq"] for m in got] == missed
+            assert [m["data"]["ticket"]["number"] for m in got if m["name"] == "ticket.issued"] == ["K004", "K005", "K006"]
+        assert (await old.next("snapshot"))["seq"] == last
+        assert not any(m["type"] == "snapshot" for s in screens for m in s.seen)
+        kiosk = await again.kiosk()
+        await kiosk.post("/api/v1/tickets", {"service": "pension"})
+        for screen in [*screens, old]:  # and live afterwards, with no gap
+            assert (await screen.next("event", "ticket.issued"))["seq"] == last + 1
+        later = await ws_client(again)  # a replay that reaches back before the restart, joined with live events
+        await later.connect(["hall"], since=issued[4]["seq"])
+        got = await later.events_until(last + 1)
+        assert [m["seq"] for m in got] == [issued[5]["seq"], last + 1]
+    finally:
+        await again.close()
+        await runner.cleanup()
 
 
 async def test_topics_route_events(server: Harness) -> None:
