@@ -109,6 +109,7 @@ class Hub:
         self._count_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._unsubscribe = hall.subscribe(self.on_event)
         self._snapshot: tuple[int, dict[str, Any]] | None = None
+        hall.auth.session_ended.append(self.end_session)
 
     async def preload(self) -> None:
         """Fill the ring from the store so reconnects after a restart replay, not resnapshot."""
@@ -126,7 +127,19 @@ class Hub:
             if event.seq <= self.hall.last_dispatched:
                 self.ring.append((event.seq, frames(self.hall, event, view)))
 
+    def end_session(self, session_hash: str) -> None:
+        """A session was signed out: its pages hear so and are disconnected (they sign in again)."""
+        for c in list(self.clients):
+            session = c.principal.session
+            if session is not None and session.hash == session_hash:
+                c.reply(protocol.error("session_ended", "this sign-in has ended; sign in again"))
+                c.closed = True
+                if c.transport is not None:
+                    c.transport.close()  # after the reason is written: the page shows its sign-in
+
     async def close(self) -> None:
+        if self.end_session in self.hall.auth.session_ended:
+            self.hall.auth.session_ended.remove(self.end_session)
         self._unsubscribe()
         self._unsubscribe = lambda: None  # closing twice is harmless
         for c in list(self.clients):

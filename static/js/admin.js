@@ -133,7 +133,8 @@ function render() {
     const what = tk ? `${tk.number} ${t(`status.${tk.status}`)}` : w.status === "paused" ? pauseLabel(w.pause_reason || "") : "";
     setText($("[data-ticket]", tile), what);
     const since = tk ? (tk.status === "serving" ? tk.started_at : tk.called_at) : w.status !== "closed" ? w.since : null;
-    setText($("[data-since]", tile), since ? fmtDuration(secondsSince(since)) : "");
+    const sinceKey = tk ? (tk.status === "serving" ? "admin.since_serving" : "admin.since_called") : `admin.since_${w.status}`;
+    setText($("[data-since]", tile), since ? t(sinceKey, { d: fmtDuration(secondsSince(since)) }) : "");
     tile.classList.toggle("long", !!(tk && secondsSince(since) > 20 * 60));
   }
   let waiting = 0;
