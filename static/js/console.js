@@ -1,8 +1,10 @@
 // The clerk console (窗口工作台): sign in, open one of the windows you may use, then one
-// screen with the current ticket, the actions (F1–F8), the waiting list for the
-// window's services, its open 容缺受理 records (materials still to come) and today's
-// counts. One request at a time: while an action is in
-// flight every action is disabled, so a double click or a held key never calls twice.
+// screen with the current ticket, the actions (F1–F9), the waiting list for the
+// window's services (点号), the missed (过号重排) and held (回呼) tickets, its open 容缺受理
+// records (materials still to come) and today's counts. One request at a time: while an
+// action is in flight every action is disabled, so a double click or a held key never
+// calls twice; and every ticket action carries the ticket shown (`expect`), so the
+// server refuses one decided on an out-of-date screen.
 
 import { $, $$, api, ApiError, explain, expose, fmtDuration, h, hall, Live, nameOf, onLangChange, secondsSince, setCsrf, setText, signInForm, startPage, t, toast } from "./hallcall.js";
 
@@ -336,7 +338,10 @@ async function run(fn) {
     const result = await fn();
     return result;
   } catch (ex) {
+    if (ex instanceof ApiError && ex.status === 401) return; // the sign-in form is shown already
     toast(explain(ex));
+    // The window moved on (another click, a keypad): show it as it is now.
+    if (ex instanceof ApiError && ex.status === 409) scheduleRefresh();
   } finally {
     busy = false;
     render();

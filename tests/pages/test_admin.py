@@ -53,7 +53,8 @@ async def test_monitor_notice_people_and_tokens(server: Any, clock: Any, pages: 
     await expect(row).to_have_class("over", timeout=7000)
     await expect(page.locator("#a-k-over")).to_have_text("1")
     # How long ago, as a duration with its label, never "16:00" that reads as a time of day.
-    await expect(win.locator("[data-since]")).to_have_text(re.compile(r"^已叫 16分\d\d秒$"), timeout=3000)
+    await expect(win.locator("[data-ticket]")).to_have_text("K001 已叫号")
+    await expect(win.locator("[data-since]")).to_have_text(re.compile(r"^16分\d\d秒$"), timeout=3000)
     clock.advance(-timedelta(minutes=16).total_seconds())
 
     # The notice editor: publish, and the hall TV shows it.
