@@ -80,7 +80,7 @@ async def play(store: RedisStore, cfg: config.HallConfig, tickets: int, per_day:
             for n in cfg.windows:
                 now += timedelta(seconds=3)
                 before = st.current_ticket(n)
-                t = run(now, rules.call_next, n)
+                t = run(now, rules.call_next, n, closes_current=True)  # the keypad flow: next ends the ticket served
                 if before is not None:
                     done += 1
                     finished = st.ticket(before.id)

@@ -41,7 +41,11 @@ Sender = Callable[..., Any]  # HallClient.command
 ERROR_TEXT = {
     "window_closed": "请先登录", "window_paused": "暂停中", "no_current_ticket": "无当前号", "recall_limit": "已达重呼上限",
     "person_unknown": "工号不存在", "staff_no_required": "请输入工号", "not_connected": "网络中断",
+    "expect_mismatch": "请重按", "ticket_in_progress": "请先办结",
 }
+# Key actions on the ticket at the window: they carry the ticket the keypad shows (``expect``),
+# so a press made on an out-of-date display is refused by the server instead of acting twice.
+TICKET_ACTIONS = frozenset({"call_next", "recall", "start", "finish", "no_show", "hold", "call_back", "transfer"})
 
 
 @dataclass
@@ -77,6 +81,7 @@ class DeviceHub:
         self.hall_name = config.hall_name
         self.names: dict[str, str] = {}
         self.window_status: dict[int, str] = {}
+        self.at_window: dict[int, str] = {}  # window -> the ticket number its keypads show ("" for none)
         self.evaluating: dict[int, str] = {}  # window -> ticket id on the evaluator now
         self.printers: dict[str, Printer] = {}  # kiosk -> printer
         self.strips: list[Strip] = []
@@ -238,6 +243,7 @@ class DeviceHub:
                 self._push(strip)
 
     def _keypad_display(self, window: int, number: str) -> None:
+        self.at_window[window] = number
         for keypads in self.ff68:
             keypads.show(window, number)
         for bus in self.buses:
@@ -272,6 +278,8 @@ class DeviceHub:
         if action == "pause_toggle":
             action = "resume" if self.window_status.get(window) == "paused" else "pause"
         args: dict[str, Any] = {"window": window}
+        if action in TICKET_ACTIONS and window in self.at_window:
+            args["expect"] = self.at_window[window] or None
         if action == "transfer":
             if not arg.isdigit():
                 return None

@@ -142,6 +142,7 @@ async def _simulate(hall: Hall, rnd: random.Random) -> None:
                 continue
             done = await hall.execute("finish", clerks[number], window=number)
             if done is not None and rnd.random() < 0.7:
+                await asyncio.sleep(rnd.uniform(1.5, 4.0))  # the citizen reads the pad, then presses
                 level = rnd.choices([5, 4, 3, 2, 1], weights=[70, 20, 6, 3, 1])[0]
                 await hall.execute("evaluate", pad, ticket=done["id"], level=level,
                                    reasons=["efficiency"] if level <= 2 else [])

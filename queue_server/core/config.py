@@ -84,6 +84,7 @@ class Policy:
     transfer_to_head: bool = True
     call_next_finishes_current: bool = True  # keypads have no finish key
     issue_outside_hours: bool = False  # kiosks may issue when the hall is closed
+    rating_minutes: int = 10  # a pad rates its window's ticket just finished, this long after (0: no limit)
 
 
 @dataclass(frozen=True)

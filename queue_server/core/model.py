@@ -218,6 +218,7 @@ class Visit(_Record):
     end: VisitEnd
     outcome: Outcome | None = None
     recalls: int = 0
+    closed_by: str | None = None  # "next": a keypad's next key ended it, not the clerk's outcome
 
     _times = ("queued_at", "called_at", "started_at", "ended_at")
     _enums = {"priority": Priority, "end": VisitEnd, "outcome": Outcome}
@@ -229,6 +230,14 @@ class Visit(_Record):
     @property
     def handling_seconds(self) -> float:
         return (self.ended_at - (self.started_at or self.called_at)).total_seconds()
+
+    @property
+    def closed(self) -> str:
+        """How a visit ended beyond ``end``: "" by the clerk, "next" by the next key after a start,
+        "unstarted" by the next key with no start (not a service: not 办结)."""
+        if self.closed_by != "next":
+            return ""
+        return "next" if self.started_at is not None else "unstarted"
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ arguments.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from . import queueing
@@ -246,40 +246,70 @@ def _current(tx: Tx, number: int, action: str, allowed: frozenset[Status]) -> tu
     return w, t
 
 
-def _visit(t: Ticket, now: datetime, end: VisitEnd, outcome: Outcome | None = None) -> Visit:
+def _visit(t: Ticket, now: datetime, end: VisitEnd, outcome: Outcome | None = None, closed_by: str | None = None) -> Visit:
     assert t.called_at is not None and t.window is not None
     return Visit(
         ticket=t.id, leg=t.visits, day=t.day, number=t.number, service=t.service, zone=t.zone,
         priority=t.priority, window=t.window, clerk=t.clerk, queued_at=t.queued_at, called_at=t.called_at,
-        started_at=t.started_at, ended_at=now, end=end, outcome=outcome, recalls=t.recalls,
+        started_at=t.started_at, ended_at=now, end=end, outcome=outcome, recalls=t.recalls, closed_by=closed_by,
     )
 
 
-def _call(tx: Tx, w: Window, t: Ticket, *, call_back: bool = False) -> Ticket:
+def expect_current(tx: Tx, number: int, expect: str | None) -> None:
+    """Refuse an action decided on an out-of-date view of the window (a double click, a second console).
+
+    ``expect`` is the ticket (number or id) the clerk's screen shows as being at the
+    window, or None for "nobody at the window"; when the window's state differs the
+    action is refused without effect, so a repeated click can never act twice.
+    """
+    _window(tx, number)
+    t = tx.state.current_ticket(number)
+    if t is not None and t.status not in (Status.CALLED, Status.SERVING):
+        t = None
+    if (t is None and expect is None) or (t is not None and expect in (t.number, t.id)):
+        return
+    now_at = f"ticket {t.number} is" if t is not None else "no ticket is"
+    shown = f"ticket {expect}" if expect is not None else "no ticket"
+    raise Conflict(f"{now_at} at window {number}, the request expected {shown}: nothing was done; look again",
+                   code="expect_mismatch")
+
+
+def _call(tx: Tx, w: Window, t: Ticket, extra: dict[str, Any] | None = None) -> Ticket:
     priority = t.priority is not Priority.NORMAL
     called = replace(
         t, status=Status.CALLED, window=w.number, clerk=w.clerk, called_at=tx.now, started_at=None,
         first_called_at=t.first_called_at or tx.now, recalls=0, visits=t.visits + 1, pinned_window=None,
     )
     streak = w.priority_streak + 1 if priority else 0
-    extra = {"call_back": True} if call_back else None
     tx.emit("ticket.called", ticket=called, window=replace(w, current=t.id, priority_streak=streak), extra=extra)
     return called
 
 
-def _finish_current_for_next(tx: Tx, number: int) -> None:
+def _close_current_for_next(tx: Tx, number: int, closes_current: bool) -> None:
+    """A ticket still at the window: refused, or closed by a keypad's one "next" key.
+
+    A console asks the clerk for the outcome first, so it never closes a ticket here.
+    A call keypad has one "next" key; where the hall allows it, that key ends the
+    ticket still at the window and the visit records ``closed_by="next"``. A ticket
+    that was never started is then closed without an outcome: nobody said it was
+    served, so it is not counted as 办结 and no rating is asked for.
+    """
     t = tx.state.current_ticket(number)
     if t is None or t.status not in (Status.CALLED, Status.SERVING):
         return
-    if not tx.config.policy.call_next_finishes_current:
-        raise Conflict(f"ticket {t.number} is still at window {number}; finish it first", code="ticket_in_progress")
-    finish(tx, number, Outcome.DONE)
+    if not closes_current or not tx.config.policy.call_next_finishes_current:
+        raise Conflict(f"ticket {t.number} is still at window {number}; give its outcome first", code="ticket_in_progress")
+    finish(tx, number, Outcome.DONE if t.started_at is not None else None, closed_by="next")
 
 
-def call_next(tx: Tx, number: int) -> Ticket | None:
-    """Call the next ticket to a window (叫号); None when nobody waits."""
+def call_next(tx: Tx, number: int, *, closes_current: bool = False) -> Ticket | None:
+    """Call the next ticket to a window (叫号); None when nobody waits.
+
+    With a ticket still at the window the call is refused, unless ``closes_current``
+    (a call keypad's "next" key) and the hall's policy let it close that ticket first.
+    """
     _open_window(tx, number)
-    _finish_current_for_next(tx, number)
+    _close_current_for_next(tx, number, closes_current)
     w, wcfg = tx.state.windows[number], tx.config.windows[number]
     t = queueing.choose(tx.state, wcfg, w, tx.config.policy)
     if t is None:
@@ -287,15 +317,31 @@ def call_next(tx: Tx, number: int) -> Ticket | None:
     return _call(tx, w, t)
 
 
-def call_back(tx: Tx, number: int, ticket: Ticket) -> Ticket:
+def call_ticket(tx: Tx, number: int, ticket: Ticket, reason: str) -> Ticket:
+    """Call a chosen waiting ticket out of turn (点号), with the clerk's reason on record."""
+    _open_window(tx, number)
+    if ticket.status is not Status.WAITING:
+        raise IllegalTransition(ticket.number, ticket.status, "call")
+    if not reason.strip():
+        raise Invalid("say why this ticket is called out of turn", code="reason_required")
+    pinned = ticket.pinned_window
+    if pinned is not None and pinned != number:
+        raise Conflict(f"ticket {ticket.number} was sent to window {pinned}", code="pinned_elsewhere")
+    if pinned is None and ticket.service not in tx.config.windows[number].services:
+        raise Conflict(f"window {number} does not serve ticket {ticket.number}'s service", code="not_served_here")
+    _close_current_for_next(tx, number, False)
+    return _call(tx, tx.state.windows[number], ticket, {"chosen": True, "reason": reason.strip()[:100]})
+
+
+def call_back(tx: Tx, number: int, ticket: Ticket, *, closes_current: bool = False) -> Ticket:
     """Call a held ticket back to the window that parked it."""
     _open_window(tx, number)
     if ticket.status is not Status.HELD:
         raise IllegalTransition(ticket.number, ticket.status, "call back")
     if ticket.pinned_window != number:
         raise Conflict(f"ticket {ticket.number} is held at window {ticket.pinned_window}", code="held_elsewhere")
-    _finish_current_for_next(tx, number)
-    return _call(tx, tx.state.windows[number], ticket, call_back=True)
+    _close_current_for_next(tx, number, closes_current)
+    return _call(tx, tx.state.windows[number], ticket, {"call_back": True})
 
 
 def recall(tx: Tx, number: int) -> Ticket:
@@ -317,17 +363,25 @@ def start(tx: Tx, number: int) -> Ticket:
     return serving
 
 
-def finish(tx: Tx, number: int, outcome: Outcome = Outcome.DONE, details: dict[str, Any] | None = None) -> Ticket:
+def finish(tx: Tx, number: int, outcome: Outcome | None = Outcome.DONE, details: dict[str, Any] | None = None, *,
+           closed_by: str | None = None) -> Ticket:
     """End the service (办结 / 容缺受理 / 办不成) and ask the citizen for a rating.
 
     ``details`` carries what the outcome needs (missing materials and a due date for
     容缺受理, a reason for 办不成); features pick them up through their ``finished`` hooks.
+    No outcome (a keypad's "next" closing a ticket never started) ends the ticket
+    without a service: no hooks, no rating.
     """
     w, t = _current(tx, number, "finish", frozenset({Status.CALLED, Status.SERVING}))
     done = replace(t, status=Status.DONE, ended_at=tx.now, outcome=outcome)
     freed = replace(w, current=None)
-    extra = {"details": details} if details else None
-    tx.emit("ticket.finished", ticket=done, window=freed, visit=_visit(t, tx.now, VisitEnd.FINISHED, outcome), extra=extra)
+    extra: dict[str, Any] = {"details": details} if details else {}
+    if closed_by:
+        extra["closed_by"] = closed_by
+    tx.emit("ticket.finished", ticket=done, window=freed, visit=_visit(t, tx.now, VisitEnd.FINISHED, outcome, closed_by),
+            extra=extra)
+    if outcome is None:
+        return done
     for on_finished in tx.hooks.finished:
         on_finished(tx, done, details or {})
     tx.emit("evaluation.requested", ticket=done, window=freed)
@@ -442,6 +496,8 @@ def evaluate(
     """Record the citizen's rating (好差评) of a finished service, once."""
     if ticket.status is not Status.DONE:
         raise Conflict(f"ticket {ticket.number} is {ticket.status}; only a finished service can be rated", code="not_finished")
+    if ticket.outcome is None:
+        raise Conflict(f"ticket {ticket.number} was closed without being served", code="not_served")
     if ticket.rating is not None:
         raise Conflict(f"ticket {ticket.number} was rated already", code="already_rated")
     if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 5:  # type: ignore[redundant-expr]  # from a request: any JSON value
@@ -462,6 +518,32 @@ def evaluate(
     for on_evaluated in tx.hooks.evaluated:
         on_evaluated(tx, ev)
     return ev
+
+
+def latest_finished(st: HallState, window: int) -> Ticket | None:
+    """The ticket served last at a window today (the one its pad may rate)."""
+    done = [t for t in st.tickets.values()
+            if t.window == window and t.status is Status.DONE and t.outcome is not None and t.ended_at is not None]
+    return max(done, key=lambda t: (t.ended_at, t.seq_no)) if done else None
+
+
+def pad_may_rate(tx: Tx, ticket: Ticket) -> None:
+    """A pad rates only the ticket just finished at its window, within ``rating_minutes`` of the finish.
+
+    Anything else from a pad (an older unrated ticket, another's) would let a window rate
+    its own backlog; the citizen may still rate any of their tickets by its token.
+    """
+    if ticket.status is not Status.DONE or ticket.outcome is None or ticket.window is None or ticket.ended_at is None:
+        return  # ``evaluate`` says why it cannot be rated
+    last = latest_finished(tx.state, ticket.window)
+    if last is None or last.id != ticket.id:
+        newer = f" ({last.number} was finished after it)" if last is not None else ""
+        raise Conflict(f"a pad rates only the ticket just finished at its window, not {ticket.number}{newer}",
+                       code="not_latest")
+    limit = tx.config.policy.rating_minutes
+    if limit and tx.now - ticket.ended_at > timedelta(minutes=limit):
+        raise Conflict(f"{ticket.number} was finished over {limit} minutes ago: too late to rate it at the pad",
+                       code="rating_closed")
 
 
 def set_notice(tx: Tx, text: str, text_en: str = "") -> Notice:

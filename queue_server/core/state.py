@@ -158,7 +158,7 @@ class HallState:
             self.windows[event.window.number] = event.window
             if old is None or (old.status is WindowStatus.CLOSED) != (event.window.status is WindowStatus.CLOSED):
                 self._count_staffed(event.window.number)
-        if event.visit is not None and event.visit.end is VisitEnd.FINISHED:
+        if event.visit is not None and event.visit.end is VisitEnd.FINISHED and event.visit.closed != "unstarted":
             v = event.visit
             recent = self.handling.get(v.service, ())
             self.handling[v.service] = (recent + (v.handling_seconds,))[-RECENT_HANDLING:]
@@ -228,7 +228,7 @@ class HallState:
                         "at": t.called_at.isoformat(), "recall": False}
                 self.recent_calls = (self.recent_calls + (call,))[-RECENT_CALLS:]
             began = t.started_at or t.called_at
-            if t.status is Status.DONE and t.ended_at and began:
+            if t.status is Status.DONE and t.outcome is not None and t.ended_at and began:
                 secs = (t.ended_at - began).total_seconds()
                 self.handling[t.service] = (self.handling.get(t.service, ()) + (secs,))[-RECENT_HANDLING:]
         self.recent_calls = tuple(sorted(self.recent_calls, key=lambda c: c["at"]))

@@ -16,6 +16,11 @@ Pure functions; every figure of every report is computed here and nowhere else.
   alert threshold).
 - **By time** (day, month, hour): a citizen counts in the hour of issue, a visit in the
   hour of its call, a rating in the hour it was given.
+- **Closed by the next key**: a call keypad's one "next" key may end the ticket still at
+  its window. Such visits count in **由下一位结束** (``closed_by_next``); those never
+  started count in **未开始即结束** (``closed_unstarted``) and not in 办结 (served),
+  not in handling times and not in 未评价: nobody said they were served. A started
+  one closed by the next key is 办结 and counts in both 办结 and 由下一位结束.
 - **Satisfaction**: counts of levels 5..1 (非常满意 … 非常不满意) and of services not
   rated; the rate is (5 + 4 + 3) / rated; bad reviews are levels 2 and 1.
 """
@@ -29,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, TypeVar
 
 from queue_server.core.config import HallConfig
-from queue_server.store.facts import US, EtaGroup, RatingGroup, TicketGroup, VisitGroup
+from queue_server.store.facts import UNSTARTED, US, EtaGroup, RatingGroup, TicketGroup, VisitGroup
 
 V = TypeVar("V")
 
@@ -52,6 +57,8 @@ DIMENSIONS = ("hall", "zone", "service", "window", "clerk", "day", "month", "hou
 TIME_DIMENSIONS = ("day", "month", "hour")
 TICKET_DIMENSIONS = ("hall", "zone", "service", "day", "month", "hour")  # where issued/cancelled mean something
 HANDLED = frozenset({"finished", "transferred", "held"})
+TICKET_COUNTS = {"done": "served", "cancelled": "cancelled", "expired": "expired", UNSTARTED: "closed_unstarted"}
+VISIT_COUNTS = {"finished": "served", "no_show": "no_show", "transferred": "transferred", "held": "held"}
 
 
 @dataclass(frozen=True)
@@ -181,20 +188,23 @@ def _accumulate(cfg: HallConfig, by: str, visits: Iterable[VisitGroup], ratings:
         c = r["counts"]
         c["issued"] += tg.count
         c["called"] += len(tg.waits_us)
-        c[{"done": "served", "cancelled": "cancelled", "expired": "expired"}.get(tg.status, "open")] += tg.count
+        c[TICKET_COUNTS.get(tg.status, "open")] += tg.count
         c["no_show"] += tg.missed
         c["transferred"] += tg.transferred
         r["wait"].add(tg.waits_us, std.wait.get(tg.service))
     for vg in visits:
         r = acc[key(vg)]
+        c = r["counts"]
+        unstarted = vg.closed == "unstarted"
+        if vg.closed:
+            c["closed_by_next"] += len(vg.waits_us)
         if not per_ticket:
-            c = r["counts"]
             c["called"] += len(vg.waits_us)
-            name = {"finished": "served", "no_show": "no_show", "transferred": "transferred", "held": "held"}.get(vg.end)
+            name = "closed_unstarted" if unstarted else VISIT_COUNTS.get(vg.end)
             if name:
                 c[name] += len(vg.waits_us)
             r["wait"].add(vg.waits_us, std.wait.get(vg.service))
-        if vg.end in HANDLED:
+        if vg.end in HANDLED and not unstarted:
             r["handling"].add(vg.handlings_us, std.handling.get(vg.service))
     for rg in ratings:
         acc[key(rg)]["levels"][rg.level] += rg.count
@@ -212,6 +222,8 @@ def _figures(r: dict[str, Any], per_ticket: bool) -> dict[str, Any]:
         "cancelled": c.get("cancelled", 0) if per_ticket else None,
         "transferred": c.get("transferred", 0),
         "expired": c.get("expired", 0) if per_ticket else None,
+        "closed_by_next": c.get("closed_by_next", 0),
+        "closed_unstarted": c.get("closed_unstarted", 0),
         "no_show_rate": round(c.get("no_show", 0) / c["called"], 4) if c.get("called") else None,
         "wait": r["wait"].summary(bands=True),
         "handling": r["handling"].summary(bands=False),

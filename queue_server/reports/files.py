@@ -31,6 +31,7 @@ KEY_TITLES = {"hall": "大厅", "zone": "专区", "service": "服务事项", "wi
 FIGURES = [
     ("issued", "取号数"), ("called", "呼叫数"), ("served", "办结数"), ("no_show", "过号数"), ("cancelled", "取消数"),
     ("transferred", "转办数"), ("expired", "过期数"), ("no_show_rate", "过号率"),
+    ("closed_by_next", "由下一位结束"), ("closed_unstarted", "未开始即结束"),
     ("wait.mean", "平均等候(秒)"), ("wait.p90", "等候P90(秒)"), ("wait.max", "最长等候(秒)"),
     *[(f"wait.bands.{name}", f"等候{name.replace('-', '–')}分钟") for name, _ in BANDS],
     ("wait.over_standard", "等候超时数"), ("wait.over_standard_rate", "等候超时率"),

@@ -137,10 +137,16 @@ async def reprint(c: Call) -> dict[str, Any]:
 
 
 def _at_window(act: Any) -> Any:
-    """A window action whose result is the ticket it acted on (None when nobody waits)."""
+    """A window action whose result is the ticket it acted on (None when nobody waits).
+
+    With ``expect`` (the ticket the caller's screen shows at the window, or null) the
+    action is refused unless the window is in that state (see ``rules.expect_current``).
+    """
 
     async def run(c: Call) -> dict[str, Any] | None:
         def decide(tx: Tx) -> dict[str, Any] | None:
+            if "expect" in c.args:
+                rules.expect_current(tx, c["window"], c["expect"])
             t = act(tx, c)
             return views.ticket(tx.state, t) if t is not None else None
 
@@ -159,7 +165,16 @@ def _call_back(tx: Tx, c: Call) -> Ticket:
         if not held:
             raise Conflict(f"no ticket is held at window {number}", code="nothing_held")
         t = held[0]
-    return rules.call_back(tx, number, t)
+    return rules.call_back(tx, number, t, closes_current=_next_key(c))
+
+
+def _next_key(c: Call) -> bool:
+    """A call keypad (an agent) has one "next" key, which may close the ticket at the window; a console never."""
+    return c.principal.role == "agent"
+
+
+def _call_ticket(tx: Tx, c: Call) -> Ticket:
+    return rules.call_ticket(tx, c["window"], today_by_number(tx.state, c["ticket"]), c["reason"])
 
 
 async def open_window(c: Call) -> dict[str, Any]:
@@ -232,6 +247,8 @@ async def evaluate(c: Call) -> dict[str, Any]:
             t = st.ticket(c["ticket"]) or st.ticket_by_number(c["ticket"])
             if t is None:
                 raise NotFound(f"no ticket {c['ticket']} today", code="ticket_unknown")
+            if p.role == "pad":
+                rules.pad_may_rate(tx, t)
         else:
             t = today_by_token(st, c["ticket"])
         return rules.evaluate(tx, t, c["level"], c.get("reasons") or [], c.get("comment"), source).to_dict()
@@ -334,8 +351,13 @@ _OPERATOR = auth.WINDOW_OPERATOR
 _STATUS = auth.WINDOW_STATUS
 
 
-def _window_command(name: str, path: str, summary: str, act: Any, **extra: dict[str, Any]) -> Command:
-    return command(name, summary, _OPERATOR, _at_window(act), args=obj(["window"], window=WINDOW, **extra),
+EXPECT = {"type": ["string", "null"], "maxLength": 64}
+
+
+def _window_command(name: str, path: str, summary: str, act: Any, *, required: tuple[str, ...] = (),
+                    **extra: dict[str, Any]) -> Command:
+    return command(name, summary, _OPERATOR, _at_window(act),
+                   args=obj(["window", *required], window=WINDOW, expect=EXPECT, **extra),
                    http=Http("POST", f"/windows/{{window}}/{path}", tag="windows"),
                    empty_status=204 if name == "call_next" else None)
 
@@ -379,7 +401,10 @@ def core_commands() -> list[Command]:
         command("resume", "Resume the window", _STATUS, _status(lambda tx, c: rules.resume_window(tx, c["window"])),
                 args=_WINDOW_ONLY, http=Http("POST", "/windows/{window}/resume", tag="windows")),
         _window_command("call_next", "call-next", "Call the next ticket to the window (204 when nobody waits)",
-                        lambda tx, c: rules.call_next(tx, c["window"])),
+                        lambda tx, c: rules.call_next(tx, c["window"], closes_current=_next_key(c))),
+        _window_command("call_ticket", "call-ticket", "Call a chosen waiting ticket out of turn (点号), with a reason",
+                        _call_ticket, required=("ticket", "reason"), ticket=NUMBER,
+                        reason={"type": "string", "minLength": 1, "maxLength": 100}),
         _window_command("recall", "recall", "Call the current ticket again", lambda tx, c: rules.recall(tx, c["window"])),
         _window_command("start", "start", "Start handling the current ticket", lambda tx, c: rules.start(tx, c["window"])),
         _window_command("finish", "finish", "Finish the current ticket and ask for a rating",

@@ -258,6 +258,8 @@ class Authenticator:
         self.clock = clock
         self._cache: dict[str, tuple[float, Principal | None]] = {}
         self._failures: dict[str, list[float]] = {}
+        # Called with a session's hash when it is signed out, so live pages of it can be told at once.
+        self.session_ended: list[Callable[[str], None]] = []
 
     def forget(self) -> None:
         self._cache.clear()
@@ -324,6 +326,8 @@ class Authenticator:
         key = digest(cookie)
         await self.store.delete_session(key)
         self._cache.pop("s:" + key, None)
+        for ended in self.session_ended:
+            ended(key)
 
     async def add_token(self, role: str, label: str, *, windows: tuple[int, ...] = (), kiosk: str = "", green: bool = False) -> tuple[str, DeviceToken]:
         if role not in DEVICE_ROLES:

@@ -37,7 +37,9 @@ class Settings:
     walk_seconds: int = 0  # call → start; 0: the clerk never presses start (a keypad), handling runs from the call
     recall_seconds: int = 30  # between the calls of a citizen who does not come
     recalls: int = 1  # recalls before marking a no-show
-    rate_seconds: int = 0  # finish → the citizen presses the pad; 0: in the same instant (one commit fewer)
+    # finish → the citizen presses the pad; 0: in the same instant (one commit fewer), which no citizen
+    # can do: the rating_fast alert flags a window whose ratings keep coming that fast
+    rate_seconds: int = 5
     pause_probability: float = 0.02  # after each service, the clerk pauses with this probability
     pause_minutes: tuple[int, int] = (3, 12)
     late_probability: float = 0.03  # a clerk signs in late for a span with this probability

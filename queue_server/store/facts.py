@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Hashable, Iterable, Protocol, TypeVar
 
-from queue_server.core.model import Evaluation, Event, Ticket, Visit, VisitEnd
+from queue_server.core.model import Evaluation, Event, Status, Ticket, Visit, VisitEnd
 
 # How facts may be split in time; None keeps the whole period together.
 TIME_SPLITS = (None, "day", "month", "hour")
@@ -31,7 +31,7 @@ G = TypeVar("G")
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
 # The grouping keys: a group's fields before its counts and values, in field order.
-VisitKey = tuple[str, str, int, str | None, str]  # time, service, window, clerk, end
+VisitKey = tuple[str, str, int, str | None, str, str]  # time, service, window, clerk, end, closed
 TicketKey = tuple[str, str, str]  # time, service, status
 RatingKey = tuple[str, str, int | None, str | None, int]  # time, service, window, clerk, level
 
@@ -47,6 +47,16 @@ class VisitGroup:
     end: str  # a VisitEnd value
     waits_us: list[int]  # queued → called, one per visit
     handlings_us: list[int]  # started (or called) → ended, one per visit
+    closed: str = ""  # Visit.closed: "" by the clerk, "next" or "unstarted" by a keypad's next key
+
+
+# The status facts give a ticket done without an outcome: a keypad's next key closed it
+# before anyone started it, so nobody said it was served (not 办结).
+UNSTARTED = "closed_unstarted"
+
+
+def fact_status(t: Ticket) -> str:
+    return UNSTARTED if t.status is Status.DONE and t.outcome is None else str(t.status.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +65,7 @@ class TicketGroup:
 
     time: str  # the day, month or hour ("09") of issue, or ""
     service: str  # the service the ticket was issued for
-    status: str
+    status: str  # a Status value, or UNSTARTED
     count: int
     missed: int  # of them, tickets that were a no-show at least once
     transferred: int  # of them, tickets transferred at least once
@@ -142,11 +152,13 @@ def regroup_visits(groups: Iterable[VisitGroup], time: str | None) -> list[Visit
         return list(groups)
 
     def make(k: VisitKey, gs: list[VisitGroup]) -> VisitGroup:
+        t, service, window, clerk, end, closed = k
         if len(gs) == 1:
-            return VisitGroup(*k, gs[0].waits_us, gs[0].handlings_us)
-        return VisitGroup(*k, [w for g in gs for w in g.waits_us], [h for g in gs for h in g.handlings_us])
+            return VisitGroup(t, service, window, clerk, end, gs[0].waits_us, gs[0].handlings_us, closed)
+        return VisitGroup(t, service, window, clerk, end, [w for g in gs for w in g.waits_us],
+                          [h for g in gs for h in g.handlings_us], closed)
 
-    return _merge(groups, lambda g: (_coarser(g.time, time), g.service, g.window, g.clerk, g.end), make)
+    return _merge(groups, lambda g: (_coarser(g.time, time), g.service, g.window, g.clerk, g.end, g.closed), make)
 
 
 def regroup_tickets(groups: Iterable[TicketGroup], time: str | None) -> list[TicketGroup]:
@@ -182,11 +194,11 @@ def visit_groups(visits: Iterable[Visit], time: str | None = None) -> list[Visit
     check_split(time)
     groups: dict[VisitKey, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
     for v in visits:
-        key = (_time_of(v.day, v.called_at.isoformat(), time), v.service, v.window, v.clerk, str(v.end.value))
+        key = (_time_of(v.day, v.called_at.isoformat(), time), v.service, v.window, v.clerk, str(v.end.value), v.closed)
         waits, handlings = groups[key]
         waits.append((v.called_at - v.queued_at) // MICROSECOND)
         handlings.append((v.ended_at - (v.started_at or v.called_at)) // MICROSECOND)
-    return [VisitGroup(*k, w, h) for k, (w, h) in groups.items()]
+    return [VisitGroup(*k[:5], w, h, k[5]) for k, (w, h) in groups.items()]
 
 
 def ticket_groups(tickets: Iterable[Ticket], visits: Iterable[Visit], time: str | None = None) -> list[TicketGroup]:
@@ -197,7 +209,7 @@ def ticket_groups(tickets: Iterable[Ticket], visits: Iterable[Visit], time: str 
     moved = {v.ticket for v in visits if v.end is VisitEnd.TRANSFERRED}
     acc: dict[TicketKey, list[Any]] = defaultdict(lambda: [0, 0, 0, []])
     for t in tickets:
-        a = acc[(_time_of(t.day, t.issued_at.isoformat(), time), t.origin_service, str(t.status.value))]
+        a = acc[(_time_of(t.day, t.issued_at.isoformat(), time), t.origin_service, fact_status(t))]
         a[0] += 1
         a[1] += t.id in missed
         a[2] += t.id in moved

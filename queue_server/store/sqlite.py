@@ -28,6 +28,7 @@ from .facts import (
     BusyRow,
     EtaGroup,
     RatingGroup,
+    UNSTARTED,
     TicketGroup,
     VisitGroup,
     WindowMark,
@@ -55,7 +56,8 @@ CREATE TABLE IF NOT EXISTS visits (
     ticket TEXT NOT NULL, leg INTEGER NOT NULL, day TEXT NOT NULL, number TEXT NOT NULL, service TEXT NOT NULL,
     zone TEXT NOT NULL, priority TEXT NOT NULL, window INTEGER NOT NULL, clerk TEXT, queued_at TEXT NOT NULL,
     called_at TEXT NOT NULL, started_at TEXT, ended_at TEXT NOT NULL, end TEXT NOT NULL, outcome TEXT,
-    recalls INTEGER NOT NULL, wait_s REAL NOT NULL, handling_s REAL NOT NULL, PRIMARY KEY (ticket, leg));
+    recalls INTEGER NOT NULL, wait_s REAL NOT NULL, handling_s REAL NOT NULL, closed TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (ticket, leg));
 CREATE INDEX IF NOT EXISTS visits_day ON visits(day);
 CREATE TABLE IF NOT EXISTS evaluations (
     ticket TEXT PRIMARY KEY, day TEXT NOT NULL, number TEXT NOT NULL, service TEXT NOT NULL, zone TEXT NOT NULL,
@@ -77,10 +79,10 @@ CREATE TABLE IF NOT EXISTS tokens (id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQU
 CREATE TABLE IF NOT EXISTS sessions (hash TEXT PRIMARY KEY, expires_at TEXT NOT NULL, row TEXT NOT NULL);
 -- Covering indexes for reports: a year's facts are read from these alone, in the order
 -- reports group them, never from the rows (see visit_facts for which serves what).
-CREATE INDEX IF NOT EXISTS visits_report ON visits(day, service, window, clerk, end, wait_s, handling_s);
-CREATE INDEX IF NOT EXISTS visits_grouped ON visits(service, window, clerk, end, day, wait_s, handling_s);
+CREATE INDEX IF NOT EXISTS visits_by_day ON visits(day, service, window, clerk, end, closed, wait_s, handling_s);
+CREATE INDEX IF NOT EXISTS visits_by_service ON visits(service, window, clerk, end, closed, day, wait_s, handling_s);
 CREATE INDEX IF NOT EXISTS visits_busy ON visits(day, clerk, window, handling_s);
-CREATE INDEX IF NOT EXISTS tickets_report ON tickets(day, origin_service, status, wait_s);
+CREATE INDEX IF NOT EXISTS tickets_by_day ON tickets(day, origin_service, status, outcome, wait_s);
 CREATE INDEX IF NOT EXISTS visits_missed ON visits(end, day, ticket);
 CREATE INDEX IF NOT EXISTS evaluations_report ON evaluations(day, service, window, clerk, level, excluded);
 CREATE INDEX IF NOT EXISTS evaluations_grouped ON evaluations(service, window, clerk, level, day, excluded);
@@ -193,6 +195,11 @@ class SqliteStore:
                 conn.execute("ALTER TABLE evaluations ADD COLUMN excluded INTEGER NOT NULL DEFAULT 0")
                 conn.execute("DROP INDEX IF EXISTS evaluations_report")
                 conn.execute("DROP INDEX IF EXISTS evaluations_grouped")
+            if "visits" in tables and "closed" not in {r[1] for r in conn.execute("PRAGMA table_info(visits)")}:
+                # Visits closed by a keypad's next key are told apart (Visit.closed); older ones were all the clerk's.
+                conn.execute("ALTER TABLE visits ADD COLUMN closed TEXT NOT NULL DEFAULT ''")
+            for old in ("visits_report", "visits_grouped", "tickets_report"):  # replaced by indexes that cover `closed`, `outcome`
+                conn.execute(f"DROP INDEX IF EXISTS {old}")
             conn.executescript(SCHEMA)
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             row = conn.execute("SELECT max(seq) FROM events").fetchone()
@@ -300,8 +307,8 @@ class SqliteStore:
         names = [c.strip() for c in cols.split(",")]
 
         def run(conn: sqlite3.Connection) -> list[Visit]:
-            rows = conn.execute(f"SELECT {cols} FROM visits WHERE day BETWEEN ? AND ? ORDER BY called_at", (day_from, day_to))
-            return [Visit.from_dict(dict(zip(names, r))) for r in rows]
+            rows = conn.execute(f"SELECT {cols}, closed FROM visits WHERE day BETWEEN ? AND ? ORDER BY called_at", (day_from, day_to))
+            return [Visit.from_dict({**dict(zip(names, r)), "closed_by": "next" if r[-1] else None}) for r in rows]
 
         return await self._read(run)
 
@@ -362,20 +369,20 @@ class SqliteStore:
     # whole. Hour splits read times that are not in the indexes and take the slower path.
 
     async def visit_facts(self, day_from: str, day_to: str, time: str | None = None) -> list[VisitGroup]:
-        """Visits grouped by (time, service, window, clerk, end), with every wait and handling time."""
+        """Visits grouped by (time, service, window, clerk, end, closed), with every wait and handling time."""
         check_split(time)
         values = f"{_US.format('wait_s')}, {_US.format('handling_s')}"
         if time is None and _days(day_from, day_to) > LONG_PERIOD_DAYS:
-            sql = (f"SELECT '', service, window, clerk, end, {values} FROM visits INDEXED BY visits_grouped "
-                   "WHERE day BETWEEN ? AND ? GROUP BY service, window, clerk, end")
+            sql = (f"SELECT '', service, window, clerk, end, closed, {values} FROM visits INDEXED BY visits_by_service "
+                   "WHERE day BETWEEN ? AND ? GROUP BY service, window, clerk, end, closed")
         else:
             split = "substr(called_at, 12, 2)" if time == "hour" else "day"
-            sql = (f"SELECT {split}, service, window, clerk, end, {values} FROM visits "
-                   "WHERE day BETWEEN ? AND ? GROUP BY 1, 2, 3, 4, 5")
+            sql = (f"SELECT {split}, service, window, clerk, end, closed, {values} FROM visits "
+                   "WHERE day BETWEEN ? AND ? GROUP BY 1, 2, 3, 4, 5, 6")
 
         def run(conn: sqlite3.Connection) -> list[VisitGroup]:
             rows = conn.execute(sql, (day_from, day_to))
-            return [VisitGroup(t, s, w, c, e, _ints(ws), _ints(hs)) for t, s, w, c, e, ws, hs in rows]
+            return [VisitGroup(t, s, w, c, e, _ints(ws), _ints(hs), x) for t, s, w, c, e, x, ws, hs in rows]
 
         groups = await self._read(run)
         return groups if time == "hour" else regroup_visits(groups, time)
@@ -398,11 +405,11 @@ class SqliteStore:
 
         def run(conn: sqlite3.Connection) -> list[TicketGroup]:
             rows = conn.execute(
-                f"SELECT {split}, origin_service, status, count(*), {_US.format('wait_s')} FROM tickets "
+                f"SELECT {split}, origin_service, {_STATUS.format('')}, count(*), {_US.format('wait_s')} FROM tickets "
                 "WHERE day BETWEEN ? AND ? GROUP BY 1, 2, 3", (day_from, day_to)).fetchall()
             # Only the few tickets with a no-show or transfer visit are looked up, not all.
             flags = {(t, s, st): (m, x) for t, s, st, m, x in conn.execute(
-                f"SELECT {t_split}, t.origin_service, t.status, "
+                f"SELECT {t_split}, t.origin_service, {_STATUS.format('t.')}, "
                 "sum(v.missed), sum(v.moved) FROM (SELECT ticket, max(end = 'no_show') AS missed, "
                 "max(end = 'transferred') AS moved FROM visits WHERE end IN ('no_show', 'transferred') "
                 "AND day BETWEEN ? AND ? GROUP BY ticket) v JOIN tickets t ON t.id = v.ticket GROUP BY 1, 2, 3",
@@ -520,6 +527,9 @@ class SqliteStore:
 # REALs, and round() recovers exactly the microseconds the seconds were computed from.
 _US = "group_concat(CAST(round({} * 1000000) AS INTEGER))"
 LONG_PERIOD_DAYS = 62  # longer periods read visits service first (one pass, no sort)
+# A ticket's status in report facts: a ticket done without an outcome (closed unstarted by a
+# keypad's next key) is told apart from the served (see facts.fact_status).
+_STATUS = f"CASE WHEN {{0}}status = 'done' AND {{0}}outcome IS NULL THEN '{UNSTARTED}' ELSE {{0}}status END"
 
 
 def _days(day_from: str, day_to: str) -> int:
@@ -553,10 +563,10 @@ def _project(conn: sqlite3.Connection, event: Event, data: str) -> None:
     v = event.visit
     if v is not None:
         conn.execute(
-            "INSERT OR REPLACE INTO visits VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO visits VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (v.ticket, v.leg, v.day, v.number, v.service, v.zone, v.priority, v.window, v.clerk,
              v.queued_at.isoformat(), v.called_at.isoformat(), v.started_at.isoformat() if v.started_at else None,
-             v.ended_at.isoformat(), v.end, v.outcome, v.recalls, v.wait_seconds, v.handling_seconds),
+             v.ended_at.isoformat(), v.end, v.outcome, v.recalls, v.wait_seconds, v.handling_seconds, v.closed),
         )
     ev = event.evaluation
     if ev is not None:

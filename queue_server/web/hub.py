@@ -119,6 +119,7 @@ class Hub:
         self.started = hall.last_dispatched
         self._earlier: list[Encoded] = []
         self._reading = asyncio.Lock()
+        hall.auth.session_ended.append(self.end_session)
 
     async def _read_earlier(self, since: int) -> None:
         """Read the events after ``since`` that this process dispatched before it started the hub.
@@ -151,7 +152,19 @@ class Hub:
             return self.ring
         return [*self._earlier, *self.ring]
 
+    def end_session(self, session_hash: str) -> None:
+        """A session was signed out: its pages hear so and are disconnected (they sign in again)."""
+        for c in list(self.clients):
+            session = c.principal.session
+            if session is not None and session.hash == session_hash:
+                c.reply(protocol.error("session_ended", "this sign-in has ended; sign in again"))
+                c.closed = True
+                if c.transport is not None:
+                    c.transport.close()  # after the reason is written: the page shows its sign-in
+
     async def close(self) -> None:
+        if self.end_session in self.hall.auth.session_ended:
+            self.hall.auth.session_ended.remove(self.end_session)
         self._unsubscribe()
         self._unsubscribe = lambda: None  # closing twice is harmless
         for c in list(self.clients):

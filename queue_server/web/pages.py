@@ -81,12 +81,14 @@ PAGES = {
         Page("kiosk", "kiosk.html", "kiosk.js", "kiosk.css", ("kiosk.", "err.", "prio."), "kiosk.title"),
         Page("track", "track.html", "track.js", "track.css", ("track.", "status.", "rate.", "err.", "prio."), "track.title"),
         Page("console", "console.html", "console.js", "console.css",
-             ("console.", "status.", "wstatus.", "pause.", "outcome.", "prio.", "err.", "login."), "console.title"),
+             ("console.", "status.", "wstatus.", "pause.", "outcome.", "prio.", "err.", "login.", "pick.", "dur."),
+             "console.title"),
         Page("hall", "hall_tv.html", "hall-tv.js", "hall-tv.css", ("tv.",), "tv.title"),
         Page("window", "window_screen.html", "window-screen.js", "window-screen.css", ("ws.", "pause."), "ws.title"),
         Page("pad", "pad.html", "pad.js", "pad.css", ("pad.", "rate.", "err."), "pad.title"),
         Page("admin", "admin.html", "admin.js", "admin.css",
-             ("admin.", "wstatus.", "pause.", "status.", "err.", "login.", "role.", "prio.", "dkind.", "dstatus."), "admin.title"),
+             ("admin.", "wstatus.", "pause.", "status.", "err.", "login.", "role.", "prio.", "dkind.", "dstatus.", "dur."),
+             "admin.title"),
     )
 }
 
@@ -306,7 +308,7 @@ async def admin(request: web.Request) -> web.Response:
 # -- the manager pages: reports, the alert board, the case desk -------------------------------------
 
 # Every manager page gets every prefix: the shared top bar (report_macros.html) links them all.
-_STRINGS = ("rp.", "al.", "cs.", "admin.", "login.", "role.", "err.")
+_STRINGS = ("rp.", "al.", "cs.", "admin.", "login.", "role.", "err.", "dur.")
 REPORTS = Page("reports", "reports.html", "reports-page.js", "reports.css", _STRINGS, "rp.title")
 ALERTS = Page("alerts", "alerts.html", "alert-board.js", "reports.css", _STRINGS, "al.title")
 CASES = Page("cases", "cases.html", "cases-page.js", "reports.css", _STRINGS, "cs.title")

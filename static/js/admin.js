@@ -133,7 +133,9 @@ function render() {
     const what = tk ? `${tk.number} ${t(`status.${tk.status}`)}` : w.status === "paused" ? pauseLabel(w.pause_reason || "") : "";
     setText($("[data-ticket]", tile), what);
     const since = tk ? (tk.status === "serving" ? tk.started_at : tk.called_at) : w.status !== "closed" ? w.since : null;
-    setText($("[data-since]", tile), since ? fmtDuration(secondsSince(since)) : "");
+    // A duration with its units ("7分50秒"), after the ticket's status; a window's own state says what it counts.
+    const d = since ? fmtDuration(secondsSince(since)) : "";
+    setText($("[data-since]", tile), !since ? "" : tk ? d : t(`admin.since_${w.status}`, { d }));
     tile.classList.toggle("long", !!(tk && secondsSince(since) > 20 * 60));
   }
   let waiting = 0;

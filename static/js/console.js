@@ -1,14 +1,16 @@
 // The clerk console (窗口工作台): sign in, open one of the windows you may use, then one
-// screen with the current ticket, the actions (F1–F8), the waiting list for the
-// window's services, its open 容缺受理 records (materials still to come) and today's
-// counts. One request at a time: while an action is in
-// flight every action is disabled, so a double click or a held key never calls twice.
+// screen with the current ticket, the actions (F1–F9), the waiting list for the
+// window's services (点号), the missed (过号重排) and held (回呼) tickets, its open 容缺受理
+// records (materials still to come) and today's counts. One request at a time: while an
+// action is in flight every action is disabled, so a double click or a held key never
+// calls twice; and every ticket action carries the ticket shown (`expect`), so the
+// server refuses one decided on an out-of-date screen.
 
 import { $, $$, api, ApiError, explain, expose, fmtDuration, h, hall, Live, nameOf, onLangChange, secondsSince, setCsrf, setText, signInForm, startPage, t, toast } from "./hallcall.js";
 
 const windowsByNumber = new Map(hall.windows.map((w) => [w.number, w]));
 const servicesById = new Map(hall.services.map((s) => [s.id, s]));
-const KEYS = { F1: "call", F2: "recall", F3: "start", F4: "finish", F5: "noshow", F6: "transfer", F7: "pause", F8: "close" };
+const KEYS = { F1: "call", F2: "recall", F3: "start", F4: "finish", F5: "noshow", F6: "transfer", F7: "pause", F8: "close", F9: "hold" };
 
 let me = null;
 let number = null; // the window signed in to
@@ -250,22 +252,51 @@ function renderTimer() {
 
 function renderQueue() {
   const body = $("#c-queue");
+  const free = !ticket && win && win.status === "open";
   const rows = (queue.queue || []).map((q, i) => {
     const s = servicesById.get(q.service);
     const badge = q.priority === "green" ? h("span", { class: "c-badge c-badge-green" }, t("prio.green_short"))
       : q.priority === "appointment" ? h("span", { class: "c-badge" }, t("prio.appointment_short")) : null;
-    return h("tr", { class: q.priority !== "normal" ? "prio" : "" },
+    return h("tr", { class: q.priority !== "normal" ? "prio" : "", dataset: { ticket: q.number } },
       h("td", {}, String(i + 1)),
       h("td", { class: "c-q-number" }, q.number, badge ? " " : null, badge),
       h("td", {}, s ? nameOf(s) : q.service),
-      h("td", {}, fmtDuration(secondsSince(q.queued_at))));
+      h("td", {}, t("console.waited", { d: fmtDuration(secondsSince(q.queued_at)) })),
+      h("td", {}, rowButton("console.pick", "pick", busy || !free, () => pickTicket(q))));
   });
   body.replaceChildren(...rows);
   $("#c-queue-empty").hidden = rows.length > 0;
   setText($("#c-queue-count"), rows.length ? t("console.people_n", { n: rows.length }) : "");
   const missed = queue.missed || [];
   $("#c-missed-title").hidden = !missed.length;
-  setText($("#c-missed"), missed.map((m) => m.number).join("  "));
+  $("#c-missed").replaceChildren(...missed.map((m) => h("li", { dataset: { ticket: m.number } },
+    h("span", { class: "c-q-number" }, m.number),
+    rowButton("console.requeue", "requeue", busy, () => run(async () => {
+      await api("POST", "/api/v1/requeue", { ticket: m.number });
+      toast(t("console.requeued", { number: m.number }), "info", 3000);
+      scheduleRefresh();
+    })))));
+  const held = queue.held || [];
+  $("#c-held-title").hidden = !held.length;
+  $("#c-held").replaceChildren(...held.map((x) => h("li", { dataset: { ticket: x.number } },
+    h("span", { class: "c-q-number" }, x.number),
+    rowButton("console.call_back", "call-back", busy || !free, () => run(async () => {
+      takeTicket(await act("call-back", { ticket: x.number }));
+    })))));
+}
+
+function rowButton(key, kind, disabled, onClick) {
+  const b = h("button", { type: "button", class: "hc-btn hc-btn-small c-row-act", disabled, dataset: { rowAct: kind } }, t(key));
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+function pickTicket(q) {
+  const dialog = $("#c-pick-dialog");
+  dialog.dataset.ticket = q.number;
+  setText($("#c-pick-number"), q.number);
+  $("#c-pick-reason").value = "";
+  dialog.showModal();
 }
 
 function pauseLabel(reason) {
@@ -278,6 +309,7 @@ function enableActions() {
   const open = status === "open";
   const can = {
     call: open,
+    hold: open && (st === "called" || st === "serving"),
     recall: open && st === "called",
     start: open && st === "called",
     finish: open && (st === "called" || st === "serving"),
@@ -306,7 +338,10 @@ async function run(fn) {
     const result = await fn();
     return result;
   } catch (ex) {
+    if (ex instanceof ApiError && ex.status === 401) return; // the sign-in form is shown already
     toast(explain(ex));
+    // The window moved on (another click, a keypad): show it as it is now.
+    if (ex instanceof ApiError && ex.status === 409) scheduleRefresh();
   } finally {
     busy = false;
     render();
@@ -317,25 +352,50 @@ function post(path, body = {}) {
   return api("POST", `/api/v1/windows/${number}/${path}`, body);
 }
 
+/** A ticket action, with the ticket this screen shows at the window: the server refuses it if that is out of date. */
+function act(path, body = {}) {
+  return post(path, { ...body, expect: ticket ? ticket.number : null });
+}
+
 function takeTicket(result) {
   if (result && result.number) ticket = result;
   scheduleRefresh();
 }
 
+/** Ask for the outcome of the ticket at the window; `then` runs after it is given (a call-next). */
+function askOutcome(then = null) {
+  afterOutcome = then;
+  const first = then !== null;
+  $("#c-finish-first").hidden = !first;
+  if (first) setText($("#c-finish-first"), t("console.outcome_first", { number: ticket ? ticket.number : "" }));
+  $("#c-finish-noshow").hidden = !first || !ticket || ticket.status !== "called";
+  $("#c-finish-dialog").showModal();
+}
+
+let afterOutcome = null;
+
+const callNext = async () => {
+  const res = await act("call-next");
+  if (!res) toast(t("console.nobody_waiting"), "info", 3000);
+  else takeTicket(res);
+};
+
 const actions = {
-  call: () => run(async () => {
-    const res = await post("call-next");
-    if (!res) toast(t("console.nobody_waiting"), "info", 3000);
-    else takeTicket(res);
-  }),
-  recall: () => run(async () => takeTicket(await post("recall"))),
-  start: () => run(async () => takeTicket(await post("start"))),
+  // Never finishes a ticket by itself: with one still at the window, the clerk gives its outcome first.
+  call: () => (ticket ? askOutcome(callNext) : run(callNext)),
+  recall: () => run(async () => takeTicket(await act("recall"))),
+  start: () => run(async () => takeTicket(await act("start"))),
   noshow: () => run(async () => {
-    await post("no-show");
+    await act("no-show");
     ticket = null;
     scheduleRefresh();
   }),
-  finish: () => $("#c-finish-dialog").showModal(),
+  hold: () => run(async () => {
+    await act("hold");
+    ticket = null;
+    scheduleRefresh();
+  }),
+  finish: () => askOutcome(),
   transfer: () => {
     $("#c-transfer-service").value = "";
     $("#c-transfer-window").value = "";
@@ -371,6 +431,8 @@ for (const b of $$("#c-finish-dialog [data-outcome]")) {
     const outcome = b.dataset.outcome;
     const note = $("#c-finish-note").value.trim();
     const due = $("#c-finish-due").value;
+    const then = afterOutcome;
+    afterOutcome = null;
     $("#c-finish-dialog").close();
     $("#c-finish-note").value = "";
     $("#c-finish-due").value = "";
@@ -378,12 +440,26 @@ for (const b of $$("#c-finish-dialog [data-outcome]")) {
     if (note) body.details = outcome === "not_done" ? { reason: note } : outcome === "pending_materials" ? { materials: note.split(/[,，、;；]\s*/).filter(Boolean) } : { note };
     if (outcome === "pending_materials" && due) body.details = { ...(body.details || {}), due };
     run(async () => {
-      await post("finish", body);
+      if (outcome === "no_show") await act("no-show");
+      else await act("finish", body);
       ticket = null;
       scheduleRefresh();
+      if (then) await then();
     });
   });
 }
+$("#c-finish-dialog").addEventListener("close", () => (afterOutcome = null)); // cancelled: nothing follows
+
+$("#c-pick-go").addEventListener("click", () => {
+  const dialog = $("#c-pick-dialog");
+  const reason = $("#c-pick-reason").value.trim();
+  if (!reason) {
+    toast(t("console.pick_reason_needed"), "info", 4000);
+    return;
+  }
+  dialog.close();
+  run(async () => takeTicket(await act("call-ticket", { ticket: dialog.dataset.ticket, reason })));
+});
 
 $("#c-transfer-go").addEventListener("click", () => {
   const service = $("#c-transfer-service").value;
@@ -394,7 +470,7 @@ $("#c-transfer-go").addEventListener("click", () => {
   }
   $("#c-transfer-dialog").close();
   run(async () => {
-    await post("transfer", service ? { service } : { to_window: Number(to) });
+    await act("transfer", service ? { service } : { to_window: Number(to) });
     ticket = null;
     scheduleRefresh();
   });

@@ -186,13 +186,18 @@ export function secondsSince(iso) {
   return Math.max(0, (now().getTime() - Date.parse(iso)) / 1000);
 }
 
-/** "12:05" for a duration, or "1:02:05" past an hour. */
+/**
+ * A duration in words, never as a clock time: "12分34秒", "1小时02分05秒", "34秒"
+ * ("12 min 34 s" in English). "12:34" would read as a time of day.
+ */
 export function fmtDuration(seconds) {
-  const s = Math.floor(seconds);
+  const s = Math.max(0, Math.floor(seconds));
   const hh = Math.floor(s / 3600);
   const mm = Math.floor((s % 3600) / 60);
-  const ss = String(s % 60).padStart(2, "0");
-  return hh ? `${hh}:${String(mm).padStart(2, "0")}:${ss}` : `${mm}:${ss}`;
+  const ss = s % 60;
+  if (hh) return t("dur.hms", { h: hh, m: String(mm).padStart(2, "0"), s: String(ss).padStart(2, "0") });
+  if (mm) return t("dur.ms", { m: mm, s: String(ss).padStart(2, "0") });
+  return t("dur.s", { s: ss });
 }
 
 function tickClocks() {
@@ -261,6 +266,7 @@ export async function api(method, path, body, { token = "", headers = {}, timeou
     clearTimeout(timer);
   }
   if (resp.status === 204) return null;
+  if (resp.status === 401 && !token && !path.endsWith("/login")) sessionGone();
   let data = null;
   try {
     data = await resp.json();
@@ -296,10 +302,38 @@ function showNet(state) {
   }
 }
 
+// A people page's reaction to its sign-in ending (signed out in another tab, expired,
+// deactivated): set by signInForm, run when any request answers 401, when the live
+// connection reports the session ended, or when the periodic check finds it gone.
+let onSessionGone = null;
+const SESSION_CHECK = 30000; // ms: an expired session shows the sign-in form within this
+
+function sessionGone() {
+  if (onSessionGone) onSessionGone();
+}
+
 // Sign-in and sign-out for the people pages (console, monitor, reports): the form
 // #<prefix>-login-form with #<prefix>-user, #<prefix>-pass and #<prefix>-login-error,
 // and the #<prefix>-logout button. The session cookie rides along; the CSRF token is kept.
+// A session that ends while the page is open shows the sign-in form at once.
 export function signInForm(prefix, { signedIn, signedOut }) {
+  const signedInNow = () => !$(`#${prefix}-logout`).hidden;
+  let leaving = false; // this page is signing out: its own ended session is no news
+  onSessionGone = () => {
+    if (leaving || !signedInNow()) return;
+    setCsrf("");
+    signedOut();
+    toast(t("login.ended"), "info", 6000);
+  };
+  setInterval(async () => {
+    if (!signedInNow() || document.hidden) return;
+    try {
+      const me = await api("GET", "/api/v1/me");
+      if (!me.person) sessionGone();
+    } catch {
+      // offline: the live connection's banner says so; check again later
+    }
+  }, SESSION_CHECK);
   $(`#${prefix}-login-form`).addEventListener("submit", async (e) => {
     e.preventDefault();
     const err = $(`#${prefix}-login-error`);
@@ -315,6 +349,7 @@ export function signInForm(prefix, { signedIn, signedOut }) {
     }
   });
   $(`#${prefix}-logout`).addEventListener("click", async () => {
+    leaving = true;
     try {
       await api("POST", "/api/v1/logout", {});
     } catch (ex) {
@@ -322,6 +357,7 @@ export function signInForm(prefix, { signedIn, signedOut }) {
     }
     setCsrf("");
     signedOut();
+    leaving = false;
   });
 }
 
@@ -507,6 +543,10 @@ export class Live {
         break;
       }
       case "error":
+        if (msg.error && msg.error.code === "session_ended") {
+          sessionGone(); // signed out elsewhere: the page shows its sign-in form
+          break;
+        }
         if (!this.welcomed) {
           // The hello was refused (revoked token, forbidden topic): retry slowly, say so.
           if (h.onRefused) h.onRefused(msg.error);

@@ -19,8 +19,9 @@ from devices import config as devices_config
 from devices.agent import Agent, Tuning
 from devices.ff68 import Code
 from devices.frames import EvalStart
+from devices.keypress import KeyPress
 from devices.virtual_printer import VirtualPrinter, VirtualPrinterPort
-from queue_server.protocol.client import Fatal
+from queue_server.protocol.client import CommandError, Fatal
 
 from .conftest import Recorder
 from .fakes import FakeBus, FakeBusDevice, FakeFF68Keypad
@@ -180,6 +181,16 @@ async def test_keypad_call_calls_the_next_ticket_and_shows_it(hall: HallAgent) -
     await hall.event("ticket.recalled", "A001")
     assert [e.ticket.number for e in hall.events.items if e.name == "ticket.called"] == ["A001"]
     assert hall.server.hall.state.ticket_by_number("A002").status == "waiting"
+    # Each key carries the ticket the keypad shows, so one pressed on an out-of-date display is refused.
+    assert hall.agent is not None
+    assert hall.agent.hub.key_command(3, KeyPress("call_next")) == ("call_next", {"window": 3, "expect": "A001"})
+    hall.agent.hub.at_window[3] = ""  # as if the keypad still showed nobody at the window
+    name, args = hall.agent.hub.key_command(3, KeyPress("call_next"))
+    assert hall.agent.hub.send is not None
+    with pytest.raises(CommandError) as err:
+        await hall.agent.hub.send(name, **args)
+    assert err.value.code == "expect_mismatch"
+    assert [e.ticket.number for e in hall.events.items if e.name == "ticket.called"] == ["A001"]
 
 
 async def test_rating_on_the_satisfaction_keypad_is_stored_for_the_ticket_and_clerk(hall: HallAgent) -> None:

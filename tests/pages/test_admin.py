@@ -3,6 +3,7 @@ drives the hall TV; people and device tokens are created and revoked."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -51,6 +52,9 @@ async def test_monitor_notice_people_and_tokens(server: Any, clock: Any, pages: 
     await kiosk.post("/api/v1/tickets", {"service": "retirement"})  # any event brings the server's clock
     await expect(row).to_have_class("over", timeout=7000)
     await expect(page.locator("#a-k-over")).to_have_text("1")
+    # How long ago, as a duration with its label, never "16:00" that reads as a time of day.
+    await expect(win.locator("[data-ticket]")).to_have_text("K001 已叫号")
+    await expect(win.locator("[data-since]")).to_have_text(re.compile(r"^16分\d\d秒$"), timeout=3000)
     clock.advance(-timedelta(minutes=16).total_seconds())
 
     # The notice editor: publish, and the hall TV shows it.

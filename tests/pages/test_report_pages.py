@@ -32,6 +32,7 @@ async def serve_some(server: Any, clock: Any) -> str:
         _, t = await clerk.post("/api/v1/windows/15/call-next")
         clock.advance(300)
         await clerk.post("/api/v1/windows/15/finish")
+        clock.advance(6)  # the citizen reads the pad and presses
         await pad.post("/api/v1/evaluations", {"ticket": t["id"], "level": level,
                                                **({"reasons": ["attitude"]} if level < 3 else {})})
         unhappy = unhappy or (t["id"] if level == 2 else "")

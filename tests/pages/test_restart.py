@@ -79,9 +79,10 @@ async def test_pages_recover_from_a_restart_without_missing_a_call(serve_process
             await expect(page.locator("#hc-net")).to_contain_text("离线")
         await expect(tv.locator("#tv-hero-number")).to_have_text(mine[0]["number"])  # the last call stays up
 
-        # Back on the same store and port; a call is made at once, before the pages are back
-        # (the call finishes the ticket before it, so the pad asks for that one's rating).
+        # Back on the same store and port; the ticket is finished (the pad asks for its rating)
+        # and a call is made at once, before the pages are back.
         await serve_process.start()
+        await clerk.post("/api/v1/windows/15/finish", {"outcome": "done"})
         await clerk.post("/api/v1/windows/15/call-next")
         await expect(tv.locator("#tv-hero-number")).to_have_text(mine[1]["number"], timeout=BACK)
         await expect(screen.locator("#ws-headline")).to_have_text(f"请 {mine[1]['number']} 号", timeout=BACK)
@@ -96,6 +97,7 @@ async def test_pages_recover_from_a_restart_without_missing_a_call(serve_process
         assert await tv.evaluate("window.hallcall.tv.model.calls") == 2
 
         # And they are live: the next call (the phone's own ticket) arrives within a second.
+        await clerk.post("/api/v1/windows/15/finish", {"outcome": "done"})
         await clerk.post("/api/v1/windows/15/call-next")
         await expect(tv.locator("#tv-hero-number")).to_have_text(mine[2]["number"], timeout=1000)
         await expect(phone.locator("#tr-called")).to_be_visible(timeout=1000)

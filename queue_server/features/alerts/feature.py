@@ -45,7 +45,7 @@ class Alerts(Feature):
     name = "alerts"
     section = "alerts"
     tables = ("webhook",)
-    audience = {"alert.": ("admin",)}
+    audience = {"alert.": ("admin",), "rating.": ("admin",)}
 
     def __init__(self, cfg: HallConfig, features: Features) -> None:
         super().__init__(cfg, features)
@@ -59,6 +59,7 @@ class Alerts(Feature):
 
     def on_evaluated(self, tx: Tx, ev: Evaluation) -> None:
         rules.bad_review(tx, ev, self.settings)
+        rules.rating_pace(tx, ev, self.settings)
 
     def tickers(self) -> list[Ticker]:
         return [Ticker("alerts", self.settings.check_seconds, self.check)]

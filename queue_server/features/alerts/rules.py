@@ -166,6 +166,21 @@ def evaluate(state: HallState, now: datetime, s: Settings) -> list[Finding]:
             count=missed, slot_minutes=s.slot_minutes)
         add("over_wait_rate", sid, over / len(ts), s.levels(cfg, "over_wait_rate", sid), service=sid, called=len(ts),
             count=over, slot_minutes=s.slot_minutes)
+
+    served: dict[int, list[int]] = {}  # window -> [served today, of them unrated]
+    for t in state.tickets.values():
+        if t.status is Status.DONE and t.outcome is not None and t.window is not None:
+            counts = served.setdefault(t.window, [0, 0])
+            counts[0] += 1
+            counts[1] += t.rating is None
+    total = sum(n for n, _ in served.values())
+    if total:
+        hall_share = sum(u for _, u in served.values()) / total
+        for n, (count, unrated) in served.items():
+            if count >= s.min_served:
+                share = unrated / count
+                add("unrated_gap", f"w{n}.unrated", abs(share - hall_share), s.levels(cfg, "unrated_gap"), window=n,
+                    served=count, unrated=unrated, share=round(share, 4), hall_share=round(hall_share, 4))
     return out
 
 
@@ -259,6 +274,42 @@ def bad_review(tx: Tx, ev: Evaluation, s: Settings) -> Doc | None:
                    "rating": ev.level, "reasons": list(ev.reasons), "comment": ev.comment})
 
 
+PACE = "rating_pace"  # a Doc per window: how many ratings in a row came faster than a citizen can press
+
+
+def rating_pace(tx: Tx, ev: Evaluation, s: Settings) -> Doc | None:
+    """Count ratings in a row given within ``fast_rating_seconds`` of the request; alert past the thresholds.
+
+    A citizen reads the pad, thinks and presses: a window whose ratings keep arriving
+    within a second of the finish is rated by a script or by the clerk's own hand.
+    """
+    t = tx.state.ticket(ev.ticket)
+    if ev.window is None or ev.at is None or t is None or t.ended_at is None:
+        return None
+    old = tx.state.docs.get(PACE, {}).get(f"w{ev.window}")
+    before = old.data["in_row"] if old is not None and old.day == tx.state.day else 0
+    fast = (ev.at - t.ended_at).total_seconds() < s.fast_rating_seconds
+    in_row = before + 1 if fast else 0
+    if in_row == before:
+        return None  # a slow rating after slow ones changes nothing
+    pace = Doc(PACE, f"w{ev.window}", tx.state.day, {"window": ev.window, "in_row": in_row, "last": ev.number})
+    tx.emit("rating.pace", docs=(pace,))
+    limits = s.levels(tx.config, "rating_fast")
+    level = level_of(in_row, limits)
+    if level is None:
+        return None
+    subject = f"w{ev.window}.fast"
+    info = {"window": ev.window, "clerk": ev.clerk, "ticket": ev.number, "in_row": in_row,
+            "seconds": s.fast_rating_seconds}
+    doc = active_alerts(tx.state).get(("rating_fast", subject))
+    if doc is None:
+        return _raise(tx, "rating_fast", subject, level, float(in_row), limits, info)
+    data = {**doc.data, **info, "value": float(in_row), "peak": max(float(in_row), doc.data["peak"])}
+    if RANK[level] > RANK[doc.data["level"]]:
+        return _emit(tx, "alert.escalated", {**data, "level": level, "escalated_at": tx.now.isoformat()}, doc.day)
+    return None
+
+
 def _live(tx: Tx, alert_id: str) -> Doc:
     doc = tx.state.docs.get(KIND, {}).get(alert_id)
     if doc is None:
@@ -308,6 +359,12 @@ def view(doc: Doc, cfg: HallConfig) -> dict[str, Any]:
         "no_show_rate": (f"{name}：近 {d.get('slot_minutes')} 分钟弃号率 {v:.0%}", f"{name_en}: no-show rate {v:.0%} in the last {d.get('slot_minutes')} min"),
         "over_wait_rate": (f"{name}：近 {d.get('slot_minutes')} 分钟超时等候率 {v:.0%}",
                            f"{name_en}: {v:.0%} waited over the standard in the last {d.get('slot_minutes')} min"),
+        "rating_fast": (f"{where}连续 {v:.0f} 次评价在请求后 {d.get('seconds')} 秒内提交，快于常人按键",
+                        f"Window {d.get('window')}: {v:.0f} ratings in a row within {d.get('seconds')} s of the request,"
+                        " faster than a person presses"),
+        "unrated_gap": (f"{where}今日未评价占比 {d.get('share', 0):.0%}，全厅 {d.get('hall_share', 0):.0%}",
+                        f"Window {d.get('window')}: {d.get('share', 0):.0%} of services unrated today,"
+                        f" against {d.get('hall_share', 0):.0%} for the hall"),
         "bad_review": (f"{where}{d.get('ticket')} 收到差评（{'非常不满意' if d.get('rating') == 1 else '不满意'}）",
                        f"Window {d.get('window')}: {d.get('ticket')} rated {'very dissatisfied' if d.get('rating') == 1 else 'dissatisfied'}"),
     }[kind]

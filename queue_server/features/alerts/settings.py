@@ -24,14 +24,20 @@ DEFAULTS: dict[str, tuple[float, float, float]] = {
     "pause": (15, 30, 45),  # business-hours minutes a window is paused, or closed after signing in that day
     "no_show_rate": (0.15, 0.20, 0.30),  # share of the slot's called tickets that did not come
     "over_wait_rate": (0.20, 0.30, 0.40),  # share of the slot's called tickets that waited over the standard
+    "rating_fast": (3, 5, 8),  # ratings in a row at a window given within fast_rating_seconds of the request
+    "unrated_gap": (0.30, 0.40, 0.50),  # a window's share of unrated services today, away from the hall's (either way)
 }
 THRESHOLDS = ("wait", *DEFAULTS)
 PER_SERVICE = ("wait", "handling", "saturation", "queue", "no_show_rate", "over_wait_rate")
-TYPES = ("wait", "handling", "saturation", "pause", "no_show_rate", "over_wait_rate", "bad_review")
-CHECKED = frozenset(TYPES) - {"bad_review"}  # the checker raises and clears these; bad reviews come from the rating
-RATES = frozenset({"no_show_rate", "over_wait_rate"})
-# A rate over fewer calls swings with every citizen: 1 no-show in 10 calls is 10 %.
-OPTIONS = {"check_seconds": 30, "slot_minutes": 60, "min_calls": 20, "auto_close_days": 7}
+TYPES = ("wait", "handling", "saturation", "pause", "no_show_rate", "over_wait_rate", "bad_review", "rating_fast",
+         "unrated_gap")
+# The checker raises and clears these; bad reviews and too-fast ratings come from the rating itself.
+CHECKED = frozenset(TYPES) - {"bad_review", "rating_fast"}
+RATES = frozenset({"no_show_rate", "over_wait_rate", "unrated_gap"})
+# A rate over fewer calls swings with every citizen: 1 no-show in 10 calls is 10 %. Likewise a
+# window's unrated share is judged only once it has served min_served citizens today.
+OPTIONS = {"check_seconds": 30, "slot_minutes": 60, "min_calls": 20, "auto_close_days": 7, "fast_rating_seconds": 1,
+           "min_served": 20}
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,8 @@ class Settings:
     slot_minutes: int = 60  # the time slot of the rate alerts: the last this-many minutes
     min_calls: int = 20  # a rate alert needs this many calls in the slot
     auto_close_days: int = 7  # cleared alerts nobody closed are closed by the system after this
+    fast_rating_seconds: int = 1  # a rating this soon after the request is faster than a citizen can press
+    min_served: int = 20  # a window's unrated share is compared with the hall's from this many served today
     expected_windows: tuple[int, ...] = ()  # [attendance]: windows absent from the first span if closed
 
     def levels(self, cfg: HallConfig, kind: str, service: str | None = None) -> tuple[float, float, float]:

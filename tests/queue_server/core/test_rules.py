@@ -100,7 +100,11 @@ class Hall:
             self.do(rules.open_window, n, {"id": f"clerk{n}", "name": f"clerk {n}"})
 
     def call(self, window: int):  # type: ignore[no-untyped-def]
+        """What a clerk does: finish the ticket at the window, if any, then call the next."""
         self.tick()
+        current = self.st.current_ticket(window)
+        if current is not None and current.status in (Status.CALLED, Status.SERVING):
+            self.do(rules.finish, window)
         return self.do(rules.call_next, window)
 
 
@@ -259,15 +263,87 @@ def test_ratings_need_a_reason_when_bad_and_happen_once() -> None:
     assert err.value.code == "already_rated"
 
 
-def test_call_next_finishes_the_current_ticket_first() -> None:
+def test_call_next_from_a_console_never_finishes_the_ticket_at_the_window() -> None:
     h = Hall()
     h.open(1)
     first = h.issue("a")
     h.issue("a")
     h.call(1)
+    seq = h.st.seq
+    with pytest.raises(Conflict) as err:
+        h.do(rules.call_next, 1)
+    assert err.value.code == "ticket_in_progress"
+    assert h.st.seq == seq and h.st.ticket(first.id).status is Status.CALLED
+
+
+def test_the_next_key_closes_the_ticket_at_the_window_and_the_visit_says_so() -> None:
+    h = Hall()
+    h.open(1)
+    started, unstarted, third = h.issue("a"), h.issue("a"), h.issue("a")
     h.call(1)
-    assert h.st.ticket(first.id).status is Status.DONE
+    h.do(rules.start, 1)
+    h.tick(60)
+    h.do(rules.call_next, 1, closes_current=True)
     assert [e.name for e in h.last_events] == ["ticket.finished", "evaluation.requested", "ticket.called"]
+    visit = h.last_events[0].visit
+    assert (visit.closed_by, visit.closed, visit.outcome) == ("next", "next", Outcome.DONE)
+    assert h.st.ticket(started.id).outcome is Outcome.DONE
+    h.tick(60)
+    assert h.do(rules.call_next, 1, closes_current=True).number == third.number
+    # Never started: closed without an outcome, not served, and nobody is asked for a rating.
+    assert [e.name for e in h.last_events] == ["ticket.finished", "ticket.called"]
+    visit = h.last_events[0].visit
+    assert (visit.closed_by, visit.closed, visit.outcome, visit.started_at) == ("next", "unstarted", None, None)
+    closed = h.st.ticket(unstarted.id)
+    assert (closed.status, closed.outcome) == (Status.DONE, None)
+    with pytest.raises(Conflict) as err:
+        h.do(rules.evaluate, closed, 5)
+    assert err.value.code == "not_served"
+
+
+def test_expect_refuses_an_action_decided_on_an_old_view_without_effect() -> None:
+    h = Hall()
+    h.open(1)
+    a, b = h.issue("a"), h.issue("a")
+    h.do(rules.expect_current, 1, None)  # nobody at the window: as expected
+    h.call(1)
+    h.do(rules.expect_current, 1, a.number)
+    h.do(rules.expect_current, 1, a.id)
+    for stale in (None, b.number):
+        with pytest.raises(Conflict) as err:
+            h.do(rules.expect_current, 1, stale)
+        assert err.value.code == "expect_mismatch"
+    h.do(rules.finish, 1)
+    with pytest.raises(Conflict):
+        h.do(rules.expect_current, 1, a.number)  # finished meanwhile: a second finish click is refused
+
+
+def test_a_chosen_ticket_is_called_out_of_turn_with_a_reason() -> None:
+    h = Hall()
+    h.open(1, 2)
+    first, chosen = h.issue("a"), h.issue("b")
+    with pytest.raises(Invalid):
+        h.do(rules.call_ticket, 1, h.st.ticket(chosen.id), "  ")
+    called = h.do(rules.call_ticket, 1, h.st.ticket(chosen.id), "老人行动不便")
+    assert (called.status, called.window) == (Status.CALLED, 1)
+    assert h.last_events[0].extra["chosen"] is True and h.last_events[0].extra["reason"] == "老人行动不便"
+    with pytest.raises(Conflict) as err:  # still at window 1: give its outcome first
+        h.do(rules.call_ticket, 1, h.st.ticket(first.id), "再点一个")
+    assert err.value.code == "ticket_in_progress"
+    with pytest.raises(IllegalTransition):
+        h.do(rules.call_ticket, 2, h.st.ticket(chosen.id), "已被叫走")
+    h.do(rules.finish, 1)
+    assert h.call(1).number == first.number
+
+
+def test_a_window_may_not_pick_a_ticket_it_does_not_serve() -> None:
+    h = Hall()
+    h.open(1, 3)
+    t = h.issue("s")  # the bundle: window 3 serves it, window 1 does not
+    with pytest.raises(Conflict) as err:
+        h.do(rules.call_ticket, 1, h.st.ticket(t.id), "点错了")
+    assert err.value.code == "not_served_here"
+    assert h.do(rules.call_ticket, 3, h.st.ticket(t.id), "一件事").window == 3
 
 
 def test_transfer_to_a_service_keeps_number_and_priority_and_goes_to_the_head() -> None:
@@ -338,6 +414,9 @@ def test_hold_parks_a_ticket_and_call_back_brings_it_back() -> None:
     held = h.do(rules.hold, 1)
     assert held.status is Status.HELD and held.pinned_window == 1
     assert h.call(1).number == nxt.number  # a held ticket is not called by call-next
+    with pytest.raises(Conflict):  # the clerk gives the outcome of the ticket at the window first
+        h.do(rules.call_back, 1, h.st.ticket(t.id))
+    h.do(rules.finish, 1)
     back = h.do(rules.call_back, 1, h.st.ticket(t.id))
     assert back.status is Status.CALLED and back.visits == 2
 

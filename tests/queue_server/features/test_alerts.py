@@ -312,6 +312,7 @@ async def test_bad_review_alert_commits_with_the_rating(hall: Hall, clock: Manua
         await hall.execute("issue", KIOSK, service="referral")
         t = await hall.execute("call_next", clerk(29), window=29)
         await hall.execute("finish", clerk(29), window=29)
+        clock.advance(8)  # the citizen reads the pad and presses
         reasons = ["attitude"] if level < 3 else []
         await hall.execute("evaluate", PAD, level=level, ticket=t["id"], reasons=reasons)
     await hall.wait_dispatched(hall.state.seq)
@@ -336,6 +337,62 @@ async def test_bad_review_alert_commits_with_the_rating(hall: Hall, clock: Manua
     assert alert_id not in hall.state.docs["alert"]
     stored = await hall.store.doc("alert", alert_id)
     assert stored is not None and stored.data["close_note"] == "apologised; clerk retrained"
+
+
+async def _serve(hall: Hall, window: int, service: str) -> dict[str, Any]:
+    await hall.execute("issue", KIOSK, service=service)
+    t = await hall.execute("call_next", clerk(window), window=window)
+    await hall.execute("finish", clerk(window), window=window)
+    return t
+
+
+async def test_ratings_faster_than_a_person_presses_several_times_in_a_row_raise_an_alert(
+        make_hall: Any, clock: ManualClock) -> None:
+    hall = await make_hall("[alerts]\nrating_fast = [3, 4, 6]\nfast_rating_seconds = 2")
+    await hall.execute("open", clerk(29), window=29)
+    for i in range(2):
+        t = await _serve(hall, 29, "referral")
+        clock.advance(1)  # within the 2 s a person needs
+        await hall.execute("evaluate", PAD, level=5, ticket=t["id"])
+    t = await _serve(hall, 29, "referral")
+    clock.advance(5)  # a person's pace breaks the run
+    await hall.execute("evaluate", PAD, level=5, ticket=t["id"])
+    for _ in range(2):
+        t = await _serve(hall, 29, "referral")
+        await hall.execute("evaluate", PAD, level=5, ticket=t["id"])
+    assert of(hall, "rating_fast") == []  # two in a row since the slow one
+    t = await _serve(hall, 29, "referral")
+    await hall.execute("evaluate", PAD, level=5, ticket=t["id"])
+    [doc] = of(hall, "rating_fast")
+    assert (doc.data["level"], doc.data["window"], doc.data["in_row"], doc.data["ticket"]) == ("yellow", 29, 3, t["number"])
+    assert "连续 3 次评价" in alert_rules.view(doc, hall.config)["message"]
+    t = await _serve(hall, 29, "referral")
+    await hall.execute("evaluate", PAD, level=5, ticket=t["id"])
+    [doc] = of(hall, "rating_fast")
+    assert (doc.data["level"], doc.data["in_row"]) == ("orange", 4)
+    assert await check(hall, "rating_fast") == []  # the checker leaves it to a manager
+
+
+async def test_a_window_whose_unrated_share_stands_far_from_the_halls_is_flagged(
+        make_hall: Any, clock: ManualClock) -> None:
+    hall = await make_hall("[alerts]\nmin_served = 4\nunrated_gap = [0.3, 0.5, 0.7]")
+    for n in (15, 16, 29):
+        await hall.execute("open", clerk(n), window=n)
+    for n, service in ((15, "pension"), (16, "pension"), (29, "referral")):
+        for i in range(4):
+            t = await _serve(hall, n, service)
+            clock.advance(10)
+            if n != 29 or i == 0:  # window 29 leaves 3 of its 4 services unrated
+                await hall.execute("evaluate", PAD, level=5, ticket=t["id"])
+    [doc] = await check(hall, "unrated_gap")  # 75% unrated against 25% for the hall
+    assert (doc.data["window"], doc.data["share"], doc.data["hall_share"], doc.data["level"]) == (29, 0.75, 0.25, "orange")
+    assert "未评价占比 75%" in alert_rules.view(doc, hall.config)["message"]
+    for _ in range(4):  # rated again: back in line with the hall
+        t = await _serve(hall, 29, "referral")
+        clock.advance(10)
+        await hall.execute("evaluate", PAD, level=5, ticket=t["id"])
+    [cleared] = await check(hall, "unrated_gap")
+    assert cleared.data["status"] == "cleared"
 
 
 async def test_a_closed_alert_stays_on_the_board_until_its_cause_is_gone(hall: Hall, clock: ManualClock) -> None:

@@ -36,12 +36,14 @@ async def test_forty_windows_call_a_thousand_tickets_exactly_once(server: Harnes
 
     async def work(n: int, clerk) -> None:  # type: ignore[no-untyped-def]
         while True:
-            status, t = await clerk.post(f"/api/v1/windows/{n}/call-next")
+            status, t = await clerk.post(f"/api/v1/windows/{n}/call-next", {"expect": None})
             if status == 204:
                 return
             assert status == 200, t
             assert t["window"] == n
             called.append(t["number"])
+            status, done = await clerk.post(f"/api/v1/windows/{n}/finish", {"expect": t["number"]})
+            assert status == 200, done
 
     await asyncio.gather(*(work(n, c) for n, c in zip(server.hall.config.windows, clerks)))
     counts = Counter(called)
