@@ -46,6 +46,14 @@ def within_hours(when: datetime, tz: tzinfo, hours: tuple[tuple[time, time], ...
     return any(start <= local < end for start, end in hours)
 
 
+def next_opening(when: datetime, tz: tzinfo, hours: tuple[tuple[time, time], ...]) -> time | None:
+    """The start of the day's next business span when ``when`` falls before it (early morning, lunch), else None."""
+    local = when.astimezone(tz).time()
+    if any(start <= local < end for start, end in hours):
+        return None
+    return next((start for start, _ in hours if start > local), None)
+
+
 def spans_on(day: date, tz: tzinfo, hours: tuple[tuple[time, time], ...]) -> list[tuple[datetime, datetime]]:
     """The business spans of one calendar day as aware datetimes in the hall's timezone."""
     return [(datetime.combine(day, a, tz), datetime.combine(day, b, tz)) for a, b in hours]

@@ -86,9 +86,15 @@ def mean_handling(state: HallState, service: str) -> float:
     return (sum(recent) + prior * weight) / (len(recent) + weight)
 
 
-def eta_minutes(state: HallState, service: str, ahead: int) -> int:
-    """Minutes until a ticket with ``ahead`` people before it is likely called."""
-    servers = state.staffed_windows(service) or len(state.config.windows_serving(service)) or 1
+def eta_minutes(state: HallState, service: str, ahead: int) -> int | None:
+    """Minutes until a ticket with ``ahead`` people before it is likely called.
+
+    None while no window is signed in for the service: nobody serves it, so any figure
+    would be a promise the hall cannot keep.
+    """
+    servers = state.staffed_windows(service)
+    if not servers:
+        return None
     seconds = (ahead + 0.5) * mean_handling(state, service) / servers
     return max(0, math.ceil(seconds / 60))
 
