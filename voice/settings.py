@@ -50,7 +50,7 @@ class VoiceSettings:
     cache_max_mb: int = 200
     clip_pack_dir: Path | None = None  # default: <cache_dir>/clips
     player_command: tuple[str, ...] = DEFAULT_PLAYER
-    keep_files: int = 100  # announcements kept as WAV files where no speaker plays them; 0 keeps all
+    keep_files: int = 50  # announcements kept as WAV files where no speaker plays them; 0 keeps all
 
     def template(self, language: str) -> str:
         """Return the template for ``language``."""
