@@ -149,6 +149,9 @@ def issue(
         raise Conflict(f"no window serves {svc.name} now", code="no_window")
     seq_no = issued + 1
     number = format_number(svc.prefix, seq_no, svc.daily_limit)
+    # The wait promised now is kept with the ticket, so reports can say how good promises are.
+    ahead = queueing.tail_ahead(st, service, priority)
+    eta = queueing.eta_minutes(st, service, ahead)
     ticket = Ticket(
         id=f"{st.day.replace('-', '')}-{number}",
         day=st.day,
@@ -167,19 +170,18 @@ def issue(
         request_id=request_id,
         appointment=appointment,
         kiosk=print_to,
+        promised_wait_minutes=eta,
     )
-    ahead = queueing.tail_ahead(st, service, priority)
     tx.emit("ticket.issued", ticket=ticket, extra={"ahead": ahead})
     for hook in tx.hooks.issued:
         hook(tx, ticket)
     if print_to:
-        tx.emit("print.requested", ticket=ticket, extra=print_job(tx, ticket, print_to, ahead))
+        tx.emit("print.requested", ticket=ticket, extra=print_job(tx, print_to, ahead, eta))
     return ticket
 
 
-def print_job(tx: Tx, ticket: Ticket, kiosk: str, ahead: int) -> dict[str, Any]:
+def print_job(tx: Tx, kiosk: str, ahead: int, eta: int | None) -> dict[str, Any]:
     """What a printer needs beside the ticket: the kiosk, the wait, and when nobody serves it yet."""
-    eta = queueing.eta_minutes(tx.state, ticket.service, ahead)
     job: dict[str, Any] = {"kiosk": kiosk, "ahead": ahead, "eta_minutes": eta}
     if eta is None:
         job["no_window"] = True
@@ -202,7 +204,8 @@ def reprint(tx: Tx, ticket: Ticket, kiosk: str | None = None) -> Ticket:
     if not target:
         raise Invalid(f"{ticket.number} was not printed at a kiosk: name the kiosk to print it at", code="kiosk_required")
     ahead = queueing.ahead_of(tx.state, ticket) if ticket.status is Status.WAITING else 0
-    tx.emit("print.requested", ticket=ticket, extra={**print_job(tx, ticket, target, ahead), "reprint": True})
+    eta = queueing.eta_minutes(tx.state, ticket.service, ahead)
+    tx.emit("print.requested", ticket=ticket, extra={**print_job(tx, target, ahead, eta), "reprint": True})
     return ticket
 
 
