@@ -76,6 +76,7 @@ class Agent:
         self.supervisors: list[PortSupervisor] = []
         self._runners: list[Any] = []  # driver coroutines' owners with a run() method
         self._tasks: list[asyncio.Task[Any]] = []
+        self.hall_read = asyncio.Event()  # set once the hall's names and ticket settings were asked for
 
     async def _build(self) -> None:
         t = self.tuning
@@ -115,7 +116,7 @@ class Agent:
         self._tasks.append(asyncio.ensure_future(self._fetch_hall()))
 
     async def _fetch_hall(self) -> None:
-        """Hall, zone and service names for printed tickets; best effort."""
+        """Hall, zone and service names, and whether tickets are bilingual, for printed tickets; best effort."""
         if not self.hub.printers:
             return
         url = self.link.endpoints.http + "/api/v1/hall"
@@ -126,6 +127,8 @@ class Agent:
                     self.hub.set_hall(await resp.json())
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             log.warning("hall names not fetched from %s: %s", url, exc)
+        finally:
+            self.hall_read.set()
 
     async def start(self) -> None:
         await self.outbox.load()

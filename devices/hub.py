@@ -80,6 +80,7 @@ class DeviceHub:
         self.outage = 0.0  # how long the link was down before the current connection
         self.hall_name = config.hall_name
         self.names: dict[str, str] = {}
+        self.hall_en: str | None = None  # set for a hall that prints bilingual tickets
         self.window_status: dict[int, str] = {}
         self.at_window: dict[int, str] = {}  # window -> the ticket number its keypads show ("" for none)
         self.evaluating: dict[int, str] = {}  # window -> ticket id on the evaluator now
@@ -196,7 +197,7 @@ class DeviceHub:
 
     def _snapshot(self, state: dict[str, Any]) -> None:
         for svc in state.get("services") or []:
-            self.names[f"service:{svc.get('id')}"] = str(svc.get("name") or svc.get("id"))
+            self._name_service(svc)
         for view in state.get("windows") or []:
             number = view.get("number")
             if not isinstance(number, int):
@@ -214,10 +215,16 @@ class DeviceHub:
         """Names from GET /api/v1/hall, for printed tickets."""
         if not self.config.hall_name and described.get("name"):
             self.hall_name = str(described["name"])
+        # A bilingual hall prints English lines too (its English name may be blank).
+        self.hall_en = str(described.get("name_en") or "") if described.get("bilingual_tickets") else None
         for zone in described.get("zones") or []:
             self.names[f"zone:{zone.get('id')}"] = str(zone.get("name") or zone.get("id"))
         for svc in described.get("services") or []:
-            self.names[f"service:{svc.get('id')}"] = str(svc.get("name") or svc.get("id"))
+            self._name_service(svc)
+
+    def _name_service(self, svc: dict[str, Any]) -> None:
+        self.names[f"service:{svc.get('id')}"] = str(svc.get("name") or svc.get("id"))
+        self.names[f"service_en:{svc.get('id')}"] = str(svc.get("name_en") or "")
 
     # -- LED strips and keypad displays ----------------------------------------------------------
 
@@ -369,7 +376,8 @@ class DeviceHub:
             self.skipped_prints += 1
             log.warning("not printing %s: requested while the agent was away too long", ticket.get("number"))
             return
-        content = ticket_layout.from_event(data, hall=self.hall_name, names=self.names, base_url=self.base_url)
+        content = ticket_layout.from_event(data, hall=self.hall_name, names=self.names, base_url=self.base_url,
+                                           hall_en=self.hall_en)
         # A reprint is a new job (named by its event's sequence number); a replayed
         # request of either kind carries the same name and is not printed again.
         job_id = f"{ticket['id']}#{msg.get('seq')}" if data.get("reprint") else str(ticket["id"])

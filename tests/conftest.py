@@ -313,13 +313,13 @@ class Harness:
 
 @pytest.fixture
 async def make_server(hall_config: config.HallConfig, clock: ManualClock) -> AsyncIterator[Any]:
-    """Start real servers on free ports; keyword arguments go to ``make_app``."""
+    """Start real servers on free ports (``cfg`` replaces the hall); other keyword arguments go to ``make_app``."""
     from aiohttp import web
 
     started: list[tuple[Harness, web.AppRunner]] = []
 
-    async def make(**app_kwargs: Any) -> Harness:
-        app = make_app(hall_config, clock=clock, **app_kwargs)
+    async def make(*, cfg: config.HallConfig | None = None, **app_kwargs: Any) -> Harness:
+        app = make_app(cfg or hall_config, clock=clock, **app_kwargs)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         port = free_port()

@@ -180,7 +180,7 @@ async def run_agent(
 ) -> None:
     """Announce the hall's calls until cancelled; raise AgentFatal when retrying cannot help."""
     settings = settings or VoiceSettings()
-    player = player or default_player(settings.player_command, out_dir)
+    player = player or default_player(settings.player_command, out_dir, settings.keep_files)
     engine = build_engine(settings)
     announcer = Announcer(engine, player, settings)
     agent = VoiceAgent(server_url, token, announcer, zones=zones, settings=settings)  # a wrong address fails first
@@ -234,7 +234,7 @@ def _player(args: argparse.Namespace, settings: VoiceSettings) -> Player:
     if args.player == "file":
         return FileSink(args.out)
     speaker = args.player == "speaker"
-    return CommandPlayer(settings.player_command) if speaker else default_player(settings.player_command, args.out)
+    return CommandPlayer(settings.player_command) if speaker else default_player(settings.player_command, args.out, settings.keep_files)
 
 
 async def _make_clips(settings: VoiceSettings, folder: Path) -> int:

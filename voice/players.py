@@ -168,11 +168,16 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
 class FileSink(Player):
-    """Write each announcement as a WAV file into a folder, in order."""
+    """Write each announcement as a WAV file into a folder, in order, keeping the last ``keep`` (0: all).
 
-    def __init__(self, folder: Path | str) -> None:
+    A hall without a speaker (the demo, a test bench) announces every few seconds all day:
+    unpruned, the folder grows by hundreds of megabytes an hour.
+    """
+
+    def __init__(self, folder: Path | str, keep: int = 0) -> None:
         self.folder = Path(folder)
-        self.written: list[Path] = []
+        self.keep = keep
+        self.written: list[Path] = []  # every file written, in order (the oldest may be pruned)
         self._changed = asyncio.Condition()
 
     @contextlib.asynccontextmanager
@@ -186,6 +191,8 @@ class FileSink(Player):
         async with self._changed:
             self.written.append(path)
             self._changed.notify_all()
+        if self.keep and len(self.written) > self.keep:
+            await asyncio.to_thread(_unlink, self.written[-self.keep - 1])
 
     async def wait_for(self, count: int, timeout: float = 10.0) -> list[Path]:
         """Wait until ``count`` files have been written; return them in order."""
@@ -193,6 +200,11 @@ class FileSink(Player):
             async with self._changed:
                 await self._changed.wait_for(lambda: len(self.written) >= count)
                 return list(self.written)
+
+
+def _unlink(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
 
 
 def _write_atomic(path: Path, audio: Audio) -> None:
@@ -205,10 +217,10 @@ def _write_atomic(path: Path, audio: Audio) -> None:
     os.replace(tmp, path)  # a watcher never sees half a file
 
 
-def default_player(command: Sequence[str], folder: Path | str) -> Player:
-    """Return the speaker when one is present, otherwise a file sink into ``folder``."""
+def default_player(command: Sequence[str], folder: Path | str, keep: int = 0) -> Player:
+    """Return the speaker when one is present, otherwise a file sink into ``folder`` keeping ``keep`` files."""
     speaker = CommandPlayer(command)
     if speaker.available():
         return speaker
     log.info("no speaker for %r; writing announcements into %s", command[0], folder)
-    return FileSink(folder)
+    return FileSink(folder, keep)

@@ -50,6 +50,7 @@ class VoiceSettings:
     cache_max_mb: int = 200
     clip_pack_dir: Path | None = None  # default: <cache_dir>/clips
     player_command: tuple[str, ...] = DEFAULT_PLAYER
+    keep_files: int = 50  # announcements kept as WAV files where no speaker plays them; 0 keeps all
 
     def template(self, language: str) -> str:
         """Return the template for ``language``."""
@@ -184,4 +185,5 @@ _CHECKS = {
     "cache_max_mb": _integer(1, 100_000),
     "clip_pack_dir": _optional_path,
     "player_command": _command,
+    "keep_files": _integer(0, 1_000_000),
 }

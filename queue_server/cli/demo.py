@@ -16,11 +16,14 @@ import random
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
 from queue_server.core import config
+from queue_server.core.clock import Clock, ShiftedClock, SystemClock
+from queue_server.core.errors import HallError
 from queue_server.service import auth
 from queue_server.service.hall import Hall
 from queue_server.store import open_store
@@ -78,8 +81,6 @@ async def seed(cfg: config.HallConfig) -> DemoTokens:
         for _, login, name, staff_no, dept in SIMULATED:
             if await store.person(login=login) is None:
                 await store.put_person(auth.new_person(login, name, "clerk", PASSWORD, staff_no=staff_no, department=dept))
-        from queue_server.core.clock import SystemClock
-
         authn = auth.Authenticator(store, SystemClock())
         windows = tuple(cfg.windows)
         tokens = DemoTokens()
@@ -105,10 +106,32 @@ def traffic(hall_key: Any, seed_value: int = 1) -> Any:
     return lifetime
 
 
-async def _simulate(hall: Hall, rnd: random.Random) -> None:
+Sleep = Callable[[float], Awaitable[None]]
+
+
+async def _simulate(hall: Hall, rnd: random.Random, sleep: Sleep = asyncio.sleep) -> None:
+    """Citizens arrive every few seconds; each simulated clerk calls, starts, serves and finishes."""
     kiosk = auth.Principal("kiosk", "demo-kiosk", "demo kiosk", kiosk="")
+    clerks = await _sign_in(hall)
+    with contextlib.suppress(Exception):
+        await hall.execute("set_notice", auth.Principal("manager", "demo", "demo"), text=NOTICE, text_en=NOTICE_EN)
+    services = [s for w in clerks for s in hall.config.windows[w].services]
+    for _ in range(12):  # a morning's queue to start with
+        await hall.execute("issue", kiosk, service=rnd.choice(services))
+
+    async def arrivals() -> None:
+        # About six citizens a minute against six windows serving about seven: busy, never swamped.
+        while True:
+            await sleep(rnd.uniform(6.0, 14.0))
+            with contextlib.suppress(HallError):
+                await hall.execute("issue", kiosk, service=rnd.choice(services),
+                                   priority="green" if rnd.random() < 0.08 else "normal")
+
+    await asyncio.gather(arrivals(), *(_clerk(hall, number, p, rnd, sleep) for number, p in clerks.items()))
+
+
+async def _sign_in(hall: Hall) -> dict[int, auth.Principal]:
     clerks: dict[int, auth.Principal] = {}
-    pad = auth.Principal("pad", "demo-pad", "demo pad", frozenset(hall.config.windows))
     for number, login, *_ in SIMULATED:
         person = await hall.store.person(login=login)
         if person is None:
@@ -116,40 +139,50 @@ async def _simulate(hall: Hall, rnd: random.Random) -> None:
         p = auth.from_person(person)
         try:
             await hall.execute("open", p, window=number)
-        except Exception as exc:  # already open after a restart with --keep
+        except HallError as exc:  # already open after a restart with --keep
             log.debug("window %s: %s", number, exc)
         clerks[number] = p
-    try:
-        await hall.execute("set_notice", auth.Principal("manager", "demo", "demo"), text=NOTICE, text_en=NOTICE_EN)
-    except Exception:
-        pass
-    services = [s for w in clerks for s in hall.config.windows[w].services]
-    for _ in range(12):  # a morning's queue to start with
-        await hall.execute("issue", kiosk, service=rnd.choice(services))
+    return clerks
+
+
+async def _clerk(hall: Hall, number: int, clerk: auth.Principal, rnd: random.Random, sleep: Sleep) -> None:
+    """One window's day: call, wait for the citizen to walk up, 开始办理, serve, 办结, and the rating."""
+    pad = auth.Principal("pad", "demo-pad", "demo pad", frozenset(hall.config.windows))
     while True:
-        await asyncio.sleep(rnd.uniform(2.0, 5.0))
+        await sleep(rnd.uniform(3.0, 8.0))
         try:
-            if rnd.random() < 0.6:
-                await hall.execute("issue", kiosk, service=rnd.choice(services),
-                                   priority="green" if rnd.random() < 0.08 else "normal")
-            number = rnd.choice(list(clerks))
-            called = await hall.execute("call_next", clerks[number], window=number)
+            called = await hall.execute("call_next", clerk, window=number)
             if called is None:
                 continue
-            await asyncio.sleep(rnd.uniform(1.0, 3.0))
+            await sleep(rnd.uniform(2.0, 6.0))  # the citizen walks to the window
             if rnd.random() < 0.05:
-                await hall.execute("no_show", clerks[number], window=number)
+                await hall.execute("no_show", clerk, window=number)
                 continue
-            done = await hall.execute("finish", clerks[number], window=number)
+            await hall.execute("start", clerk, window=number)
+            await sleep(rnd.uniform(20.0, 60.0))  # a short visit, so screens keep moving
+            done = await hall.execute("finish", clerk, window=number)
             if done is not None and rnd.random() < 0.7:
                 await asyncio.sleep(rnd.uniform(1.5, 4.0))  # the citizen reads the pad, then presses
                 level = rnd.choices([5, 4, 3, 2, 1], weights=[70, 20, 6, 3, 1])[0]
                 await hall.execute("evaluate", pad, ticket=done["id"], level=level,
                                    reasons=["efficiency"] if level <= 2 else [])
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the demo keeps going whatever a visitor does to its windows
-            log.debug("demo traffic: %s", exc)
+        except HallError as exc:  # the demo keeps going whatever a visitor does to its windows
+            log.debug("demo window %s: %s", number, exc)
+
+
+def demo_clock(cfg: config.HallConfig, real: bool = False) -> Clock:
+    """The demo's clock: its day starts just before the hall opens, whatever the hour it is started.
+
+    Started at 15:00 on the real clock, simulated clerks signing in would be late for the
+    afternoon and absent all morning in the attendance report; on this clock they sign in
+    on time, and the day runs on from the opening at the real pace.
+    """
+    if real:
+        return SystemClock()
+    tz = cfg.hall.tz
+    today = SystemClock().now().astimezone(tz).date()
+    opening = datetime.combine(today, cfg.hall.hours[0][0], tz)
+    return ShiftedClock(opening - timedelta(minutes=2))
 
 
 @contextlib.asynccontextmanager
@@ -197,6 +230,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from queue_server.web.http import HALL_KEY
 
     workdir = Path(args.dir).resolve()
+    kept = args.keep and (workdir / "demo.db").exists()
     if workdir.exists() and not args.keep:
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -205,10 +239,15 @@ def run_demo(args: argparse.Namespace) -> int:
     base = f"http://{args.host}:{args.port}"
     extras = [] if args.no_traffic else [traffic(HALL_KEY)]
     extras += agents(base, tokens, workdir, cfg, voice=not args.no_voice)
-    app = make_app(cfg, extras=extras)
+    real_clock = args.real_clock or kept  # a kept day goes on in real time: its clock never runs back
+    clock = demo_clock(cfg, real=real_clock)
+    app = make_app(cfg, clock=clock, extras=extras)
 
     def ready(_: str) -> None:
         print(banner(base, tokens, workdir, traffic=not args.no_traffic), flush=True)
+        if not real_clock:
+            print(f"  The demo's clock started at {clock.now().astimezone(cfg.hall.tz):%H:%M}, before the hall opens "
+                  "(--real-clock for the real time).\n", flush=True)
 
     use_uvloop()
     web.run_app(app, host=args.host, port=args.port, print=ready, shutdown_timeout=3, access_log=None)

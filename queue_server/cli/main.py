@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--keep", action="store_true", help="keep the previous demo database")
     demo.add_argument("--no-voice", action="store_true")
     demo.add_argument("--no-traffic", action="store_true", help="do not simulate citizens and clerks")
+    demo.add_argument("--real-clock", action="store_true",
+                      help="run on the real time (by default the demo's day starts just before the hall opens)")
 
     cfg = sub.add_parser("config", help="configuration tools")
     cfg_sub = cfg.add_subparsers(dest="action", required=True)

@@ -17,6 +17,18 @@ class SystemClock:
         return datetime.now(timezone.utc)
 
 
+class ShiftedClock:
+    """The system clock moved by a fixed offset, so that it read ``start`` when it was made."""
+
+    def __init__(self, start: datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("ShiftedClock needs an aware datetime")
+        self._offset = start - datetime.now(timezone.utc)
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc) + self._offset
+
+
 class ManualClock:
     """A clock the caller moves: tests and the day replayer."""
 
@@ -44,6 +56,14 @@ def business_day(when: datetime, tz: tzinfo) -> str:
 def within_hours(when: datetime, tz: tzinfo, hours: tuple[tuple[time, time], ...]) -> bool:
     local = when.astimezone(tz).time()
     return any(start <= local < end for start, end in hours)
+
+
+def next_opening(when: datetime, tz: tzinfo, hours: tuple[tuple[time, time], ...]) -> time | None:
+    """The start of the day's next business span when ``when`` falls before it (early morning, lunch), else None."""
+    local = when.astimezone(tz).time()
+    if any(start <= local < end for start, end in hours):
+        return None
+    return next((start for start, _ in hours if start > local), None)
 
 
 def spans_on(day: date, tz: tzinfo, hours: tuple[tuple[time, time], ...]) -> list[tuple[datetime, datetime]]:

@@ -85,6 +85,10 @@ class Policy:
     call_next_finishes_current: bool = True  # keypads have no finish key
     issue_outside_hours: bool = False  # kiosks may issue when the hall is closed
     rating_minutes: int = 10  # a pad rates its window's ticket just finished, this long after (0: no limit)
+    issue_without_window: bool = True  # kiosks may issue for a service no signed-in window serves
+
+
+LANGUAGES = ("zh", "en")  # the pages' languages (web/i18n.json)
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,8 @@ class Hall:
     timezone: str = "Asia/Shanghai"
     hours: tuple[tuple[time, time], ...] = ((time(8, 30), time(12, 0)), (time(14, 30), time(17, 30)))
     public_url: str = ""  # base of tracking links printed on tickets
+    language: str = "zh"  # what every citizen, and every screen nobody touches, starts in
+    bilingual_tickets: bool = False  # printed tickets carry English lines under the Chinese
 
     @property
     def tz(self) -> ZoneInfo:
@@ -306,7 +312,8 @@ def _hall(c: _Checker, data: Any) -> Hall | None:
     if not isinstance(data, dict):
         c.fail("hall", None, None, "a [hall] table is required")
         return None
-    c.unknown(data, "hall", None, {"id", "name", "name_en", "timezone", "hours", "public_url"})
+    c.unknown(data, "hall", None, {"id", "name", "name_en", "timezone", "hours", "public_url", "language",
+                                   "bilingual_tickets"})
     hid = c.get(data, "hall", None, "id", str)
     if hid is not None and not _ID.match(hid):
         c.fail("hall", None, "id", f"{hid!r} must be lowercase letters, digits, - or _")
@@ -317,6 +324,9 @@ def _hall(c: _Checker, data: Any) -> Hall | None:
     except (ZoneInfoNotFoundError, ValueError):
         c.fail("hall", None, "timezone", f"unknown timezone {tz!r}")
         tz = "Asia/Shanghai"
+    language = c.get(data, "hall", None, "language", str, "zh")
+    if language not in LANGUAGES:
+        c.fail("hall", None, "language", f"must be one of {', '.join(LANGUAGES)}")
     hours_raw = c.get(data, "hall", None, "hours", list, ["08:30-12:00", "14:30-17:30"])
     hours = Hall.hours
     try:
@@ -332,6 +342,8 @@ def _hall(c: _Checker, data: Any) -> Hall | None:
         timezone=tz,
         hours=hours,
         public_url=c.get(data, "hall", None, "public_url", str, ""),
+        language=language if language in LANGUAGES else "zh",
+        bilingual_tickets=bool(c.get(data, "hall", None, "bilingual_tickets", bool, False)),
     )
 
 

@@ -114,8 +114,12 @@ def mean_handling(state: HallState, service: str) -> float:
     return (sum(recent) + prior * weight) / (len(recent) + weight)
 
 
-def eta_minutes(state: HallState, service: str, ahead: int) -> int:
-    """Minutes until a ticket with ``ahead`` people of its own queue before it is likely called."""
+def eta_minutes(state: HallState, service: str, ahead: int) -> int | None:
+    """Minutes until a ticket with ``ahead`` people of its own queue before it is likely called.
+
+    None while no window is signed in for the service: nobody serves it, so any figure
+    would be a promise the hall cannot keep.
+    """
     return Pace.of(state, service).minutes(ahead)
 
 
@@ -127,33 +131,35 @@ class Pace:
     for the work queued ahead of it across those services, not only its own: the model
     sums that work (people × expected handling), counting for each other service only the
     part these windows will do (their share of the windows signed in that serve it), and
-    divides it by the windows signed in that serve this service (all that serve it, when
-    none is signed in yet).
+    divides it by the windows signed in that serve this service. With none signed in there
+    is no pace (``minutes`` is None).
     """
 
     handling: float  # expected seconds per ticket of this service
     waiting: int  # people in this service's queue
     others: float  # seconds of other services' queued work these windows will do
-    windows: int
+    windows: int  # signed in and serving this service; 0: nobody serves it now
 
     @classmethod
     def of(cls, state: HallState, service: str) -> Pace:
         cfg, windows = state.config, state.windows
 
         def signed_in(numbers: list[int]) -> list[int]:
-            return [n for n in numbers if (w := windows.get(n)) is not None and w.status is not WindowStatus.CLOSED] or numbers
+            return [n for n in numbers if (w := windows.get(n)) is not None and w.status is not WindowStatus.CLOSED]
 
         servers = signed_in(cfg.windows_serving(service))
         others = 0.0
         for other in {s for n in servers for s in cfg.windows[n].services} - {service}:
             waiting = len(state.waiting.get(other, ()))
             if waiting:
-                busy = signed_in(cfg.windows_serving(other))
+                busy = signed_in(cfg.windows_serving(other))  # never empty: one of ``servers`` serves it
                 others += waiting * mean_handling(state, other) * sum(1 for n in busy if n in servers) / len(busy)
-        return cls(mean_handling(state, service), len(state.waiting.get(service, ())), others, len(servers) or 1)
+        return cls(mean_handling(state, service), len(state.waiting.get(service, ())), others, len(servers))
 
-    def minutes(self, ahead: int) -> int:
-        """The ETA of a ticket with ``ahead`` people of its own queue before it."""
+    def minutes(self, ahead: int) -> int | None:
+        """The ETA of a ticket with ``ahead`` people of its own queue before it; None when nobody serves it."""
+        if not self.windows:
+            return None
         # How far into the other queues it stands: the same share as into its own (counting itself).
         share = min(1.0, (ahead + 1) / self.waiting) if self.waiting else 1.0
         seconds = ((ahead + 0.5) * self.handling + share * self.others) / self.windows

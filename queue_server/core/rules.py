@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from . import queueing
-from .clock import business_day, within_hours
+from .clock import business_day, next_opening, within_hours
 from .config import HallConfig
 from .errors import Conflict, IllegalTransition, Invalid, NotFound
 from .model import (
@@ -145,6 +145,8 @@ def issue(
     issued = st.counters.get(service, 0)
     if issued >= svc.daily_limit:
         raise Conflict(f"all {svc.daily_limit} tickets for {svc.name} are taken today", code="tickets_exhausted")
+    if not staff and not tx.config.policy.issue_without_window and not st.staffed_windows(service):
+        raise Conflict(f"no window serves {svc.name} now", code="no_window")
     seq_no = issued + 1
     number = format_number(svc.prefix, seq_no, svc.daily_limit)
     ticket_id = f"{st.day.replace('-', '')}-{number}"
@@ -175,8 +177,19 @@ def issue(
     for hook in tx.hooks.issued:
         hook(tx, ticket)
     if print_to:
-        tx.emit("print.requested", ticket=ticket, extra={"kiosk": print_to, "ahead": ahead, "eta_minutes": eta})
+        tx.emit("print.requested", ticket=ticket, extra=print_job(tx, print_to, ahead, eta))
     return ticket
+
+
+def print_job(tx: Tx, kiosk: str, ahead: int, eta: int | None) -> dict[str, Any]:
+    """What a printer needs beside the ticket: the kiosk, the wait, and when nobody serves it yet."""
+    job: dict[str, Any] = {"kiosk": kiosk, "ahead": ahead, "eta_minutes": eta}
+    if eta is None:
+        job["no_window"] = True
+        opens = next_opening(tx.now, tx.config.hall.tz, tx.config.hall.hours)
+        if opens is not None:
+            job["opens_at"] = f"{opens:%H:%M}"
+    return job
 
 
 def reprint(tx: Tx, ticket: Ticket, kiosk: str | None = None) -> Ticket:
@@ -193,8 +206,7 @@ def reprint(tx: Tx, ticket: Ticket, kiosk: str | None = None) -> Ticket:
         raise Invalid(f"{ticket.number} was not printed at a kiosk: name the kiosk to print it at", code="kiosk_required")
     ahead = queueing.ahead_of(tx.state, ticket) if ticket.status is Status.WAITING else 0
     eta = queueing.eta_minutes(tx.state, ticket.service, ahead)
-    tx.emit("print.requested", ticket=ticket,
-            extra={"kiosk": target, "ahead": ahead, "eta_minutes": eta, "reprint": True})
+    tx.emit("print.requested", ticket=ticket, extra={**print_job(tx, target, ahead, eta), "reprint": True})
     return ticket
 
 
@@ -559,17 +571,35 @@ DEVICE_STATUSES = ("online", "offline", "paper_near_end", "paper_out", "cover_op
 
 
 def device_status(tx: Tx, device: str, kind: str, status: str, *, detail: str = "", window: int | None = None,
-                  kiosk: str | None = None, agent: str | None = None) -> Doc:
-    """Record a device's health; an unchanged report emits nothing."""
+                  kiosk: str | None = None, agent: str | None = None, link: str | None = None) -> Doc:
+    """Record a device's health; an unchanged report emits nothing.
+
+    ``link`` names the agent's connection the report came over, so that the end of that
+    connection marks only what it reported (the agent may already be back on another).
+    """
     if kind not in DEVICE_KINDS:
         raise Invalid(f"kind must be one of {DEVICE_KINDS}", code="bad_value")
     if status not in DEVICE_STATUSES:
         raise Invalid(f"status must be one of {DEVICE_STATUSES}", code="bad_value")
     old = tx.state.docs.get("device", {}).get(device)
     data = {"device": device, "kind": kind, "status": status, "detail": detail, "window": window, "kiosk": kiosk,
-            "agent": agent}
+            "agent": agent, "link": link}
     if old is not None and all(old.data.get(k) == v for k, v in data.items()):
         return old
     doc = Doc("device", device, tx.state.day, {**data, "since": tx.now.isoformat()})
     tx.emit("device.status", docs=(doc,))
     return doc
+
+
+def agent_gone(tx: Tx, agent: str, link: str) -> list[Doc]:
+    """An agent's connection ended: what it reported over that connection is unreachable now.
+
+    A printer whose agent is gone prints nothing, so the kiosk must stop saying "printing".
+    When the agent comes back it reports again, over its new connection.
+    """
+    gone = []
+    for old in tx.state.docs.get("device", {}).values():
+        if old.data.get("agent") == agent and old.data.get("link") == link and old.data.get("status") != "offline":
+            gone.append(device_status(tx, old.id, old.data["kind"], "offline", detail="agent disconnected",
+                                      window=old.data.get("window"), kiosk=old.data.get("kiosk"), agent=agent, link=link))
+    return gone

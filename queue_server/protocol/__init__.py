@@ -103,6 +103,11 @@ def topic_kiosk(kiosk: str) -> str:
     return f"kiosk:{kiosk}"
 
 
+def topic_printer(kiosk: str) -> str:
+    """The health of the printers bound to a kiosk (the kiosk page says "printing" only when one is online)."""
+    return f"printer:{kiosk}"
+
+
 TOPIC_ADMIN = "admin"
 TOPIC_DEVICES = "devices"
 

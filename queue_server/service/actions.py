@@ -270,7 +270,7 @@ async def device_status(c: Call) -> dict[str, Any]:
     a = c.args
     return await c.decide(lambda tx: rules.device_status(
         tx, a["device"], a["kind"], a["status"], detail=a.get("detail", ""), window=a.get("window"),
-        kiosk=a.get("kiosk"), agent=c.principal.id).to_dict())
+        kiosk=a.get("kiosk"), agent=c.principal.id, link=c.principal.extra.get("link")).to_dict())
 
 
 # -- people and device tokens -----------------------------------------------------------------------

@@ -89,7 +89,8 @@ def describe(cfg: HallConfig) -> dict[str, Any]:
     """The hall's fixed layout: zones, services, windows, hours."""
     h = cfg.hall
     return {
-        "id": h.id, "name": h.name, "name_en": h.name_en, "timezone": h.timezone,
+        "id": h.id, "name": h.name, "name_en": h.name_en, "timezone": h.timezone, "language": h.language,
+        "bilingual_tickets": h.bilingual_tickets,
         "hours": [f"{a:%H:%M}-{b:%H:%M}" for a, b in h.hours],
         "zones": [{"id": z.id, "name": z.name, "name_en": z.name_en} for z in cfg.zones.values()],
         "services": [

@@ -91,7 +91,9 @@ def of(hall: Hall, event: Event, service_view: ServiceView | None = None) -> lis
     if name in ("notice.changed", "day.started"):
         return [(frozenset({ALL}), public)]
     if name == "device.status":
-        return [(frozenset({protocol.TOPIC_ADMIN, protocol.TOPIC_DEVICES}), public)]
+        printers = {protocol.topic_printer(d.data["kiosk"]) for d in event.docs
+                    if d.data.get("kind") == "printer" and d.data.get("kiosk")}
+        return [(frozenset({protocol.TOPIC_ADMIN, protocol.TOPIC_DEVICES, *printers}), public)]
     if name == "evaluation.submitted" and t is not None:
         out = [(frozenset({protocol.TOPIC_ADMIN, protocol.topic_ticket(t.token)}), public)]
         if t.window is not None:

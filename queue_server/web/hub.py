@@ -15,13 +15,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import secrets
 from collections import deque
+from dataclasses import replace
 from typing import Any, Iterable
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from queue_server import __version__, protocol
-from queue_server.core import queueing
+from queue_server.core import queueing, rules
 from queue_server.core.errors import HallError, Invalid
 from queue_server.core.model import Event, Status, token_key
 from queue_server.service import auth, trace, views
@@ -40,6 +42,7 @@ SEND_BUFFER = 1024 * 1024  # bytes a client may fall behind (about a thousand ev
 HEARTBEAT = 20.0
 HELLO_TIMEOUT = 10.0
 CATCH_UP_SECONDS = 5.0  # a reconnecting client waits at most this for this process to reach its since
+STAFFING = ("window.opened", "window.closed")  # events that change who serves a queue, and so its ETA
 
 
 Encoded = tuple[int, list[tuple[frozenset[str], bytes]]]  # an event's seq and its audiences' frames
@@ -120,6 +123,8 @@ class Hub:
         self._earlier: list[Encoded] = []
         self._reading = asyncio.Lock()
         hall.auth.session_ended.append(self.end_session)
+        self._closing = False
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def _read_earlier(self, since: int) -> None:
         """Read the events after ``since`` that this process dispatched before it started the hub.
@@ -165,11 +170,13 @@ class Hub:
     async def close(self) -> None:
         if self.end_session in self.hall.auth.session_ended:
             self.hall.auth.session_ended.remove(self.end_session)
+        self._closing = True  # agents cut by our shutdown are not gone: they come back elsewhere, or here
         self._unsubscribe()
         self._unsubscribe = lambda: None  # closing twice is harmless
         for c in list(self.clients):
             c.closed = True
             await c.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     # -- fan-out ------------------------------------------------------------------------
 
@@ -194,15 +201,18 @@ class Hub:
                 if event.seq > c.floor:
                     c.send(frame)
                 sent.add(c)
-        if event.ticket is not None and any(c.tokens for c in self.clients):
+        if (event.ticket is not None or event.name in STAFFING) and any(c.tokens for c in self.clients):
             self._positions(event)
 
     def _positions(self, event: Event) -> None:
-        """Tell citizens following a ticket how many now stand before them."""
+        """Tell citizens following a ticket how many now stand before them, and the wait (a window
+        signing in or out changes it, or leaves none: the ETA is then null)."""
         st = self.hall.state
         services = {event.ticket.service} if event.ticket else set()
         if event.extra.get("from_service"):
             services.add(event.extra["from_service"])
+        if event.name in STAFFING and event.window is not None and event.window.number in self.hall.config.windows:
+            services.update(self.hall.config.windows[event.window.number].services)
         for service in services:
             pace = queueing.Pace.of(st, service)
             for c in self.clients:
@@ -268,7 +278,7 @@ class Hub:
             return
         if kind == "window" and arg.isascii() and arg.isdigit() and len(arg) <= 9 and int(arg) in cfg.windows:
             return
-        if kind == "kiosk" and arg:
+        if kind in ("kiosk", "printer") and arg:
             if p.role in ("manager", "admin") or (p.role in ("kiosk", "agent") and p.kiosk == arg):
                 return
             raise HallError(f"topic {topic!r} needs that kiosk's token", code="forbidden")
@@ -294,6 +304,9 @@ class Hub:
             state["tickets"] = tickets
         if protocol.TOPIC_ADMIN in c.topics or protocol.TOPIC_DEVICES in c.topics:
             state["devices"] = views.devices(st)
+        kiosks = {t.partition(":")[2] for t in c.topics if t.startswith("printer:")}
+        if kiosks:
+            state["printers"] = [d for d in views.devices(st) if d.get("kind") == "printer" and d.get("kiosk") in kiosks]
         return {"type": protocol.SNAPSHOT, "seq": st.seq, "state": state}
 
     def start_stream(self, c: Client, since: int | None) -> None:
@@ -332,9 +345,26 @@ class Hub:
                 await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"bad hello")
         finally:
             self._drop(c)
+            self._agent_gone(c)
             if not ws.closed:
                 await ws.close()
         return ws
+
+    def _agent_gone(self, c: Client) -> None:
+        """Mark what an agent reported over this connection offline: its printer prints nothing now."""
+        link = c.principal.extra.get("link")
+        if self._closing or c.principal.role != "agent" or not link:
+            return
+
+        async def mark() -> None:
+            try:
+                await self.hall.run(lambda tx: rules.agent_gone(tx, c.principal.id, link), c.principal.id)
+            except HallError as exc:  # the hall is stopping
+                log.info("devices of agent %s not marked offline: %s", c.principal.id, exc)
+
+        task = asyncio.ensure_future(mark())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _reply(self, c: Client, message: dict[str, Any]) -> None:
         c.reply(message)
@@ -358,6 +388,8 @@ class Hub:
             if hello["type"] != protocol.HELLO:
                 raise protocol.ProtocolError("hello_first", "the first message must be hello")
             c.principal = await self._principal(request, hello.get("token"))
+            if c.principal.role == "agent":  # its device reports name this connection (rules.agent_gone)
+                c.principal = replace(c.principal, extra={**c.principal.extra, "link": secrets.token_hex(8)})
             topics = list(dict.fromkeys(hello.get("topics") or []))
             if len(topics) > 200:
                 raise Invalid("at most 200 topics", code="bad_topic")

@@ -72,20 +72,24 @@ class Page:
     css: str  # stylesheet under static/css, after base.css
     strings: tuple[str, ...]  # key prefixes of the language table the page needs
     title: str  # key of the page's title
+    # A page a hall device shows to everyone (kiosk, screens, pad): it starts in the hall's
+    # language (or its URL's ?lang=), never in the one the last visitor chose.
+    shared: bool = False
 
 
 PAGES = {
     p.name: p
     for p in (
         Page("index", "index.html", "index.js", "index.css", ("index.",), "index.title"),
-        Page("kiosk", "kiosk.html", "kiosk.js", "kiosk.css", ("kiosk.", "err.", "prio."), "kiosk.title"),
+        Page("kiosk", "kiosk.html", "kiosk.js", "kiosk.css", ("kiosk.", "err.", "prio."), "kiosk.title", shared=True),
         Page("track", "track.html", "track.js", "track.css", ("track.", "status.", "rate.", "err.", "prio."), "track.title"),
         Page("console", "console.html", "console.js", "console.css",
              ("console.", "status.", "wstatus.", "pause.", "outcome.", "prio.", "err.", "login.", "pick.", "dur."),
              "console.title"),
-        Page("hall", "hall_tv.html", "hall-tv.js", "hall-tv.css", ("tv.",), "tv.title"),
-        Page("window", "window_screen.html", "window-screen.js", "window-screen.css", ("ws.", "pause."), "ws.title"),
-        Page("pad", "pad.html", "pad.js", "pad.css", ("pad.", "rate.", "err."), "pad.title"),
+        Page("hall", "hall_tv.html", "hall-tv.js", "hall-tv.css", ("tv.",), "tv.title", shared=True),
+        Page("window", "window_screen.html", "window-screen.js", "window-screen.css", ("ws.", "pause."), "ws.title",
+             shared=True),
+        Page("pad", "pad.html", "pad.js", "pad.css", ("pad.", "rate.", "err."), "pad.title", shared=True),
         Page("admin", "admin.html", "admin.js", "admin.css",
              ("admin.", "wstatus.", "pause.", "status.", "err.", "login.", "role.", "prio.", "dkind.", "dstatus.", "dur."),
              "admin.title"),
@@ -176,16 +180,17 @@ def make_env() -> jinja2.Environment:
     return env
 
 
-def lang_of(request: web.Request) -> str:
-    want = request.query.get("lang") or request.cookies.get(LANG_COOKIE, "")
-    return want if want in LANGS else "zh"
+def lang_of(request: web.Request, *, shared: bool = False) -> str:
+    """The URL's ?lang=, else (on a person's own pages) their cookie, else the hall's language."""
+    want = request.query.get("lang") or ("" if shared else request.cookies.get(LANG_COOKIE, ""))
+    return want if want in LANGS else api.hall_of(request).config.hall.language
 
 
 async def render(request: web.Request, page: Page, params: dict[str, Any] | None = None) -> web.Response:
     """The page's shell in the caller's language, with its boot data and security headers."""
     hall = api.hall_of(request)
     cfg = hall.config
-    lang = lang_of(request)
+    lang = lang_of(request, shared=page.shared)
     table = strings_for(page)
 
     def t(key: str, **values: Any) -> str:
@@ -206,6 +211,7 @@ async def render(request: web.Request, page: Page, params: dict[str, Any] | None
         "page": page.name,
         "title": page.title,
         "lang": lang,
+        "shared": page.shared,
         "version": __version__,
         "strings": table,
         "hall": views.describe(cfg),

@@ -13,7 +13,9 @@ export const params = boot.params || {};
 const LANG_KEY = "hallcall.lang";
 const LANG_COOKIE = "hallcall_lang";
 const langListeners = [];
-let currentLang = localStorage.getItem(LANG_KEY) || boot.lang || "zh";
+// A shared page (kiosk, screens, pad) starts in the language the server chose for it: the
+// hall's, or its URL's. A person's own pages remember their last choice.
+let currentLang = (!boot.shared && localStorage.getItem(LANG_KEY)) || boot.lang || "zh";
 if (!["zh", "en"].includes(currentLang)) currentLang = "zh";
 
 export function lang() {
@@ -49,11 +51,18 @@ export function applyI18n(root = document) {
   if (boot.title) document.title = `${t(boot.title)} · ${nameOf(hall)}`;
 }
 
+/** Back to the page's starting language: the next citizen at a shared device starts there. */
+export function resetLang() {
+  if (currentLang !== (boot.lang || "zh")) setLang(boot.lang || "zh");
+}
+
 export function setLang(next) {
   currentLang = next === "en" ? "en" : "zh";
-  localStorage.setItem(LANG_KEY, currentLang);
-  // The server reads the cookie, so the next page load already comes in this language.
-  document.cookie = `${LANG_COOKIE}=${currentLang}; path=/; max-age=31536000; SameSite=Lax`;
+  if (!boot.shared) {
+    localStorage.setItem(LANG_KEY, currentLang);
+    // The server reads the cookie, so the next page load already comes in this language.
+    document.cookie = `${LANG_COOKIE}=${currentLang}; path=/; max-age=31536000; SameSite=Lax`;
+  }
   applyI18n();
   for (const fn of langListeners) fn(currentLang);
 }
@@ -172,13 +181,31 @@ export function hallMinutes(d = now()) {
   return hh * 60 + mm;
 }
 
+function hallSpans() {
+  return (hall.hours || []).map((span) => {
+    const [a, b] = span.split("-").map((x) => x.split(":").map(Number)).map(([hh, mm]) => hh * 60 + mm);
+    return { a, b, start: span.split("-")[0] };
+  });
+}
+
 /** Whether the hall's business hours ("08:30-12:00") include this moment. */
 export function hallIsOpen(d = now()) {
   const m = hallMinutes(d);
-  return (hall.hours || []).some((span) => {
-    const [a, b] = span.split("-").map((x) => x.split(":").map(Number)).map(([hh, mm]) => hh * 60 + mm);
-    return a <= m && m < b;
-  });
+  return hallSpans().some(({ a, b }) => a <= m && m < b);
+}
+
+/** "14:30" when this moment falls before one of today's spans (early morning, lunch), else "". */
+export function nextOpening(d = now()) {
+  const m = hallMinutes(d);
+  if (hallIsOpen(d)) return "";
+  const next = hallSpans().find(({ a }) => a > m);
+  return next ? next.start : "";
+}
+
+/** What to say instead of a wait when no window serving the service is signed in. */
+export function noWindowText(d = now()) {
+  const opens = nextOpening(d);
+  return opens ? t("common.no_window_until", { time: opens }) : t("common.no_window");
 }
 
 export function secondsSince(iso) {

@@ -5,7 +5,7 @@
 // for a closed hall, exhausted tickets and an unreachable server; back to the start
 // after a timeout. It shows nothing about anyone but the ticket just taken.
 
-import { $, $$, ApiError, Live, api, boot, deviceToken, explain, expose, hall, connection, hallIsOpen, isOnline, nameOf, onLangChange, params, setText, startPage, t } from "./hallcall.js";
+import { $, $$, ApiError, Live, api, boot, deviceToken, explain, expose, hall, connection, hallIsOpen, isOnline, nameOf, noWindowText, onLangChange, params, resetLang, setText, startPage, t } from "./hallcall.js";
 import { qrSvg } from "./qr.js";
 
 const IDLE_MS = (params.idle || 60) * 1000;
@@ -23,6 +23,8 @@ let blocked = ""; // a reason this kiosk cannot issue at all: no_token, bad_toke
 let idleTimer = 0;
 let meLoaded = false;
 let countdown = 0;
+const printers = new Map(); // this kiosk's printers (device id -> last health report), over printer:<kiosk>
+const PRINTING = ["online", "paper_near_end"];
 
 // -- screens ------------------------------------------------------------------------------
 
@@ -38,6 +40,7 @@ function showOnly(which) {
 function resetToStart() {
   chosen = null;
   ticket = null;
+  resetLang(); // the next citizen starts in the hall's language
   $("#k-checkin-input").value = ""; // an ID number never stays on the page
   clearInterval(countdown);
   selectZone(firstZone);
@@ -83,8 +86,9 @@ function selectZone(id) {
   for (const tile of $$(".k-service")) tile.hidden = tile.dataset.zone !== id;
 }
 
+// A null ETA for a waiting queue means no window serving it is signed in: say so, never a guess.
 function etaText(minutes) {
-  if (minutes == null) return "";
+  if (minutes == null) return noWindowText();
   return minutes <= 1 ? t("kiosk.eta_soon") : t("kiosk.eta_minutes", { n: minutes });
 }
 
@@ -113,7 +117,8 @@ function renderTiles() {
       setText(eta, "");
     } else {
       setText(waiting, t("kiosk.waiting_n", { n: s.waiting }));
-      setText(eta, s.eta_minutes == null ? "" : s.eta_minutes <= 1 ? t("kiosk.eta_soon") : t("kiosk.eta_tile", { n: s.eta_minutes }));
+      setText(eta, s.eta_minutes == null ? noWindowText() : s.eta_minutes <= 1 ? t("kiosk.eta_soon") : t("kiosk.eta_tile", { n: s.eta_minutes }));
+      tile.classList.toggle("no-window", s.eta_minutes == null);
     }
   }
   $("#k-checkin-open").disabled = !ready || !!blocked;
@@ -144,7 +149,8 @@ function renderConfirm() {
   const s = services.get(chosen);
   setText($("#k-confirm-name"), nameOf(s));
   setText($("#k-confirm-waiting"), s.waiting == null ? "–" : t("kiosk.people_n", { n: s.waiting }));
-  setText($("#k-confirm-eta"), s.eta_minutes == null ? "–" : etaText(s.eta_minutes));
+  setText($("#k-confirm-eta"), s.waiting == null ? "–" : etaText(s.eta_minutes));
+  $("#k-confirm-eta").classList.toggle("no-window", s.waiting != null && s.eta_minutes == null);
   $("#k-take-green").hidden = !green;
 }
 
@@ -229,8 +235,20 @@ function renderTicket() {
   setText($("#k-ticket-service"), nameOf(s));
   setText($("#k-ticket-ahead"), t("kiosk.people_n", { n: ticket.ahead ?? 0 }));
   setText($("#k-ticket-eta"), etaText(ticket.eta_minutes));
+  $("#k-ticket-eta").classList.toggle("no-window", ticket.eta_minutes == null);
   $("#k-ticket-green").hidden = ticket.priority !== "green";
   $("#k-ticket-appt").hidden = ticket.priority !== "appointment";
+  // "Printing" only when a printer bound to this kiosk says it is ready; otherwise the
+  // citizen must not walk away expecting a slip.
+  const printing = [...printers.values()].some((p) => PRINTING.includes(p.status));
+  const note = $("#k-print");
+  setText(note, t(printing ? "kiosk.printing" : "kiosk.no_printer"));
+  note.dataset.printing = String(printing);
+}
+
+function applyPrinters(list) {
+  for (const d of list || []) if (d.kind === "printer") printers.set(d.device, d);
+  renderTicket();
 }
 
 function showTicket(result) {
@@ -287,9 +305,14 @@ setInterval(renderTiles, 30000); // business hours end while the kiosk stands th
 const live = new Live({
   topics: ["hall"],
   token,
-  onSnapshot: (state) => applyQueues(state.services),
+  onSnapshot: (state) => {
+    printers.clear();
+    applyPrinters(state.printers);
+    applyQueues(state.services);
+  },
   onEvent: (msg) => {
     if (msg.data && msg.data.queues) applyQueues(msg.data.queues);
+    if (msg.name === "device.status") applyPrinters(((msg.data && msg.data.docs) || []).map((doc) => doc.data));
   },
   onStatus: () => renderTiles(),
   onWelcome: () => {
@@ -312,6 +335,7 @@ async function loadMe() {
       return;
     }
     green = !!me.green;
+    if (me.kiosk) live.topics = ["hall", `printer:${me.kiosk}`]; // its printers' health
     meLoaded = true;
   } catch (err) {
     if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {

@@ -3,7 +3,7 @@
 // reason required for the two lowest, thanks the citizen and goes back to the card.
 // One rating per service: the pad sends at most one, and the server refuses a second.
 
-import { $, $$, Live, ApiError, api, deviceToken, explain, expose, now, onLangChange, params, renderPhoto, setText, startPage, t, toast } from "./hallcall.js";
+import { $, $$, Live, ApiError, api, deviceToken, explain, expose, now, onLangChange, params, renderPhoto, resetLang, setText, startPage, t, toast } from "./hallcall.js";
 
 const number = params.window;
 const IDLE_MS = (params.idle || 90) * 1000; // an unrated service goes back to the card
@@ -29,6 +29,7 @@ function show(name) {
 function backToCard() {
   pending = null;
   chosen = 0;
+  resetLang(); // the next citizen starts in the hall's language
   show("card");
 }
 

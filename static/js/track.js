@@ -3,7 +3,7 @@
 // while waiting, and the rating after the service. It subscribes to its own ticket's
 // topic only, so it never learns anything about other citizens.
 
-import { $, $$, ApiError, Live, api, explain, expose, hall, nameOf, onLangChange, params, setText, startPage, t, toast } from "./hallcall.js";
+import { $, $$, ApiError, Live, api, explain, expose, hall, nameOf, noWindowText, onLangChange, params, setText, startPage, t, toast } from "./hallcall.js";
 
 const token = params.token;
 const windowsByNumber = new Map(hall.windows.map((w) => [w.number, w]));
@@ -95,7 +95,9 @@ function render() {
   if (st === "waiting") {
     setText($("#tr-ahead"), t("track.people_n", { n: ticket.ahead ?? 0 }));
     const eta = ticket.eta_minutes;
-    setText($("#tr-eta"), eta == null ? "–" : eta <= 1 ? t("track.eta_soon") : t("track.eta_minutes", { n: eta }));
+    // A waiting ticket without an ETA: no window serving its service is signed in.
+    setText($("#tr-eta"), eta == null ? noWindowText() : eta <= 1 ? t("track.eta_soon") : t("track.eta_minutes", { n: eta }));
+    $("#tr-eta").dataset.noWindow = String(eta == null);
   }
   const where = $("#tr-where");
   where.hidden = !["called", "serving"].includes(st);

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -248,6 +249,27 @@ async def test_kiosk_ticket_prints_with_its_tracking_qr(hall: HallAgent) -> None
     assert "企业设立登记" in lines[1]
     assert lines[2] == body["number"]
     assert printed.qr == f"{hall.proxy.base}/t/{body['token']}"
+
+
+async def test_a_bilingual_hall_prints_english_under_chinese(make_server: Any, hall_config: Any, clock: Any,
+                                                             tmp_path: Path) -> None:
+    bilingual = replace(hall_config, hall=replace(hall_config.hall, bilingual_tickets=True))
+    server = await make_server(cfg=bilingual)
+    h = HallAgent(server, tmp_path, clock)
+    await h.start()
+    try:
+        assert h.agent is not None
+        await h.wait(h.agent.hall_read)
+        # No window serves pension yet: the slip warns in both languages instead of a wait.
+        status, body = await (await server.kiosk("k1")).post("/api/v1/tickets", {"service": "pension"})
+        assert status == 201
+        (printed,) = await h.printer.wait_printed(1)
+        assert printed.text_lines()[:5] == ["太康县行政服务中心", "Taikang County Administrative Service Center",
+                                            "人社服务区 养老保险", "Pension insurance", body["number"]]
+        assert {"暂无窗口办理", "No window serves this now"} <= set(printed.text_lines())
+        assert "Please listen for your number; if missed, queue again" in printed.text_lines()
+    finally:
+        await h.stop()
 
 
 async def test_staff_reprint_prints_the_ticket_again_at_its_kiosk(hall: HallAgent) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from devices import escpos, ticket
 from devices.escpos import Align, PrinterStatus, QrEcc, StatusKind
+from devices.escpos_decode import EscPosDecoder
 
 CST = timezone(timedelta(hours=8))
 
@@ -140,6 +141,51 @@ def test_ticket_from_print_requested_event() -> None:
     assert content == REFERENCE
     unnamed = ticket.from_event(data, hall="", names={}, base_url="")
     assert unnamed.service == "company-registration" and unnamed.url == ""
+
+
+def test_a_ticket_nobody_serves_yet_warns_instead_of_a_wait() -> None:
+    data = {"ticket": {"id": "20261201-A001", "number": "A001", "service": "company-registration"},
+            "kiosk": "k1", "ahead": 5, "eta_minutes": None, "no_window": True, "opens_at": "14:30"}
+    content = ticket.from_event(data, hall="大厅", names={}, base_url="")
+    (printed,) = EscPosDecoder().feed(ticket.render(content))
+    lines = printed.text_lines()
+    assert "前面还有5人" in lines and "暂无窗口办理，14:30 起办理" in lines
+    assert not any("约等" in line for line in lines)
+    unknown = ticket.render(ticket.from_event({**data, "opens_at": None}, hall="大厅", names={}, base_url=""))
+    assert "暂无窗口办理\n".encode("gb18030") in unknown
+
+
+def test_bilingual_ticket_carries_english_under_each_chinese_line() -> None:
+    data = {
+        "ticket": {"id": "20261201-A001", "number": "A001", "service": "company-registration", "zone": "enterprise",
+                   "issued_at": "2026-12-01T09:30:00+08:00", "token": "Xr2kQ9vLmN4pT7sW1yZ3aB"},
+        "kiosk": "k1", "ahead": 5, "eta_minutes": 12,
+    }
+    names = {"service:company-registration": "企业设立登记", "zone:enterprise": "企业开办专区",
+             "service_en:company-registration": "Company registration"}
+    content = ticket.from_event(data, hall="太康县行政服务中心", names=names, base_url="https://hall.example.cn/",
+                                hall_en="Taikang County Administrative Service Center")
+    (printed,) = EscPosDecoder().feed(ticket.render(content))
+    assert printed.text_lines() == [
+        "太康县行政服务中心",
+        "Taikang County Administrative Service Center",
+        "企业开办专区 企业设立登记",
+        "Company registration",
+        "A001",
+        "前面还有5人，约等12分钟",
+        "5 ahead of you, about 12 min",
+        "2026-12-01 09:30",
+        "",
+        "请留意叫号，过号请重新排队",
+        "Please listen for your number; if missed, queue again",
+    ]
+    assert len(ticket.render(content)) * 10 / 9600 < 0.5  # still out of a 9600-baud printer in half a second
+    # Without the hall setting the same event prints Chinese only, byte for byte the reference.
+    assert ticket.render(ticket.from_event(data, hall="太康县行政服务中心", names=names,
+                                           base_url="https://hall.example.cn/")) == REFERENCE_BYTES
+    unnamed = ticket.render(ticket.from_event(
+        {**data, "eta_minutes": None, "no_window": True}, hall="大厅", names={}, base_url="", hall_en=""))
+    assert b"No window serves this now\n" in unnamed and b"Taikang" not in unnamed
 
 
 @pytest.mark.parametrize(

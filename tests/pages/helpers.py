@@ -63,6 +63,9 @@ async def demo_hall(server: Harness, clock: ManualClock) -> Demo:
     add = server.hall.auth.add_token
     d.kiosk_token, _ = await add("kiosk", "一楼大厅取号机", kiosk="k1", green=True)
     d.display_token, _ = await add("display", "大厅综合屏")
+    _, agent = await add("agent", "一楼设备代理", kiosk="k1")  # the kiosk's printer is there and ready
+    await server.hall.execute("device_status", auth.from_device(agent),
+                              {"device": "printer-k1", "kind": "printer", "status": "online", "kiosk": "k1"})
     kiosk = server.client(d.kiosk_token)
     await person(server, "director", "马主任", "manager", "0001", "政务服务中心")
     d.manager = await signed_in(server, "director")

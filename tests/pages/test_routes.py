@@ -42,7 +42,9 @@ async def test_every_page_serves_its_shell(server: Any) -> None:
                 boot = boot_of(html)
                 assert boot["hall"]["name"] == "太康县行政服务中心" and boot["lang"] == "zh"
                 assert boot["strings"]["common.offline"]["en"].startswith("Offline")
-                assert 'lang="zh-CN"' in html and "data-lang-toggle" in html
+                assert 'lang="zh-CN"' in html
+                # Screens nobody touches have no language switch; every other page has one.
+                assert ("data-lang-toggle" in html) is not path.startswith("/display/"), path
 
 
 async def test_unknown_windows_and_zones_are_404_pages_with_escaping(server: Any) -> None:
@@ -63,10 +65,17 @@ async def test_language_from_query_or_cookie(server: Any) -> None:
         async with s.get(server.base + "/kiosk?lang=en") as r:
             html = await r.text()
             assert 'lang="en"' in html and "Please choose a service" in html and boot_of(html)["lang"] == "en"
-        async with s.get(server.base + "/display/hall", headers={"Cookie": "hallcall_lang=en"}) as r:
+        async with s.get(server.base + "/console", headers={"Cookie": "hallcall_lang=en"}) as r:
+            assert "Staff sign-in" in await r.text()
+        async with s.get(server.base + "/console", headers={"Cookie": "hallcall_lang=fr"}) as r:
+            assert "工作人员登录" in await r.text()
+        # The hall's shared screens ignore the cookie of whoever used this browser last.
+        for path in ("/display/hall", "/kiosk"):
+            async with s.get(server.base + path, headers={"Cookie": "hallcall_lang=en"}) as r:
+                html = await r.text()
+                assert boot_of(html)["lang"] == "zh" and boot_of(html)["shared"] is True, path
+        async with s.get(server.base + "/display/hall?lang=en") as r:
             assert "Now calling" in await r.text()
-        async with s.get(server.base + "/display/hall", headers={"Cookie": "hallcall_lang=fr"}) as r:
-            assert "正在叫号" in await r.text()
 
 
 async def test_static_files_are_versioned_and_served(server: Any) -> None:

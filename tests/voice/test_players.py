@@ -31,6 +31,20 @@ async def test_file_sink_writes_each_announcement_in_order(tmp_path: Path) -> No
     assert not list((tmp_path / "out").glob("*.part"))
 
 
+async def test_file_sink_keeps_only_the_last_files(tmp_path: Path) -> None:
+    sink = FileSink(tmp_path, keep=3)
+    for n in range(1, 8):
+        async with sink.open(f"A{n:03d}-w3", RATE) as stream:
+            await stream.write(A)
+    await sink.wait_for(7, timeout=5)
+    assert sorted(p.name.split("-", 3)[3] for p in tmp_path.iterdir()) == ["A005-w3.wav", "A006-w3.wav", "A007-w3.wav"]
+    unbounded = FileSink(tmp_path / "all")
+    for n in range(5):
+        async with unbounded.open(f"B{n}", RATE) as stream:
+            await stream.write(A)
+    assert len(list((tmp_path / "all").iterdir())) == 5
+
+
 async def test_file_sink_writes_nothing_for_a_failed_announcement(tmp_path: Path) -> None:
     sink = FileSink(tmp_path)
     with pytest.raises(RuntimeError):

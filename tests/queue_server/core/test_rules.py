@@ -474,12 +474,45 @@ def test_ahead_and_eta_follow_queue_and_open_windows() -> None:
     tickets = [h.issue("a") for _ in range(4)]
     last = h.st.ticket(tickets[-1].id)
     assert queueing.ahead_of(h.st, last) == 3
-    # No window open: assume the windows that serve it (1, 2, 3) will open; prior 10 min each.
-    assert queueing.eta_minutes(h.st, "a", 3) == 12  # 3.5 * 10 / 3
+    # No window signed in: nobody serves it, so no wait is promised.
+    assert queueing.eta_minutes(h.st, "a", 3) is None
     h.open(1)
-    assert queueing.eta_minutes(h.st, "a", 3) == 35  # one window open now
+    assert queueing.eta_minutes(h.st, "a", 3) == 35  # one window open now; prior 10 min each
     h.open(2)
     assert queueing.eta_minutes(h.st, "a", 0) == 3
+    h.do(rules.pause_window, 2, "rest")
+    assert queueing.eta_minutes(h.st, "a", 0) == 3  # a pause is a break, not an absence
+    h.do(rules.close_window, 1)
+    h.do(rules.close_window, 2)
+    assert queueing.eta_minutes(h.st, "a", 0) is None
+
+
+def test_a_ticket_nobody_serves_warns_on_its_slip_or_is_refused() -> None:
+    lunch = Hall(SMALL_HALL.replace("priority_streak = 2", "priority_streak = 2\nissue_outside_hours = true"),
+                 now=NINE.replace(hour=12, minute=10))
+    lunch.do(rules.issue, "a", token="tok-2", print_to="k1")
+    [printed] = [e for e in lunch.last_events if e.name == "print.requested"]
+    assert printed.extra == {"kiosk": "k1", "ahead": 0, "eta_minutes": None, "no_window": True, "opens_at": "14:30", "by": "test"}
+    strict = Hall(SMALL_HALL.replace("priority_streak = 2", "priority_streak = 2\nissue_without_window = false"))
+    with pytest.raises(Conflict) as err:
+        strict.issue("a")
+    assert err.value.code == "no_window"
+    assert strict.do(rules.issue, "a", token="tok-3", staff=True).number == "A001"  # staff always may
+    strict.open(1)
+    assert strict.issue("a").number == "A002"
+
+
+def test_next_opening_is_the_start_of_the_next_span_between_spans() -> None:
+    from datetime import time
+
+    from queue_server.core.clock import next_opening
+
+    hours = ((time(8, 30), time(12, 0)), (time(14, 30), time(17, 30)))
+    at = lambda hh, mm: NINE.replace(hour=hh, minute=mm)  # noqa: E731
+    assert next_opening(at(7, 50), TZ, hours) == time(8, 30)
+    assert next_opening(at(10, 0), TZ, hours) is None
+    assert next_opening(at(12, 0), TZ, hours) == time(14, 30)
+    assert next_opening(at(18, 0), TZ, hours) is None
 
 
 def test_the_eta_counts_the_other_queues_its_windows_serve_first() -> None:

@@ -220,7 +220,10 @@ async def test_a_citizen_follows_their_ticket(server: Harness) -> None:
     await phone.connect([f"ticket:{mine['token']}"])
     snap = await phone.next("snapshot")
     assert snap["state"]["tickets"][mine["token"]]["ahead"] == 2
+    assert snap["state"]["tickets"][mine["token"]]["eta_minutes"] is None  # no window serves pension yet
     clerk = await server.clerk_at(15)
+    opened = await phone.next("position")  # a window signing in gives the wait
+    assert (opened["ahead"], opened["eta_minutes"]) == (2, 20)  # 2.5 visits of the 8-minute prior at one window
     await clerk.post("/api/v1/windows/15/call-next")
     pos = await phone.next("position")
     assert (pos["ticket"], pos["ahead"]) == (mine["number"], 1)
@@ -293,6 +296,39 @@ async def test_bad_hello_is_refused(server: Harness) -> None:
             assert json.loads(msg.data)["error"]["code"] == code
             closed = await asyncio.wait_for(ws.receive(), TIMEOUT)
             assert closed.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+
+
+async def test_a_kiosk_follows_only_its_own_printers(server: Harness) -> None:
+    token = await server.token("kiosk", kiosk="k1")
+    async with aiohttp.ClientSession() as s, s.ws_connect(server.ws_url) as ws:
+        await ws.send_json({"type": "hello", "token": token, "topics": ["printer:k2"]})
+        assert json.loads((await asyncio.wait_for(ws.receive(), TIMEOUT)).data)["error"]["code"] == "forbidden"
+    kiosk = await ws_client(server)
+    await kiosk.connect(["printer:k1"], token=token)
+    assert (await kiosk.next("snapshot"))["state"]["printers"] == []
+    agent_token = await server.token("agent", kiosk="k1")
+    agent = await ws_client(server)
+    await agent.connect(["kiosk:k1"], token=agent_token)
+    for n, (device, kiosk_id) in enumerate((("printer-k2", "k2"), ("printer-k1", "k1")), 1):
+        await agent.send({"type": "command", "id": n, "name": "device_status", "device": device, "kind": "printer",
+                          "status": "online", "kiosk": kiosk_id})
+        assert (await agent.next("result"))["ok"]
+    report = await kiosk.next("event", "device.status")
+    assert [(d["data"]["device"], d["data"]["status"]) for d in report["data"]["docs"]] == [("printer-k1", "online")]
+    # The agent's connection ends (its PC lost power): its printer prints nothing now.
+    await agent.close()
+    gone = await kiosk.next("event", "device.status")
+    assert [(d["data"]["device"], d["data"]["status"]) for d in gone["data"]["docs"]] == [("printer-k1", "offline")]
+    # Back, it reports again over its new connection.
+    agent = await ws_client(server)
+    await agent.connect(["kiosk:k1"], token=agent_token)
+    await agent.send({"type": "command", "id": 9, "name": "device_status", "device": "printer-k1", "kind": "printer",
+                      "status": "online", "kiosk": "k1"})
+    back = await kiosk.next("event", "device.status")
+    assert back["data"]["docs"][0]["data"]["status"] == "online"
+    again = await ws_client(server)
+    await again.connect(["printer:k1"], token=token)
+    assert [p["status"] for p in (await again.next("snapshot"))["state"]["printers"]] == ["online"]
 
 
 async def test_subscriptions_return_to_baseline(server: Harness) -> None:
