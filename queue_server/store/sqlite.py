@@ -23,6 +23,7 @@ from urllib.parse import parse_qs
 from queue_server import protocol
 from queue_server.core.model import DeviceToken, Doc, Evaluation, Event, Notice, Person, Session, Ticket, Visit, Window
 
+from . import sqlite_outbox
 from .base import Loaded, SeqConflict, StoreError
 from .facts import (
     BusyRow,
@@ -107,7 +108,7 @@ def _synchronous(url: str) -> str:
     return value
 
 
-class SqliteStore:
+class SqliteStore(sqlite_outbox.OutboxOnSqlite):
     kind = "sqlite"
 
     def __init__(self, url: str, *, exclusive: bool = True) -> None:
@@ -179,7 +180,7 @@ class SqliteStore:
                 conn.execute("ALTER TABLE evaluations ADD COLUMN excluded INTEGER NOT NULL DEFAULT 0")
                 conn.execute("DROP INDEX IF EXISTS evaluations_report")
                 conn.execute("DROP INDEX IF EXISTS evaluations_grouped")
-            conn.executescript(SCHEMA)
+            conn.executescript(SCHEMA + sqlite_outbox.SCHEMA)
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             row = conn.execute("SELECT max(seq) FROM events").fetchone()
             stored = conn.execute("SELECT value FROM meta WHERE key='seq'").fetchone()
