@@ -17,7 +17,7 @@ from queue_server.service import auth
 from queue_server.sim import replay
 from queue_server.store import Store, StoreError, open_store
 
-from . import demo, report
+from . import backup, demo, report
 
 DEFAULT_CONFIG = "hall.toml"
 T = TypeVar("T")
@@ -101,7 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     _store_args(tlist)
 
     for name, helptext in (("voice", "run the voice agent"), ("devices", "run the serial device agent"),
-                           ("report", "write a report"), ("simulate", "replay a day of arrivals")):
+                           ("report", "write a report"), ("simulate", "replay a day of arrivals"),
+                           ("backup", "back the hall's store up to a file"), ("restore", "restore a backup into a store"),
+                           ("migrate", "move a hall and its history to another store")):
         sub.add_parser(name, help=helptext, add_help=False)
     return parser
 
@@ -226,7 +228,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # Agent and report commands own their argument parsing.
-    if argv and argv[0] in ("voice", "devices", "report", "simulate"):
+    if argv and argv[0] in ("voice", "devices", "report", "simulate", "backup", "restore", "migrate"):
         return _delegate(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -264,6 +266,8 @@ def _delegate(name: str, argv: list[str]) -> int:
         return devices_main(argv)
     if name == "report":
         return report.main(argv)
+    if name in ("backup", "restore", "migrate"):
+        return backup.main(name, argv)
     return replay.main(argv)
 
 
