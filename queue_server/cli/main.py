@@ -14,7 +14,7 @@ from queue_server.core import config
 from queue_server.core.clock import SystemClock
 from queue_server.features import catalog
 from queue_server.service import auth
-from queue_server.sim import replay
+from queue_server.sim import plan, replay
 from queue_server.store import Store, StoreError, open_store
 
 from . import backup, demo, report
@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, helptext in (("voice", "run the voice agent"), ("devices", "run the serial device agent"),
                            ("report", "write a report"), ("simulate", "replay a day of arrivals"),
+                           ("plan", "plan how many windows each zone opens, hour by hour"),
                            ("backup", "back the hall's store up to a file"), ("restore", "restore a backup into a store"),
                            ("migrate", "move a hall and its history to another store")):
         sub.add_parser(name, help=helptext, add_help=False)
@@ -228,7 +229,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # Agent and report commands own their argument parsing.
-    if argv and argv[0] in ("voice", "devices", "report", "simulate", "backup", "restore", "migrate"):
+    if argv and argv[0] in ("voice", "devices", "report", "simulate", "plan", "backup", "restore", "migrate"):
         return _delegate(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -266,6 +267,8 @@ def _delegate(name: str, argv: list[str]) -> int:
         return devices_main(argv)
     if name == "report":
         return report.main(argv)
+    if name == "plan":
+        return plan.main(argv)
     if name in ("backup", "restore", "migrate"):
         return backup.main(name, argv)
     return replay.main(argv)

@@ -56,6 +56,11 @@ PERIOD_SCORES = [("rank", "名次"), ("name", "姓名"), ("staff_no", "工号"),
 RED_FLAGS = [("window", "窗口"), ("candidate", "红旗窗口候选"), ("served", "办结数"), ("satisfaction_rate", "满意率"),
              ("bad_reviews", "差评数"), ("over_handling_rate", "办理超时率"), ("attendance_faults", "考勤异常"), ("misses", "未达标项")]
 
+ETA = [("tickets", "已呼叫票数"), ("median_abs_error_minutes", "误差中位数(分)"), ("p90_abs_error_minutes", "误差P90(分)"),
+       ("within_5_minutes", "±5分钟内占比"), ("bias_minutes", "平均偏差(分)"),
+       ("under_an_hour.tickets", "一小时内票数"), ("under_an_hour.median_abs_error_minutes", "一小时内误差中位数(分)"),
+       ("under_an_hour.within_5_minutes", "一小时内±5分钟占比")]
+
 
 Path = Union[str, Callable[[dict[str, Any]], Any]]  # a dotted path into a row, or a function of it
 
