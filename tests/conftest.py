@@ -345,8 +345,11 @@ async def server(make_server: Any) -> Harness:
 class ServeProcess:
     """``hallcall serve`` in a child process, on a fixed port, restartable on the same store."""
 
-    def __init__(self, hall_file: Path, store_url: str, port: int, log_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, hall_file: Path, store_url: str, port: int, log_dir: Path, env: dict[str, str] | None = None,
+                 options: tuple[str, ...] = ("--log-level", "WARNING"), serve_options: tuple[str, ...] = ()) -> None:
         self.env = {**os.environ, **(env or {})}
+        self.options = options  # hallcall's own, before "serve"
+        self.serve_options = serve_options
         self.hall_file = hall_file
         self.store_url = store_url
         self.port = port
@@ -362,8 +365,8 @@ class ServeProcess:
         self.starts += 1
         self.stderr = open(self.log_dir / f"serve-{self.port}-{self.starts}.log", "wb")
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "queue_server", "--log-level", "WARNING", "serve", "--config", str(self.hall_file),
-            "--store", self.store_url, "--host", "127.0.0.1", "--port", str(self.port),
+            sys.executable, "-m", "queue_server", *self.options, "serve", "--config", str(self.hall_file),
+            "--store", self.store_url, "--host", "127.0.0.1", "--port", str(self.port), *self.serve_options,
             stdout=asyncio.subprocess.PIPE, stderr=self.stderr, cwd=str(self.log_dir), env=self.env,
         )
         assert self.proc.stdout is not None

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import sys
 from typing import Awaitable, Callable, TypeVar
 
@@ -17,7 +18,7 @@ from queue_server.service import auth
 from queue_server.sim import plan, replay
 from queue_server.store import Store, StoreError, open_store
 
-from . import backup, demo, report
+from . import backup, demo, logs, report, systemd
 
 DEFAULT_CONFIG = "hall.toml"
 T = TypeVar("T")
@@ -38,6 +39,13 @@ def _windows(spec: str) -> tuple[int, ...]:
     return tuple(sorted(set(out)))
 
 
+def _address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
 def _store_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default=DEFAULT_CONFIG, help="hall TOML file (default: hall.toml)")
     p.add_argument("--store", help="store URL, overriding the file's [store] url")
@@ -47,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hallcall", description="Queue calling for government service halls.")
     parser.add_argument("--version", action="version", version=f"hallcall {__version__}")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--log-format", default="text", choices=logs.FORMATS,
+                        help="text lines, or one JSON object per line (docs/operations.md)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the hall server")
@@ -54,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--access-log", action="store_true", help="log every HTTP request")
+    serve.add_argument("--metrics-listen", metavar="HOST:PORT", type=_address,
+                       help="serve /metrics without a token on this address only (else /metrics on the main port "
+                            "needs the token in $HALLCALL_METRICS_TOKEN)")
 
     demo = sub.add_parser("demo", help="run the sample hall with demo people, tokens, voice and a virtual printer")
     demo.add_argument("--host", default="127.0.0.1")
@@ -67,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     cfg_sub = cfg.add_subparsers(dest="action", required=True)
     check = cfg_sub.add_parser("check", help="validate a hall file and print its summary")
     check.add_argument("file")
+    cfg_sub.add_parser("sample", help="print the sample county hall's file, a start for your hall.toml")
 
     user = sub.add_parser("user", help="manage clerks, managers and admins")
     user_sub = user.add_subparsers(dest="action", required=True)
@@ -191,6 +205,9 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
+    if args.action == "sample":
+        print(demo.HALL_FILE.read_text(encoding="utf-8"), end="")
+        return 0
     try:
         cfg = config.load(args.file)
         catalog.build(cfg)
@@ -206,23 +223,29 @@ def cmd_config(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from queue_server.web.app import STATIC_DIR, make_app, use_uvloop
+    from queue_server.web import health, metrics
+    from queue_server.web.app import STATIC_DIR, hall_of, make_app, use_uvloop
 
     if not (STATIC_DIR / "js").is_dir():
-        # The pages' scripts and styles live beside the packages in a checkout.
-        print(f"error: the pages' files are not at {STATIC_DIR}; run hallcall from a checkout "
-              "installed with 'pip install -e .' (docs/deployment.md)", file=sys.stderr)
+        print(f"error: the pages' files are not at {STATIC_DIR}; install hallcall from its wheel or "
+              "a checkout (docs/deployment.md)", file=sys.stderr)
         return 2
     cfg = _load(args)
-    app = make_app(cfg)
+    args.log_context.hall = cfg.hall.id
+    extras = [metrics.separate_site(*args.metrics_listen)] if args.metrics_listen else []
+    app = make_app(cfg, extras=extras, metrics_token=os.environ.get(metrics.TOKEN_ENV) or None)
+    hall = hall_of(app)
+    app.cleanup_ctx.append(systemd.watchdog(lambda: health.alive(hall)))
 
     def ready(_: str) -> None:
-        # Printed once the socket listens; supervisors and tests wait for this line.
+        # Once the socket listens: supervisors and tests wait for this line, systemd for READY=1.
         print(f"hallcall {__version__} ready: {cfg.hall.name} on http://{args.host}:{args.port} (store {cfg.store_url})", flush=True)
+        systemd.notify(f"READY=1\nSTATUS=serving {cfg.hall.id} on port {args.port}")
 
     use_uvloop()
     web.run_app(app, host=args.host, port=args.port, print=ready, shutdown_timeout=5,
-                access_log=logging.getLogger("aiohttp.access") if args.access_log else None)
+                access_log=logging.getLogger("aiohttp.access") if args.access_log else None,
+                access_log_class=logs.AccessLog)
     return 0
 
 
@@ -232,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in ("voice", "devices", "report", "simulate", "plan", "backup", "restore", "migrate"):
         return _delegate(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args.log_context = logs.setup(args.log_level, args.log_format)
     try:
         if args.command == "serve":
             return cmd_serve(args)
@@ -256,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _delegate(name: str, argv: list[str]) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.setup("INFO")
     if name == "voice":
         from voice.agent import main as voice_main
 

@@ -18,9 +18,10 @@ import asyncio
 import base64
 import logging
 import secrets
+import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Callable, Generic, Protocol, TypeVar
 
 from queue_server.core import rules
 from queue_server.core.clock import Clock, SystemClock
@@ -30,6 +31,9 @@ from queue_server.core.model import Event
 from queue_server.core.rules import NO_HOOKS, Hooks, Tx
 from queue_server.core.state import HallState
 from queue_server.store import SeqConflict, Store, StoreError
+
+from . import trace
+from .trace import Trace
 
 log = logging.getLogger("hallcall.hall")
 R = TypeVar("R")
@@ -52,11 +56,41 @@ class TokenPool:
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+class Probe(Protocol):
+    """What the engine tells an observer (the metrics): each commit, and each store failure."""
+
+    def committed(self, jobs: int, events: int, seconds: float) -> None: ...
+
+    def store_failed(self, operation: str) -> None: ...
+
+
+class NoProbe:
+    def committed(self, jobs: int, events: int, seconds: float) -> None:
+        pass
+
+    def store_failed(self, operation: str) -> None:
+        pass
+
+
 @dataclass
 class _Job(Generic[R]):
     decide: Callable[[Tx], R]
     by: str | None
+    trace: Trace | None = field(default_factory=trace.current)  # the request it was queued for
+    events: list[Event] = field(default_factory=list)  # what it decided, in the batch's last decision
     future: asyncio.Future[R] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+def _log_committed(jobs: list[_Job[Any]]) -> None:
+    """Log, under its request's id, each traced decision that made events: the action's path ends at their seqs."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    for job in jobs:
+        if job.trace is not None and job.events:
+            first, last = job.events[0].seq, job.events[-1].seq
+            log.info("committed %s", ", ".join(f"{e.seq} {e.name}" for e in job.events),
+                     extra={"request_id": job.trace.request_id, "principal": job.trace.principal,
+                            "seq": first, "seq_last": last})
 
 
 class Engine:
@@ -76,6 +110,7 @@ class Engine:
         self._flight: tuple[int, asyncio.Future[None]] | None = None  # last seq of the commit in flight
         self.tokens = TokenPool()  # tracking tokens for new tickets
         self._mine: deque[tuple[int, int]] = deque(maxlen=1024)  # seq ranges this process committed
+        self.probe: Probe = NoProbe()
 
     # -- lifetime ------------------------------------------------------------------
 
@@ -102,6 +137,11 @@ class Engine:
             job = self._jobs.get_nowait()
             if not job.future.done():
                 job.future.set_exception(Unavailable("the server is shutting down"))
+
+    @property
+    def running(self) -> bool:
+        """Whether the actor is deciding (started, not stopped, not failed)."""
+        return bool(self._tasks) and not self._tasks[0].done()
 
     def subscribe(self, listener: Callable[[Event], None]) -> Callable[[], None]:
         """Call ``listener`` with every committed event; returns the unsubscribe function."""
@@ -133,7 +173,7 @@ class Engine:
 
     async def run(self, decide: Callable[[Tx], R], by: str | None = None) -> R:
         """Decide and commit one action; return what ``decide`` returned."""
-        if not self._tasks or self._tasks[0].done():
+        if not self.running:
             raise Unavailable("the hall is not running")
         job = _Job(decide, by)
         self._jobs.put_nowait(job)
@@ -171,6 +211,7 @@ class Engine:
             work, events, outcomes = self._decide(jobs)
             base = self.state.seq
             if events:
+                started = time.perf_counter()
                 try:
                     await self._commit(base, events, work)
                 except SeqConflict as conflict:
@@ -178,11 +219,14 @@ class Engine:
                         self._fold(event)
                     continue
                 except StoreError as exc:
+                    self.probe.store_failed("commit")
                     log.error("commit failed: %s", exc)
                     for job in jobs:
                         if not job.future.done():
                             job.future.set_exception(Unavailable(f"the store failed: {exc}"))
                     return
+                self.probe.committed(len(jobs), len(events), time.perf_counter() - started)
+                _log_committed(jobs)
             for job, (ok, value) in zip(jobs, outcomes):
                 if job.future.done():
                     continue
@@ -207,16 +251,19 @@ class Engine:
             events.extend(day_tx.events)
             for job in jobs:
                 tx = Tx(work, now, job.by, self.hooks)
+                job.events = tx.events
                 try:
                     outcomes.append((True, job.decide(tx)))
                     events.extend(tx.events)
                 except HallError as exc:
                     outcomes.append((False, exc))
+                    job.events = []
                     if tx.events:  # a rule failed after emitting: rebuild without its events
                         work = self._refold(work, events)
                 except Exception as exc:
                     log.exception("decision failed")
                     outcomes.append((False, Unavailable(f"internal error: {type(exc).__name__}")))
+                    job.events = []
                     if tx.events:
                         work = self._refold(work, events)
         finally:
@@ -290,6 +337,7 @@ class Engine:
             try:
                 return [e for e in await self.store.events_since(after, max(1, before - after - 1)) if e.seq < before]
             except StoreError as exc:
+                self.probe.store_failed("read")
                 log.warning("cannot read the log to fill a gap (%s); retrying", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)

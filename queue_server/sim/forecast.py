@@ -156,3 +156,46 @@ def arrivals(cfg: HallConfig, counts: Counts, day: date, handling_seconds: dict[
     return [Arrival(seq, at, service, "kiosk", "normal",
                     round(handling_seconds.get(service, cfg.services[service].handling_minutes * 60)), False, None)
             for seq, (at, service) in enumerate(sorted(timed), start=1)]
+
+
+@dataclass(frozen=True)
+class Outlook:
+    """A day's forecast with what it was made from and how well such forecasts did lately."""
+
+    day: date
+    counts: Counts
+    handling: dict[str, float]  # mean handling seconds per service over the history
+    history_days: int
+    checked: list[DayError]  # the last days of the history, each forecast from the days before it
+
+    def to_dict(self) -> dict[str, Any]:
+        by_hour: dict[int, float] = defaultdict(float)
+        for (_, hour), n in self.counts.items():
+            by_hour[hour] += n
+        actual = sum(e.actual for e in self.checked)
+        return {
+            "date": self.day.isoformat(), "arrivals": round(sum(self.counts.values()), 1),
+            "by_hour": {f"{h:02d}:00": round(n, 1) for h, n in sorted(by_hour.items())},
+            "history_days": self.history_days,
+            "error": {"days": len(self.checked), "cells": round(wape(self.checked) or 0, 4) if actual else None,
+                      "total": round(sum(abs(e.forecast - e.actual) for e in self.checked) / actual, 4) if actual else None},
+        }
+
+
+async def outlook(store: Store, calendar: Calendar, day: date, weeks: int = 8, checked_days: int = 10) -> Outlook:
+    """Read the history before ``day`` from the store and forecast ``day`` from it.
+
+    Raises ValueError when there is nothing to forecast (not a working day, no history).
+    """
+    first, last = day - timedelta(days=7 * weeks + 14), day - timedelta(days=1)
+    history = await read_history(store, first, last)
+    handled: dict[str, list[int]] = defaultdict(list)
+    for g in await store.visit_facts(first.isoformat(), last.isoformat()):
+        if g.end == "finished":
+            handled[g.service] += g.handlings_us
+    counts = forecast(calendar, history, day, weeks)
+    if not counts:
+        why = "not a working day" if not calendar.is_workday(day) else "the store holds no history before it"
+        raise ValueError(f"nothing to forecast for {day}: {why}")
+    return Outlook(day, counts, {s: sum(v) / len(v) / 1e6 for s, v in handled.items() if v}, len(history),
+                   backtest(calendar, history, checked_days, weeks))

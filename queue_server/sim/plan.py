@@ -58,7 +58,7 @@ class ZoneHour:
             "arrivals": self.arrivals, "windows": self.windows,
             "never_called": sum(1 for x in w if x == math.inf),
             "mean_wait_minutes": round(sum(w) / len(w) / 60, 1) if w and w[-1] < math.inf else None,
-            "p90_wait_minutes": round(w[math.ceil(0.9 * len(w)) - 1] / 60, 1) if w else None,
+            "p90_wait_minutes": round(p90 / 60, 1) if w and (p90 := w[math.ceil(0.9 * len(w)) - 1]) < math.inf else None,
             "over_standard": round(self.over / len(w), 3) if w else None,
             "utilization": round(self.busy / self.open, 3) if self.open else None,
         }
@@ -377,39 +377,37 @@ def _forecast_day(cfg: HallConfig, text: str, weeks: int) -> list[Arrival]:
 
     from . import forecast
 
-    day = date.fromisoformat(text)
-
-    async def read() -> tuple[dict[date, forecast.Counts], dict[str, float]]:
+    async def read() -> forecast.Outlook:
         store = open_store(cfg.store_url, hall_id=cfg.hall.id, admin=True)
         await store.open()
         try:
-            first = day - timedelta(days=7 * weeks + 14)
-            history = await forecast.read_history(store, first, day - timedelta(days=1))
-            handled: dict[str, list[int]] = defaultdict(list)
-            for g in await store.visit_facts(first.isoformat(), (day - timedelta(days=1)).isoformat()):
-                if g.end == "finished":
-                    handled[g.service] += g.handlings_us
-            return history, {s: sum(v) / len(v) / 1e6 for s, v in handled.items() if v}
+            return await forecast.outlook(store, cfg.calendar, date.fromisoformat(text), weeks)
         finally:
             await store.close()
 
-    history, handling = asyncio.run(read())
-    counts = forecast.forecast(cfg.calendar, history, day, weeks)
-    if not counts:
-        raise ValueError(f"nothing to forecast for {day}: " + ("not a working day" if not cfg.calendar.is_workday(day)
-                                                             else "the store holds no history before it"))
-    checked = forecast.backtest(cfg.calendar, history, 10, weeks)
-    error = forecast.wape(checked)
-    print(f"forecast for {day}: {sum(counts.values()):.0f} arrivals from {len(history)} days of history; "
-          + (f"its error on the last {len(checked)} days: {error:.0%} of arrivals (by service and hour), "
-             f"{sum(abs(e.forecast - e.actual) for e in checked) / sum(e.actual for e in checked):.0%} of the day's total"
-             if error is not None else "too little history to check it"))
-    by_hour: dict[int, float] = defaultdict(float)
-    for (_, hour), n in counts.items():
-        by_hour[hour] += n
-    print("  by hour: " + " ".join(f"{h:02d}h {n:.0f}" for h, n in sorted(by_hour.items())))
+    seen = asyncio.run(read())
+    o = seen.to_dict()
+    error = o["error"]
+    print(f"forecast for {o['date']}: {o['arrivals']:.0f} arrivals from {o['history_days']} days of history; "
+          + (f"its error on the last {error['days']} days: {error['cells']:.0%} of arrivals (by service and hour), "
+             f"{error['total']:.0%} of the day's total" if error["cells"] is not None else "too little history to check it"))
+    print("  by hour: " + " ".join(f"{h[:2]}h {n:.0f}" for h, n in o["by_hour"].items()))
     print()
-    return forecast.arrivals(cfg, counts, day, handling)
+    return forecast.arrivals(cfg, seen.counts, seen.day, seen.handling)
+
+
+def report(model: Model, plan: Plan | None = None) -> dict[str, Any]:
+    """The plan's table and the planner's advice, as the API gives them."""
+    cfg = model.cfg
+    return {
+        "target": {"margin": MARGIN, "p90_wait_minutes": {s: m / 60 for s, m in model.standard.items()}},
+        "rows": table(model, plan or {}),
+        "advice": [{"zone": a.zone, "name": cfg.zones[a.zone].name, "all_day": a.all_day,
+                    "by_hour": {f"{h:02d}:00": n for h, n in a.by_hour.items()},
+                    "short": [f"{h:02d}:00" for h in a.short],
+                    "windows": [{"number": n, "name": cfg.windows[n].name} for n in a.windows]}
+                   for a in advise(model)],
+    }
 
 
 def _m(minutes: float | None) -> str:

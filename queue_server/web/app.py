@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 from typing import AsyncIterator, Callable
 
 from aiohttp import web
@@ -17,12 +16,12 @@ from queue_server.service.plugin import Features
 from queue_server.store import Store, open_store
 
 from . import http as api
-from . import openapi, pages
+from . import health, metrics, openapi, pages
 from .hub import HEARTBEAT, RING, SEND_BUFFER, Hub
 
 log = logging.getLogger("hallcall")
 
-STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
+STATIC_DIR = pages.STATIC_DIR
 
 HUB_KEY = web.AppKey("hub", Hub)
 CONFIG_KEY = web.AppKey("config", HallConfig)
@@ -34,15 +33,21 @@ Lifetime = Callable[[web.Application], AsyncIterator[None]]
 
 def make_app(config: HallConfig, *, store: Store | None = None, clock: Clock | None = None,
              features: Features | None = None, extras: list[Lifetime] | None = None, ws_ring: int = RING,
-             ws_send_buffer: int = SEND_BUFFER, ws_heartbeat: float = HEARTBEAT) -> web.Application:
-    """Build the server for one hall with its features. The store is opened and closed with the app."""
+             ws_send_buffer: int = SEND_BUFFER, ws_heartbeat: float = HEARTBEAT,
+             metrics_token: str | None = None) -> web.Application:
+    """Build the server for one hall with its features. The store is opened and closed with the app.
+
+    ``metrics_token`` opens /metrics on this app to its bearer; see ``metrics.separate_site`` for the other way.
+    """
     features = features if features is not None else catalog.build(config)
-    app = web.Application(client_max_size=api.MAX_BODY, middlewares=[api.errors_middleware])
+    app = web.Application(client_max_size=api.MAX_BODY, middlewares=[api.request_id_middleware, api.errors_middleware])
     store = store or open_store(config.store_url, hall_id=config.hall.id)
     hall = Hall(config, store, clock, features=features)
     app[CONFIG_KEY] = config
     app[api.HALL_KEY] = hall
     app[EXTRAS_KEY] = list(extras or [])
+    app[metrics.METRICS_KEY] = metrics.Metrics(
+        hall, lambda: [c.principal.role for c in app[HUB_KEY].clients] if HUB_KEY in app else [])
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         await store.open()
@@ -56,6 +61,7 @@ def make_app(config: HallConfig, *, store: Store | None = None, clock: Clock | N
             await hub.close()  # usually done already by on_shutdown
             await hall.stop()
         finally:
+            app[metrics.METRICS_KEY].close()
             await store.close()
 
     app.cleanup_ctx.append(lifetime)
@@ -74,6 +80,8 @@ def make_app(config: HallConfig, *, store: Store | None = None, clock: Clock | N
     pages.setup(app)
     app.router.add_get("/api/v1/openapi.json", _openapi)
     app.router.add_get("/ws", _ws)
+    app.router.add_get("/metrics", metrics.handler(metrics_token))
+    health.setup(app, lambda: HUB_KEY in app)
     if STATIC_DIR.is_dir():
         app.router.add_static("/static/", STATIC_DIR, append_version=True)
     return app

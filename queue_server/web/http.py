@@ -19,7 +19,7 @@ from aiohttp import web
 from queue_server import protocol
 from queue_server.core.errors import BadRequest, Forbidden, HallError, Invalid, TooLarge, Unauthorized
 from queue_server.core.schema import obj, validate
-from queue_server.service import auth
+from queue_server.service import auth, trace
 from queue_server.service.auth import Principal
 from queue_server.service.commands import Command, Download, Http
 from queue_server.service.hall import Hall
@@ -62,6 +62,23 @@ def json_response(data: Any, status: int = 200) -> web.Response:
     return web.Response(text=protocol.dumps(data), status=status, content_type="application/json", charset="utf-8")
 
 
+REQUEST_ID = "X-Request-Id"
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give every request an id (the caller's ``X-Request-Id`` or a new one), traced and sent back."""
+    with trace.traced(trace.request_id_from(request.headers.get(REQUEST_ID))) as t:
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            exc.headers[REQUEST_ID] = t.request_id
+            raise
+        if not response.prepared:
+            response.headers[REQUEST_ID] = t.request_id
+        return response
+
+
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Map every failure under /api to the JSON error shape; never a bare 500 for bad input."""
@@ -71,6 +88,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except HallError as exc:
         return json_response(error_body(exc.code, exc.message), exc.status)
     except StoreError as exc:
+        request.app[HALL_KEY].probe.store_failed("request")
         log.error("store unavailable on %s %s: %s", request.method, request.path, exc)
         return json_response(error_body("unavailable", f"the store cannot be reached: {exc}"), 503)
     except web.HTTPRequestEntityTooLarge:
@@ -98,6 +116,7 @@ async def principal_of(request: web.Request) -> Principal:
         p = await hall.auth.bearer(secret.strip())
         if p is None:
             raise Unauthorized("unknown or revoked token", code="bad_token")
+        trace.act_as(p.role)
         return p
     cookie = request.cookies.get(auth.SESSION_COOKIE)
     if cookie:
@@ -108,7 +127,9 @@ async def principal_of(request: web.Request) -> Principal:
                 assert p.session is not None
                 if not sent or sent != p.session.csrf:
                     raise Forbidden(f"missing or wrong {auth.CSRF_HEADER} header", code="csrf")
+            trace.act_as(p.role)
             return p
+    trace.act_as(auth.ANONYMOUS.role)
     return auth.ANONYMOUS
 
 

@@ -22,7 +22,7 @@ from queue_server import __version__, protocol
 from queue_server.core import queueing
 from queue_server.core.errors import HallError, Invalid
 from queue_server.core.model import Event, Status
-from queue_server.service import auth, views
+from queue_server.service import auth, trace, views
 from queue_server.service.auth import Principal
 from queue_server.service.commands import Download
 from queue_server.service.hall import Hall
@@ -395,15 +395,16 @@ class Hub:
     async def _command(self, c: Client, m: dict[str, Any]) -> None:
         msg_id = m["id"]
         args = {k: v for k, v in m.items() if k not in ("type", "id", "name")}
-        try:
-            data = await self.hall.execute(m["name"], c.principal, args)
-        except HallError as exc:
-            self._reply(c, protocol.failure(msg_id, exc.code, exc.message))
-            return
-        except Exception:
-            log.exception("command %s failed", m["name"])
-            self._reply(c, protocol.failure(msg_id, "internal", "internal error"))
-            return
+        with trace.traced(trace.new_id(), c.principal.role):
+            try:
+                data = await self.hall.execute(m["name"], c.principal, args)
+            except HallError as exc:
+                self._reply(c, protocol.failure(msg_id, exc.code, exc.message))
+                return
+            except Exception:
+                log.exception("command %s failed", m["name"])
+                self._reply(c, protocol.failure(msg_id, "internal", "internal error"))
+                return
         if isinstance(data, Download):
             data = download(data)
         self._reply(c, protocol.result(msg_id, data))

@@ -13,6 +13,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import site
+import sys
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -33,7 +36,26 @@ from . import http as api
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 TEMPLATE_DIRS = (HERE / "templates", ROOT / "displays" / "templates")
-STATIC_DIR = ROOT / "static"
+
+
+def find_static() -> Path:
+    """The pages' files: static/ of the checkout, else where an installed wheel put them.
+
+    A checkout (editable install) serves its own static/ so edits show at once; a wheel
+    installs them as data files under ``<prefix>/share/hallcall/static`` (pyproject.toml).
+    """
+    checkout = ROOT / "static"
+    if (checkout / "js").is_dir():
+        return checkout
+    prefixes = (sys.prefix, sysconfig.get_path("data"), site.USER_BASE or "")
+    for prefix in dict.fromkeys(p for p in prefixes if p):
+        installed = Path(prefix) / "share" / "hallcall" / "static"
+        if (installed / "js").is_dir():
+            return installed
+    return checkout  # missing: ``hallcall serve`` says so and stops
+
+
+STATIC_DIR = find_static()
 STRINGS_FILE = HERE / "i18n.json"
 LANGS = ("zh", "en")
 LANG_COOKIE = "hallcall_lang"

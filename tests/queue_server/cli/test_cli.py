@@ -58,7 +58,7 @@ def test_serve_without_the_pages_files_says_how_to_install(tmp_path: Path, monke
     from queue_server.cli import main as cli
     from queue_server.web import app
 
-    monkeypatch.setattr(app, "STATIC_DIR", tmp_path / "site-packages" / "static")  # as from a plain wheel
+    monkeypatch.setattr(app, "STATIC_DIR", tmp_path / "share" / "hallcall" / "static")  # a broken install
     assert cli.main(["serve", "--config", str(tmp_path / "never-read.toml")]) == 2
     err = capsys.readouterr().err
-    assert "site-packages/static" in err and "pip install -e ." in err
+    assert "share/hallcall/static" in err and "docs/deployment.md" in err

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from queue_server.core import config
+from queue_server.core.clock import ManualClock
 from queue_server.core.workdays import Calendar
 from queue_server.sim import forecast
 from queue_server.sim import replay as simulate
 from queue_server.store import open_store
 
-from ...conftest import HALL_FILE, run_cli  # type: ignore[import-not-found]
-from ..replay_kit import TRACE
+from ...conftest import HALL_FILE, TZ, run_cli  # type: ignore[import-not-found]
+from ..replay_kit import TRACE, serve
 
 CAL = Calendar(holidays=frozenset({date(2026, 12, 9)}))
 
@@ -101,3 +102,30 @@ def test_a_replayed_history_forecasts_itself_and_plans_from_it(tmp_path: Path) -
     assert sum(int(row[2]) for row in table) == 300
     closed = run_cli("plan", "--config", str(HALL_FILE), "--store", url.split("?")[0], "--date", "2026-12-26", cwd=tmp_path)
     assert closed.returncode == 1 and "not a working day" in closed.stderr
+
+    asyncio.run(ask_the_server(cfg, tables=[row for row in table if row[2] != "0"]))
+
+
+async def ask_the_server(cfg: config.HallConfig, tables: list[list[str]]) -> None:
+    """A manager asks the running server for the same plan the command line printed."""
+    async with serve(cfg, ManualClock(datetime(2026, 12, 21, 17, 0, tzinfo=TZ))) as server:  # a Monday evening
+        await server.person("boss", "manager")
+        boss = server.client()
+        await boss.login("boss")
+        status, body = await boss.get("/api/v1/plan")  # tomorrow, the next working day
+        assert status == 200, body
+        assert body["forecast"]["date"] == "2026-12-22" and body["forecast"]["arrivals"] == 300
+        assert body["forecast"]["error"] == {"days": 2, "cells": 0.0, "total": 0.0}
+        assert sum(r["arrivals"] for r in body["rows"]) == 300
+        printed = {(r[0], r[1]): int(r[2]) for r in tables}
+        assert {(r["zone"], r["hour"]): r["arrivals"] for r in body["rows"] if r["arrivals"]} == printed
+        assert {a["zone"] for a in body["advice"]} == set(cfg.zones)
+        assert all(1 <= n <= len(a["windows"]) for a in body["advice"] for n in a["by_hour"].values())
+        status, err = await boss.get("/api/v1/plan?date=2026-12-26")
+        assert status == 422 and err["error"]["code"] == "no_forecast" and "not a working day" in err["error"]["message"]
+        async with boss.session.get(f"{server.base}/api/v1/plan?date=2026-12-22&format=csv") as resp:
+            assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/csv")
+            header = (await resp.text()).lstrip("\ufeff").splitlines()[0]
+        assert header.startswith("专区,时段,到达人数,开放窗口")
+        clerk = await server.clerk_at(15)
+        assert (await clerk.get("/api/v1/plan"))[0] == 403
