@@ -18,7 +18,7 @@ from queue_server.service import auth
 from queue_server.sim import plan, replay
 from queue_server.store import Store, StoreError, open_store
 
-from . import demo, logs, report, systemd
+from . import backup, demo, logs, report, systemd
 
 DEFAULT_CONFIG = "hall.toml"
 T = TypeVar("T")
@@ -118,7 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, helptext in (("voice", "run the voice agent"), ("devices", "run the serial device agent"),
                            ("report", "write a report"), ("simulate", "replay a day of arrivals"),
-                           ("plan", "plan how many windows each zone opens, hour by hour")):
+                           ("plan", "plan how many windows each zone opens, hour by hour"),
+                           ("backup", "back the hall's store up to a file"), ("restore", "restore a backup into a store"),
+                           ("migrate", "move a hall and its history to another store")):
         sub.add_parser(name, help=helptext, add_help=False)
     return parser
 
@@ -252,7 +254,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # Agent and report commands own their argument parsing.
-    if argv and argv[0] in ("voice", "devices", "report", "simulate", "plan"):
+    if argv and argv[0] in ("voice", "devices", "report", "simulate", "plan", "backup", "restore", "migrate"):
         return _delegate(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     args.log_context = logs.setup(args.log_level, args.log_format)
@@ -292,6 +294,8 @@ def _delegate(name: str, argv: list[str]) -> int:
         return report.main(argv)
     if name == "plan":
         return plan.main(argv)
+    if name in ("backup", "restore", "migrate"):
+        return backup.main(name, argv)
     return replay.main(argv)
 
 

@@ -19,9 +19,10 @@ from .complaints import Complaints
 from .export import ProvincialExport
 from .followup import FollowUp
 from .pending_materials import PendingMaterials
+from .webhooks import Webhooks
 
 ALL: tuple[type[Feature], ...] = (Reports, Alerts, FollowUp, PendingMaterials, Complaints, Appointments, ProvincialExport,
-                                  Planning)
+                                  Planning, Webhooks)
 # Tables read by tools rather than the server: the voice agent and the day replayer.
 TOOL_TABLES = ("voice", "simulate")
 

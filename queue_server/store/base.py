@@ -15,6 +15,7 @@ from typing import AsyncIterator, Protocol
 from queue_server.core.model import DeviceToken, Doc, Evaluation, Event, Notice, Person, Session, Ticket, Visit, Window
 
 from .facts import BusyRow, EtaGroup, RatingGroup, TicketGroup, VisitGroup, WindowMark
+from .outbox import Outbox
 
 
 class StoreError(Exception):
@@ -41,7 +42,7 @@ class Loaded:
     docs: list[Doc] = field(default_factory=list)
 
 
-class Store(Protocol):
+class Store(Outbox, Protocol):
     url: str
     kind: str  # "sqlite" or "redis"
 

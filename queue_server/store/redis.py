@@ -34,6 +34,7 @@ from . import redis_project as P
 from .base import Loaded, SeqConflict, StoreError
 from .facts import FactsFromRecords
 from .redis_keys import Keys, day_score
+from .redis_outbox import OutboxOnRedis
 from .redis_people import PeopleOnRedis
 from .redis_settings import RedisSettings, durability
 
@@ -64,7 +65,7 @@ def _ignore_result(task: asyncio.Future[Any]) -> None:
         task.exception()  # retrieved, so asyncio does not log it as never retrieved
 
 
-class RedisStore(PeopleOnRedis, FactsFromRecords):
+class RedisStore(PeopleOnRedis, OutboxOnRedis, FactsFromRecords):
     """The Store on Redis; report facts are computed in Python from the day projections."""
 
     kind = "redis"

@@ -51,6 +51,11 @@ PEOPLE_STAFF = "people:staff"  # hash: staff number -> person id; may be stale, 
 DEVICE_TOKENS = "devtokens"  # hash: token id -> device token JSON (only the secret's hash)
 DEVICE_HASHES = "devtokens:hash"  # hash: sha256 of the secret -> token id
 SESSION = "session:"  # + cookie hash -> session JSON, with a TTL of the session's lifetime
+# -- the webhook outbox (store/outbox.py; plain writes and small scripts, not part of the log) --
+HOOK_CURSOR = "hooks:cursor"  # hash: endpoint -> last seq taken into its outbox
+HOOK_DELIVERIES = "hooks:d:"  # + endpoint -> hash: seq -> delivery JSON (body, status, attempts)
+HOOK_SEQS = "hooks:seqs:"  # + endpoint -> sorted set: seq (score seq); the delivery log's order, trimmed to KEEP
+HOOK_DUE = "hooks:due"  # sorted set: "<endpoint> <seq>" of pending deliveries, score = unix time due (or lease end)
 SECRET = "secret:"  # + name -> a random value made on first use and shared by every process (the privacy salt)
 
 SCHEMA_VERSION = "1"

@@ -23,6 +23,7 @@ from urllib.parse import parse_qs
 from queue_server import protocol
 from queue_server.core.model import DeviceToken, Doc, Evaluation, Event, Notice, Person, Session, Ticket, Visit, Window, token_key
 
+from . import sqlite_outbox
 from .base import Loaded, SeqConflict, StoreError
 from .facts import (
     BusyRow,
@@ -122,7 +123,7 @@ def _private(path: Path) -> None:
             os.chmod(p, 0o600)
 
 
-class SqliteStore:
+class SqliteStore(sqlite_outbox.OutboxOnSqlite):
     kind = "sqlite"
 
     def __init__(self, url: str, *, exclusive: bool = True) -> None:
@@ -200,7 +201,7 @@ class SqliteStore:
                 conn.execute("ALTER TABLE visits ADD COLUMN closed TEXT NOT NULL DEFAULT ''")
             for old in ("visits_report", "visits_grouped", "tickets_report"):  # replaced by indexes that cover `closed`, `outcome`
                 conn.execute(f"DROP INDEX IF EXISTS {old}")
-            conn.executescript(SCHEMA)
+            conn.executescript(SCHEMA + sqlite_outbox.SCHEMA)
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             row = conn.execute("SELECT max(seq) FROM events").fetchone()
             stored = conn.execute("SELECT value FROM meta WHERE key='seq'").fetchone()

@@ -1,10 +1,10 @@
 // The live monitor (/admin) for managers: every window (status, clerk, current ticket,
 // for how long), every service (waiting, longest wait, highlighted over its target),
 // the health of the hall's devices (with a reprint form for tickets), the notice on
-// the hall screens, people and device tokens. Sign-in required; the live part comes
+// the hall screens, people, device tokens and the webhooks' delivery log. Sign-in required; the live part comes
 // over the WebSocket's admin topic.
 
-import { $, $$, api, ApiError, explain, expose, fmtDuration, frameBatcher, h, hall, Live, onLangChange, secondsSince, setText, signInForm, startPage, t, toast } from "./hallcall.js";
+import { $, $$, api, ApiError, explain, expose, fmtDuration, fmtTime, frameBatcher, h, hall, Live, onLangChange, secondsSince, setText, signInForm, startPage, t, toast } from "./hallcall.js";
 import { signedInManager } from "./manager.js";
 
 const servicesById = new Map(hall.services.map((s) => [s.id, s]));
@@ -57,6 +57,7 @@ function showTab(name) {
   for (const p of $$(".a-panel")) p.hidden = p.dataset.panel !== name;
   if (name === "people") loadPeople();
   if (name === "tokens") loadTokens();
+  if (name === "webhooks") loadHooks();
 }
 for (const b of $$(".a-tab")) b.addEventListener("click", () => showTab(b.dataset.tab));
 
@@ -355,17 +356,62 @@ $("#a-token-form").addEventListener("submit", async (e) => {
   }
 });
 
+// -- webhooks: the last deliveries of each endpoint, and replay -------------------------------------------
+
+async function replayHook(endpoint, seq) {
+  try {
+    const { replayed } = await api("POST", `/api/v1/webhooks/${encodeURIComponent(endpoint)}/replay`, seq ? { seq } : {});
+    toast(t("admin.hooks_replayed", { n: replayed }), "info");
+    loadHooks();
+  } catch (ex) {
+    toast(explain(ex));
+  }
+}
+
+function hookCard(ep) {
+  const rows = ep.deliveries.map((d) => {
+    const answer = d.last_status ? `HTTP ${d.last_status}` : d.last_error;
+    const replay = d.status === "pending" ? "" : h("button", { type: "button", class: "hc-btn hc-btn-small" }, t("admin.hooks_replay"));
+    if (replay) replay.addEventListener("click", () => replayHook(ep.name, d.seq));
+    return h("tr", { class: d.status === "failed" ? "revoked" : "", dataset: { seq: String(d.seq), status: d.status } },
+      h("td", {}, String(d.seq)), h("td", {}, h("code", {}, d.event)), h("td", {}, t(`admin.hook_${d.status}`)),
+      h("td", {}, String(d.attempts)), h("td", { title: d.last_error }, answer || ""),
+      h("td", {}, d.updated_at ? fmtTime(new Date(d.updated_at * 1000)) : ""), h("td", {}, replay));
+  });
+  const all = h("button", { type: "button", class: "hc-btn hc-btn-danger-outline hc-btn-small", dataset: { replayFailed: ep.name } }, t("admin.hooks_replay_failed"));
+  all.addEventListener("click", () => replayHook(ep.name, null));
+  const head = ["hooks_col_seq", "hooks_col_event", "col_state", "hooks_col_attempts", "hooks_col_answer", "hooks_col_at"];
+  return h("section", { class: "hc-card", dataset: { endpoint: ep.name } },
+    h("h2", {}, ep.name, " ", h("code", {}, ep.url)),
+    h("p", {}, `${t("admin.hooks_events")}: ${ep.events.join(", ")} `, all),
+    rows.length
+      ? h("table", { class: "a-table" }, h("thead", {}, h("tr", {}, ...head.map((k) => h("th", {}, t(`admin.${k}`))), h("th", {}))), h("tbody", {}, ...rows))
+      : h("p", {}, t("admin.hooks_none_yet")));
+}
+
+async function loadHooks() {
+  try {
+    const { endpoints } = await api("GET", "/api/v1/webhooks/deliveries");
+    $("#a-hooks-none").hidden = endpoints.length > 0;
+    $("#a-hooks").replaceChildren(...endpoints.map(hookCard));
+  } catch (ex) {
+    toast(explain(ex));
+  }
+}
+
 // -- start ------------------------------------------------------------------------------------------------
 
 startPage();
 setInterval(() => {
   if (live) render(); // the "how long" and "longest wait" columns move with the clock
+  if (live && tab === "webhooks") loadHooks(); // retries and replays land in the background
 }, 5000);
 onLangChange(() => {
   if (live) render();
   if (live) renderDevices();
   if (tab === "people") loadPeople();
   if (tab === "tokens") loadTokens();
+  if (tab === "webhooks") loadHooks();
 });
 whoAmI().catch((ex) => {
   screen("login");
