@@ -162,7 +162,7 @@ async def _clerk(hall: Hall, number: int, clerk: auth.Principal, rnd: random.Ran
             await sleep(rnd.uniform(20.0, 60.0))  # a short visit, so screens keep moving
             done = await hall.execute("finish", clerk, window=number)
             if done is not None and rnd.random() < 0.7:
-                await asyncio.sleep(rnd.uniform(1.5, 4.0))  # the citizen reads the pad, then presses
+                await sleep(rnd.uniform(1.5, 4.0))  # the citizen reads the pad, then presses
                 level = rnd.choices([5, 4, 3, 2, 1], weights=[70, 20, 6, 3, 1])[0]
                 await hall.execute("evaluate", pad, ticket=done["id"], level=level,
                                    reasons=["efficiency"] if level <= 2 else [])
