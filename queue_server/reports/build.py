@@ -103,7 +103,8 @@ async def figures_report(book: Book, period: Period, by: str, *, now: datetime |
         present: dict[Any, dict[str, Any]] = {}
         if with_attendance:
             marks, busy = await started[-2], await started[-1]
-            present = attendance.summarize(await attendance_rows(book, period, by, now, busy=busy, marks=marks))
+            day_rows = await attendance_rows(book, period, by, now, busy=busy, marks=marks)
+            present, total["attendance"] = attendance.summarize(day_rows), attendance.total(day_rows)
     finally:
         for task in started:
             task.cancel()  # only those not done: a failed read leaves nothing running

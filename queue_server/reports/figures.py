@@ -134,7 +134,7 @@ def satisfaction(levels: dict[int, int], served: int | None) -> dict[str, Any]:
     return {
         "levels": {str(n): levels.get(n, 0) for n in range(5, 0, -1)},
         "rated": rated,
-        "not_rated": max(0, served - rated) if served is not None else None,
+        "not_rated": served - rated if served is not None else None,
         "rate": round(good / rated, 4) if rated else None,
         "bad": levels.get(2, 0) + levels.get(1, 0),
     }
@@ -181,16 +181,19 @@ def _accumulate(cfg: HallConfig, by: str, visits: Iterable[VisitGroup], ratings:
         c = r["counts"]
         c["issued"] += tg.count
         c["called"] += len(tg.waits_us)
-        c[{"done": "served", "cancelled": "cancelled", "expired": "expired"}.get(tg.status, "open")] += tg.count
-        c["no_show"] += tg.missed
+        # Served is counted from the finishing visits below, where the citizen was served.
+        c[{"done": "done", "no_show": "no_show", "cancelled": "cancelled", "expired": "expired"}.get(tg.status, "open")] += tg.count
         c["transferred"] += tg.transferred
         r["wait"].add(tg.waits_us, std.wait.get(tg.service))
     for vg in visits:
         r = acc[key(vg)]
+        c = r["counts"]
+        if vg.end == "finished":
+            # A ticket is finished by one visit: it is served, and rated, where that visit was.
+            c["served"] += len(vg.waits_us)
         if not per_ticket:
-            c = r["counts"]
             c["called"] += len(vg.waits_us)
-            name = {"finished": "served", "no_show": "no_show", "transferred": "transferred", "held": "held"}.get(vg.end)
+            name = {"no_show": "no_show", "transferred": "transferred", "held": "held"}.get(vg.end)
             if name:
                 c[name] += len(vg.waits_us)
             r["wait"].add(vg.waits_us, std.wait.get(vg.service))

@@ -23,6 +23,7 @@ const FIGURES = [
   ["rp.col_rate", (r) => percent(r.satisfaction.rate)],
   ["rp.col_bad", (r) => r.satisfaction.bad],
 ];
+const PER_VISIT = { "rp.col_called": "rp.col_called_visits", "rp.col_no_show": "rp.col_no_show_visits" };
 const ATTENDANCE = [
   ["rp.col_days", (a) => a.days_present],
   ["rp.col_late", (a) => a.late],
@@ -119,11 +120,15 @@ function render() {
   let columns;
   let rows;
   let total = null;
+  let note = null;
   if (report === "figures") {
     const people = ["clerk", "window"].includes(data.by);
-    columns = people ? [...FIGURES, ...ATTENDANCE.map(([k, f]) => [k, (r) => (r.attendance ? f(r.attendance) : "–")])] : FIGURES;
+    // By window or clerk a call, a no-show and a transfer are counted per visit (人次), elsewhere per ticket (号).
+    const figures = FIGURES.map(([k, f]) => [PER_VISIT[k] && people ? PER_VISIT[k] : k, f]);
+    columns = people ? [...figures, ...ATTENDANCE.map(([k, f]) => [k, (r) => (r.attendance ? f(r.attendance) : "–")])] : figures;
     rows = data.rows;
-    total = { ...data.hall, name: t("rp.total"), attendance: null };
+    total = { ...data.hall, name: t("rp.total") };
+    note = people ? "rp.note_visits" : "rp.note_tickets";
   } else if (report === "attendance") {
     columns = [["rp.col_name", (r) => r.name], ...ATTENDANCE];
     rows = data.rows;
@@ -142,6 +147,8 @@ function render() {
   table.tBodies[0].replaceChildren(...rows.map((r) => row(columns, r, editable)));
   table.tFoot.replaceChildren(...(total && rows.length ? [row(columns, total, false)] : []));
   $("#r-empty").hidden = rows.length > 0;
+  $("#r-legend").hidden = !note;
+  $("#r-legend").textContent = note ? t(note) : "";
   const by = data.by ? ` · ${t(`rp.by_${data.by}`)}` : "";
   $("#r-heading").textContent = `${t(`rp.r_${report.replace("-", "_")}`)} · ${data.period.label}${by}`;
   for (const r of rows) if (r.candidate) table.querySelector(`tr[data-key="${r.window}"]`)?.classList.add("r-flag");

@@ -301,7 +301,7 @@ async def test_the_sql_facts_equal_the_facts_from_records(day: Replayed) -> None
             for time in (None, "day", "month", "hour"):
                 assert _norm(await store.visit_facts(DAY, last, time)) == _norm(facts.visit_groups(visits, time))
                 assert _norm(await store.ticket_facts(DAY, last, time)) == _norm(facts.ticket_groups(tickets, visits, time))
-                assert _norm(await store.rating_facts(DAY, last, time)) == _norm(facts.rating_groups(ratings, time))
+                assert _norm(await store.rating_facts(DAY, last, time)) == _norm(facts.rating_groups(ratings, time, visits))
         assert _norm(await store.busy_facts(DAY, DAY)) == _norm(facts.busy_rows(facts.visit_groups(visits, "day")))
         marks = await store.window_marks(DAY, DAY)
         from_log = facts.window_marks(await store.window_log(DAY, DAY))
