@@ -100,7 +100,7 @@ class Reports(Feature):
         fmt = c.get("format", "json")
         if fmt == "json":
             return report
-        body, ctype, name = build.file_of(kind, report, fmt)
+        body, ctype, name = build.file_of(kind, report, fmt, c.hall.config.hall.name)
         return Download(body, ctype, name)
 
     async def _figures(self, c: Call) -> Any:

@@ -107,7 +107,8 @@ async def test_corrections_over_http_on_the_replayed_month(day: Replayed, tmp_pa
 
         async with boss.session.get(server.base + "/api/v1/reports/assessment?period=2026-12&format=xlsx") as resp:
             sheet = openpyxl.load_workbook(io.BytesIO(await resp.read())).active
-        header, *lines = [list(r) for r in sheet.iter_rows(values_only=True)]
+        title, header, *lines = [list(r) for r in sheet.iter_rows(values_only=True)]
+        assert title[0] == "太康县行政服务中心 考核 2026-12"
         top = dict(zip(header, lines[0]))
         assert (top["名次"], top["姓名"], top["修正得分"], top["计算得分"]) == (1, last["name"], 100, last["computed"])
 
