@@ -56,7 +56,8 @@ class Reports(Feature):
                            http=Http("GET", path, tag="reports", produces=TABLES))
 
         def chart(name: str, path: str, summary: str, run: Any, **args: dict[str, Any]) -> Command:
-            return command(name, summary, MANAGERS, run, args=obj(**PERIOD_ARGS, **args),
+            return command(name, summary, MANAGERS, run,
+                           args=obj(**PERIOD_ARGS, lang={"type": "string", "enum": list(charts.LANGUAGES)}, **args),
                            http=Http("GET", path, tag="reports", produces=(SVG,)))
 
         return [
@@ -76,13 +77,13 @@ class Reports(Feature):
                     http=Http("PUT", "/reports/assessment/{month}/{clerk}", tag="reports")),
             chart("chart_waits_by_hour", "/reports/charts/waits-by-hour.svg",
                   "Chart: mean and p90 wait by hour of issue (SVG)",
-                  lambda c: self._chart(c, lambda b, p: charts.waits_by_hour(b, p))),
+                  lambda c: self._chart(c, lambda b, p, lang: charts.waits_by_hour(b, p, lang))),
             chart("chart_satisfaction_trend", "/reports/charts/satisfaction-trend.svg",
                   "Chart: satisfaction rate by day or month (SVG)",
-                  lambda c: self._chart(c, lambda b, p: charts.satisfaction_trend(b, p))),
+                  lambda c: self._chart(c, lambda b, p, lang: charts.satisfaction_trend(b, p, lang))),
             chart("chart_windows", "/reports/charts/windows.svg",
                   "Chart: windows compared by served, mean wait or satisfaction (SVG)",
-                  lambda c: self._chart(c, lambda b, p: charts.windows_compared(b, p, c.get("measure", "served"))),
+                  lambda c: self._chart(c, lambda b, p, lang: charts.windows_compared(b, p, c.get("measure", "served"), lang)),
                   measure={"type": "string", "enum": list(charts.MEASURES)}),
             command("stats", "Counts, waits, handling times and satisfaction for a day or period", MANAGERS, self._stats,
                     args=obj(date=DAY, by={"type": "string", "maxLength": 100,
@@ -122,7 +123,7 @@ class Reports(Feature):
         return self._respond("red-flags", report, c)
 
     async def _chart(self, c: Call, draw: Any) -> Download:
-        text = await draw(self.book(c.hall.store), self._period(c))
+        text = await draw(self.book(c.hall.store), self._period(c), c.get("lang", "zh"))
         return Download(text.encode(), SVG, None, cache_seconds=60)
 
     async def _correct(self, c: Call) -> dict[str, Any]:

@@ -3,10 +3,11 @@
 // In a month's assessment a manager sets a corrected score and a note beside the
 // computed score, which never changes.
 
-import { $, api, explain, expose, h, onLangChange, startPage, t, toast } from "./hallcall.js";
+import { $, api, explain, expose, h, lang, onLangChange, startPage, t, toast } from "./hallcall.js";
 import { managerSession, minutes, percent } from "./manager.js";
 
 let last = null; // { report, q, data }
+let charted = null; // the period query of the charts shown
 
 const dash = (v) => (v == null ? "–" : v);
 const FIGURES = [
@@ -63,7 +64,7 @@ const RED_FLAGS = [
   ["rp.col_bad", (r) => r.bad_reviews],
   ["rp.col_over_handling", (r) => percent(r.over_handling_rate)],
   ["rp.col_faults", (r) => r.attendance_faults],
-  ["rp.col_misses", (r) => r.misses.join("；")],
+  ["rp.col_misses", (r) => (lang() === "en" ? r.misses_en.join("; ") : r.misses.join("；"))],
 ];
 
 // -- the query ---------------------------------------------------------------------------------
@@ -98,10 +99,8 @@ async function show() {
   const base = `/api/v1/reports/${report}?${q}`;
   $("#r-csv").href = `${base}&format=csv`;
   $("#r-xlsx").href = `${base}&format=xlsx`;
-  const p = periodQuery();
-  $("#r-chart-waits").src = `/api/v1/reports/charts/waits-by-hour.svg?${p}`;
-  $("#r-chart-satisfaction").src = `/api/v1/reports/charts/satisfaction-trend.svg?${p}`;
-  $("#r-chart-windows").src = `/api/v1/reports/charts/windows.svg?${p}&measure=wait`;
+  charted = periodQuery();
+  drawCharts();
   try {
     last = { report, q, data: await api("GET", base, undefined, { timeout: 60000 }) };
   } catch (ex) {
@@ -109,6 +108,14 @@ async function show() {
     return;
   }
   render();
+}
+
+/** The server's charts of the period shown, in the page's language. */
+function drawCharts() {
+  const p = `${charted}&lang=${lang()}`;
+  $("#r-chart-waits").src = `/api/v1/reports/charts/waits-by-hour.svg?${p}`;
+  $("#r-chart-satisfaction").src = `/api/v1/reports/charts/satisfaction-trend.svg?${p}`;
+  $("#r-chart-windows").src = `/api/v1/reports/charts/windows.svg?${p}&measure=wait`;
 }
 
 // -- the table ----------------------------------------------------------------------------------
@@ -191,7 +198,10 @@ $("#r-form").addEventListener("submit", (e) => {
   e.preventDefault();
   show();
 });
-onLangChange(render);
+onLangChange(() => {
+  render();
+  if (charted) drawCharts();
+});
 showInputs();
 managerSession(() => show());
 expose("reports", { show, last: () => last });
