@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,11 +15,12 @@ from queue_server.features import catalog
 from queue_server.reports import build as reports
 from queue_server.service import auth
 from queue_server.service.hall import Hall
+from queue_server.store import open_store
 
-from ...conftest import OPEN_TIME, TZ, book  # type: ignore[import-not-found]
+from ...conftest import HALL_FILE, OPEN_TIME, TZ, book  # type: ignore[import-not-found]
 from ..replay_kit import DAY, Replayed, read_store, replayed_day
 
-DIMENSIONS = ("hall", "zone", "service", "window", "clerk", "hour", "day")
+DIMENSIONS = ("hall", "zone", "service", "window", "clerk", "hour", "day", "month")
 # Every column that counts something: its total must be the sum of the rows in every dimension.
 COUNTS = ("issued", "called", "served", "no_show", "cancelled", "transferred", "expired",
           "wait.count", *(f"wait.bands.{b}" for b in ("0-5", "5-10", "10-15", "15-20", "20-30", ">30")),
@@ -74,6 +76,23 @@ async def test_every_total_is_the_sum_of_its_rows(day: Replayed) -> None:
             # A row's ratings and unrated services are its services: nothing clamped, nothing counted twice.
             assert s["rated"] + s["not_rated"] == row["served"], (by, row.get("key"))
     assert report["hall"]["served"] == day.result.served
+
+
+async def test_the_replayed_day_closes_without_expiring_its_no_shows(day: Replayed, tmp_path: Path) -> None:
+    """The server started the next morning rolls the day over: the day's no-shows stay 过号, none become 过期."""
+    cfg = config.load(HALL_FILE, store_url=day.copy_of(tmp_path / "day.db"))
+    store = open_store(cfg.store_url, hall_id=cfg.hall.id)
+    await store.open()
+    try:
+        hall = await started(cfg, store, ManualClock(datetime(2026, 12, 2, 8, 0, tzinfo=TZ)))
+        await hall.stop()
+        assert hall.state.day == "2026-12-02"
+        total = (await reports.figures_report(book(cfg, store), periods.parse(DAY), "hall"))["hall"]
+    finally:
+        await store.close()
+    no_shows = sum(day.count("no_show", no_show="1").values())
+    assert (total["no_show"], total["expired"], total["cancelled"]) == (no_shows, 0, 0)
+    assert total["served"] + total["no_show"] + total["expired"] + total["cancelled"] == total["issued"] == len(day.trace)
 
 
 def clerk(n: int) -> auth.Principal:
