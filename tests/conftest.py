@@ -2,8 +2,10 @@
 
 Nothing of hallcall is mocked here. ``server`` runs the real aiohttp application on a
 real socket over a real store; ``serve_process`` runs ``hallcall serve`` as a child
-process for tests that kill it. Stores are parametrized so the same tests run on every
-store implementation (see ``STORES``).
+process for tests that kill it. Tests whose subject is the store (its contract, the
+facts reports read, the records features keep, durability) are marked ``every_store``
+and run on every store implementation in ``STORES``; the others (HTTP, WebSocket, roles,
+pages, agents) run on the embedded SQLite store only, since the store is not what they test.
 """
 
 from __future__ import annotations
@@ -54,13 +56,24 @@ def free_port() -> int:
 STORES = ["sqlite", "redis"]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "every_store: run this test on every store implementation, not on SQLite only")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "store_spec" not in metafunc.fixturenames:
+        return
+    every = metafunc.definition.get_closest_marker("every_store") is not None
+    metafunc.parametrize("store_spec", STORES if every else STORES[:1], indirect=True)
+
+
 @dataclass
 class StoreSpec:
     kind: str
     url: str
 
 
-@pytest.fixture(params=STORES)
+@pytest.fixture
 def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> StoreSpec:
     kind = request.param
     if kind == "sqlite":

@@ -265,7 +265,10 @@ class Authenticator:
     def _cached(self, key: str) -> tuple[bool, Principal | None]:
         hit = self._cache.get(key)
         if hit and hit[0] > time.monotonic():
-            return True, hit[1]
+            p = hit[1]
+            # A cached sign-in still ends when its session does, on the hall's clock.
+            if p is None or p.session is None or p.session.expires_at > self.clock.now():
+                return True, p
         return False, None
 
     def _remember(self, key: str, p: Principal | None) -> None:

@@ -40,8 +40,13 @@ SCREENS = Path(os.environ.get("HALLCALL_SCREENS_DIR") or Path(tempfile.gettempdi
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     marker = pytest.mark.asyncio(loop_scope="session")
+    # Under pytest-xdist every page test runs on one worker, sharing its one Chromium.
+    one_worker = pytest.mark.xdist_group("browser")
     for item in items:
-        if Path(str(item.fspath)).parent == HERE and item.get_closest_marker("asyncio") is not None:
+        if Path(str(item.fspath)).parent != HERE:
+            continue
+        item.add_marker(one_worker)
+        if item.get_closest_marker("asyncio") is not None:
             item.add_marker(marker, append=False)
 
 

@@ -187,10 +187,15 @@ async def test_the_ledger_tab_registers_a_case_and_closes_it(server: Any, clock:
     await expect(other_row).to_be_visible()
     await expect(page.locator("#cs-n-ledger")).to_have_text("1")
 
-    # The phone complaint is still unanswered a fortnight on: marked overdue, pushed by ledger.overdue.
+    # The phone complaint is still unanswered a fortnight on: marked overdue. A fortnight is past
+    # the 12-hour sign-in, so the manager signs in again and finds it flagged.
     await expect(other_row.locator(".cs-flag")).to_have_count(0)
     clock.advance(14 * 86400)
     assert [d.id for d in await server.hall.check("ledger")] == [second]
+    page = await pages.open("/admin/cases", width=1600, height=1000)
+    await sign_in(page, "boss")
+    await page.locator("#cs-tab-ledger").click()
+    other_row = page.locator(f"#cs-table-ledger tr[data-id='{second}']")
     await expect(other_row.locator(".cs-flag")).to_have_text("已逾期", timeout=5000)
     await expect(other_row).to_have_attribute("data-flag", "overdue")
     await settle(page)

@@ -114,13 +114,13 @@ async def test_the_alert_board_lists_cases_past_their_deadline(server: Any, cloc
     pages.base = server.base
     await person(server, "boss", "马主任", "manager")
     unhappy = await serve_some(server, clock)  # the bad review opens a follow-up case, due in working days
+    case_id = f"CP{unhappy}"
+    due = server.hall.state.docs["case"][case_id].data["due"]
+    clock.advance(30 * 86400)  # a month on, nobody has rectified it; the director signs in
     page = await pages.open("/admin/alerts", width=1600, height=1000)
     await sign_in(page, "boss")
     await expect(page.locator("#al-deadlines-none")).to_be_visible(timeout=5000)
 
-    case_id = f"CP{unhappy}"
-    due = server.hall.state.docs["case"][case_id].data["due"]
-    clock.advance(30 * 86400)  # a month on, nobody has rectified it
     assert [d.id for d in await server.hall.check("followup")] == [case_id]
     row = page.locator(f"#al-deadlines tr[data-item='case:{case_id}']")  # pushed by case.overdue, not polled
     await expect(row).to_contain_text("已逾期", timeout=3000)

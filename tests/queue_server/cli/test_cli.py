@@ -6,8 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from ...conftest import ServeProcess, run_cli  # type: ignore[import-not-found]
+
+pytestmark = pytest.mark.every_store  # the store is this module's subject
 
 
 def args(proc: ServeProcess) -> list[str]:

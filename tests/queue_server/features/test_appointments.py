@@ -13,6 +13,8 @@ from ...conftest import Harness, Http, config_problems  # type: ignore[import-no
 from ..citizens_kit import at, id_number, manager  # type: ignore[import-not-found]
 from ..citizens_kit import hall_config as make_config
 
+pytestmark = pytest.mark.every_store  # the store is this module's subject
+
 LI = id_number("41162719800101123")
 WANG = id_number("41162719920305456")
 

@@ -18,6 +18,8 @@ from ...conftest import Harness, config_problems  # type: ignore[import-not-foun
 from ..citizens_kit import at, manager, serve  # type: ignore[import-not-found]
 from ..citizens_kit import hall_config as make_config
 
+pytestmark = pytest.mark.every_store  # the store is this module's subject
+
 
 @pytest.fixture
 def hall_config(store_spec: Any) -> Any:

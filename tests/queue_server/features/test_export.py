@@ -16,6 +16,8 @@ from ...conftest import Harness  # type: ignore[import-not-found]
 from ..citizens_kit import EXTRA, manager, rate, serve  # type: ignore[import-not-found]
 from ..citizens_kit import hall_config as make_config
 
+pytestmark = pytest.mark.every_store  # the store is this module's subject
+
 
 @pytest.fixture
 def export_dir(tmp_path: Path) -> Path:

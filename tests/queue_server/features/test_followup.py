@@ -15,6 +15,8 @@ from ...conftest import Harness, config_problems, free_port  # type: ignore[impo
 from ..citizens_kit import EXTRA, at, manager, rate, serve  # type: ignore[import-not-found]
 from ..citizens_kit import hall_config as make_config
 
+pytestmark = pytest.mark.every_store  # the store is this module's subject
+
 
 class Receiver:
     """A real HTTP server standing in for the hall's webhook (a WeChat Work robot, say)."""
@@ -152,6 +154,7 @@ async def test_an_unhappy_callback_sends_the_case_back_once(server: Harness) -> 
                          ("rectify", {"measures": "调整岗位"}), ("reply", {"text": "已整改"})):
         assert (await mgr.post(f"/api/v1/cases/{case_id}/{action}", body))[0] == 200
     server.hall.clock.set(at(3, 10))  # type: ignore[attr-defined]
+    await mgr.login("mgr")  # two days on: yesterday's sign-in has ended
     status, case = await mgr.post(f"/api/v1/cases/{case_id}/callback", {"level": 1, "note": "仍不满意"})
     assert (case["state"], case["round"], case["due"]) == ("rectify", 2, "2026-12-11")  # from Thu 12-03, over the holiday
     await mgr.post(f"/api/v1/cases/{case_id}/rectify", {"measures": "更换窗口人员"})

@@ -13,6 +13,8 @@ from ...conftest import Harness  # type: ignore[import-not-found]
 from ..citizens_kit import at, manager, serve  # type: ignore[import-not-found]
 from ..citizens_kit import hall_config as make_config
 
+pytestmark = pytest.mark.every_store  # the store is this module's subject
+
 
 @pytest.fixture
 def hall_config(store_spec: Any) -> Any:

@@ -22,6 +22,8 @@ from queue_server.reports import files
 from ...conftest import HALL_FILE, Harness, TZ, book, run_cli  # type: ignore[import-not-found]
 from ..replay_kit import DAY, Replayed, read_store, replayed_day, serve_copy
 
+pytestmark = pytest.mark.every_store  # the store is this module's subject
+
 BANDS = [("0-5", 0, 300), ("5-10", 300, 600), ("10-15", 600, 900), ("15-20", 900, 1200), ("20-30", 1200, 1800),
          (">30", 1800, math.inf)]
 

@@ -23,6 +23,9 @@ from ...conftest import Harness, Http  # type: ignore[import-not-found]
 from ..citizens_kit import EXTRA, at, manager, rate, serve  # type: ignore[import-not-found]
 from ..citizens_kit import hall_config as make_config
 
+# Every store: the store's own files are among the places searched.
+pytestmark = pytest.mark.every_store
+
 ID = "11010519491231002X"
 NAME, PHONE = "张三丰", "13800000000"
 SECRETS = (ID, ID.lower(), NAME, PHONE, "138 0000 0000")

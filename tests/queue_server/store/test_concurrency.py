@@ -6,7 +6,11 @@ import asyncio
 import random
 from collections import Counter
 
+import pytest
+
 from ...conftest import Harness  # type: ignore[import-not-found]
+
+pytestmark = pytest.mark.every_store  # the store is this module's subject
 
 
 async def test_forty_windows_call_a_thousand_tickets_exactly_once(server: Harness) -> None:

@@ -8,10 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from queue_server.store import open_store
 
 from ...conftest import ServeProcess, run_cli  # type: ignore[import-not-found]
+
+pytestmark = pytest.mark.every_store  # the store is this module's subject
 
 
 def make_token(proc: ServeProcess, *args: str) -> str:

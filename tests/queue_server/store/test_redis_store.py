@@ -23,6 +23,8 @@ from queue_server.store.redis_settings import RedisSettings, durability_problems
 from ...conftest import HALL_FILE, RedisServer, ServeProcess, free_port, run_cli, write_hall_file  # type: ignore[import-not-found]
 from .test_store_contract import Scenario  # type: ignore[import-not-found]
 
+pytestmark = pytest.mark.every_store  # the store is this module's subject
+
 
 @pytest.fixture
 def cfg() -> config.HallConfig:

@@ -18,6 +18,8 @@ from queue_server.store import SeqConflict
 
 from ...conftest import OPEN_TIME  # type: ignore[import-not-found]
 
+pytestmark = pytest.mark.every_store  # the store is this module's subject
+
 
 class Scenario:
     """Makes real events with the pure rules, as the Hall would."""

@@ -227,6 +227,17 @@ async def test_people_and_tokens_admin(server: Harness) -> None:
 
 
 
+async def test_a_sign_in_ends_on_time_even_just_after_it_was_used(server: Harness) -> None:
+    """Twelve hours after sign-in the session is over at once, not after the next cache refresh."""
+    await server.person("boss", "manager")
+    c = server.client()
+    await c.login("boss")
+    assert (await c.get("/api/v1/me"))[1]["role"] == "manager"
+    server.hall.clock.advance(12 * 3600 + 1)  # type: ignore[attr-defined]
+    assert (await c.get("/api/v1/me"))[1]["role"] == "anonymous"
+    assert (await c.get("/api/v1/people"))[0] == 401
+
+
 async def test_deactivating_a_person_ends_their_sign_in(server: Harness) -> None:
     await server.person("root", "admin")
     await server.person("boss", "manager")
