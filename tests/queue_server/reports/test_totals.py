@@ -110,6 +110,7 @@ async def step(hall: Hall, clock: ManualClock, name: str, p: auth.Principal, **a
     return await hall.execute(name, p, args)
 
 
+@pytest.mark.every_store  # the facts each store gives are the subject: its SQL, or the records
 async def test_a_closed_day_accounts_for_every_ticket_once(hall_config: config.HallConfig, store: Any) -> None:
     """办结 + 过号 + 过期 + 取消 = 取号 for a closed day, across a restart mid-day and the day's rollover;
     a transferred citizen's rating counts where the rated visit was served."""
