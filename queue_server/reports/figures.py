@@ -15,7 +15,14 @@ Pure functions; every figure of every report is computed here and nowhere else.
   handling time longer than the service's handling standard (the yellow ``handling``
   alert threshold).
 - **By time** (day, month, hour): a citizen counts in the hour of issue, a visit in the
-  hour of its call, a rating in the hour it was given.
+  hour of its call.
+- **Served** counts the finishing visits: a ticket is finished by one visit, and counts
+  for that visit's service, window, clerk and the hour of its call (a transferred
+  citizen counts for the service transferred to). A rating counts with the visit it
+  rates, so 未评价 (served − rated) adds up in every dimension.
+- **No-shows** per ticket are tickets that ended the day as no-shows (a no-show
+  requeued and served is served), so a closed day's served + no-shows + expired +
+  cancelled is its issued; per visit, calls that ended as a no-show.
 - **Satisfaction**: counts of levels 5..1 (非常满意 … 非常不满意) and of services not
   rated; the rate is (5 + 4 + 3) / rated; bad reviews are levels 2 and 1.
 """
@@ -181,8 +188,8 @@ def _accumulate(cfg: HallConfig, by: str, visits: Iterable[VisitGroup], ratings:
         c = r["counts"]
         c["issued"] += tg.count
         c["called"] += len(tg.waits_us)
-        # Served is counted from the finishing visits below, where the citizen was served.
-        c[{"done": "done", "no_show": "no_show", "cancelled": "cancelled", "expired": "expired"}.get(tg.status, "open")] += tg.count
+        if tg.status != "done":  # served is counted from the finishing visits below, where the citizen was served
+            c[{"no_show": "no_show", "cancelled": "cancelled", "expired": "expired"}.get(tg.status, "open")] += tg.count
         c["transferred"] += tg.transferred
         r["wait"].add(tg.waits_us, std.wait.get(tg.service))
     for vg in visits:

@@ -77,10 +77,12 @@ ASSESSMENT: list[Column] = [
     ("deductions", "扣分事由"), ("computed", "计算得分"), ("corrected", "修正得分"), ("final", "最终得分"), ("note", "备注"),
 ]
 PERIOD_SCORES: list[Column] = [("rank", "名次"), ("name", "姓名"), ("staff_no", "工号"), ("served", "办件量"),
-                 ("months_assessed", "考核月数"), ("final", "平均得分")]
-RED_FLAGS: list[Column] = [("window", "窗口"), ("candidate", "红旗窗口候选"), ("served", "办结数"), ("satisfaction_rate", "满意率", RATE),
-             ("bad_reviews", "差评数"), ("over_handling_rate", "办理超时率", RATE), ("attendance_faults", "考勤异常"),
-             ("misses", "未达标项")]
+                               ("months_assessed", "考核月数"), ("final", "平均得分")]
+RED_FLAGS: list[Column] = [
+    ("window", "窗口"), ("candidate", "红旗窗口候选"), ("served", "办结数"), ("satisfaction_rate", "满意率", RATE),
+    ("bad_reviews", "差评数"), ("over_handling_rate", "办理超时率", RATE), ("attendance_faults", "考勤异常"),
+    ("misses", "未达标项"),
+]
 
 
 @dataclass
@@ -136,9 +138,17 @@ def to_csv(table: Table) -> bytes:
     writer = csv.writer(buf)
     units = [unit_of(c) for c in table.columns]
     for i, line in enumerate(values(table)):
-        writer.writerow(["" if v is None else f"{v * 100:.1f}%" if i and u == RATE and isinstance(v, (int, float)) else v
-                         for v, u in zip(line, units)])
+        writer.writerow([_text(v, u) if i else v for v, u in zip(line, units)])
     return buf.getvalue().encode("utf-8-sig")
+
+
+def _text(value: Any, unit: str | None) -> Any:
+    """A CSV cell: empty for nothing, a rate as the page writes it ("98.5%")."""
+    if value is None:
+        return ""
+    if unit == RATE and isinstance(value, (int, float)):
+        return f"{value * 100:.1f}%"
+    return value
 
 
 def to_xlsx(tables: list[Table], *, title: str | None = None) -> bytes:
