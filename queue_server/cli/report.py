@@ -3,6 +3,8 @@
     hallcall report --config hall.toml --period 2026-12 --by clerk --format xlsx -o 2026-12.xlsx
     hallcall report --config hall.toml --report assessment --period 2026-Q4 --format xlsx -o q4.xlsx
     hallcall report --config hall.toml --report attendance --from 2026-12-01 --to 2026-12-15 --days
+    hallcall report --config hall.toml --by eta --period 2026-12-01      (ETA accuracy by service;
+    hallcall report --config hall.toml --report eta --by hour ...        by hour, zone, day …)
 
 The store is opened for reading beside a running server (as the other admin commands do).
 """
@@ -27,7 +29,7 @@ from queue_server.reports import figures
 from queue_server.reports.feature import FORMATS, Reports
 from queue_server.store import StoreError, open_store
 
-KINDS = ("figures", "attendance", "assessment", "red-flags", "alerts")
+KINDS = ("figures", "attendance", "assessment", "red-flags", "eta", "alerts")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,8 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--period", help="2026-12-01 (day), 2026-12 (month), 2026-Q4 (quarter) or 2026 (year)")
     p.add_argument("--from", dest="first", help="first day of a range (YYYY-MM-DD)")
     p.add_argument("--to", dest="last", help="last day of a range (YYYY-MM-DD)")
-    p.add_argument("--by", default="service", choices=figures.DIMENSIONS,
-                   help="rows of a figures report (attendance: clerk or window); default service")
+    p.add_argument("--by", default="service", choices=(*figures.DIMENSIONS, "eta"),
+                   help="rows of a figures report (attendance: clerk or window); default service; "
+                        "'eta' is short for --report eta by service")
     p.add_argument("--days", action="store_true", help="attendance: add a row per clerk and day")
     p.add_argument("--format", choices=FORMATS, default="json")
     p.add_argument("-o", "--output", help="file to write (default: standard output; required for xlsx)")
@@ -60,6 +63,8 @@ async def build(cfg: config.HallConfig, args: argparse.Namespace) -> dict[str, A
             return await reports.attendance_report(book, period, by, days=args.days, now=now)
         if args.report == "assessment":
             return await reports.assessment_report(book, period, now=now)
+        if args.report == "eta":
+            return await reports.eta_report(book, period, args.by)
         if args.report == "red-flags":
             return await reports.red_flag_report(book, period, now=now)
         return await alerts.history(cfg, store, period)
@@ -69,6 +74,8 @@ async def build(cfg: config.HallConfig, args: argparse.Namespace) -> dict[str, A
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.by == "eta":
+        args.report, args.by = "eta", "service"
     if args.format == "xlsx" and not args.output:
         print("error: an XLSX report needs -o FILE", file=sys.stderr)
         return 2

@@ -175,6 +175,7 @@ class Ticket(_Record):
     appointment: str | None = None  # booking id when checked in from an appointment
     note: str | None = None
     kiosk: str | None = None  # the kiosk whose printer printed it; a reprint goes there by default
+    promised_wait_minutes: int | None = None  # the wait the citizen was shown on taking it (ETA)
 
     _times = ("issued_at", "queued_at", "called_at", "started_at", "first_called_at", "ended_at", "missed_at")
     _enums = {"channel": Channel, "priority": Priority, "status": Status, "outcome": Outcome}

@@ -11,10 +11,11 @@ calls in a row it takes a normal ticket, so normal tickets never starve.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import datetime
 
 from .config import Policy, WindowConfig
-from .model import Priority, Ticket, Window
+from .model import Priority, Ticket, Window, WindowStatus
 from .state import HallState
 
 
@@ -87,10 +88,49 @@ def mean_handling(state: HallState, service: str) -> float:
 
 
 def eta_minutes(state: HallState, service: str, ahead: int) -> int:
-    """Minutes until a ticket with ``ahead`` people before it is likely called."""
-    servers = state.staffed_windows(service) or len(state.config.windows_serving(service)) or 1
-    seconds = (ahead + 0.5) * mean_handling(state, service) / servers
-    return max(0, math.ceil(seconds / 60))
+    """Minutes until a ticket with ``ahead`` people of its own queue before it is likely called."""
+    return Pace.of(state, service).minutes(ahead)
+
+
+@dataclass(frozen=True, slots=True)
+class Pace:
+    """How fast a service's queue moves now, for ETAs (worked out once per service and moment).
+
+    Windows call the earliest ticket of all the services they serve, so a ticket waits
+    for the work queued ahead of it across those services, not only its own: the model
+    sums that work (people × expected handling), counting for each other service only the
+    part these windows will do (their share of the windows signed in that serve it), and
+    divides it by the windows signed in that serve this service (all that serve it, when
+    none is signed in yet).
+    """
+
+    handling: float  # expected seconds per ticket of this service
+    waiting: int  # people in this service's queue
+    others: float  # seconds of other services' queued work these windows will do
+    windows: int
+
+    @classmethod
+    def of(cls, state: HallState, service: str) -> Pace:
+        cfg, windows = state.config, state.windows
+
+        def signed_in(numbers: list[int]) -> list[int]:
+            return [n for n in numbers if (w := windows.get(n)) is not None and w.status is not WindowStatus.CLOSED] or numbers
+
+        servers = signed_in(cfg.windows_serving(service))
+        others = 0.0
+        for other in {s for n in servers for s in cfg.windows[n].services} - {service}:
+            waiting = len(state.waiting.get(other, ()))
+            if waiting:
+                busy = signed_in(cfg.windows_serving(other))
+                others += waiting * mean_handling(state, other) * sum(1 for n in busy if n in servers) / len(busy)
+        return cls(mean_handling(state, service), len(state.waiting.get(service, ())), others, len(servers) or 1)
+
+    def minutes(self, ahead: int) -> int:
+        """The ETA of a ticket with ``ahead`` people of its own queue before it."""
+        # How far into the other queues it stands: the same share as into its own (counting itself).
+        share = min(1.0, (ahead + 1) / self.waiting) if self.waiting else 1.0
+        seconds = ((ahead + 0.5) * self.handling + share * self.others) / self.windows
+        return max(0, math.floor(seconds / 60 + 0.5))  # to the nearest minute, halves up
 
 
 RANK_STEP = 0.001  # keeps ranks distinct when tickets share a clock reading

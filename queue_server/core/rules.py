@@ -148,6 +148,9 @@ def issue(
         raise Conflict(f"all {svc.daily_limit} tickets for {svc.name} are taken today", code="tickets_exhausted")
     seq_no = issued + 1
     number = format_number(svc.prefix, seq_no, svc.daily_limit)
+    # The wait promised now is kept with the ticket, so reports can say how good promises are.
+    ahead = queueing.tail_ahead(st, service, priority)
+    eta = queueing.eta_minutes(st, service, ahead)
     ticket = Ticket(
         id=f"{st.day.replace('-', '')}-{number}",
         day=st.day,
@@ -166,13 +169,12 @@ def issue(
         request_id=request_id,
         appointment=appointment,
         kiosk=print_to,
+        promised_wait_minutes=eta,
     )
-    ahead = queueing.tail_ahead(st, service, priority)
     tx.emit("ticket.issued", ticket=ticket, extra={"ahead": ahead})
     for hook in tx.hooks.issued:
         hook(tx, ticket)
     if print_to:
-        eta = queueing.eta_minutes(st, service, ahead)
         tx.emit("print.requested", ticket=ticket, extra={"kiosk": print_to, "ahead": ahead, "eta_minutes": eta})
     return ticket
 

@@ -119,6 +119,16 @@ async def figures_report(book: Book, period: Period, by: str, *, now: datetime |
     return {"period": period.to_dict(), "by": by, "hall": total, "rows": out}
 
 
+async def eta_report(book: Book, period: Period, by: str = "service") -> dict[str, Any]:
+    """How close the waits promised on issue came to the waits citizens had, per ``by``."""
+    if by not in figures.ETA_DIMENSIONS:
+        raise Invalid(f"by must be one of {', '.join(figures.ETA_DIMENSIONS)}", code="bad_value")
+    time = by if by in figures.TIME_DIMENSIONS else None
+    rows, total = figures.eta_table(book.config, by, await book.store.eta_facts(period.first, period.last, time))
+    out = [{"key": k, "name": label(book.config, by, k, {}), **rows[k]} for k in figures.sort_keys(rows)]
+    return {"period": period.to_dict(), "by": by, "hall": total, "rows": out}
+
+
 async def attendance_report(book: Book, period: Period, by: str = "clerk", *, days: bool = False,
                             now: datetime | None = None) -> dict[str, Any]:
     if by not in ("clerk", "window"):
@@ -203,12 +213,17 @@ def tables_of(kind: str, report: dict[str, Any]) -> list[Table]:
         if not single:
             out += [Table(f"月讲评 {m}", files.ASSESSMENT, rows) for m, rows in report["months"].items()]
         return out
+    if kind == "eta":
+        total = {"name": "合计", **report["hall"]}
+        return [Table(f"等候预估 {label_}", [("name", files.KEY_TITLES[report["by"]]), *files.ETA],
+                      report["rows"] + [total])]
     if kind == "red-flags":
         return [Table(f"红旗窗口 {label_}", [("name", "窗口名称"), *files.RED_FLAGS], report["windows"])]
     raise ValueError(kind)
 
 
-REPORT_TITLES = {"figures": "业务统计", "attendance": "考勤统计", "assessment": "考核", "red-flags": "红旗窗口"}
+REPORT_TITLES = {"figures": "业务统计", "attendance": "考勤统计", "assessment": "考核", "red-flags": "红旗窗口",
+                 "eta": "等候预估准确度"}
 
 
 def heading(hall: str, kind: str, report: dict[str, Any]) -> str:

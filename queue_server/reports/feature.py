@@ -69,6 +69,9 @@ class Reports(Feature):
                    by={"type": "string", "enum": ["clerk", "window"]}, days={"type": "string", "enum": ["0", "1"]}),
             report("report_assessment", "/reports/assessment",
                    "Monthly staff scores and ranks; a quarter's or year's mean of the months", self._assessment),
+            report("report_eta", "/reports/eta",
+                   "ETA accuracy: promised against actual waits (median and p90 error, share within 5 minutes, bias)",
+                   self._eta, by={"type": "string", "enum": list(figures.ETA_DIMENSIONS)}),
             report("report_red_flags", "/reports/red-flags", "红旗窗口 candidates of a period and the criteria each window meets",
                    self._red_flags),
             command("assessment_correct", "Set a clerk's corrected score and deductions for a month", MANAGERS,
@@ -117,6 +120,10 @@ class Reports(Feature):
     async def _assessment(self, c: Call) -> Any:
         report = await build.assessment_report(self.book(c.hall.store), self._period(c), now=c.hall.clock.now())
         return self._respond("assessment", report, c)
+
+    async def _eta(self, c: Call) -> Any:
+        report = await build.eta_report(self.book(c.hall.store), self._period(c), c.get("by", "service"))
+        return self._respond("eta", report, c)
 
     async def _red_flags(self, c: Call) -> Any:
         report = await build.red_flag_report(self.book(c.hall.store), self._period(c), now=c.hall.clock.now())

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, TypeVar
 
 from queue_server.core.config import HallConfig
-from queue_server.store.facts import US, RatingGroup, TicketGroup, VisitGroup
+from queue_server.store.facts import US, EtaGroup, RatingGroup, TicketGroup, VisitGroup
 
 V = TypeVar("V")
 
@@ -237,3 +237,55 @@ def empty(per_ticket: bool) -> dict[str, Any]:
 def sort_keys(keys: Iterable[Any]) -> list[Any]:
     """Rows in a stable order: numbers numerically, text alphabetically, unknown (None) last."""
     return sorted(keys, key=lambda k: (k is None, isinstance(k, str), k if k is not None else 0))
+
+
+# -- how good the promised waits were ---------------------------------------------------------
+
+ETA_DIMENSIONS = ("hall", "zone", "service", "day", "month", "hour")
+ETA_CLOSE_S = 300  # a promise within five minutes of the actual wait counts as kept
+ETA_LONG_S = 3600  # the accuracy goal is judged on waits under an hour
+
+
+def eta_accuracy(promised_s: list[int], waited_s: list[int]) -> dict[str, Any]:
+    """How far actual waits fell from promised ones, in minutes.
+
+    ``error`` is actual minus promised: positive when citizens waited longer than they were
+    told. The median and p90 are of the absolute error (nearest rank); ``bias`` is the mean
+    signed error; ``within_5`` the share of tickets whose wait was within five minutes of
+    the promise. ``under_an_hour`` gives the same for tickets that waited under an hour.
+    """
+
+    def judge(pairs: list[tuple[int, int]]) -> dict[str, Any]:
+        errors = [w - p for p, w in pairs]
+        absolute = sorted(abs(e) for e in errors)
+        n = len(errors)
+
+        def minutes(s: float | None) -> float | None:
+            return None if s is None else round(s / 60, 1)
+
+        return {
+            "tickets": n,
+            "median_abs_error_minutes": minutes(percentile_sorted(absolute, 50)),
+            "p90_abs_error_minutes": minutes(percentile_sorted(absolute, 90)),
+            "within_5_minutes": round(sum(1 for e in absolute if e <= ETA_CLOSE_S) / n, 4) if n else None,
+            "bias_minutes": minutes(sum(errors) / n) if n else None,
+        }
+
+    pairs = list(zip(promised_s, waited_s))
+    return {**judge(pairs), "under_an_hour": judge([(p, w) for p, w in pairs if w < ETA_LONG_S])}
+
+
+def eta_table(cfg: HallConfig, by: str, groups: Iterable[EtaGroup]) -> tuple[dict[Any, dict[str, Any]], dict[str, Any]]:
+    """ETA accuracy per ``by`` (rows) and for the whole period (total), from ``Store.eta_facts``."""
+    if by not in ETA_DIMENSIONS:
+        raise ValueError(f"by must be one of {ETA_DIMENSIONS}")
+    key = key_function(cfg, by)
+    rows: dict[Any, tuple[list[int], list[int]]] = {}
+    every: tuple[list[int], list[int]] = ([], [])
+    for g in groups:
+        promised, waited = rows.setdefault(key(g), ([], []))
+        promised.extend(g.promised_s)
+        waited.extend(g.waited_s)
+        every[0].extend(g.promised_s)
+        every[1].extend(g.waited_s)
+    return {k: eta_accuracy(*v) for k, v in rows.items()}, eta_accuracy(*every)

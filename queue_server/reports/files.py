@@ -84,6 +84,13 @@ RED_FLAGS: list[Column] = [
     ("misses", "未达标项"),
 ]
 
+ETA: list[Column] = [
+    ("tickets", "已呼叫票数"), ("median_abs_error_minutes", "误差中位数(分)"), ("p90_abs_error_minutes", "误差P90(分)"),
+    ("within_5_minutes", "±5分钟内占比", RATE), ("bias_minutes", "平均偏差(分)"),
+    ("under_an_hour.tickets", "一小时内票数"), ("under_an_hour.median_abs_error_minutes", "一小时内误差中位数(分)"),
+    ("under_an_hour.within_5_minutes", "一小时内±5分钟占比", RATE),
+]
+
 
 @dataclass
 class Table:

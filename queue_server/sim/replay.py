@@ -30,6 +30,7 @@ from queue_server.core.config import HallConfig
 from queue_server.core.errors import HallError
 from queue_server.core.model import REASONS, DeviceToken, Person
 from queue_server.protocol import PAUSE_REASONS
+from queue_server.reports import figures
 from queue_server.service import auth
 from queue_server.service.auth import Principal
 from queue_server.service.hall import Hall
@@ -77,11 +78,25 @@ class ReplayResult:
     failures: list[str] = field(default_factory=list)
     events: int = 0
     seconds: float = 0.0
+    eta: dict[str, Any] | None = None  # figures.eta_accuracy of the day's promised waits
 
     def line(self) -> str:
-        return (f"{self.day}: {self.arrivals} arrivals, {self.issued} issued, {self.served} served, {self.no_shows} no-shows, "
+        text = (f"{self.day}: {self.arrivals} arrivals, {self.issued} issued, {self.served} served, {self.no_shows} no-shows, "
                 f"{self.ratings} ratings, {self.pauses} pauses, {self.late_sign_ins} late sign-ins, {self.events} events "
                 f"in {self.seconds:.2f} s" + (f", {len(self.failures)} failures" if self.failures else ""))
+        if self.eta and self.eta["tickets"]:
+            text += "\n" + "\n".join(f"  ETA {label}: {eta_line(self.eta if key is None else self.eta[key])}"
+                                      for label, key in (("all waits", None), ("waits under an hour", "under_an_hour")))
+        return text
+
+
+def eta_line(a: dict[str, Any]) -> str:
+    """One line of ETA accuracy figures (figures.eta_accuracy)."""
+    if not a["tickets"]:
+        return "no tickets"
+    return (f"{a['tickets']} tickets, median error {a['median_abs_error_minutes']} min, "
+            f"p90 {a['p90_abs_error_minutes']} min, {a['within_5_minutes']:.0%} within ±5 min, "
+            f"bias {a['bias_minutes']:+} min")
 
 
 class Replayer:
@@ -313,7 +328,9 @@ async def replay(cfg: HallConfig, store: Store, arrivals: list[Arrival], options
             shifted = [replace(a, at=a.at.replace(year=day.year, month=day.month, day=day.day)) for a in arrivals]
             opts = replace(options, seed=options.seed + i)
             replayer = Replayer(hall, clock, shifted, clerks, opts, lambda: alerts.check(hall))
-            results.append(await replayer.run())
+            result = await replayer.run()
+            result.eta = figures.eta_table(cfg, "hall", await store.eta_facts(day.isoformat(), day.isoformat()))[1]
+            results.append(result)
     finally:
         await hall.stop()
     return results

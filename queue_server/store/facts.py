@@ -73,6 +73,20 @@ class RatingGroup:
 
 
 @dataclass(frozen=True, slots=True)
+class EtaGroup:
+    """Tickets issued for one service (in one hour) whose promised wait can be judged.
+
+    One pair per ticket that was promised a wait on issue and was then called: the
+    promise and the wait it actually had (issue → first call), both in whole seconds.
+    """
+
+    time: str  # the day, month or hour ("09") of issue, or ""
+    service: str  # the service the ticket was issued for
+    promised_s: list[int]
+    waited_s: list[int]
+
+
+@dataclass(frozen=True, slots=True)
 class BusyRow:
     """Time a clerk spent handling tickets at a window on one day (for idle time)."""
 
@@ -192,6 +206,19 @@ def ticket_groups(tickets: Iterable[Ticket], visits: Iterable[Visit], time: str 
     return [TicketGroup(*k, n, m, x, w) for k, (n, m, x, w) in acc.items()]
 
 
+def eta_groups(tickets: Iterable[Ticket], time: str | None = None) -> list[EtaGroup]:
+    """Group promised and actual waits the way ``Store.eta_facts`` does."""
+    check_split(time)
+    acc: dict[tuple[str, str], tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
+    for t in tickets:
+        if t.promised_wait_minutes is None or t.first_called_at is None:
+            continue
+        promised, waited = acc[(_time_of(t.day, t.issued_at.isoformat(), time), t.origin_service)]
+        promised.append(t.promised_wait_minutes * 60)
+        waited.append(int((t.first_called_at - t.issued_at).total_seconds()))
+    return [EtaGroup(*k, p, w) for k, (p, w) in acc.items()]
+
+
 def rating_groups(evaluations: Iterable[Evaluation], time: str | None = None,
                   visits: Iterable[Visit] = ()) -> list[RatingGroup]:
     """Group ratings the way ``Store.rating_facts`` does; by hour a rating counts in the hour of the
@@ -244,6 +271,9 @@ class FactsFromRecords:
     async def rating_facts(self: _Records, day_from: str, day_to: str, time: str | None = None) -> list[RatingGroup]:
         visits = await self.visits(day_from, day_to) if time == "hour" else []
         return rating_groups(await self.evaluations(day_from, day_to), time, visits)
+
+    async def eta_facts(self: _Records, day_from: str, day_to: str, time: str | None = None) -> list[EtaGroup]:
+        return eta_groups(await self.tickets(day_from, day_to), time)
 
     async def busy_facts(self: _Records, day_from: str, day_to: str) -> list[BusyRow]:
         return busy_rows(visit_groups(await self.visits(day_from, day_to), "day"))

@@ -26,6 +26,7 @@ from queue_server.core.model import DeviceToken, Doc, Evaluation, Event, Notice,
 from .base import Loaded, SeqConflict, StoreError
 from .facts import (
     BusyRow,
+    EtaGroup,
     RatingGroup,
     TicketGroup,
     VisitGroup,
@@ -397,6 +398,22 @@ class SqliteStore:
 
         groups = await self._read(run)
         return groups if time == "hour" else regroup_tickets(groups, time)
+
+    async def eta_facts(self, day_from: str, day_to: str, time: str | None = None) -> list[EtaGroup]:
+        """Promised and actual waits (whole seconds) of the tickets called, by (time, issued service)."""
+        check_split(time)
+        split = {None: "''", "day": "day", "month": "substr(day, 1, 7)", "hour": "substr(issued_at, 12, 2)"}[time]
+        promised = "json_extract(row, '$.promised_wait_minutes')"
+
+        def run(conn: sqlite3.Connection) -> list[EtaGroup]:
+            # Both lists come from the same rows in the same order, so they pair up ticket by ticket.
+            rows = conn.execute(
+                f"SELECT {split}, origin_service, group_concat({promised} * 60), group_concat(CAST(wait_s AS INTEGER)) "
+                f"FROM tickets WHERE day BETWEEN ? AND ? AND wait_s IS NOT NULL AND {promised} IS NOT NULL "
+                "GROUP BY 1, 2", (day_from, day_to)).fetchall()
+            return [EtaGroup(t, s, _ints(p), _ints(w)) for t, s, p, w in rows]
+
+        return await self._read(run)
 
     async def rating_facts(self, day_from: str, day_to: str, time: str | None = None) -> list[RatingGroup]:
         check_split(time)

@@ -165,6 +165,7 @@ class Hub:
             services.add(event.extra["from_service"])
         for service in services:
             order = {t.id: i for i, t in enumerate(queueing.queue_order(st, service))}
+            pace = queueing.Pace.of(st, service)
             for c in self.clients:
                 if event.seq <= c.floor:
                     continue  # the client's snapshot is newer than this event (its process dispatched it late)
@@ -175,7 +176,7 @@ class Hub:
                     ahead = order[t.id]
                     c.reply({
                         "type": protocol.POSITION, "seq": event.seq, "ticket": t.number, "status": t.status,
-                        "ahead": ahead, "eta_minutes": queueing.eta_minutes(st, service, ahead),
+                        "ahead": ahead, "eta_minutes": pace.minutes(ahead),
                     })
 
     def _subscribe(self, c: Client, topics: Iterable[str]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -403,6 +405,23 @@ def test_ahead_and_eta_follow_queue_and_open_windows() -> None:
     assert queueing.eta_minutes(h.st, "a", 3) == 35  # one window open now
     h.open(2)
     assert queueing.eta_minutes(h.st, "a", 0) == 3
+
+
+def test_the_eta_counts_the_other_queues_its_windows_serve_first() -> None:
+    """Window 1 serves a and b, oldest first: two b citizens ahead delay an a citizen as much as two a's."""
+    h = Hall()
+    h.open(1)
+    h.issue("b")
+    h.issue("b")
+    handling_a, handling_b = queueing.mean_handling(h.st, "a"), queueing.mean_handling(h.st, "b")
+    assert queueing.eta_minutes(h.st, "a", 0) == math.floor((0.5 * handling_a + 2 * handling_b) / 60 + 0.5)
+    a = h.issue("a")
+    assert h.call(1).service == "b"  # the b citizens came first and are called first
+    # Window 2 opens: two windows share a's and b's queues now.
+    h.open(2)
+    ahead = queueing.ahead_of(h.st, h.st.ticket(a.id))
+    assert ahead == 0
+    assert queueing.eta_minutes(h.st, "a", 0) == math.floor((0.5 * handling_a + 1 * handling_b) / 2 / 60 + 0.5)
 
 
 def test_recent_handling_times_move_the_eta() -> None:
