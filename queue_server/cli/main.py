@@ -14,7 +14,7 @@ from queue_server.core import config
 from queue_server.core.clock import SystemClock
 from queue_server.features import catalog
 from queue_server.service import auth
-from queue_server.sim import replay
+from queue_server.sim import plan, replay
 from queue_server.store import Store, StoreError, open_store
 
 from . import demo, report
@@ -101,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     _store_args(tlist)
 
     for name, helptext in (("voice", "run the voice agent"), ("devices", "run the serial device agent"),
-                           ("report", "write a report"), ("simulate", "replay a day of arrivals")):
+                           ("report", "write a report"), ("simulate", "replay a day of arrivals"),
+                           ("plan", "plan how many windows each zone opens, hour by hour")):
         sub.add_parser(name, help=helptext, add_help=False)
     return parser
 
@@ -226,7 +227,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # Agent and report commands own their argument parsing.
-    if argv and argv[0] in ("voice", "devices", "report", "simulate"):
+    if argv and argv[0] in ("voice", "devices", "report", "simulate", "plan"):
         return _delegate(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -264,6 +265,8 @@ def _delegate(name: str, argv: list[str]) -> int:
         return devices_main(argv)
     if name == "report":
         return report.main(argv)
+    if name == "plan":
+        return plan.main(argv)
     return replay.main(argv)
 
 

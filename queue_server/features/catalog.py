@@ -11,6 +11,7 @@ from queue_server.core.config import HallConfig
 from queue_server.reports.feature import Reports
 from queue_server.service.plugin import Feature, Features
 from queue_server.sim import arrivals
+from queue_server.sim.planning import Planning
 
 from .alerts import Alerts
 from .appointments import Appointments
@@ -19,7 +20,8 @@ from .export import ProvincialExport
 from .followup import FollowUp
 from .pending_materials import PendingMaterials
 
-ALL: tuple[type[Feature], ...] = (Reports, Alerts, FollowUp, PendingMaterials, Complaints, Appointments, ProvincialExport)
+ALL: tuple[type[Feature], ...] = (Reports, Alerts, FollowUp, PendingMaterials, Complaints, Appointments, ProvincialExport,
+                                  Planning)
 # Tables read by tools rather than the server: the voice agent and the day replayer.
 TOOL_TABLES = ("voice", "simulate")
 

@@ -93,7 +93,14 @@ async def read_store(url: str, fn: Any) -> Any:
 async def serve_copy(day: Replayed, tmp_path: Path) -> AsyncIterator[Harness]:
     """A real server over a private copy of the replayed day, its clock at that evening."""
     cfg = config.load(HALL_FILE, store_url=day.copy_of(tmp_path / "day.db"))
-    app = make_app(cfg, clock=ManualClock(datetime(2026, 12, 1, 23, 0, tzinfo=TZ)))
+    async with serve_at(cfg, datetime(2026, 12, 1, 23, 0, tzinfo=TZ)) as h:
+        yield h
+
+
+@asynccontextmanager
+async def serve_at(cfg: config.HallConfig, now: datetime) -> AsyncIterator[Harness]:
+    """A real server of ``cfg`` over its store, its clock at ``now``."""
+    app = make_app(cfg, clock=ManualClock(now))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     port = free_port()

@@ -1,0 +1,63 @@
+"""The planning feature: tomorrow's (or any day's) forecast and staffing advice, for managers.
+
+``GET /api/v1/plan?date=2026-12-08&target_wait=20`` (command ``plan``) forecasts the day's
+arrivals from the store's history (``forecast``), plays them through the planner's model
+(``plan``) and answers the table per zone and hour and the advice: the fewest windows per
+zone and hour, and all day, that keep waits in standard, and which windows to open first.
+``format=csv`` or ``xlsx`` downloads the table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, timedelta
+from typing import Any
+
+from queue_server.core.errors import Invalid
+from queue_server.core.schema import DAY, obj
+from queue_server.reports import files
+from queue_server.service.auth import MANAGERS
+from queue_server.service.commands import TABLES, Call, Command, Download, Http, command
+from queue_server.service.plugin import Feature
+
+from . import forecast, plan
+from .arrivals import settings
+
+COLUMNS = [("zone_name", "专区"), ("hour", "时段"), ("arrivals", "到达人数"), ("windows", "开放窗口"),
+           ("mean_wait_minutes", "平均等候(分)"), ("p90_wait_minutes", "等候P90(分)"),
+           ("over_standard", "超时占比"), ("utilization", "窗口利用率"), ("never_called", "未被呼叫")]
+
+
+class Planning(Feature):
+    name = "planning"
+
+    def commands(self) -> list[Command]:
+        return [command(
+            "plan", "Forecast a day's arrivals from history and advise the fewest windows per zone and hour", MANAGERS,
+            self._plan, args=obj(date=DAY, target_wait={"type": "number", "minimum": 1, "maximum": 480},
+                                 weeks={"type": "integer", "minimum": 1, "maximum": 52},
+                                 format={"type": "string", "enum": ["json", "csv", "xlsx"]}),
+            http=Http("GET", "/plan", tag="reports", produces=TABLES))]
+
+    async def _plan(self, c: Call) -> Any:
+        cfg, hall = self.config, c.hall
+        today = date.fromisoformat(hall.state.day)
+        day = date.fromisoformat(c["date"]) if c.get("date") else cfg.calendar.next_workday(today + timedelta(days=1))
+        try:
+            seen = await forecast.outlook(hall.store, cfg.calendar, day, c.get("weeks", 8))
+        except ValueError as exc:
+            raise Invalid(str(exc), code="no_forecast") from exc
+        model = plan.Model(cfg, forecast.arrivals(cfg, seen.counts, day, seen.handling), settings(cfg), c.get("target_wait"))
+        # The search plays the day a few hundred times: off the event loop, so calls go on.
+        report = await asyncio.get_running_loop().run_in_executor(None, plan.report, model)
+        for row in report["rows"]:
+            row["zone_name"] = cfg.zones[row["zone"]].name
+        out = {"forecast": seen.to_dict(), **report}
+        fmt = c.get("format", "json")
+        if fmt == "json":
+            return out
+        table = files.Table(f"窗口安排 {day.isoformat()}", COLUMNS, report["rows"])
+        name = f"hallcall-plan-{day.isoformat()}"
+        if fmt == "csv":
+            return Download(files.to_csv(table), files.CSV_TYPE, f"{name}.csv")
+        return Download(files.to_xlsx([table]), files.XLSX_TYPE, f"{name}.xlsx")
