@@ -25,7 +25,7 @@ from queue_server.core.periods import parse
 from queue_server.features import catalog
 from queue_server.features.alerts import feature as alerts
 from queue_server.reports import build as reports
-from queue_server.reports import figures, files
+from queue_server.reports import figures
 from queue_server.reports.feature import FORMATS, Reports
 from queue_server.store import StoreError, open_store
 
@@ -95,8 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.format == "json":
         data = (json.dumps(report, ensure_ascii=False, indent=1) + "\n").encode()
     else:
-        tables = reports.tables_of(args.report, report)
-        data = files.to_csv(tables[0]) if args.format == "csv" else files.to_xlsx(tables)
+        data, _, _ = reports.file_of(args.report, report, args.format, cfg.hall.name)
     if args.output:
         Path(args.output).write_bytes(data)
         print(f"wrote {args.output} ({len(data)} bytes): {args.report} {report['period']['label']}", file=sys.stderr)

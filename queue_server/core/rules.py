@@ -94,14 +94,15 @@ def roll_day(tx: Tx) -> bool:
     """Start a new business day if the clock has passed midnight in the hall's timezone.
 
     Everything still open from the old day expires, and windows left signed in are
-    closed, before ``day.started`` resets numbering.
+    closed, before ``day.started`` resets numbering. A no-show stays a no-show: the day
+    already counts it as 过号, and expiring it too would count one citizen twice.
     """
     st = tx.state
     today = business_day(tx.now, tx.config.hall.tz)
     if st.day == today:
         return False
     if st.day:
-        for t in [t for t in st.tickets.values() if t.status in ACTIVE]:
+        for t in [t for t in st.tickets.values() if t.status in ACTIVE and t.status is not Status.NO_SHOW]:
             visit = _visit(t, tx.now, VisitEnd.EXPIRED) if t.status in AT_WINDOW and t.called_at else None
             tx.emit("ticket.expired", ticket=replace(t, status=Status.EXPIRED, ended_at=tx.now), visit=visit)
         for w in list(st.windows.values()):

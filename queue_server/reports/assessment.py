@@ -192,6 +192,20 @@ def period_scores(months: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any
     return rank(out)
 
 
+# What a window missed of the 红旗窗口 criteria, in Chinese (``misses``) and English (``misses_en``).
+MISSES = {
+    "served": ("办结 {n} 件，低于 {floor} 件", "served {n} < {floor}"),
+    "satisfaction": ("满意率 {rate}，低于 {floor}", "satisfaction {rate} < {floor}"),
+    "bad": ("差评 {n} 条", "{n} bad reviews"),
+    "handling": ("办理超时率 {rate}，高于 {ceiling}", "over-standard handling {rate} > {ceiling}"),
+    "attendance": ("迟到、早退或缺勤 {n} 次", "{n} late, early or absent spans"),
+}
+
+
+def _percent(share: float | None) -> str:
+    return "–" if share is None else f"{share:.1%}"
+
+
 def red_flags(windows: dict[Any, dict[str, Any]], attendance: dict[Any, dict[str, Any]], s: Settings) -> list[dict[str, Any]]:
     """Every window with the criteria it meets or misses; the best ``count`` eligible ones are the candidates."""
     rf = s.red_flag
@@ -202,20 +216,22 @@ def red_flags(windows: dict[Any, dict[str, Any]], attendance: dict[Any, dict[str
         att = attendance.get(n, {})
         faults = att.get("late", 0) + att.get("early", 0) + att.get("absent_spans", 0)
         sat = w["satisfaction"]
-        misses = []
+        misses: list[tuple[str, dict[str, Any]]] = []
         if not w["served"] or w["served"] < floor:
-            misses.append(f"served {w['served']} < {floor:.0f}")
+            misses.append(("served", {"n": w["served"], "floor": f"{floor:.0f}"}))
         if sat["rate"] is None or sat["rate"] < rf["min_satisfaction_rate"]:
-            misses.append(f"satisfaction {sat['rate']} < {rf['min_satisfaction_rate']}")
+            misses.append(("satisfaction", {"rate": _percent(sat["rate"]), "floor": _percent(rf["min_satisfaction_rate"])}))
         if sat["bad"] > rf["max_bad_reviews"]:
-            misses.append(f"{sat['bad']} bad reviews")
+            misses.append(("bad", {"n": sat["bad"]}))
         over = w["handling"]["over_standard_rate"]
         if over is not None and over > rf["max_over_handling_rate"]:
-            misses.append(f"over-standard handling {over:.1%}")
+            misses.append(("handling", {"rate": _percent(over), "ceiling": _percent(rf["max_over_handling_rate"])}))
         if faults > rf["max_attendance_faults"]:
-            misses.append(f"{faults} late, early or absent spans")
+            misses.append(("attendance", {"n": faults}))
         out.append({"window": n, "served": w["served"], "satisfaction_rate": sat["rate"], "bad_reviews": sat["bad"],
-                    "over_handling_rate": over, "attendance_faults": faults, "eligible": not misses, "misses": misses})
+                    "over_handling_rate": over, "attendance_faults": faults, "eligible": not misses,
+                    "misses": [MISSES[k][0].format(**v) for k, v in misses],
+                    "misses_en": [MISSES[k][1].format(**v) for k, v in misses]})
     out.sort(key=lambda r: (not r["eligible"], -(r["satisfaction_rate"] or 0), -r["served"], r["window"]))
     for i, r in enumerate(out):
         r["candidate"] = r["eligible"] and i < int(rf["count"])

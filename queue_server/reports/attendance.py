@@ -235,23 +235,31 @@ def summarize(rows: Iterable[DayRow]) -> dict[Any, dict[str, Any]]:
     acc: dict[Any, list[DayRow]] = defaultdict(list)
     for r in rows:
         acc[r.key].append(r)
-    out = {}
-    for key, rs in acc.items():
-        reasons: dict[str, float] = defaultdict(float)
-        for r in rs:
-            for k, v in r.pause_reasons.items():
-                reasons[k] += v
-        working = sum(r.working_seconds for r in rs)
-        busy = sum(r.busy_seconds for r in rs)
-        out[key] = {
-            "days_present": len(rs),
-            "late": sum(r.late for r in rs), "late_minutes": _minutes(sum(r.late_seconds for r in rs)),
-            "early": sum(r.early for r in rs), "early_minutes": _minutes(sum(r.early_seconds for r in rs)),
-            "absent_spans": sum(r.absent_spans for r in rs), "away_minutes": _minutes(sum(r.away_seconds for r in rs)),
-            "pauses": sum(r.pauses for r in rs), "pause_minutes": _minutes(sum(r.paused_seconds for r in rs)),
-            "pause_reasons": {k: _minutes(v) for k, v in sorted(reasons.items())},
-            "on_post_hours": _hours(sum(r.on_post_seconds for r in rs)), "working_hours": _hours(working),
-            "busy_hours": _hours(busy), "idle_hours": _hours(sum(r.idle_seconds for r in rs)),
-            "utilization": round(min(1.0, busy / working), 4) if working else None,
-        }
-    return out
+    return {key: _summary(rs) for key, rs in acc.items()}
+
+
+def total(rows: Iterable[DayRow]) -> dict[str, Any] | None:
+    """Period figures of every clerk (or window) together, the 合计 beside ``summarize``'s rows:
+    its counts are the sums of theirs (days present are clerk-days, or window-days)."""
+    rs = list(rows)
+    return _summary(rs) if rs else None
+
+
+def _summary(rs: list[DayRow]) -> dict[str, Any]:
+    reasons: dict[str, float] = defaultdict(float)
+    for r in rs:
+        for k, v in r.pause_reasons.items():
+            reasons[k] += v
+    working = sum(r.working_seconds for r in rs)
+    busy = sum(r.busy_seconds for r in rs)
+    return {
+        "days_present": len(rs),
+        "late": sum(r.late for r in rs), "late_minutes": _minutes(sum(r.late_seconds for r in rs)),
+        "early": sum(r.early for r in rs), "early_minutes": _minutes(sum(r.early_seconds for r in rs)),
+        "absent_spans": sum(r.absent_spans for r in rs), "away_minutes": _minutes(sum(r.away_seconds for r in rs)),
+        "pauses": sum(r.pauses for r in rs), "pause_minutes": _minutes(sum(r.paused_seconds for r in rs)),
+        "pause_reasons": {k: _minutes(v) for k, v in sorted(reasons.items())},
+        "on_post_hours": _hours(sum(r.on_post_seconds for r in rs)), "working_hours": _hours(working),
+        "busy_hours": _hours(busy), "idle_hours": _hours(sum(r.idle_seconds for r in rs)),
+        "utilization": round(min(1.0, busy / working), 4) if working else None,
+    }

@@ -103,7 +103,8 @@ async def figures_report(book: Book, period: Period, by: str, *, now: datetime |
         present: dict[Any, dict[str, Any]] = {}
         if with_attendance:
             marks, busy = await started[-2], await started[-1]
-            present = attendance.summarize(await attendance_rows(book, period, by, now, busy=busy, marks=marks))
+            day_rows = await attendance_rows(book, period, by, now, busy=busy, marks=marks)
+            present, total["attendance"] = attendance.summarize(day_rows), attendance.total(day_rows)
     finally:
         for task in started:
             task.cancel()  # only those not done: a failed read leaves nothing running
@@ -195,9 +196,9 @@ def tables_of(kind: str, report: dict[str, Any]) -> list[Table]:
     label_ = report["period"]["label"]
     if kind == "figures":
         by = report["by"]
-        columns = [("name", files.KEY_TITLES[by]), *files.FIGURES]
+        columns = [("name", files.KEY_TITLES[by]), *files.figure_columns(by)]
         if by in ("clerk", "window"):
-            columns += [(f"attendance.{k}", t) for k, t in files.ATTENDANCE]
+            columns += files.under("attendance", files.ATTENDANCE)
         total = {"name": "合计", **report["hall"]}
         return [Table(f"{files.KEY_TITLES[by]} {label_}", columns, report["rows"] + [total])]
     if kind == "attendance":
@@ -221,10 +222,21 @@ def tables_of(kind: str, report: dict[str, Any]) -> list[Table]:
     raise ValueError(kind)
 
 
-def file_of(kind: str, report: dict[str, Any], fmt: str) -> tuple[bytes, str, str]:
-    """The report as a CSV (its first table) or an XLSX (every table): body, content type, file name."""
+REPORT_TITLES = {"figures": "业务统计", "attendance": "考勤统计", "assessment": "考核", "red-flags": "红旗窗口",
+                 "eta": "等候预估准确度"}
+
+
+def heading(hall: str, kind: str, report: dict[str, Any]) -> str:
+    """What a file's title row says: the hall, the report (and its grouping), the period."""
+    by = f" 按{files.KEY_TITLES[report['by']]}" if report.get("by") else ""
+    return f"{hall} {REPORT_TITLES[kind]}{by} {report['period']['label']}"
+
+
+def file_of(kind: str, report: dict[str, Any], fmt: str, hall: str) -> tuple[bytes, str, str]:
+    """The report as a CSV (its first table) or an XLSX (every table, under a title row naming ``hall``,
+    the report and the period): body, content type, file name."""
     tables = tables_of(kind, report)
     name = f"hallcall-{kind}-{report.get('by', '') and report['by'] + '-'}{report['period']['label']}".replace("..", "_")
     if fmt == "csv":
         return files.to_csv(tables[0]), files.CSV_TYPE, f"{name}.csv"
-    return files.to_xlsx(tables), files.XLSX_TYPE, f"{name}.xlsx"
+    return files.to_xlsx(tables, title=heading(hall, kind, report)), files.XLSX_TYPE, f"{name}.xlsx"

@@ -56,7 +56,8 @@ class Reports(Feature):
                            http=Http("GET", path, tag="reports", produces=TABLES))
 
         def chart(name: str, path: str, summary: str, run: Any, **args: dict[str, Any]) -> Command:
-            return command(name, summary, MANAGERS, run, args=obj(**PERIOD_ARGS, **args),
+            return command(name, summary, MANAGERS, run,
+                           args=obj(**PERIOD_ARGS, lang={"type": "string", "enum": list(charts.LANGUAGES)}, **args),
                            http=Http("GET", path, tag="reports", produces=(SVG,)))
 
         return [
@@ -79,13 +80,13 @@ class Reports(Feature):
                     http=Http("PUT", "/reports/assessment/{month}/{clerk}", tag="reports")),
             chart("chart_waits_by_hour", "/reports/charts/waits-by-hour.svg",
                   "Chart: mean and p90 wait by hour of issue (SVG)",
-                  lambda c: self._chart(c, lambda b, p: charts.waits_by_hour(b, p))),
+                  lambda c: self._chart(c, lambda b, p, lang: charts.waits_by_hour(b, p, lang))),
             chart("chart_satisfaction_trend", "/reports/charts/satisfaction-trend.svg",
                   "Chart: satisfaction rate by day or month (SVG)",
-                  lambda c: self._chart(c, lambda b, p: charts.satisfaction_trend(b, p))),
+                  lambda c: self._chart(c, lambda b, p, lang: charts.satisfaction_trend(b, p, lang))),
             chart("chart_windows", "/reports/charts/windows.svg",
                   "Chart: windows compared by served, mean wait or satisfaction (SVG)",
-                  lambda c: self._chart(c, lambda b, p: charts.windows_compared(b, p, c.get("measure", "served"))),
+                  lambda c: self._chart(c, lambda b, p, lang: charts.windows_compared(b, p, c.get("measure", "served"), lang)),
                   measure={"type": "string", "enum": list(charts.MEASURES)}),
             command("stats", "Counts, waits, handling times and satisfaction for a day or period", MANAGERS, self._stats,
                     args=obj(date=DAY, by={"type": "string", "maxLength": 100,
@@ -103,7 +104,7 @@ class Reports(Feature):
         fmt = c.get("format", "json")
         if fmt == "json":
             return report
-        body, ctype, name = build.file_of(kind, report, fmt)
+        body, ctype, name = build.file_of(kind, report, fmt, c.hall.config.hall.name)
         return Download(body, ctype, name)
 
     async def _figures(self, c: Call) -> Any:
@@ -129,7 +130,7 @@ class Reports(Feature):
         return self._respond("red-flags", report, c)
 
     async def _chart(self, c: Call, draw: Any) -> Download:
-        text = await draw(self.book(c.hall.store), self._period(c))
+        text = await draw(self.book(c.hall.store), self._period(c), c.get("lang", "zh"))
         return Download(text.encode(), SVG, None, cache_seconds=60)
 
     async def _correct(self, c: Call) -> dict[str, Any]:

@@ -15,7 +15,14 @@ Pure functions; every figure of every report is computed here and nowhere else.
   handling time longer than the service's handling standard (the yellow ``handling``
   alert threshold).
 - **By time** (day, month, hour): a citizen counts in the hour of issue, a visit in the
-  hour of its call, a rating in the hour it was given.
+  hour of its call.
+- **Served** counts the finishing visits: a ticket is finished by one visit, and counts
+  for that visit's service, window, clerk and the hour of its call (a transferred
+  citizen counts for the service transferred to). A rating counts with the visit it
+  rates, so 未评价 (served − rated) adds up in every dimension.
+- **No-shows** per ticket are tickets that ended the day as no-shows (a no-show
+  requeued and served is served), so a closed day's served + no-shows + expired +
+  cancelled is its issued; per visit, calls that ended as a no-show.
 - **Closed by the next key**: a call keypad's one "next" key may end the ticket still at
   its window. Such visits count in **由下一位结束** (``closed_by_next``); those never
   started count in **未开始即结束** (``closed_unstarted``) and not in 办结 (served),
@@ -57,8 +64,10 @@ DIMENSIONS = ("hall", "zone", "service", "window", "clerk", "day", "month", "hou
 TIME_DIMENSIONS = ("day", "month", "hour")
 TICKET_DIMENSIONS = ("hall", "zone", "service", "day", "month", "hour")  # where issued/cancelled mean something
 HANDLED = frozenset({"finished", "transferred", "held"})
-TICKET_COUNTS = {"done": "served", "cancelled": "cancelled", "expired": "expired", UNSTARTED: "closed_unstarted"}
-VISIT_COUNTS = {"finished": "served", "no_show": "no_show", "transferred": "transferred", "held": "held"}
+# Per ticket, by the status it ended the day in (served comes from the finishing visits).
+TICKET_COUNTS = {"no_show": "no_show", "cancelled": "cancelled", "expired": "expired", UNSTARTED: "closed_unstarted"}
+# Per visit, by how it ended (finished visits are served, counted apart).
+VISIT_COUNTS = {"no_show": "no_show", "transferred": "transferred", "held": "held"}
 
 
 @dataclass(frozen=True)
@@ -141,7 +150,7 @@ def satisfaction(levels: dict[int, int], served: int | None) -> dict[str, Any]:
     return {
         "levels": {str(n): levels.get(n, 0) for n in range(5, 0, -1)},
         "rated": rated,
-        "not_rated": max(0, served - rated) if served is not None else None,
+        "not_rated": served - rated if served is not None else None,
         "rate": round(good / rated, 4) if rated else None,
         "bad": levels.get(2, 0) + levels.get(1, 0),
     }
@@ -188,8 +197,8 @@ def _accumulate(cfg: HallConfig, by: str, visits: Iterable[VisitGroup], ratings:
         c = r["counts"]
         c["issued"] += tg.count
         c["called"] += len(tg.waits_us)
-        c[TICKET_COUNTS.get(tg.status, "open")] += tg.count
-        c["no_show"] += tg.missed
+        if tg.status != "done":  # served is counted from the finishing visits below, where the citizen was served
+            c[TICKET_COUNTS.get(tg.status, "open")] += tg.count
         c["transferred"] += tg.transferred
         r["wait"].add(tg.waits_us, std.wait.get(tg.service))
     for vg in visits:
@@ -198,6 +207,9 @@ def _accumulate(cfg: HallConfig, by: str, visits: Iterable[VisitGroup], ratings:
         unstarted = vg.closed == "unstarted"
         if vg.closed:
             c["closed_by_next"] += len(vg.waits_us)
+        if vg.end == "finished" and not unstarted:
+            # A ticket is finished by one visit: it is served, and rated, where that visit was.
+            c["served"] += len(vg.waits_us)
         if not per_ticket:
             c["called"] += len(vg.waits_us)
             name = "closed_unstarted" if unstarted else VISIT_COUNTS.get(vg.end)

@@ -67,17 +67,17 @@ def _x_labels(labels: Sequence[str], slot: float) -> list[str]:
     return out
 
 
-def _empty(title: str) -> str:
+def _empty(title: str, no_data: str) -> str:
     return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" {FONT}>'
             f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" font-size="16" fill="#888">'
-            f'{escape(title)}：无数据 (no data)</text></svg>')
+            f'{escape(title)} · {escape(no_data)}</text></svg>')
 
 
-def bar_chart(title: str, labels: Sequence[str], series: Sequence[Series], unit: str = "") -> str:
+def bar_chart(title: str, labels: Sequence[str], series: Sequence[Series], unit: str = "", no_data: str = "无数据") -> str:
     """Grouped vertical bars: one group per label, one bar per series."""
     found = [v for _, vals in series for v in vals if v is not None]
     if not labels or not found:
-        return _empty(title)
+        return _empty(title, no_data)
     top = _nice_max(max(found))
     plot_w, plot_h = WIDTH - PAD_LEFT - PAD_RIGHT, HEIGHT - PAD_TOP - PAD_BOTTOM
     slot = plot_w / len(labels)
@@ -97,11 +97,12 @@ def bar_chart(title: str, labels: Sequence[str], series: Sequence[Series], unit:
     return "\n".join(out)
 
 
-def line_chart(title: str, labels: Sequence[str], series: Sequence[Series], unit: str = "", top: float | None = None) -> str:
+def line_chart(title: str, labels: Sequence[str], series: Sequence[Series], unit: str = "", top: float | None = None,
+               no_data: str = "无数据") -> str:
     """Lines with points; a missing value breaks the line."""
     found = [v for _, vals in series for v in vals if v is not None]
     if not labels or not found:
-        return _empty(title)
+        return _empty(title, no_data)
     top = top or _nice_max(max(found))
     plot_w, plot_h = WIDTH - PAD_LEFT - PAD_RIGHT, HEIGHT - PAD_TOP - PAD_BOTTOM
     slot = plot_w / len(labels)

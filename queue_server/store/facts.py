@@ -74,7 +74,7 @@ class TicketGroup:
 
 @dataclass(frozen=True, slots=True)
 class RatingGroup:
-    time: str  # the day, month or hour of the rating, or ""
+    time: str  # the day or month of the rating, the hour of the rated visit's call, or ""
     service: str
     window: int | None
     clerk: str | None
@@ -231,13 +231,17 @@ def eta_groups(tickets: Iterable[Ticket], time: str | None = None) -> list[EtaGr
     return [EtaGroup(*k, p, w) for k, (p, w) in acc.items()]
 
 
-def rating_groups(evaluations: Iterable[Evaluation], time: str | None = None) -> list[RatingGroup]:
+def rating_groups(evaluations: Iterable[Evaluation], time: str | None = None,
+                  visits: Iterable[Visit] = ()) -> list[RatingGroup]:
+    """Group ratings the way ``Store.rating_facts`` does; by hour a rating counts in the hour of the
+    call of the visit it rates (from ``visits``), so that it lands in the same row as that service."""
     check_split(time)
+    called = {v.ticket: v.called_at.isoformat() for v in visits if v.end is VisitEnd.FINISHED}
     counts: dict[RatingKey, int] = defaultdict(int)
     for e in evaluations:
         if e.excluded:
             continue  # set aside on appeal
-        at = e.at.isoformat() if e.at else ""
+        at = called.get(e.ticket) or (e.at.isoformat() if e.at else "")
         counts[(_time_of(e.day, at, time), e.service, e.window, e.clerk, e.level)] += 1
     return [RatingGroup(*k, n) for k, n in counts.items()]
 
@@ -277,7 +281,8 @@ class FactsFromRecords:
         return ticket_groups(tickets, await self.visits(day_from, day_to), time)
 
     async def rating_facts(self: _Records, day_from: str, day_to: str, time: str | None = None) -> list[RatingGroup]:
-        return rating_groups(await self.evaluations(day_from, day_to), time)
+        visits = await self.visits(day_from, day_to) if time == "hour" else []
+        return rating_groups(await self.evaluations(day_from, day_to), time, visits)
 
     async def eta_facts(self: _Records, day_from: str, day_to: str, time: str | None = None) -> list[EtaGroup]:
         return eta_groups(await self.tickets(day_from, day_to), time)

@@ -442,9 +442,12 @@ class SqliteStore(sqlite_outbox.OutboxOnSqlite):
             sql = ("SELECT '', service, window, clerk, level, count(*) FROM evaluations INDEXED BY evaluations_grouped "
                    "WHERE day BETWEEN ? AND ? AND excluded = 0 GROUP BY service, window, clerk, level")
         else:
-            split = "substr(at, 12, 2)" if time == "hour" else "day"
-            sql = (f"SELECT {split}, service, window, clerk, level, count(*) FROM evaluations "
-                   "WHERE day BETWEEN ? AND ? AND excluded = 0 GROUP BY 1, 2, 3, 4, 5")
+            # By hour a rating counts with the visit it rates, in the hour of that visit's call.
+            split, rated = (("substr(coalesce(v.called_at, e.at), 12, 2)",
+                             "evaluations e LEFT JOIN visits v ON v.ticket = e.ticket AND v.end = 'finished'")
+                            if time == "hour" else ("e.day", "evaluations e"))
+            sql = (f"SELECT {split}, e.service, e.window, e.clerk, e.level, count(*) FROM {rated} "
+                   "WHERE e.day BETWEEN ? AND ? AND e.excluded = 0 GROUP BY 1, 2, 3, 4, 5")
 
         def run(conn: sqlite3.Connection) -> list[RatingGroup]:
             return [RatingGroup(*r) for r in conn.execute(sql, (day_from, day_to))]

@@ -4,7 +4,7 @@
 // the hall screens, people, device tokens and the webhooks' delivery log. Sign-in required; the live part comes
 // over the WebSocket's admin topic.
 
-import { $, $$, api, ApiError, explain, expose, fmtDuration, fmtTime, frameBatcher, h, hall, Live, onLangChange, secondsSince, setText, signInForm, startPage, t, toast } from "./hallcall.js";
+import { $, $$, api, ApiError, explain, expose, fmtDateTime, fmtDuration, fmtTime, frameBatcher, h, hall, Live, onLangChange, secondsSince, setText, signInForm, startPage, t, toast } from "./hallcall.js";
 import { signedInManager } from "./manager.js";
 
 const servicesById = new Map(hall.services.map((s) => [s.id, s]));
@@ -192,7 +192,7 @@ function renderDevices() {
   $("#a-devices").replaceChildren(...list.map((d) => h("tr", { class: d.status === "online" ? "" : "fault", dataset: { device: d.device, status: d.status } },
     h("td", {}, h("code", {}, d.device)), h("td", {}, t(`dkind.${d.kind}`)), h("td", {}, placeOf(d)),
     h("td", { "data-dstatus": "" }, t(`dstatus.${d.status}`), d.detail ? h("span", { class: "a-note" }, ` ${d.detail}`) : null),
-    h("td", {}, d.since ? new Date(d.since).toLocaleTimeString(document.documentElement.lang, { hour: "2-digit", minute: "2-digit" }) : ""))));
+    h("td", {}, d.since ? fmtTime(new Date(d.since), false) : ""))));
   $("#a-devices-none").hidden = list.length > 0;
   // The reprint form offers the kiosks whose printers have reported.
   const select = $("#a-reprint-kiosk");
@@ -229,7 +229,7 @@ function fillNotice(force = false) {
   if (noticeEdited && !force) return;
   $("#a-notice-zh").value = notice.text || "";
   $("#a-notice-en").value = notice.text_en || "";
-  setText($("#a-notice-meta"), notice.at ? t("admin.notice_at", { at: new Date(notice.at).toLocaleString(document.documentElement.lang) }) : "");
+  setText($("#a-notice-meta"), notice.at ? t("admin.notice_at", { at: fmtDateTime(new Date(notice.at)) }) : "");
 }
 
 $("#a-notice-form").addEventListener("submit", async (e) => {

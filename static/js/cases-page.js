@@ -132,6 +132,7 @@ function tierLabel(id, zhName) {
 
 function who(by) {
   if (!by) return t("cs.by_system");
+  if (by === "citizen") return t("cs.by_citizen");
   const [kind, id] = by.split(":");
   if (kind === "token") return t("cs.by_device");
   return people.get(id) || id || by;

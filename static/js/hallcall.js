@@ -171,6 +171,13 @@ export function fmtTime(d = now(), seconds = true) {
   return fmt({ hour: "2-digit", minute: "2-digit", second: seconds ? "2-digit" : undefined, hourCycle: "h23" }).format(d);
 }
 
+/** A moment as "2026-12-01 09:00" on the hall's clock, whatever the browser's timezone. */
+export function fmtDateTime(d = now()) {
+  const parts = Object.fromEntries(fmt({ year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+    hourCycle: "h23" }).formatToParts(d).map((p) => [p.type, p.value]));
+  return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}`;
+}
+
 export function fmtDate(d = now()) {
   return fmt({ year: "numeric", month: "long", day: "numeric", weekday: "long" }).format(d);
 }

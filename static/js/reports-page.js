@@ -3,10 +3,11 @@
 // In a month's assessment a manager sets a corrected score and a note beside the
 // computed score, which never changes.
 
-import { $, api, explain, expose, h, onLangChange, startPage, t, toast } from "./hallcall.js";
+import { $, api, explain, expose, h, lang, onLangChange, startPage, t, toast } from "./hallcall.js";
 import { managerSession, minutes, percent } from "./manager.js";
 
 let last = null; // { report, q, data }
+let charted = null; // the period query of the charts shown
 
 const dash = (v) => (v == null ? "–" : v);
 const FIGURES = [
@@ -25,6 +26,7 @@ const FIGURES = [
   ["rp.col_rate", (r) => percent(r.satisfaction.rate)],
   ["rp.col_bad", (r) => r.satisfaction.bad],
 ];
+const PER_VISIT = { "rp.col_called": "rp.col_called_visits", "rp.col_no_show": "rp.col_no_show_visits" };
 const ATTENDANCE = [
   ["rp.col_days", (a) => a.days_present],
   ["rp.col_late", (a) => a.late],
@@ -64,7 +66,7 @@ const RED_FLAGS = [
   ["rp.col_bad", (r) => r.bad_reviews],
   ["rp.col_over_handling", (r) => percent(r.over_handling_rate)],
   ["rp.col_faults", (r) => r.attendance_faults],
-  ["rp.col_misses", (r) => r.misses.join("；")],
+  ["rp.col_misses", (r) => (lang() === "en" ? r.misses_en.join("; ") : r.misses.join("；"))],
 ];
 
 // -- the query ---------------------------------------------------------------------------------
@@ -99,10 +101,8 @@ async function show() {
   const base = `/api/v1/reports/${report}?${q}`;
   $("#r-csv").href = `${base}&format=csv`;
   $("#r-xlsx").href = `${base}&format=xlsx`;
-  const p = periodQuery();
-  $("#r-chart-waits").src = `/api/v1/reports/charts/waits-by-hour.svg?${p}`;
-  $("#r-chart-satisfaction").src = `/api/v1/reports/charts/satisfaction-trend.svg?${p}`;
-  $("#r-chart-windows").src = `/api/v1/reports/charts/windows.svg?${p}&measure=wait`;
+  charted = periodQuery();
+  drawCharts();
   try {
     last = { report, q, data: await api("GET", base, undefined, { timeout: 60000 }) };
   } catch (ex) {
@@ -110,6 +110,14 @@ async function show() {
     return;
   }
   render();
+}
+
+/** The server's charts of the period shown, in the page's language. */
+function drawCharts() {
+  const p = `${charted}&lang=${lang()}`;
+  $("#r-chart-waits").src = `/api/v1/reports/charts/waits-by-hour.svg?${p}`;
+  $("#r-chart-satisfaction").src = `/api/v1/reports/charts/satisfaction-trend.svg?${p}`;
+  $("#r-chart-windows").src = `/api/v1/reports/charts/windows.svg?${p}&measure=wait`;
 }
 
 // -- the table ----------------------------------------------------------------------------------
@@ -121,11 +129,15 @@ function render() {
   let columns;
   let rows;
   let total = null;
+  let note = null;
   if (report === "figures") {
     const people = ["clerk", "window"].includes(data.by);
-    columns = people ? [...FIGURES, ...ATTENDANCE.map(([k, f]) => [k, (r) => (r.attendance ? f(r.attendance) : "–")])] : FIGURES;
+    // By window or clerk a call, a no-show and a transfer are counted per visit (人次), elsewhere per ticket (号).
+    const figures = FIGURES.map(([k, f]) => [PER_VISIT[k] && people ? PER_VISIT[k] : k, f]);
+    columns = people ? [...figures, ...ATTENDANCE.map(([k, f]) => [k, (r) => (r.attendance ? f(r.attendance) : "–")])] : figures;
     rows = data.rows;
-    total = { ...data.hall, name: t("rp.total"), attendance: null };
+    total = { ...data.hall, name: t("rp.total") };
+    note = people ? "rp.note_visits" : "rp.note_tickets";
   } else if (report === "attendance") {
     columns = [["rp.col_name", (r) => r.name], ...ATTENDANCE];
     rows = data.rows;
@@ -144,6 +156,8 @@ function render() {
   table.tBodies[0].replaceChildren(...rows.map((r) => row(columns, r, editable)));
   table.tFoot.replaceChildren(...(total && rows.length ? [row(columns, total, false)] : []));
   $("#r-empty").hidden = rows.length > 0;
+  $("#r-legend").hidden = !note;
+  $("#r-legend").textContent = note ? t(note) : "";
   const by = data.by ? ` · ${t(`rp.by_${data.by}`)}` : "";
   $("#r-heading").textContent = `${t(`rp.r_${report.replace("-", "_")}`)} · ${data.period.label}${by}`;
   for (const r of rows) if (r.candidate) table.querySelector(`tr[data-key="${r.window}"]`)?.classList.add("r-flag");
@@ -186,7 +200,10 @@ $("#r-form").addEventListener("submit", (e) => {
   e.preventDefault();
   show();
 });
-onLangChange(render);
+onLangChange(() => {
+  render();
+  if (charted) drawCharts();
+});
 showInputs();
 managerSession(() => show());
 expose("reports", { show, last: () => last });

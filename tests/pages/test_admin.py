@@ -11,7 +11,7 @@ from playwright.async_api import expect
 
 from ..conftest import PASSWORD  # type: ignore[import-not-found]
 from .conftest import Browsing
-from .helpers import person
+from .helpers import person, signed_in
 
 
 async def sign_in(page: Any, login: str) -> None:
@@ -163,3 +163,25 @@ async def test_device_health_shows_live_and_a_ticket_is_reprinted_at_its_kiosk(s
     await page.locator("#a-reprint-kiosk").select_option("k1")
     await page.locator("#a-reprint-form button[type=submit]").click()
     await expect(page.locator("#hc-toast")).to_contain_text(f"{desk['number']} 已发送到取号机 k1 打印", timeout=3000)
+
+
+async def test_times_are_the_halls_whatever_the_browsers_timezone(server: Any, browser: Any) -> None:
+    """A manager whose laptop is set to New York reads the hall's clock (09:00 in 太康), not 20:00 the day before."""
+    context = await browser.new_context(locale="zh-CN", timezone_id="America/New_York")
+    pages = Browsing(context, server.base)
+    try:
+        await person(server, "boss", "马主任", "manager")
+        agent = server.client(await server.token("agent", kiosk="k1"))
+        await agent.post("/api/v1/devices/status", {"device": "printer-k1", "kind": "printer", "status": "online", "kiosk": "k1"})
+        boss = await signed_in(server, "boss")
+        status, _ = await boss.put("/api/v1/notice", {"text": "今日正常办公"})
+        assert status == 200
+        page = await pages.open("/admin", width=1920, height=1080)
+        assert await page.evaluate("new Date('2026-12-01T09:00:00+08:00').getHours()") == 20  # the browser is in New York
+        await sign_in(page, "boss")
+        since = page.locator("#a-devices tr[data-device='printer-k1'] td").last
+        await expect(since).to_have_text("09:00", timeout=5000)
+        await expect(page.locator("#a-notice-meta")).to_contain_text("2026-12-01 09:00", timeout=5000)
+    finally:
+        await context.close()
+    assert not pages.errors, pages.errors

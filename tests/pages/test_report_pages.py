@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from playwright.async_api import expect
@@ -10,7 +11,7 @@ from queue_server.features.alerts import rules as alert_rules
 
 from ..conftest import PASSWORD  # type: ignore[import-not-found]
 from .conftest import Browsing
-from .helpers import person
+from .helpers import person, signed_in
 
 
 async def sign_in(page: Any, login: str) -> None:
@@ -127,3 +128,58 @@ async def test_the_alert_board_lists_cases_past_their_deadline(server: Any, cloc
     await expect(row).to_contain_text("差评整改")
     await expect(row).to_contain_text(due)
     await expect(page.locator("#al-deadlines-none")).to_be_hidden()
+
+
+# Words a Chinese page may show in Latin letters: names of file formats and of a percentile.
+LATIN_NAMES = {"CSV", "Excel", "XLSX", "P90"}
+
+
+def english_words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[A-Za-z][A-Za-z0-9]+", text) if w not in LATIN_NAMES}
+
+
+async def chart_texts(page: Any) -> dict[str, str]:
+    """The words of each chart the page shows, fetched as the page asked for it."""
+    return await page.evaluate("""() => Promise.all([...document.querySelectorAll('.r-charts img')].map(
+        (img) => fetch(img.src).then((r) => r.text()).then((svg) => [img.src, svg.replace(/<[^>]*>/g, ' ')])))
+        .then(Object.fromEntries)""")  # type: ignore[no-any-return]
+
+
+async def test_the_chinese_pages_speak_chinese(server: Any, clock: Any, pages: Browsing) -> None:
+    """Chart titles and legends, 红旗窗口 reasons and case timelines in Chinese; in English on the switch."""
+    pages.base = server.base
+    await person(server, "boss", "马主任", "manager")
+    await serve_some(server, clock)
+    _, ticket = await server.client(await server.token("kiosk")).post("/api/v1/tickets", {"service": "pension"})
+    clerk = await signed_in(server, "clerk15")
+    clock.advance(60)
+    await clerk.post("/api/v1/windows/15/call-next")
+    await clerk.post("/api/v1/windows/15/finish")
+    status, _ = await server.client().post("/api/v1/evaluations", {"ticket": ticket["token"], "level": 1, "reasons": ["attitude"]})
+    assert status == 201  # the citizen rates from the phone: the case's first step is the citizen's
+
+    page = await pages.open("/admin/reports", width=1600, height=1000)
+    await sign_in(page, "boss")
+    await expect(page.locator("#r-heading")).to_contain_text("综合指标", timeout=5000)
+    await page.locator("#r-report").select_option("red-flags")
+    await page.locator("#r-form button[type=submit]").click()
+    await expect(page.locator("#r-heading")).to_contain_text("红旗窗口", timeout=5000)
+    await expect(page.locator("#r-table tbody tr").first).to_contain_text("差评", timeout=5000)
+    assert english_words(await page.locator("#r-main").inner_text()) == set()
+    charts = await chart_texts(page)
+    assert len(charts) == 3 and all("lang=zh" in src for src in charts)
+    for src, words in charts.items():
+        assert english_words(words) == set(), src
+
+    await page.locator("[data-lang-toggle]").first.click()
+    await expect(page.locator("#r-table tbody tr").first).to_contain_text("bad reviews")
+    await expect(page.locator("#r-chart-waits")).to_have_attribute("src", re.compile("lang=en"))
+    charts = await chart_texts(page)
+    assert any("Waits by hour of issue" in words for words in charts.values())
+    await page.locator("[data-lang-toggle]").first.click()
+
+    page = await pages.open("/admin/cases", width=1600, height=1000)  # signed in already, as the same browser
+    case = page.locator(f"#cs-table-case tr[data-id='CP{ticket['id']}']")
+    await case.click()
+    await expect(page.locator("#cs-steps li").first).to_contain_text("群众", timeout=5000)
+    assert english_words(await page.locator("#cs-steps").inner_text()) == set()

@@ -432,6 +432,9 @@ def test_cancel_leaves_the_queue() -> None:
 def test_day_end_expires_open_tickets_and_closes_windows() -> None:
     h = Hall()
     h.open(1)
+    missed = h.issue("a")
+    h.call(1)
+    h.do(rules.no_show, 1)
     called = h.issue("a")
     waiting = h.issue("b")
     assert h.call(1).number == called.number
@@ -442,6 +445,7 @@ def test_day_end_expires_open_tickets_and_closes_windows() -> None:
     expired = {e.ticket.number: e for e in h.last_events if e.name == "ticket.expired"}
     assert expired[waiting.number].ticket.status is Status.EXPIRED
     assert expired[called.number].visit.end is VisitEnd.EXPIRED
+    assert missed.number not in expired  # 过号 and 过期 are distinct: a no-show is not expired again
     assert h.st.windows[1].status is WindowStatus.CLOSED
     assert h.st.tickets == {} and h.st.day == "2026-12-02"
 

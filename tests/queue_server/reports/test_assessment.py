@@ -79,7 +79,8 @@ def test_red_flag_windows_meet_every_criterion() -> None:
                6: w(110, 0.985), 7: w(100, None)}
     flags = {r["window"]: r for r in assessment.red_flags(windows, {6: {"late": 1}}, assessment.Settings())}
     assert [n for n, r in flags.items() if r["candidate"]] == [1, 2]
-    assert flags[3]["misses"] == ["1 bad reviews"] and flags[6]["misses"] == ["1 late, early or absent spans"]
+    assert flags[3]["misses"] == ["差评 1 条"] and flags[6]["misses"] == ["迟到、早退或缺勤 1 次"]
+    assert flags[3]["misses_en"] == ["1 bad reviews"] and flags[6]["misses_en"] == ["1 late, early or absent spans"]
     assert not flags[4]["eligible"] and not flags[5]["eligible"] and not flags[7]["eligible"]
 
 
@@ -107,7 +108,8 @@ async def test_corrections_over_http_on_the_replayed_month(day: Replayed, tmp_pa
 
         async with boss.session.get(server.base + "/api/v1/reports/assessment?period=2026-12&format=xlsx") as resp:
             sheet = openpyxl.load_workbook(io.BytesIO(await resp.read())).active
-        header, *lines = [list(r) for r in sheet.iter_rows(values_only=True)]
+        title, header, *lines = [list(r) for r in sheet.iter_rows(values_only=True)]
+        assert title[0] == "太康县行政服务中心 考核 2026-12"
         top = dict(zip(header, lines[0]))
         assert (top["名次"], top["姓名"], top["修正得分"], top["计算得分"]) == (1, last["name"], 100, last["computed"])
 

@@ -12,10 +12,12 @@ from typing import Any, AsyncIterator
 
 import openpyxl
 import pytest
+from openpyxl.utils import get_column_letter
 
 from queue_server.core import periods
 from queue_server.core.model import Channel, Event, Priority, Status, Ticket, Visit, VisitEnd
 from queue_server.reports import build as reports
+from queue_server.reports import files
 
 from ...conftest import HALL_FILE, Harness, TZ, book, run_cli  # type: ignore[import-not-found]
 from ..replay_kit import DAY, Replayed, read_store, replayed_day, serve_copy
@@ -163,14 +165,19 @@ async def replay_server(day: Replayed, tmp_path: Path) -> AsyncIterator[Harness]
         yield h
 
 
-COLUMNS = {  # XLSX/CSV title -> where the figure is in a JSON row
-    "取号数": ("issued",), "呼叫数": ("called",), "办结数": ("served",), "过号数": ("no_show",),
-    "平均等候(秒)": ("wait", "mean"), "等候P90(秒)": ("wait", "p90"), "最长等候(秒)": ("wait", "max"),
-    "等候0–5分钟": ("wait", "bands", "0-5"), "等候>30分钟": ("wait", "bands", ">30"), "等候超时数": ("wait", "over_standard"),
-    "平均办理(秒)": ("handling", "mean"), "办理P90(秒)": ("handling", "p90"), "非常满意": ("satisfaction", "levels", "5"),
-    "非常不满意": ("satisfaction", "levels", "1"), "未评价": ("satisfaction", "not_rated"), "满意率": ("satisfaction", "rate"),
-    "差评数": ("satisfaction", "bad"),
+MINUTES, RATE = "minutes", "rate"
+COLUMNS = {  # XLSX/CSV title -> where the figure is in a JSON row, and its unit on the page
+    "取号数": (("issued",), None), "办结数": (("served",), None),
+    "平均等候(分)": (("wait", "mean"), MINUTES), "等候P90(分)": (("wait", "p90"), MINUTES),
+    "最长等候(分)": (("wait", "max"), MINUTES), "等候0–5分钟": (("wait", "bands", "0-5"), None),
+    "等候>30分钟": (("wait", "bands", ">30"), None), "等候超时数": (("wait", "over_standard"), None),
+    "等候超时率": (("wait", "over_standard_rate"), RATE), "平均办理(分)": (("handling", "mean"), MINUTES),
+    "办理P90(分)": (("handling", "p90"), MINUTES), "非常满意": (("satisfaction", "levels", "5"), None),
+    "非常不满意": (("satisfaction", "levels", "1"), None), "未评价": (("satisfaction", "not_rated"), None),
+    "满意率": (("satisfaction", "rate"), RATE), "差评数": (("satisfaction", "bad"), None),
 }
+PER_TICKET = {"呼叫数(号)": ("called",), "过号数(号)": ("no_show",)}
+PER_VISIT = {"呼叫数(人次)": ("called",), "过号数(人次)": ("no_show",)}
 
 
 def _dig(row: dict[str, Any], path: tuple[str, ...]) -> Any:
@@ -183,13 +190,19 @@ def _compare(header: list[Any], lines: list[list[Any]], report: dict[str, Any], 
     by_name = {r["name"]: r for r in report["rows"]}
     by_name["合计"] = report["hall"]
     assert len(lines) == len(by_name)
+    counted = PER_VISIT if report["by"] in ("window", "clerk") else PER_TICKET
+    columns = {**COLUMNS, **{title: (path, None) for title, path in counted.items()}}
     for line in lines:
         row = by_name[line[0]]
-        for title, path in COLUMNS.items():
+        for title, (path, unit) in columns.items():
             want = _dig(row, path)
+            if want is not None and unit == MINUTES:
+                want = round(want / 60, 1)  # as the page shows it
+            elif want is not None and unit == RATE and as_text:
+                want = f"{want * 100:.1f}%"
             got = line[header.index(title)]
             if as_text:
-                assert got == ("" if want is None else str(want)), (line[0], title)
+                assert got == ("" if want is None else str(want)), (line[0], title, got, want)
             else:
                 assert got == want, (line[0], title, got, want)
 
@@ -205,8 +218,9 @@ async def test_xlsx_and_csv_hold_the_same_figures_as_the_json(replay_server: Har
             assert resp.status == 200 and resp.content_type.endswith("spreadsheetml.sheet")
             assert f"hallcall-figures-{by}-2026-12-01.xlsx" in resp.headers["Content-Disposition"]
             sheet = openpyxl.load_workbook(io.BytesIO(await resp.read())).active
-        cells = [list(r) for r in sheet.iter_rows(values_only=True)]
-        _compare(cells[0], cells[1:], report)
+        title, header, *lines = [list(r) for r in sheet.iter_rows(values_only=True)]
+        assert title[0] == f"太康县行政服务中心 {reports.REPORT_TITLES['figures']} 按{files.KEY_TITLES[by]} 2026-12-01"
+        _compare(header, lines, report)
         async with boss.session.get(replay_server.base + f"/api/v1/reports/figures?period=2026-12-01&by={by}&format=csv") as resp:
             text = (await resp.read()).decode("utf-8-sig")
         lines = list(csv.reader(io.StringIO(text)))
@@ -215,6 +229,37 @@ async def test_xlsx_and_csv_hold_the_same_figures_as_the_json(replay_server: Har
     assert status == 401
     assert (await boss.get("/api/v1/reports/figures?period=2026-13"))[1]["error"]["code"] == "bad_period"
     assert (await boss.get("/api/v1/reports/figures?period=2026-12&by=planet"))[0] == 422
+
+
+async def test_an_xlsx_opens_as_a_manager_expects(replay_server: Harness) -> None:
+    """A title row, a frozen header, widths, rates as percentages and durations in minutes (0.1), as on the page."""
+    await replay_server.person("boss", "manager")
+    boss = replay_server.client()
+    await boss.login("boss")
+    for kind, query in (("figures", "by=window"), ("attendance", "by=clerk&days=1"), ("red-flags", ""), ("eta", "by=hour")):
+        async with boss.session.get(replay_server.base + f"/api/v1/reports/{kind}?period=2026-12-01&{query}&format=xlsx") as resp:
+            assert resp.status == 200
+            book = openpyxl.load_workbook(io.BytesIO(await resp.read()))
+        for sheet in book.worksheets:
+            assert str(sheet["A1"].value).startswith("太康县行政服务中心 ") and "2026-12-01" in sheet["A1"].value
+            assert sheet["A1"].font.bold and sheet["A2"].font.bold and sheet.freeze_panes == "B3"
+            header = [c.value for c in sheet[2]]
+            for j, name in enumerate(header, start=1):
+                assert sheet.column_dimensions[get_column_letter(j)].width >= len(str(name)), (kind, name)
+            for j, name in enumerate(header, start=1):
+                cells = [sheet.cell(row=i, column=j) for i in range(3, sheet.max_row + 1)]
+                numbers = [c for c in cells if isinstance(c.value, (int, float)) and not isinstance(c.value, bool)]
+                if "率" in name or "占比" in name:
+                    assert numbers and all(c.number_format.endswith("%") for c in numbers), (kind, name)
+                elif "(分)" in name:
+                    assert all(round(c.value, 1) == c.value for c in numbers), (kind, name)
+                    assert kind != "figures" or all(c.number_format == "0.0" for c in numbers), (kind, name)
+                assert "(秒)" not in name, (kind, name)  # the page shows minutes; so do files
+    async with boss.session.get(replay_server.base + "/api/v1/reports/figures?period=2026-12-01&by=clerk&format=xlsx") as resp:
+        sheet = openpyxl.load_workbook(io.BytesIO(await resp.read())).active
+    header = [c.value for c in sheet[2]]
+    total = [c.value for c in sheet[sheet.max_row]]
+    assert total[0] == "合计" and total[header.index("出勤天数")] == 40  # the attendance of the total is filled in
 
 
 async def test_charts_are_svg(replay_server: Harness) -> None:
@@ -235,8 +280,8 @@ def test_report_command_writes_an_xlsx(day: Replayed, tmp_path: Path) -> None:
                    "--format", "xlsx", "-o", str(out), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     sheet = openpyxl.load_workbook(out).active
-    header, *lines = [list(r) for r in sheet.iter_rows(values_only=True)]
-    assert header[0] == "工作人员" and "迟到次数" in header and len(lines) == 41  # 40 clerks and the total
+    title, header, *lines = [list(r) for r in sheet.iter_rows(values_only=True)]
+    assert title[0].startswith("太康县行政服务中心") and header[0] == "工作人员" and "迟到次数" in header and len(lines) == 41  # 40 clerks and the total
     assert lines[-1][0] == "合计" and lines[-1][header.index("办结数")] == day.result.served
     assert run_cli("report", "--config", str(HALL_FILE), "--store", day.url, "--format", "xlsx", cwd=tmp_path).returncode == 2
 
@@ -303,7 +348,7 @@ async def test_the_sql_facts_equal_the_facts_from_records(day: Replayed) -> None
             for time in (None, "day", "month", "hour"):
                 assert _norm(await store.visit_facts(DAY, last, time)) == _norm(facts.visit_groups(visits, time))
                 assert _norm(await store.ticket_facts(DAY, last, time)) == _norm(facts.ticket_groups(tickets, visits, time))
-                assert _norm(await store.rating_facts(DAY, last, time)) == _norm(facts.rating_groups(ratings, time))
+                assert _norm(await store.rating_facts(DAY, last, time)) == _norm(facts.rating_groups(ratings, time, visits))
         assert _norm(await store.busy_facts(DAY, DAY)) == _norm(facts.busy_rows(facts.visit_groups(visits, "day")))
         marks = await store.window_marks(DAY, DAY)
         from_log = facts.window_marks(await store.window_log(DAY, DAY))
