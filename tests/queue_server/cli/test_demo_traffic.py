@@ -36,7 +36,6 @@ async def test_demo_traffic_serves_citizens_and_nobody_is_late(tmp_path: Path) -
         if clock.now() >= until:
             stretch_over.set()
             await park()
-        await asyncio.sleep(0)
 
     async def park() -> NoReturn:
         await asyncio.Future()
