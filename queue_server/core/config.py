@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import time
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -50,6 +50,15 @@ class Zone:
 
 
 @dataclass(frozen=True)
+class Department:
+    """A 窗口单位: the department (市场监管局, 税务局 …) whose staff run a window."""
+
+    id: str
+    name: str
+    name_en: str = ""
+
+
+@dataclass(frozen=True)
 class Service:
     id: str
     zone: str
@@ -74,6 +83,7 @@ class WindowConfig:
     services: tuple[str, ...]
     name_en: str = ""
     prefer_listed: bool = False  # call its services strictly in listed order
+    department: str = ""  # a Department id; "" when the hall names none
 
 
 @dataclass(frozen=True)
@@ -101,6 +111,7 @@ class Hall:
     public_url: str = ""  # base of tracking links printed on tickets
     language: str = "zh"  # what every citizen, and every screen nobody touches, starts in
     bilingual_tickets: bool = False  # printed tickets carry English lines under the Chinese
+    department: str = ""  # the 窗口单位 of windows that name none (a Department id)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -119,6 +130,17 @@ class HallConfig:
     extra: dict[str, Any] = field(default_factory=dict)  # tables owned by features and tools (alerts, voice…)
     text: str = field(default="", repr=False)  # the file's text, to locate lines in feature sections
     calendar: Calendar = field(default_factory=Calendar)  # working days, from [calendar]
+    departments: dict[str, Department] = field(default_factory=dict)  # 窗口单位, in file order
+
+    def department_of(self, window: int | None) -> str | None:
+        """The department id of a window; None for no window or one the hall does not know."""
+        w = self.windows.get(window) if window is not None else None
+        return w.department or None if w is not None else None
+
+    def service_department(self, service: str) -> str | None:
+        """The department of every window serving ``service``; None when they differ or name none."""
+        found = {self.department_of(n) for n in self.windows_serving(service)}
+        return found.pop() if len(found) == 1 else None
 
     def issue(self, table: str, key: str | None, message: str, idx: int | None = None) -> ConfigIssue:
         """A problem in a section owned by a feature, located in the file like the core's own."""
@@ -249,7 +271,7 @@ def parse_hours(values: list[Any]) -> tuple[tuple[time, time], ...]:
 
 # The tables the core reads; every other table belongs to a feature or a tool, which
 # reads it (and reports problems) when the hall's features are built.
-CORE_TABLES = frozenset({"hall", "zones", "services", "windows", "policy", "store", "calendar"})
+CORE_TABLES = frozenset({"hall", "zones", "services", "windows", "policy", "store", "calendar", "departments"})
 
 
 def load(path: str | Path, *, store_url: str | None = None) -> HallConfig:
@@ -283,6 +305,8 @@ def loads(text: str, *, source: str = "<memory>", store_url: str | None = None) 
     zones = _zones(c, data.get("zones", []))
     services = _services(c, data.get("services", []), zones)
     windows = _windows(c, data.get("windows", []), zones, services)
+    departments = _departments(c, data.get("departments"), data.get("windows", []), hall)
+    windows = {n: _with_department(w, departments, hall) for n, w in windows.items()}
     policy = _policy(c, data.get("policy", {}))
 
     # The [store] table is checked even when --store overrides it: a typo must not wait
@@ -305,7 +329,8 @@ def loads(text: str, *, source: str = "<memory>", store_url: str | None = None) 
         raise ConfigError(c.issues)
     assert hall is not None
     extra = {k: v for k, v in data.items() if k not in CORE_TABLES}
-    return HallConfig(hall, zones, services, windows, policy, url, source, extra, text, calendar)
+    return HallConfig(hall, zones, services, windows, policy, url, source, extra, text, calendar,
+                      {d.id: d for d in departments.values()})
 
 
 def _hall(c: _Checker, data: Any) -> Hall | None:
@@ -313,7 +338,7 @@ def _hall(c: _Checker, data: Any) -> Hall | None:
         c.fail("hall", None, None, "a [hall] table is required")
         return None
     c.unknown(data, "hall", None, {"id", "name", "name_en", "timezone", "hours", "public_url", "language",
-                                   "bilingual_tickets"})
+                                   "bilingual_tickets", "department"})
     hid = c.get(data, "hall", None, "id", str)
     if hid is not None and not _ID.match(hid):
         c.fail("hall", None, "id", f"{hid!r} must be lowercase letters, digits, - or _")
@@ -344,6 +369,7 @@ def _hall(c: _Checker, data: Any) -> Hall | None:
         public_url=c.get(data, "hall", None, "public_url", str, ""),
         language=language if language in LANGUAGES else "zh",
         bilingual_tickets=bool(c.get(data, "hall", None, "bilingual_tickets", bool, False)),
+        department=c.get(data, "hall", None, "department", str, "") or "",
     )
 
 
@@ -360,19 +386,27 @@ def _array(c: _Checker, table: str, items: Any) -> list[tuple[int, dict[str, Any
     return out
 
 
+def _named(c: _Checker, table: str, items: Any) -> list[tuple[int, str, str, str]]:
+    """The entries of a table of (id, name, name_en) things, each id checked: (index, id, name, name_en)."""
+    out = []
+    for idx, d in _array(c, table, items):
+        c.unknown(d, table, idx, {"id", "name", "name_en"})
+        tid = c.get(d, table, idx, "id", str)
+        name = c.get(d, table, idx, "name", str)
+        if tid is None or name is None:
+            continue
+        if not _ID.match(tid):
+            c.fail(table, idx, "id", f"{tid!r} must be lowercase letters, digits, - or _")
+        out.append((idx, tid, name, c.get(d, table, idx, "name_en", str, "") or ""))
+    return out
+
+
 def _zones(c: _Checker, items: Any) -> dict[str, Zone]:
     zones: dict[str, Zone] = {}
-    for idx, d in _array(c, "zones", items):
-        c.unknown(d, "zones", idx, {"id", "name", "name_en"})
-        zid = c.get(d, "zones", idx, "id", str)
-        name = c.get(d, "zones", idx, "name", str)
-        if zid is None or name is None:
-            continue
-        if not _ID.match(zid):
-            c.fail("zones", idx, "id", f"{zid!r} must be lowercase letters, digits, - or _")
+    for idx, zid, name, name_en in _named(c, "zones", items):
         if zid in zones:
             c.fail("zones", idx, "id", f"duplicate zone {zid!r}")
-        zones[zid] = Zone(zid, name, c.get(d, "zones", idx, "name_en", str, ""))
+        zones[zid] = Zone(zid, name, name_en)
     if not zones and isinstance(items, list):
         c.fail("zones", None, None, "at least one [[zones]] is required")
     return zones
@@ -439,7 +473,7 @@ def _services(c: _Checker, items: Any, zones: dict[str, Zone]) -> dict[str, Serv
 def _windows(c: _Checker, items: Any, zones: dict[str, Zone], services: dict[str, Service]) -> dict[int, WindowConfig]:
     windows: dict[int, WindowConfig] = {}
     for idx, d in _array(c, "windows", items):
-        c.unknown(d, "windows", idx, {"number", "zone", "name", "name_en", "services", "prefer_listed"})
+        c.unknown(d, "windows", idx, {"number", "zone", "name", "name_en", "services", "prefer_listed", "department"})
         number = c.get(d, "windows", idx, "number", int)
         zone = c.get(d, "windows", idx, "zone", str)
         name = c.get(d, "windows", idx, "name", str, "")
@@ -462,6 +496,7 @@ def _windows(c: _Checker, items: Any, zones: dict[str, Zone], services: dict[str
         windows[number] = WindowConfig(
             number, zone, name or f"{number}号窗口", tuple(s for s in served if isinstance(s, str)),
             c.get(d, "windows", idx, "name_en", str, ""), bool(c.get(d, "windows", idx, "prefer_listed", bool, False)),
+            c.get(d, "windows", idx, "department", str, "") or "",
         )
     if not windows and isinstance(items, list):
         c.fail("windows", None, None, "at least one [[windows]] is required")
@@ -470,6 +505,35 @@ def _windows(c: _Checker, items: Any, zones: dict[str, Zone], services: dict[str
         if windows and sid not in served_anywhere:
             c.fail("services", idx, "id", f"no window serves {sid!r}")
     return windows
+
+
+def _departments(c: _Checker, items: Any, windows: Any, hall: Hall | None) -> dict[str, Department]:
+    """The [[departments]] table, keyed by id and by name; without one, every name a window gives is a department."""
+    found: dict[str, Department] = {}
+    if items is not None:
+        for idx, did, name, name_en in _named(c, "departments", items):
+            for key, value in (("id", did), ("name", name)):
+                if value in found:
+                    c.fail("departments", idx, key, f"duplicate department {value!r}")
+            found[did] = found[name] = Department(did, name, name_en)
+    named = [(None, hall.department if hall else "")]
+    if isinstance(windows, list):
+        named += [(i, w.get("department")) for i, w in enumerate(windows) if isinstance(w, dict)]
+    for idx, value in named:
+        if not isinstance(value, str) or not value:
+            continue
+        if items is None:
+            found.setdefault(value, Department(value, value))
+        elif value not in found:
+            table = "hall" if idx is None else "windows"
+            c.fail(table, idx, "department", f"unknown department {value!r} (not in [[departments]])")
+    return found
+
+
+def _with_department(w: WindowConfig, departments: dict[str, Department], hall: Hall | None) -> WindowConfig:
+    """The window with its department resolved to an id (its own, else the hall's default)."""
+    dept = departments.get(w.department or (hall.department if hall else ""))
+    return replace(w, department=dept.id if dept else "")
 
 
 def _policy(c: _Checker, data: Any) -> Policy:

@@ -9,6 +9,10 @@ Each month every clerk who served or signed in gets four component scores (0–1
 - **attendance**: 100 minus points per late or early span, per absent span, and per hour
   of pauses beyond a daily allowance.
 
+Each clerk is assessed with the 窗口单位 (department) of the windows where they finished
+most visits that month, and each department gets the mean of its clerks' final scores,
+ranked the same way: the hall's rules assess 窗口单位 as well as people.
+
 The **computed score** is the weighted mean of the components a clerk has (weights from
 ``[assessment]``), minus the manager's deductions (each with a reason). A manager may
 set a **corrected score**; it is kept beside the computed one, never over it, and the
@@ -166,9 +170,33 @@ def monthly(month: str, visits: Iterable[VisitGroup], ratings: Iterable[RatingGr
     return rank(rows)
 
 
+def clerk_departments(cfg: HallConfig, visits: Iterable[VisitGroup]) -> dict[str | None, str | None]:
+    """Each clerk's department: that of the windows where the clerk finished most visits (ties: the first in the file)."""
+    order = {d: i for i, d in enumerate(cfg.departments)}
+    counts: dict[str | None, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for g in visits:
+        dept = cfg.department_of(g.window)
+        if dept is not None and g.end == "finished":
+            counts[g.clerk][dept] += len(g.waits_us)
+    return {c: min(by, key=lambda d: (-by[d], order.get(d, 0))) for c, by in counts.items()}
+
+
+def by_department(cfg: HallConfig, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Departments ranked by the mean final score of their clerks (rows carry ``department``)."""
+    acc: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        if r.get("department"):
+            acc[r["department"]].append(r)
+    out = [{"department": d, "name": cfg.departments[d].name if d in cfg.departments else d,
+            "name_en": cfg.departments[d].name_en if d in cfg.departments else "", "clerks": len(rs),
+            "served": sum(r["served"] for r in rs), "final": round(sum(r["final"] for r in rs) / len(rs), 2)}
+           for d, rs in acc.items()]
+    return rank(out)
+
+
 def rank(rows: list[dict[str, Any]], score: str = "final") -> list[dict[str, Any]]:
     """Competition ranking (1, 2, 2, 4) by ``score``, highest first; ties listed by name."""
-    rows = sorted(rows, key=lambda r: (-r[score], r["name"] or "", r["clerk"]))
+    rows = sorted(rows, key=lambda r: (-r[score], r["name"] or "", r.get("clerk") or r.get("department") or ""))
     for i, r in enumerate(rows):
         r["rank"] = rows[i - 1]["rank"] if i and r[score] == rows[i - 1][score] else i + 1
     return rows

@@ -1,4 +1,4 @@
-"""Reports of any period by hall, zone, service, window, clerk, day, month or hour, as JSON or files.
+"""Reports of any period by hall, zone, service, department, window, clerk, day, month or hour, as JSON or files.
 
 The store hands back grouped facts (``store/facts.py``); ``figures``, ``attendance`` and
 ``assessment`` turn them into rows; this module assembles a report from what a ``Book``
@@ -53,6 +53,8 @@ def label(cfg: HallConfig, by: str, key: Any, people: dict[str, dict[str, str]])
         return cfg.zones[key].name if key in cfg.zones else str(key)
     if by == "service":
         return cfg.services[key].name if key in cfg.services else str(key)
+    if by == "department":
+        return cfg.departments[key].name if key in cfg.departments else "（未设单位）"
     if by == "window":
         return f"{key}号窗口 {cfg.windows[key].name}" if key in cfg.windows else f"{key}号窗口"
     if by == "clerk":
@@ -165,6 +167,11 @@ async def assessment_report(book: Book, period: Period, *, now: datetime | None 
     tables = {m: rows for m, rows in tables.items() if rows}
     out: dict[str, Any] = {"period": period.to_dict(), "weights": s.weights, "months": tables}
     out["rows"] = next(iter(tables.values()), []) if len(period.months()) == 1 else assessment.period_scores(tables)
+    departments = assessment.clerk_departments(book.config, visits)  # the period's: a clerk is one department's
+    for r in [*out["rows"], *(r for rows in tables.values() for r in rows)]:
+        r["department"] = departments.get(r["clerk"])
+        r["department_name"] = label(book.config, "department", r["department"], {}) if r["department"] else ""
+    out["departments"] = assessment.by_department(book.config, out["rows"])
     return out
 
 
@@ -212,6 +219,7 @@ def tables_of(kind: str, report: dict[str, Any]) -> list[Table]:
         out = [Table(f"考核 {label_}", files.ASSESSMENT if single else files.PERIOD_SCORES, report["rows"])]
         if not single:
             out += [Table(f"月讲评 {m}", files.ASSESSMENT, rows) for m, rows in report["months"].items()]
+        out.append(Table(f"窗口单位考核 {label_}", files.DEPARTMENT_SCORES, report.get("departments", [])))
         return out
     if kind == "eta":
         total = {"name": "合计", **report["hall"]}

@@ -42,6 +42,7 @@ const MONTH = [
   ["rp.col_rank", (r) => r.rank],
   ["rp.col_name", (r) => r.name],
   ["rp.col_staff_no", (r) => r.staff_no],
+  ["rp.col_department", (r) => r.department_name || ""],
   ["rp.col_served", (r) => r.served],
   ["rp.col_volume", (r) => dash(r.components.volume)],
   ["rp.col_efficiency", (r) => dash(r.components.efficiency)],
@@ -55,6 +56,7 @@ const PERIOD_SCORES = [
   ["rp.col_rank", (r) => r.rank],
   ["rp.col_name", (r) => r.name],
   ["rp.col_staff_no", (r) => r.staff_no],
+  ["rp.col_department", (r) => r.department_name || ""],
   ["rp.col_served", (r) => r.served],
   ["rp.col_final", (r) => r.final],
 ];
@@ -132,12 +134,13 @@ function render() {
   let note = null;
   if (report === "figures") {
     const people = ["clerk", "window"].includes(data.by);
-    // By window or clerk a call, a no-show and a transfer are counted per visit (人次), elsewhere per ticket (号).
-    const figures = FIGURES.map(([k, f]) => [PER_VISIT[k] && people ? PER_VISIT[k] : k, f]);
+    // By department, window or clerk a call, a no-show and a transfer are counted per visit (人次), elsewhere per ticket (号).
+    const visits = people || data.by === "department";
+    const figures = FIGURES.map(([k, f]) => [PER_VISIT[k] && visits ? PER_VISIT[k] : k, f]);
     columns = people ? [...figures, ...ATTENDANCE.map(([k, f]) => [k, (r) => (r.attendance ? f(r.attendance) : "–")])] : figures;
     rows = data.rows;
     total = { ...data.hall, name: t("rp.total") };
-    note = people ? "rp.note_visits" : "rp.note_tickets";
+    note = visits ? "rp.note_visits" : "rp.note_tickets";
   } else if (report === "attendance") {
     columns = [["rp.col_name", (r) => r.name], ...ATTENDANCE];
     rows = data.rows;

@@ -56,18 +56,28 @@ async def test_reports_page(server: Any, clock: Any, pages: Browsing) -> None:
     href = await page.locator("#r-xlsx").get_attribute("href")
     assert href == "/api/v1/reports/figures?period=2026-12&by=service&format=xlsx"
 
+    # By 窗口单位: the visits of 人社局's windows, counted per visit.
+    await page.locator("#r-by").select_option("department")
+    await page.locator("#r-form button[type=submit]").click()
+    await expect(page.locator("#r-heading")).to_have_text("综合指标 · 2026-12 · 窗口单位", timeout=5000)
+    hrss = page.locator("#r-table tbody tr[data-key=hrss]")
+    await expect(hrss.locator("td").first).to_have_text("人社局")
+    await expect(hrss.locator("td").nth(3)).to_have_text("3")  # served
+    await expect(page.locator("#r-legend")).to_contain_text("按人次计")
+
     # The month's assessment: a corrected score is saved beside the computed one.
     await page.locator("#r-report").select_option("assessment")
     await page.locator("#r-form button[type=submit]").click()
     await expect(page.locator("#r-heading")).to_have_text("月度考核 · 2026-12", timeout=5000)
     row = page.locator("#r-table tbody tr").first
-    computed = await row.locator("td").nth(9).text_content()
+    await expect(row.locator("td").nth(3)).to_have_text("人社局")  # the 窗口单位 of window 15
+    computed = await row.locator("td").nth(10).text_content()
     await row.locator(".r-corrected").fill("88.5")
     await row.locator(".r-note").fill("支援邻窗")
     await row.locator("button").click()
     await expect(page.locator("#hc-toast")).to_have_text("已保存", timeout=3000)
-    await expect(page.locator("#r-table tbody tr").first.locator("td").nth(10)).to_have_text("88.5", timeout=3000)
-    assert await page.locator("#r-table tbody tr").first.locator("td").nth(9).text_content() == computed
+    await expect(page.locator("#r-table tbody tr").first.locator("td").nth(11)).to_have_text("88.5", timeout=3000)
+    assert await page.locator("#r-table tbody tr").first.locator("td").nth(10).text_content() == computed
 
     # English on the switch.
     await page.locator("[data-lang-toggle]").first.click()
@@ -108,6 +118,36 @@ async def test_alert_board(server: Any, clock: Any, pages: Browsing) -> None:
     await expect(row).to_have_count(0, timeout=3000)  # a closed bad review leaves the board…
     closed = page.locator(f"#al-history tr[data-alert^='bad_review.{unhappy}.']")
     await expect(closed).to_contain_text("已回访，群众表示理解")  # …and stays in today's record
+
+
+async def test_the_alert_board_groups_by_department(server: Any, clock: Any, pages: Browsing) -> None:
+    pages.base = server.base
+    await person(server, "boss", "马主任", "manager")
+    kiosk = server.client(await server.token("kiosk"))
+    for service in ("pension", "free-seals", "tax-invoice"):  # 人社局's, 公安局's, and one served by two 单位
+        await kiosk.post("/api/v1/tickets", {"service": service})
+    clock.advance(25 * 60)  # past each one's standard
+    await server.hall.check("alerts")
+    page = await pages.open("/admin/alerts", width=1600, height=1000)
+    await sign_in(page, "boss")
+    await expect(page.locator("#al-live tbody tr")).to_have_count(3, timeout=5000)
+    await expect(page.locator("#al-live tr[data-alert^='wait.free-seals.'] .al-dept")).to_have_text("公安局")
+    options = page.locator("#al-dept option")
+    await expect(options).to_have_text(["全部单位", "公安局（1）", "人社局（1）", "跨单位（1）"])
+    await page.locator("#al-dept").select_option(label="人社局（1）")
+    await expect(page.locator("#al-live tbody tr")).to_have_count(1)
+    await expect(page.locator("#al-live tbody tr .al-dept")).to_have_text("人社局")
+    await expect(page.locator("#al-n-orange")).to_have_text("1")  # 养老保险 at 25 of its 15 minutes
+    await expect(page.locator("#al-n-yellow")).to_have_text("0")  # 免费刻制印章's yellow is 公安局's
+    await page.locator("#al-dept").select_option(value="")
+    await expect(page.locator("#al-live tr[data-alert^='wait.tax-invoice.']")).to_have_count(1)
+    await expect(page.locator("#al-live tbody tr")).to_have_count(1)
+    # A new alert arrives live and the chosen 单位 stays chosen.
+    await kiosk.post("/api/v1/tickets", {"service": "referral"})
+    clock.advance(20 * 60)
+    await server.hall.check("alerts")
+    await expect(options).to_have_count(5, timeout=5000)
+    await expect(page.locator("#al-dept")).to_have_value("")
 
 
 async def test_the_alert_board_lists_cases_past_their_deadline(server: Any, clock: Any, pages: Browsing) -> None:

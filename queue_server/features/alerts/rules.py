@@ -370,4 +370,7 @@ def view(doc: Doc, cfg: HallConfig) -> dict[str, Any]:
     }[kind]
     d["message"], d["message_en"] = text
     d["service_name"] = name
+    dept = cfg.department_of(d["window"]) if d.get("window") else cfg.service_department(d.get("service") or "")
+    d["department"] = dept
+    d["department_name"] = cfg.departments[dept].name if dept else None
     return d

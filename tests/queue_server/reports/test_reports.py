@@ -76,6 +76,18 @@ async def test_counts_match_the_trace(day: Replayed) -> None:
     assert sum(r["handling"]["count"] for r in by_hour["rows"]) == day.result.served
 
 
+async def test_a_department_counts_what_its_windows_counted(day: Replayed) -> None:
+    by_window, by_department = await figures(day, "window"), await figures(day, "department")
+    cfg = day.cfg
+    for row in by_department["rows"]:
+        mine = [w for w in by_window["rows"] if cfg.department_of(w["key"]) == row["key"]]
+        assert row["name"] == cfg.departments[row["key"]].name
+        for column in ("called", "served", "no_show", "transferred"):
+            assert row[column] == sum(w[column] for w in mine), (row["key"], column)
+        assert row["satisfaction"]["rated"] == sum(w["satisfaction"]["rated"] for w in mine)
+    assert by_department["hall"]["served"] == by_window["hall"]["served"]
+
+
 def _arrival_hours(day: Replayed) -> dict[str, int]:
     hours: dict[str, int] = defaultdict(int)
     for row in day.trace:
