@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from . import time_limits
+from .time_limits import TimeLimit
 from .workdays import Calendar, parse_calendar
 
 DEFAULT_STORE_FILE = "hallcall.db"
@@ -69,6 +71,7 @@ class Service:
     target_wait_minutes: int = 20
     handling_minutes: float = 8.0  # expected handling time, the ETA's prior
     bundle: tuple[str, ...] = ()
+    time_limit: TimeLimit | None = None  # 办结时限: issue to final 办结, on the working-day calendar
 
     @property
     def is_bundle(self) -> bool:
@@ -416,7 +419,8 @@ def _services(c: _Checker, items: Any, zones: dict[str, Zone]) -> dict[str, Serv
     services: dict[str, Service] = {}
     prefixes: dict[str, str] = {}
     bundles: list[tuple[int, str, list[Any]]] = []
-    allowed = {"id", "zone", "name", "name_en", "prefix", "daily_limit", "target_wait_minutes", "handling_minutes", "bundle"}
+    allowed = {"id", "zone", "name", "name_en", "prefix", "daily_limit", "target_wait_minutes", "handling_minutes", "bundle",
+               "time_limit"}
     for idx, d in _array(c, "services", items):
         c.unknown(d, "services", idx, allowed)
         sid = c.get(d, "services", idx, "id", str)
@@ -454,6 +458,7 @@ def _services(c: _Checker, items: Any, zones: dict[str, Zone]) -> dict[str, Serv
         services[sid] = Service(
             sid, zone, name, prefix, c.get(d, "services", idx, "name_en", str, ""), limit or 999, target or 20,
             float(handling or 8.0), tuple(b for b in bundle or [] if isinstance(b, str)),
+            _time_limit(c, idx, c.get(d, "services", idx, "time_limit", str, "")),
         )
     for idx, sid, bundle in bundles:
         for part in bundle:
@@ -468,6 +473,16 @@ def _services(c: _Checker, items: Any, zones: dict[str, Zone]) -> dict[str, Serv
     if not services and isinstance(items, list):
         c.fail("services", None, None, "at least one [[services]] is required")
     return services
+
+
+def _time_limit(c: _Checker, idx: int, value: str | None) -> TimeLimit | None:
+    if not value:
+        return None
+    try:
+        return time_limits.parse(value)
+    except ValueError as exc:
+        c.fail("services", idx, "time_limit", str(exc))
+        return None
 
 
 def _windows(c: _Checker, items: Any, zones: dict[str, Zone], services: dict[str, Service]) -> dict[int, WindowConfig]:

@@ -21,7 +21,7 @@ from queue_server.core.periods import Period
 from queue_server.store import Store
 from queue_server.store.facts import BusyRow, WindowMark, busy_rows, regroup_visits
 
-from . import assessment, attendance, figures, files
+from . import assessment, attendance, figures, files, time_limits
 from .files import Table
 
 
@@ -131,6 +131,20 @@ async def eta_report(book: Book, period: Period, by: str = "service") -> dict[st
     return {"period": period.to_dict(), "by": by, "hall": total, "rows": out}
 
 
+async def time_limit_report(book: Book, period: Period, by: str = "service") -> dict[str, Any]:
+    """按时办结率 of the services with a 办结时限, per ``by``, with the period's total."""
+    if by not in time_limits.DIMENSIONS:
+        raise Invalid(f"by must be one of {', '.join(time_limits.DIMENSIONS)}", code="bad_value")
+    cfg = book.config
+    docs = await book.store.docs(time_limits.KIND, day_from=period.first, day_to=period.last)
+    rows, total = time_limits.table(cfg, by, (d.data for d in docs))
+    people = await people_of(book.store) if by == "clerk" else {}
+    out = [{"key": k, "name": label(cfg, by, k, people), **rows[k]} for k in figures.sort_keys(rows)]
+    limits = [{"service": sid, "name": s.name, "name_en": s.name_en, "limit": s.time_limit.text(),
+               "limit_en": s.time_limit.text("en")} for sid, s in cfg.services.items() if s.time_limit is not None]
+    return {"period": period.to_dict(), "by": by, "limits": limits, "hall": total, "rows": out}
+
+
 async def attendance_report(book: Book, period: Period, by: str = "clerk", *, days: bool = False,
                             now: datetime | None = None) -> dict[str, Any]:
     if by not in ("clerk", "window"):
@@ -227,11 +241,15 @@ def tables_of(kind: str, report: dict[str, Any]) -> list[Table]:
                       report["rows"] + [total])]
     if kind == "red-flags":
         return [Table(f"红旗窗口 {label_}", [("name", "窗口名称"), *files.RED_FLAGS], report["windows"])]
+    if kind == "time-limits":
+        total = {"name": "合计", **report["hall"]}
+        return [Table(f"按时办结 {label_}", [("name", files.KEY_TITLES[report["by"]]), *files.TIME_LIMITS],
+                      report["rows"] + [total])]
     raise ValueError(kind)
 
 
 REPORT_TITLES = {"figures": "业务统计", "attendance": "考勤统计", "assessment": "考核", "red-flags": "红旗窗口",
-                 "eta": "等候预估准确度"}
+                 "eta": "等候预估准确度", "time-limits": "按时办结率"}
 
 
 def heading(hall: str, kind: str, report: dict[str, Any]) -> str:

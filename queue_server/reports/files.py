@@ -99,6 +99,11 @@ ETA: list[Column] = [
     ("under_an_hour.within_5_minutes", "一小时内±5分钟占比", RATE),
 ]
 
+TIME_LIMITS: list[Column] = [
+    ("judged", "办结件数"), ("on_time", "按时办结"), ("late", "超时办结"), ("on_time_rate", "按时办结率", RATE),
+    ("used_mean_minutes", "平均用时(分)"), ("used_max_minutes", "最长用时(分)"),
+]
+
 
 @dataclass
 class Table:

@@ -60,6 +60,21 @@ const PERIOD_SCORES = [
   ["rp.col_served", (r) => r.served],
   ["rp.col_final", (r) => r.final],
 ];
+const TIME_LIMITS = [
+  ["rp.col_name", (r) => r.name],
+  ["rp.col_judged", (r) => r.judged],
+  ["rp.col_on_time", (r) => r.on_time],
+  ["rp.col_late", (r) => r.late],
+  ["rp.col_on_time_rate", (r) => percent(r.on_time_rate)],
+  ["rp.col_used_mean", (r) => dash(r.used_mean_minutes)],
+  ["rp.col_used_max", (r) => dash(r.used_max_minutes)],
+];
+// The groupings each report offers (the figures offer every one).
+const GROUPINGS = {
+  attendance: ["clerk", "window"],
+  "time-limits": ["hall", "service", "department", "window", "clerk", "day", "month"],
+};
+const GROUPED = ["figures", "attendance", "time-limits"];
 const RED_FLAGS = [
   ["rp.col_name", (r) => r.name],
   ["rp.col_candidate", (r) => (r.candidate ? t("rp.yes") : "")],
@@ -90,16 +105,16 @@ function showInputs() {
   $("#r-quarter").hidden = kind !== "quarter";
   $("#r-year").hidden = !["quarter", "year"].includes(kind);
   $("#r-range").hidden = kind !== "range";
-  $("#r-by-box").hidden = !["figures", "attendance"].includes(report);
-  const onlyPeople = report === "attendance";
-  for (const opt of $("#r-by").options) opt.hidden = onlyPeople && !["clerk", "window"].includes(opt.value);
-  if (onlyPeople && !["clerk", "window"].includes($("#r-by").value)) $("#r-by").value = "clerk";
+  $("#r-by-box").hidden = !GROUPED.includes(report);
+  const allowed = GROUPINGS[report];
+  for (const opt of $("#r-by").options) opt.hidden = !!allowed && !allowed.includes(opt.value);
+  if (allowed && !allowed.includes($("#r-by").value)) $("#r-by").value = report === "attendance" ? "clerk" : "service";
 }
 
 async function show() {
   const report = $("#r-report").value;
   let q = periodQuery();
-  if (["figures", "attendance"].includes(report)) q += `&by=${$("#r-by").value}`;
+  if (GROUPED.includes(report)) q += `&by=${$("#r-by").value}`;
   const base = `/api/v1/reports/${report}?${q}`;
   $("#r-csv").href = `${base}&format=csv`;
   $("#r-xlsx").href = `${base}&format=xlsx`;
@@ -141,6 +156,13 @@ function render() {
     rows = data.rows;
     total = { ...data.hall, name: t("rp.total") };
     note = visits ? "rp.note_visits" : "rp.note_tickets";
+  } else if (report === "time-limits") {
+    columns = TIME_LIMITS;
+    rows = data.rows;
+    total = { ...data.hall, name: t("rp.total") };
+    const en = lang() === "en";
+    const limits = data.limits.map((l) => `${en ? l.name_en || l.name : l.name} ${en ? l.limit_en : l.limit}`);
+    note = ["rp.note_time_limits", { limits: limits.join("、") || "–" }];
   } else if (report === "attendance") {
     columns = [["rp.col_name", (r) => r.name], ...ATTENDANCE];
     rows = data.rows;
@@ -160,7 +182,7 @@ function render() {
   table.tFoot.replaceChildren(...(total && rows.length ? [row(columns, total, false)] : []));
   $("#r-empty").hidden = rows.length > 0;
   $("#r-legend").hidden = !note;
-  $("#r-legend").textContent = note ? t(note) : "";
+  $("#r-legend").textContent = !note ? "" : Array.isArray(note) ? t(...note) : t(note);
   const by = data.by ? ` · ${t(`rp.by_${data.by}`)}` : "";
   $("#r-heading").textContent = `${t(`rp.r_${report.replace("-", "_")}`)} · ${data.period.label}${by}`;
   for (const r of rows) if (r.candidate) table.querySelector(`tr[data-key="${r.window}"]`)?.classList.add("r-flag");

@@ -10,7 +10,7 @@ from playwright.async_api import expect
 from queue_server.features.alerts import rules as alert_rules
 
 from ..conftest import PASSWORD  # type: ignore[import-not-found]
-from .conftest import Browsing
+from .conftest import Browsing, hall_text
 from .helpers import person, signed_in
 
 
@@ -40,12 +40,18 @@ async def serve_some(server: Any, clock: Any) -> str:
     return unhappy
 
 
-async def test_reports_page(server: Any, clock: Any, pages: Browsing) -> None:
+async def reports_page(server: Any, clock: Any, pages: Browsing) -> Any:
+    """The reports page, signed in as a manager, after three pension citizens were served at window 15."""
     pages.base = server.base
     await person(server, "boss", "马主任", "manager")
     await serve_some(server, clock)
     page = await pages.open("/admin/reports", width=1600, height=1000)
     await sign_in(page, "boss")
+    return page
+
+
+async def test_reports_page(server: Any, clock: Any, pages: Browsing) -> None:
+    page = await reports_page(server, clock, pages)
     await expect(page.locator("#r-heading")).to_have_text("综合指标 · 2026-12 · 服务事项", timeout=5000)
     pension = page.locator("#r-table tbody tr[data-key=pension]")
     await expect(pension.locator("td").nth(1)).to_have_text("3")  # issued
@@ -82,6 +88,24 @@ async def test_reports_page(server: Any, clock: Any, pages: Browsing) -> None:
     # English on the switch.
     await page.locator("[data-lang-toggle]").first.click()
     await expect(page.locator("#r-heading")).to_have_text("Assessment · 2026-12")
+
+
+async def test_the_on_time_rate_by_department(make_server: Any, clock: Any, pages: Browsing) -> None:
+    """养老保险 promised within 10 business minutes: of the three served, the first is on time."""
+    server = await make_server(hall_text=hall_text({'id = "pension"\n': 'id = "pension"\ntime_limit = "10m"\n'}))
+    page = await reports_page(server, clock, pages)
+    await expect(page.locator("#r-heading")).to_contain_text("综合指标", timeout=5000)
+    await page.locator("#r-report").select_option("time-limits")
+    assert await page.locator("#r-by option[value=zone]").is_hidden()  # not a grouping of this report
+    await page.locator("#r-by").select_option("department")
+    await page.locator("#r-form button[type=submit]").click()
+    await expect(page.locator("#r-heading")).to_have_text("按时办结率 · 2026-12 · 窗口单位", timeout=5000)
+    cells = page.locator("#r-table tbody tr[data-key=hrss] td")
+    await expect(cells).to_have_text(["人社局", "3", "1", "2", "33.3%", re.compile(r"\d+\.\d"), re.compile(r"\d+\.\d")])
+    await expect(page.locator("#r-legend")).to_contain_text("养老保险 10分钟")
+    assert await page.locator("#r-xlsx").get_attribute("href") == "/api/v1/reports/time-limits?period=2026-12&by=department&format=xlsx"
+    await page.locator("[data-lang-toggle]").first.click()
+    await expect(page.locator("#r-legend")).to_contain_text("Pension insurance 10 business minute(s)")
 
 
 async def test_alert_board(server: Any, clock: Any, pages: Browsing) -> None:
