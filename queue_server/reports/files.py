@@ -71,6 +71,7 @@ ATTENDANCE: list[Column] = [
     ("early_minutes", "早退(分钟)"), ("absent_spans", "缺勤时段"), ("away_minutes", "离岗(分钟)"), ("pauses", "暂停次数"),
     ("pause_minutes", "暂停(分钟)"), ("on_post_hours", "在岗(小时)"), ("working_hours", "工作(小时)"),
     ("busy_hours", "办理(小时)"), ("idle_hours", "空闲(小时)"), ("utilization", "利用率", RATE),
+    ("overtime_tickets", "延时服务(件)"), ("overtime_minutes", "延时服务(分钟)"),
 ]
 ATTENDANCE_DAYS: list[Column] = [
     ("day", "日期"), ("name", "姓名"), ("windows", "窗口"), ("sign_in", "签到"), ("sign_out", "签退"),
@@ -79,7 +80,8 @@ ATTENDANCE_DAYS: list[Column] = [
 ASSESSMENT: list[Column] = [
     ("rank", "名次"), ("name", "姓名"), ("staff_no", "工号"), ("department_name", "窗口单位"), ("served", "办件量"),
     ("rated", "评价数"), ("days_present", "出勤天数"), ("components.volume", "业务量得分"), ("components.efficiency", "效率得分"),
-    ("components.satisfaction", "满意度得分"), ("components.attendance", "考勤得分"), ("deduction_points", "扣分"),
+    ("components.satisfaction", "满意度得分"), ("components.attendance", "考勤得分"),
+    ("overtime_tickets", "延时服务(件)"), ("overtime_minutes", "延时服务(分钟)"), ("plus_points", "加分"), ("deduction_points", "扣分"),
     ("deductions", "扣分事由"), ("computed", "计算得分"), ("corrected", "修正得分"), ("final", "最终得分"), ("note", "备注"),
 ]
 PERIOD_SCORES: list[Column] = [("rank", "名次"), ("name", "姓名"), ("staff_no", "工号"), ("department_name", "窗口单位"),

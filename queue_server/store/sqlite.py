@@ -26,8 +26,11 @@ from queue_server.core.model import DeviceToken, Doc, Evaluation, Event, Notice,
 from . import sqlite_outbox
 from .base import Loaded, SeqConflict, StoreError
 from .facts import (
+    SERVED_ENDS,
     BusyRow,
     EtaGroup,
+    Gap,
+    LateVisit,
     RatingGroup,
     UNSTARTED,
     TicketGroup,
@@ -396,6 +399,22 @@ class SqliteStore(sqlite_outbox.OutboxOnSqlite):
                 "SELECT day, clerk, window, count(*), total(handling_s) "
                 "FROM visits INDEXED BY visits_busy WHERE day BETWEEN ? AND ? GROUP BY 1, 2, 3", (day_from, day_to))
             return [BusyRow(d, c, w, n, round(secs, 3)) for d, c, w, n, secs in rows]
+
+        return await self._read(run)
+
+    async def late_visits(self, day_from: str, day_to: str, gaps: list[Gap]) -> list[LateVisit]:
+        """Visits that served a citizen in a gap after a business span (times of day as stored, the hall's offset)."""
+        if not gaps:
+            return []
+        during = " OR ".join(["(substr(coalesce(started_at, called_at), 12, 8) < ? AND substr(ended_at, 12, 8) > ?)"] * len(gaps))
+        sql = ("SELECT day, window, clerk, coalesce(started_at, called_at), ended_at FROM visits "
+               f"WHERE day BETWEEN ? AND ? AND end IN ({', '.join('?' * len(SERVED_ENDS))}) AND closed != 'unstarted' "
+               f"AND ({during})")
+        args = [day_from, day_to, *SERVED_ENDS, *(t for a, b in gaps for t in (b, a))]
+
+        def run(conn: sqlite3.Connection) -> list[LateVisit]:
+            return [LateVisit(d, w, c, datetime.fromisoformat(a), datetime.fromisoformat(b))
+                    for d, w, c, a, b in conn.execute(sql, args)]
 
         return await self._read(run)
 

@@ -37,6 +37,8 @@ const ATTENDANCE = [
   ["rp.col_on_post", (a) => a.on_post_hours],
   ["rp.col_idle", (a) => a.idle_hours],
   ["rp.col_util", (a) => percent(a.utilization)],
+  ["rp.col_overtime", (a) => a.overtime_tickets],
+  ["rp.col_overtime_min", (a) => a.overtime_minutes],
 ];
 const MONTH = [
   ["rp.col_rank", (r) => r.rank],
@@ -48,6 +50,7 @@ const MONTH = [
   ["rp.col_efficiency", (r) => dash(r.components.efficiency)],
   ["rp.col_satisfaction", (r) => dash(r.components.satisfaction)],
   ["rp.col_attendance", (r) => dash(r.components.attendance)],
+  ["rp.col_plus", (r) => r.plus_points || ""],
   ["rp.col_deductions", (r) => r.deduction_points || ""],
   ["rp.col_computed", (r) => r.computed],
   ["rp.col_final", (r) => r.final],

@@ -77,13 +77,13 @@ async def test_reports_page(server: Any, clock: Any, pages: Browsing) -> None:
     await expect(page.locator("#r-heading")).to_have_text("月度考核 · 2026-12", timeout=5000)
     row = page.locator("#r-table tbody tr").first
     await expect(row.locator("td").nth(3)).to_have_text("人社局")  # the 窗口单位 of window 15
-    computed = await row.locator("td").nth(10).text_content()
+    computed = await row.locator("td").nth(11).text_content()
     await row.locator(".r-corrected").fill("88.5")
     await row.locator(".r-note").fill("支援邻窗")
     await row.locator("button").click()
     await expect(page.locator("#hc-toast")).to_have_text("已保存", timeout=3000)
-    await expect(page.locator("#r-table tbody tr").first.locator("td").nth(11)).to_have_text("88.5", timeout=3000)
-    assert await page.locator("#r-table tbody tr").first.locator("td").nth(10).text_content() == computed
+    await expect(page.locator("#r-table tbody tr").first.locator("td").nth(12)).to_have_text("88.5", timeout=3000)
+    assert await page.locator("#r-table tbody tr").first.locator("td").nth(11).text_content() == computed
 
     # English on the switch.
     await page.locator("[data-lang-toggle]").first.click()

@@ -16,6 +16,7 @@ from openpyxl.utils import get_column_letter
 
 from queue_server.core import periods
 from queue_server.core.model import Channel, Event, Priority, Status, Ticket, Visit, VisitEnd
+from queue_server.reports import attendance
 from queue_server.reports import build as reports
 from queue_server.reports import files
 
@@ -362,6 +363,10 @@ async def test_the_sql_facts_equal_the_facts_from_records(day: Replayed) -> None
                 assert _norm(await store.ticket_facts(DAY, last, time)) == _norm(facts.ticket_groups(tickets, visits, time))
                 assert _norm(await store.rating_facts(DAY, last, time)) == _norm(facts.rating_groups(ratings, time, visits))
         assert _norm(await store.busy_facts(DAY, DAY)) == _norm(facts.busy_rows(facts.visit_groups(visits, "day")))
+        gaps = attendance.gaps(day.cfg)
+        late = await store.late_visits(DAY, DAY, gaps)
+        assert sorted(map(repr, late)) == sorted(map(repr, facts.late_visits(visits, gaps)))
+        assert late, "the replayed day serves into the lunch break and past closing"
         marks = await store.window_marks(DAY, DAY)
         from_log = facts.window_marks(await store.window_log(DAY, DAY))
         assert [(m.seq, m.name, m.at, m.window, m.reason) for m in marks] == \

@@ -27,9 +27,10 @@ COUNTS = ("issued", "called", "served", "no_show", "cancelled", "transferred", "
           "wait.over_standard", "handling.count", "handling.over_standard",
           *(f"satisfaction.levels.{n}" for n in "54321"), "satisfaction.rated", "satisfaction.not_rated",
           "satisfaction.bad")
-ATTENDANCE_COUNTS = ("days_present", "late", "early", "absent_spans", "pauses")
+ATTENDANCE_COUNTS = ("days_present", "late", "early", "absent_spans", "pauses", "overtime_tickets")
 # Minutes and hours are rounded per row (to 0.1 min, 0.01 h): the total may differ by the rows' rounding.
 ATTENDANCE_AMOUNTS = {"late_minutes": 0.05, "early_minutes": 0.05, "away_minutes": 0.05, "pause_minutes": 0.05,
+                      "overtime_minutes": 0.05,
                       "on_post_hours": 0.005, "working_hours": 0.005, "busy_hours": 0.005, "idle_hours": 0.005}
 KIOSK = auth.from_device(DeviceToken("k1", "kiosk", "kiosk", "", green=True))
 PAD = auth.from_device(DeviceToken("pad", "pad", "pads", "", windows=tuple(range(1, 41))))
