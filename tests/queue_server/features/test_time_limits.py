@@ -21,6 +21,7 @@ from queue_server.features.alerts import rules as alert_rules
 from queue_server.reports import build as reports
 from queue_server.service import auth, webhook
 from queue_server.service.hall import Hall
+from queue_server.web import audience
 
 from ...conftest import HALL_FILE, TZ, StoreSpec, book  # type: ignore[import-not-found]
 
@@ -118,6 +119,8 @@ async def test_a_make_up_working_sunday_runs_the_clock(make_hall: Any) -> None:
 
 async def test_on_time_rate_by_service_window_department_and_clerk(make_hall: Any, store: Any) -> None:
     hall, clock = await make_hall(at(1, 9, 0))
+    seen: list[Any] = []
+    unsubscribe = hall.subscribe(seen.append)
     for n in (15, 16):
         await hall.execute("open", clerk(n), window=n)
     tickets = [await hall.execute("issue", KIOSK, service="pension") for _ in range(3)]
@@ -133,6 +136,14 @@ async def test_on_time_rate_by_service_window_department_and_clerk(make_hall: An
     clock.advance(1)
     await hall.execute("finish", clerk(16), window=16)  # one second over: late
 
+    await hall.wait_dispatched(hall.state.seq)
+    unsubscribe()
+    verdicts = [e for e in seen if e.name == "time_limit.judged"]
+    assert [e.extra["on_time"] for e in verdicts] == [True, True, False]
+    for e in verdicts:  # recorded in the finish's own commit, seen by managers only
+        [finished] = [x for x in seen if x.name == "ticket.finished" and x.seq == e.seq - 1]
+        assert finished.at == e.at
+        assert [topics for topics, _ in audience.of(hall, e)] == [frozenset({"admin"})]
     judged = {d.id: d.data for d in await store.docs("time_limit")}
     assert [judged[t["id"]]["on_time"] for t in tickets] == [True, True, False]
     assert judged[tickets[1]["id"]]["used_seconds"] == 3600 and judged[tickets[1]["id"]]["outcome"] == "pending_materials"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from collections import defaultdict
 from datetime import datetime
@@ -297,6 +298,22 @@ def test_report_command_writes_an_xlsx(day: Replayed, tmp_path: Path) -> None:
     assert title[0].startswith("太康县行政服务中心") and header[0] == "工作人员" and "迟到次数" in header and len(lines) == 41  # 40 clerks and the total
     assert lines[-1][0] == "合计" and lines[-1][header.index("办结数")] == day.result.served
     assert run_cli("report", "--config", str(HALL_FILE), "--store", day.url, "--format", "xlsx", cwd=tmp_path).returncode == 2
+
+
+async def test_the_replayed_day_judges_every_enterprise_registration_against_its_half_day(day: Replayed, tmp_path: Path) -> None:
+    """企业设立登记 is promised in 0.5 working day: each ticket issued for it and finished is judged once."""
+    done = run_cli("report", "--config", str(HALL_FILE), "--store", day.url, "--report", "time-limits", "--period", DAY,
+                   "--by", "department", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    tickets = await read_store(day.url, lambda s: s.tickets(DAY, DAY))
+    finished = [t for t in tickets if t.origin_service == "company-registration" and t.status is Status.DONE and t.outcome]
+    assert report["hall"]["judged"] == len(finished) > 0
+    assert report["hall"]["on_time"] + report["hall"]["late"] == report["hall"]["judged"]
+    assert sum(r["judged"] for r in report["rows"]) == report["hall"]["judged"]
+    # Counted where the citizen was finished: a registration sent on to tax or seals counts for that department.
+    names = {r["name"]: r["judged"] for r in report["rows"]}
+    assert set(names) <= {d.name for d in day.cfg.departments.values()} and max(names, key=names.get) == "市场监管局"
 
 
 async def test_reports_on_every_store(server: Harness) -> None:
