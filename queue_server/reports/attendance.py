@@ -164,15 +164,17 @@ def gaps(cfg: HallConfig) -> list[Gap]:
 def overtime(cfg: HallConfig, late: Iterable[LateVisit], by: str = "clerk") -> dict[tuple[Any, str], tuple[float, int]]:
     """延时服务 per (clerk or window, day): seconds of service given after a span ended, and the visits giving it."""
     tz, hours = cfg.hall.tz, cfg.hall.hours
-    after: dict[str, list[tuple[datetime, datetime]]] = {}
+    after: dict[str, list[tuple[float, float]]] = {}  # epoch seconds: a year has ~20,000 such visits
     acc: dict[tuple[Any, str], list[float]] = defaultdict(lambda: [0.0, 0])
     for v in late:
         if v.day not in after:
             day = date.fromisoformat(v.day)
             spans = spans_on(day, tz, hours)
             midnight = datetime.combine(day + timedelta(days=1), datetime.min.time(), tz)
-            after[v.day] = [(b, spans[i + 1][0] if i + 1 < len(spans) else midnight) for i, (_, b) in enumerate(spans)]
-        seconds = sum(max(0.0, (min(b, v.end) - max(a, v.start)).total_seconds()) for a, b in after[v.day])
+            after[v.day] = [(b.timestamp(), (spans[i + 1][0] if i + 1 < len(spans) else midnight).timestamp())
+                            for i, (_, b) in enumerate(spans)]
+        start, end = v.start.timestamp(), v.end.timestamp()
+        seconds = sum(max(0.0, min(b, end) - max(a, start)) for a, b in after[v.day])
         if seconds > 0:
             a = acc[(v.clerk if by == "clerk" else v.window, v.day)]
             a[0] += seconds

@@ -73,13 +73,17 @@ async def attendance_rows(book: Book, period: Period, by: str, now: datetime | N
                           busy: list[BusyRow] | None = None, marks: list[WindowMark] | None = None) -> list[attendance.DayRow]:
     """Attendance per (clerk or window, day), with overtime, reading what is not already at hand."""
     cfg, store = book.config, book.store
-    if marks is None:
-        marks = await store.window_marks(period.first, _after(period))
-    sessions = [s for s in attendance.sessions(marks, cfg.hall.tz, now) if period.first <= s.day <= period.last]
-    if busy is None:
-        busy = await store.busy_facts(period.first, period.last)
-    late = await store.late_visits(period.first, period.last, attendance.gaps(cfg))
-    return attendance.day_rows(cfg, sessions, busy, by, book.attendance, now=now, late=late)
+    # Started first: the store reads the late visits while the sessions are worked out here.
+    late = asyncio.ensure_future(store.late_visits(period.first, period.last, attendance.gaps(cfg)))
+    try:
+        if marks is None:
+            marks = await store.window_marks(period.first, _after(period))
+        sessions = [s for s in attendance.sessions(marks, cfg.hall.tz, now) if period.first <= s.day <= period.last]
+        if busy is None:
+            busy = await store.busy_facts(period.first, period.last)
+        return attendance.day_rows(cfg, sessions, busy, by, book.attendance, now=now, late=await late)
+    finally:
+        late.cancel()  # only if not done: a failed read leaves nothing running
 
 
 async def figures_report(book: Book, period: Period, by: str, *, now: datetime | None = None) -> dict[str, Any]:
