@@ -6,7 +6,7 @@
 import { $, api, explain, expose, h, lang, onLangChange, startPage, t, toast } from "./hallcall.js";
 import { managerSession, minutes, percent } from "./manager.js";
 
-let last = null; // { report, q, data }
+let last = null; // { report, q, by (the assessment's page-side grouping), data }
 let charted = null; // the period query of the charts shown
 
 const dash = (v) => (v == null ? "–" : v);
@@ -73,11 +73,22 @@ const TIME_LIMITS = [
   ["rp.col_used_max", (r) => dash(r.used_max_minutes)],
 ];
 // The groupings each report offers (the figures offer every one).
+const DEPARTMENT_SCORES = [
+  ["rp.col_rank", (r) => r.rank],
+  ["rp.col_department", (r) => (lang() === "en" ? r.name_en || r.name : r.name)],
+  ["rp.col_clerks", (r) => r.clerks],
+  ["rp.col_served", (r) => r.served],
+  ["rp.col_final", (r) => r.final],
+];
+// The groupings each report offers (the figures offer every one). The assessment comes whole
+// from the server; by department the page shows its departments' table.
 const GROUPINGS = {
+  assessment: ["clerk", "department"],
   attendance: ["clerk", "window"],
   "time-limits": ["hall", "service", "department", "window", "clerk", "day", "month"],
 };
-const GROUPED = ["figures", "attendance", "time-limits"];
+const GROUPED = ["figures", "attendance", "time-limits", "assessment"];
+const QUERIED = ["figures", "attendance", "time-limits"]; // the reports whose query names the grouping
 const RED_FLAGS = [
   ["rp.col_name", (r) => r.name],
   ["rp.col_candidate", (r) => (r.candidate ? t("rp.yes") : "")],
@@ -111,20 +122,21 @@ function showInputs() {
   $("#r-by-box").hidden = !GROUPED.includes(report);
   const allowed = GROUPINGS[report];
   for (const opt of $("#r-by").options) opt.hidden = !!allowed && !allowed.includes(opt.value);
-  if (allowed && !allowed.includes($("#r-by").value)) $("#r-by").value = report === "attendance" ? "clerk" : "service";
+  if (allowed && !allowed.includes($("#r-by").value)) $("#r-by").value = allowed.includes("service") ? "service" : "clerk";
 }
 
 async function show() {
   const report = $("#r-report").value;
   let q = periodQuery();
-  if (GROUPED.includes(report)) q += `&by=${$("#r-by").value}`;
+  if (QUERIED.includes(report)) q += `&by=${$("#r-by").value}`;
+  const by = report === "assessment" ? $("#r-by").value : null;
   const base = `/api/v1/reports/${report}?${q}`;
   $("#r-csv").href = `${base}&format=csv`;
   $("#r-xlsx").href = `${base}&format=xlsx`;
   charted = periodQuery();
   drawCharts();
   try {
-    last = { report, q, data: await api("GET", base, undefined, { timeout: 60000 }) };
+    last = { report, q, by, data: await api("GET", base, undefined, { timeout: 60000 }) };
   } catch (ex) {
     toast(explain(ex));
     return;
@@ -171,8 +183,8 @@ function render() {
     rows = data.rows;
   } else if (report === "assessment") {
     const single = Object.keys(data.months).length <= 1 && data.period.kind !== "quarter" && data.period.kind !== "year";
-    columns = single ? MONTH : PERIOD_SCORES;
-    rows = data.rows;
+    columns = last.by === "department" ? DEPARTMENT_SCORES : single ? MONTH : PERIOD_SCORES;
+    rows = last.by === "department" ? data.departments : data.rows;
   } else {
     columns = RED_FLAGS;
     rows = data.windows;
@@ -186,7 +198,8 @@ function render() {
   $("#r-empty").hidden = rows.length > 0;
   $("#r-legend").hidden = !note;
   $("#r-legend").textContent = !note ? "" : Array.isArray(note) ? t(...note) : t(note);
-  const by = data.by ? ` · ${t(`rp.by_${data.by}`)}` : "";
+  const grouping = data.by || (last.by === "department" ? "department" : null);
+  const by = grouping ? ` · ${t(`rp.by_${grouping}`)}` : "";
   $("#r-heading").textContent = `${t(`rp.r_${report.replace("-", "_")}`)} · ${data.period.label}${by}`;
   for (const r of rows) if (r.candidate) table.querySelector(`tr[data-key="${r.window}"]`)?.classList.add("r-flag");
 }

@@ -73,6 +73,7 @@ async def test_reports_page(server: Any, clock: Any, pages: Browsing) -> None:
 
     # The month's assessment: a corrected score is saved beside the computed one.
     await page.locator("#r-report").select_option("assessment")
+    await page.locator("#r-by").select_option("clerk")
     await page.locator("#r-form button[type=submit]").click()
     await expect(page.locator("#r-heading")).to_have_text("月度考核 · 2026-12", timeout=5000)
     row = page.locator("#r-table tbody tr").first
@@ -85,9 +86,15 @@ async def test_reports_page(server: Any, clock: Any, pages: Browsing) -> None:
     await expect(page.locator("#r-table tbody tr").first.locator("td").nth(12)).to_have_text("88.5", timeout=3000)
     assert await page.locator("#r-table tbody tr").first.locator("td").nth(11).text_content() == computed
 
+    # The same month by 窗口单位: each department's mean score.
+    await page.locator("#r-by").select_option("department")
+    await page.locator("#r-form button[type=submit]").click()
+    await expect(page.locator("#r-heading")).to_have_text("月度考核 · 2026-12 · 窗口单位", timeout=5000)
+    await expect(page.locator("#r-table tbody tr").first.locator("td")).to_have_text(["1", "人社局", "1", "3", "88.5"])
+
     # English on the switch.
     await page.locator("[data-lang-toggle]").first.click()
-    await expect(page.locator("#r-heading")).to_have_text("Assessment · 2026-12")
+    await expect(page.locator("#r-heading")).to_have_text("Assessment · 2026-12 · Department")
 
 
 async def test_the_on_time_rate_by_department(make_server: Any, clock: Any, pages: Browsing) -> None:
