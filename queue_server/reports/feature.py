@@ -23,7 +23,7 @@ from .build import Book, correction_doc
 FORMATS = ("json", "csv", "xlsx")
 PERIOD_ARGS: dict[str, dict[str, Any]] = {"period": PERIOD, "from": DAY, "to": DAY}
 _FORMAT = {"type": "string", "enum": list(FORMATS)}
-STATS_GROUPS = ("service", "zone", "window", "clerk", "day")
+STATS_GROUPS = ("service", "zone", "department", "window", "clerk", "day")
 _CORRECTION = {
     "corrected": {"type": ["number", "null"], "minimum": 0, "maximum": 200}, "note": {"type": ["string", "null"], "maxLength": 500},
     "deductions": {"type": "array", "maxItems": 20, "items": obj(
@@ -93,7 +93,7 @@ class Reports(Feature):
                   measure={"type": "string", "enum": list(charts.MEASURES)}),
             command("stats", "Counts, waits, handling times and satisfaction for a day or period", MANAGERS, self._stats,
                     args=obj(date=DAY, by={"type": "string", "maxLength": 100,
-                                           "description": "comma list of service,zone,window,clerk,day"},
+                                           "description": "comma list of service,zone,department,window,clerk,day"},
                              **{"from": DAY, "to": DAY}),
                     http=Http("GET", "/stats", tag="reports")),
         ]

@@ -201,3 +201,19 @@ async def test_limit_alerts_reach_the_webhook(make_hall: Any) -> None:
     payload = webhook.alert_payload("taikang", ("alert.raised",))(seen[0])
     assert payload is not None and payload["alert"]["type"] == "time_limit" and payload["alert"]["level"] == "red"
     assert payload["alert"]["due"] == (at(1, 9, 0) + timedelta(hours=1)).isoformat()
+
+
+async def test_the_warning_shares_are_set_for_the_hall_or_per_service(make_hall: Any) -> None:
+    hall, clock = await make_hall(at(1, 9, 0), "[alerts]\ntime_limit = [0.5, 0.75, 1.0]\n"
+                                               "[alerts.services.pension]\ntime_limit = [0.25, 0.5, 1.0]\n")
+    await hall.execute("issue", KIOSK, service="pension")
+    clock.set(at(1, 9, 14, 59))
+    assert await limit_alerts(hall) == []
+    clock.set(at(1, 9, 15))  # a quarter of the hour, pension's own yellow
+    [doc] = await limit_alerts(hall)
+    assert (doc.data["level"], doc.data["thresholds"]) == ("yellow", [0.25, 0.5, 1.0])
+    text = HALL_FILE.read_text(encoding="utf-8") + "\n[alerts]\ntime_limit = [0.9, 0.8, 1.0]\n"
+    with pytest.raises(config.ConfigError) as err:
+        catalog.build(config.loads(text, source="hall.toml"))
+    [issue] = err.value.issues
+    assert issue.field == "alerts.time_limit" and "yellow ≤ orange ≤ red" in issue.message
