@@ -531,17 +531,16 @@ def _departments(c: _Checker, items: Any, windows: Any, hall: Hall | None) -> di
                 if value in found:
                     c.fail("departments", idx, key, f"duplicate department {value!r}")
             found[did] = found[name] = Department(did, name, name_en)
-    named = [(None, hall.department if hall else "")]
+    named: list[tuple[int | None, Any]] = [(None, hall.department if hall else "")]
     if isinstance(windows, list):
         named += [(i, w.get("department")) for i, w in enumerate(windows) if isinstance(w, dict)]
-    for idx, value in named:
+    for at, value in named:  # at: the window's index, None for [hall]
         if not isinstance(value, str) or not value:
             continue
         if items is None:
             found.setdefault(value, Department(value, value))
         elif value not in found:
-            table = "hall" if idx is None else "windows"
-            c.fail(table, idx, "department", f"unknown department {value!r} (not in [[departments]])")
+            c.fail("hall" if at is None else "windows", at, "department", f"unknown department {value!r} (not in [[departments]])")
     return found
 
 
