@@ -170,10 +170,9 @@ async def backup(url: str, hall_id: str, out: Path) -> str:
 @contextlib.asynccontextmanager
 async def _raw(store: Any) -> AsyncIterator[Any]:
     """A client of the store's Redis that hands back bytes (DUMP's payloads are binary)."""
-    import redis.asyncio as aioredis
     from redis import exceptions as rx
 
-    r = aioredis.Redis.from_url(store.settings.url, **{**store.settings.client_options(), "decode_responses": False})
+    r = store.settings.client(decode=False)
     try:
         yield r
     except rx.RedisError as exc:

@@ -22,6 +22,17 @@ class StoreError(Exception):
     """The store failed or cannot be reached; the operation did not happen."""
 
 
+class LogRewound(StoreError):
+    """The log now ends before events this process was given: Redis failed over to a replica
+    that never received them. None was acknowledged (a commit is acknowledged only once its
+    replicas confirm it); what was built on them must be read again from the log."""
+
+    def __init__(self, seq: int) -> None:
+        super().__init__(f"the hall's log went back to seq {seq}: the Redis primary failed over and lost "
+                         "events no replica had confirmed")
+        self.seq = seq
+
+
 class SeqConflict(Exception):
     """Another process appended first. ``missing`` are its events after ``expect_seq``."""
 
@@ -52,6 +63,14 @@ class Store(Outbox, Protocol):
 
     async def commit(self, expect_seq: int, events: list[Event]) -> None:
         """Append events seq expect_seq+1.. atomically, or raise SeqConflict / StoreError."""
+        ...
+
+    async def confirm(self, seq: int) -> None:
+        """Make sure the log up to ``seq`` would survive losing the store's host, or raise StoreError.
+
+        A commit confirms its own events; this is for an answer that commits nothing but
+        rests on events others committed (a retried request given its ticket again).
+        """
         ...
 
     async def events_since(self, seq: int, limit: int = 10_000) -> list[Event]:

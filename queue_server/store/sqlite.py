@@ -281,6 +281,9 @@ class SqliteStore(sqlite_outbox.OutboxOnSqlite):
 
         return await self._read(run)
 
+    async def confirm(self, seq: int) -> None:
+        pass  # a commit returns once its transaction is on disk: nothing is pending
+
     async def first_seq(self) -> int:
         return await self._read(lambda c: c.execute("SELECT min(seq) FROM events").fetchone()[0] or 0)
 
