@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Mapping, TypedDict
-from urllib.parse import parse_qs, unquote, urlencode, urlparse, urlunparse
+from urllib.parse import parse_qs, unquote, urlencode, urlparse
 
 import redis.asyncio as aioredis
 from redis import exceptions as rx
@@ -91,7 +91,9 @@ class RedisSettings:
         if parsed.scheme == SENTINEL:
             return _sentinel_settings(dsn, parsed.netloc, parsed.path, query)
         own = {k: query.pop(k) for k in OWN_OPTIONS if k in query}
-        clean = urlunparse(parsed._replace(query=urlencode(query)))
+        # Rebuilt from the text, not with urlunparse: that drops the "//" of "unix:///path",
+        # which redis-py 8 no longer takes for a unix URL.
+        clean = dsn.split("#", 1)[0].split("?", 1)[0] + (f"?{urlencode(query)}" if query else "")
         where = f"{parsed.scheme}://{parsed.hostname or ''}{parsed.path}"  # for messages: no password
         try:
             port = parsed.port if parsed.scheme != "unix" else 0
