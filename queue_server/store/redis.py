@@ -72,6 +72,13 @@ def _ignore_result(task: asyncio.Future[Any]) -> None:
         task.exception()  # retrieved, so asyncio does not log it as never retrieved
 
 
+def _online_replicas(replication: dict[str, Any]) -> int:
+    """Replicas in step with the primary, from INFO replication (one still syncing cannot confirm yet)."""
+    if replication.get("role") != "master":
+        return 0
+    return sum(1 for k, v in replication.items() if k.startswith("slave") and isinstance(v, dict) and v.get("state") == "online")
+
+
 class RedisStore(PeopleOnRedis, OutboxOnRedis, FactsFromRecords):
     """The Store on Redis; report facts are computed in Python from the day projections."""
 
@@ -94,7 +101,7 @@ class RedisStore(PeopleOnRedis, OutboxOnRedis, FactsFromRecords):
         self._recent: dict[int, Event] = {}  # this process's last committed events, by seq
         self._confirmed = 0  # highest seq known to be on the replicas the settings ask for
         self._waitaof = False  # Redis ≥ 7.2: replicas confirm a commit once it is in their append-only file
-        self._attached = 0  # replicas the primary had at the last look (ROLE)
+        self._attached = 0  # replicas the primary had at the last look (INFO replication)
         self._background: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -133,9 +140,9 @@ class RedisStore(PeopleOnRedis, OutboxOnRedis, FactsFromRecords):
             if s.replicas:
                 with self._errors("open"):
                     version = str((await self.r.info("server")).get("redis_version", "0"))
-                    role = await self.r.execute_command("ROLE")
+                    replication = await self.r.info("replication")
                 self._waitaof = tuple(int(x) for x in version.split(".")[:2] if x.isdigit()) >= (7, 2)
-                self._replicated(0, role)
+                self._attached = _online_replicas(replication)
                 if self._attached < s.replicas:
                     log.warning("the Redis primary at %s has %d replica(s), %d asked for: commits are acknowledged "
                                 "with fewer copies until they attach", s.where, self._attached, s.replicas)
@@ -244,22 +251,22 @@ class RedisStore(PeopleOnRedis, OutboxOnRedis, FactsFromRecords):
         round trip (WAIT covers the writes of its own connection only)."""
         if not self.settings.replicas:
             return cast(list[Any], await self._commit(keys=keys, args=args))
-        pipe = self.r.pipeline(transaction=False)
-        await self._commit(keys=keys, args=args, client=pipe)
-        want = self._replicate(pipe)
-        reply, *replication = await pipe.execute()
+        async with self.r.pipeline(transaction=False) as pipe:
+            await self._commit(keys=keys, args=args, client=pipe)
+            want = self._replicate(pipe)
+            reply, *replication = await pipe.execute()
         self._replicated(want, *replication)
         return cast(list[Any], reply)
 
     def _replicate(self, pipe: Any) -> int:
-        """Add ROLE and the wait for replicas to a pipeline after its write; how many it waits for.
+        """Add INFO replication and the wait for replicas to a pipeline after its write; how many it waits for.
 
         It waits for the replicas asked for, or for those attached when fewer are: after a
         failover the new primary has none until the old one comes back as its replica, and
         the hall keeps serving meanwhile, with one copy (as Redis alone would).
         """
         want = min(self.settings.replicas, self._attached)
-        pipe.execute_command("ROLE")
+        pipe.info("replication")
         timeout = self.settings.replica_timeout_ms
         if want and self._waitaof:
             pipe.execute_command("WAITAOF", 0, want, timeout)  # on the replicas' disks, not only in their memory
@@ -267,9 +274,9 @@ class RedisStore(PeopleOnRedis, OutboxOnRedis, FactsFromRecords):
             pipe.execute_command("WAIT", want, timeout)
         return want
 
-    def _replicated(self, want: int, role: list[Any], confirmed: Any = 0) -> None:
+    def _replicated(self, want: int, replication: dict[str, Any], confirmed: Any = 0) -> None:
         """Judge a wait's outcome: raise StoreError unless every replica asked for and still attached confirmed."""
-        attached = len(role[2]) if role and role[0] == "master" else 0
+        attached = _online_replicas(replication)
         count = int(confirmed[1]) if isinstance(confirmed, list) else int(confirmed)
         if attached < self.settings.replicas <= self._attached:
             log.warning("the Redis primary has %d of the %d replica(s) asked for: acknowledging with fewer copies "
@@ -285,10 +292,10 @@ class RedisStore(PeopleOnRedis, OutboxOnRedis, FactsFromRecords):
         if not self.settings.replicas or seq <= self._confirmed:
             return
         with self._errors("confirm"):
-            pipe = self.r.pipeline(transaction=False)
-            pipe.set(self.keys.k(K.CONFIRM), self._writer)  # a write of our own, for WAIT to wait for
-            want = self._replicate(pipe)
-            _, *replication = await pipe.execute()
+            async with self.r.pipeline(transaction=False) as pipe:
+                pipe.set(self.keys.k(K.CONFIRM), self._writer)  # a write of our own, for WAIT to wait for
+                want = self._replicate(pipe)
+                _, *replication = await pipe.execute()
         self._replicated(want, *replication)
         self._confirmed = max(self._confirmed, seq)
 
