@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .base import Loaded, LogRewound, SeqConflict, Store, StoreError
+from .base import History, Loaded, LogRewound, SeqConflict, Store, StoreError
 
-__all__ = ["Loaded", "LogRewound", "SeqConflict", "Store", "StoreError", "open_store"]
+__all__ = ["History", "Loaded", "LogRewound", "SeqConflict", "Store", "StoreError", "open_store"]
 
 
 def open_store(url: str, *, hall_id: str = "hall", admin: bool = False) -> Store:

@@ -38,7 +38,7 @@ from queue_server.core.model import Doc, Evaluation, Event, Ticket, Visit, token
 
 from . import redis_keys as K
 from . import redis_project as P
-from .base import Loaded, LogRewound, SeqConflict, StoreError
+from .base import History, Loaded, LogRewound, SeqConflict, StoreError
 from .facts import FactsFromRecords
 from .redis_keys import Keys, day_score
 from .redis_outbox import OutboxOnRedis
@@ -52,6 +52,7 @@ TAIL_BLOCK_MS = 5_000  # an idle tail wakes this often, which also proves the co
 TAIL_BATCH = 1_000  # entries per XREAD when catching up
 RECONNECT_MIN, RECONNECT_MAX = 0.05, 1.0  # the tail's backoff while Redis is away (seconds)
 LOAD_ATTEMPTS = 50
+HISTORY_CHUNK = 5_000  # rows per script call when a migration writes a hall's history
 RECENT_OWN = 4_096  # own events kept for the tail, so it need not decode what this process wrote
 # Fairness between processes: a process that lost this many races in a row claims
 # the next turn, for this long at most (if it dies holding it, the others wait that
@@ -364,6 +365,25 @@ class RedisStore(PeopleOnRedis, OutboxOnRedis, FactsFromRecords):
             if after == 0 or (end and int(end[0][0].split("-")[0]) >= after):
                 return
         self._rewind(int(await client.get(self.keys.seq) or 0))
+
+    async def put_history(self, history: History) -> None:
+        if self.admin:
+            raise StoreError("this store was opened for administration only")
+        carriers = history.carriers()
+        chunks = [carriers[i:i + HISTORY_CHUNK] for i in range(0, len(carriers), HISTORY_CHUNK)] or [[]]
+        for n, chunk in enumerate(chunks):
+            last = n == len(chunks) - 1  # the seq is set with the last chunk: a hall half moved has none
+            keys, args = P.history_args(self.keys, chunk, history.day if last else None,
+                                        history.seq if last else 0, self._writer)
+            with self._errors("write history"):
+                ok, *_ = await self._commit(keys=keys, args=args)
+            if ok != 1:
+                raise StoreError("the store already holds a hall's log")
+        self._seq = self._confirmed = history.seq
+
+    async def doc_kinds(self) -> list[str]:
+        with self._errors("read docs"):
+            return sorted(cast(set[str], await self.r.smembers(self.keys.k(K.DOC_KINDS))))
 
     async def events_since(self, seq: int, limit: int = 10_000) -> list[Event]:
         return [P.event(fields) for _id, fields in await self._entries_since(seq, limit)]
