@@ -53,7 +53,7 @@ TAIL_BATCH = 1_000  # entries per XREAD when catching up
 RECONNECT_MIN, RECONNECT_MAX = 0.05, 1.0  # the tail's backoff while Redis is away (seconds)
 LOAD_ATTEMPTS = 50
 HISTORY_CHUNK = 5_000  # rows per script call when a migration writes a hall's history
-RECENT_OWN = 4_096  # own events kept for the tail, so it need not decode what this process wrote
+RECENT_OWN = 4_096  # events kept for the tail, so it need not decode what this process wrote or read already
 # Fairness between processes: a process that lost this many races in a row claims
 # the next turn, for this long at most (if it dies holding it, the others wait that
 # long once); the others look again every few ms. Two busy processes mostly just race.
@@ -99,7 +99,7 @@ class RedisStore(PeopleOnRedis, OutboxOnRedis, FactsFromRecords):
         self._seq = 0  # highest seq this store knows committed: where a new tail starts
         self._writer = secrets.token_hex(6)  # this process, in the commit script's turn-taking
         self._losses = 0  # races lost in a row
-        self._recent: dict[int, Event] = {}  # this process's last committed events, by seq
+        self._recent: dict[int, Event] = {}  # the last events this process committed or decoded, by seq
         self._confirmed = 0  # highest seq known to be on the replicas the settings ask for
         self._waitaof = False  # Redis ≥ 7.2: replicas confirm a commit once it is in their append-only file
         self._attached = 0  # replicas the primary had at the last look (INFO replication)
@@ -230,7 +230,9 @@ class RedisStore(PeopleOnRedis, OutboxOnRedis, FactsFromRecords):
                 entries += await self._entries_since(expect_seq + len(entries))
             if not entries or entries[0][1].get("c") != commit_id:
                 self._losses += 1
-                raise SeqConflict([P.event(fields) for _id, fields in entries])
+                missed = [P.event(fields) for _id, fields in entries]
+                self._keep(missed)  # the tail brings them too: decoded once
+                raise SeqConflict(missed)
             # Our own batch: the first attempt ran but its reply was lost, and redis-py retried
             # on a new connection, whose WAIT covers nothing: confirm the batch on its own.
             retried = True
@@ -240,12 +242,16 @@ class RedisStore(PeopleOnRedis, OutboxOnRedis, FactsFromRecords):
         self._confirmed = max(self._confirmed, events[-1].seq)
         self._seq = max(self._seq, events[-1].seq)
         # The tail gives these back as they are, instead of decoding their JSON again.
-        self._recent.update((e.seq, e) for e in events)
-        while len(self._recent) > RECENT_OWN:
-            del self._recent[next(iter(self._recent))]
+        self._keep(events)
         for event in events:
             if event.name == "day.started":
                 self._spawn(self._prune_quietly(date.fromisoformat(event.day) - timedelta(days=self.settings.stream_days)))
+
+    def _keep(self, events: list[Event]) -> None:
+        """Keep events this process has decoded or made, for the tail to give back as they are."""
+        self._recent.update((e.seq, e) for e in events)
+        while len(self._recent) > RECENT_OWN:
+            del self._recent[next(iter(self._recent))]
 
     async def _run_commit(self, keys: list[str], args: list[Any]) -> list[Any]:
         """Run the commit script and, with replicas to wait for, the WAIT for it in the same
