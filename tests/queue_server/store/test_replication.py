@@ -7,7 +7,7 @@ are real events made by the pure rules (``Scenario``); the last test runs a real
 
 from __future__ import annotations
 
-import asyncio
+import shutil
 import signal
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from queue_server.core import config
-from queue_server.store import StoreError
+from queue_server.store import LogRewound, StoreError
 
 from ...conftest import HALL_FILE, RedisServer, ServeProcess, free_port  # type: ignore[import-not-found]
 from .test_failover import Screen, ask, until
@@ -173,3 +173,29 @@ async def test_a_log_that_goes_back_reloads_the_hall_and_screens_resync(
             await screen.close()
         await server.stop()
         promoted.kill()
+
+
+async def test_a_commit_on_a_log_that_went_back_says_so(make_redis: Any, cfg: Any, tmp_path: Path) -> None:
+    """The primary's data goes back to an older copy (as a promoted replica that lagged would)."""
+    redis: RedisServer = make_redis()
+    await redis.astart()
+    store = await opened(f"{redis.url}/0")
+    try:
+        sc = Scenario(cfg)
+        day = sc.day()
+        await store.commit(0, day)
+        redis.kill(signal.SIGTERM)
+        shutil.copytree(redis.dir, tmp_path / "older")
+        await redis.astart()
+        later = sc.issue()[1]
+        await store.commit(day[-1].seq, later)
+        redis.kill()
+        shutil.rmtree(redis.dir)
+        shutil.copytree(tmp_path / "older", redis.dir)
+        await redis.astart()
+        with pytest.raises(LogRewound) as rewound:
+            await store.commit(later[-1].seq, sc.issue()[1])
+        assert rewound.value.seq == day[-1].seq
+        assert (await store.load()).seq == day[-1].seq  # the hall reloads from here, and its tail starts here
+    finally:
+        await store.close()
