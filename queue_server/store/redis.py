@@ -13,7 +13,7 @@ backoff and resumes from the last entry it gave out, so it never ends or skips.
 
 With replicas (``replicas=N`` in the DSN; through Sentinel one by default) a commit
 counts only once N replicas confirm it: the script and a ``WAIT`` (``WAITAOF`` where
-Redis has it) go in one round trip on one connection. After a failover the new
+Redis has it) go in one round trip on one connection (redis_replicas.py). After a failover the new
 primary may lack events that were on the old one but on no replica; nobody was
 answered for them, but this process may have read them. Both the commit and the
 tail notice the log going back and raise ``LogRewound``, so the hall reloads.
@@ -43,6 +43,7 @@ from .facts import FactsFromRecords
 from .redis_keys import Keys, day_score
 from .redis_outbox import OutboxOnRedis
 from .redis_people import PeopleOnRedis
+from .redis_replicas import Replicas
 from .redis_settings import RedisSettings, durability
 
 log = logging.getLogger("hallcall.store.redis")
@@ -73,13 +74,6 @@ def _ignore_result(task: asyncio.Future[Any]) -> None:
         task.exception()  # retrieved, so asyncio does not log it as never retrieved
 
 
-def _online_replicas(replication: dict[str, Any]) -> int:
-    """Replicas in step with the primary, from INFO replication (one still syncing cannot confirm yet)."""
-    if replication.get("role") != "master":
-        return 0
-    return sum(1 for k, v in replication.items() if k.startswith("slave") and isinstance(v, dict) and v.get("state") == "online")
-
-
 class RedisStore(PeopleOnRedis, OutboxOnRedis, FactsFromRecords):
     """The Store on Redis; report facts are computed in Python from the day projections."""
 
@@ -101,8 +95,7 @@ class RedisStore(PeopleOnRedis, OutboxOnRedis, FactsFromRecords):
         self._losses = 0  # races lost in a row
         self._recent: dict[int, Event] = {}  # the last events this process committed or decoded, by seq
         self._confirmed = 0  # highest seq known to be on the replicas the settings ask for
-        self._waitaof = False  # Redis ≥ 7.2: replicas confirm a commit once it is in their append-only file
-        self._attached = 0  # replicas the primary had at the last look (INFO replication)
+        self._replicas = Replicas(self.settings.replicas, self.settings.replica_timeout_ms)
         self._background: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -140,13 +133,7 @@ class RedisStore(PeopleOnRedis, OutboxOnRedis, FactsFromRecords):
                 raise StoreError(f"hall {self.keys.hall_id!r} in Redis has key layout {schema}, this hallcall reads {K.SCHEMA_VERSION}")
             if s.replicas:
                 with self._errors("open"):
-                    version = str((await self.r.info("server")).get("redis_version", "0"))
-                    replication = await self.r.info("replication")
-                self._waitaof = tuple(int(x) for x in version.split(".")[:2] if x.isdigit()) >= (7, 2)
-                self._attached = _online_replicas(replication)
-                if self._attached < s.replicas:
-                    log.warning("the Redis primary at %s has %d replica(s), %d asked for: commits are acknowledged "
-                                "with fewer copies until they attach", s.where, self._attached, s.replicas)
+                    await self._replicas.look(self.r, s.where)
         except BaseException:
             await self.close()
             raise
@@ -260,40 +247,10 @@ class RedisStore(PeopleOnRedis, OutboxOnRedis, FactsFromRecords):
             return cast(list[Any], await self._commit(keys=keys, args=args))
         async with self.r.pipeline(transaction=False) as pipe:
             await self._commit(keys=keys, args=args, client=pipe)
-            want = self._replicate(pipe)
+            want = self._replicas.add_wait(pipe)
             reply, *replication = await pipe.execute()
-        self._replicated(want, *replication)
+        self._replicas.judge(want, *replication)
         return cast(list[Any], reply)
-
-    def _replicate(self, pipe: Any) -> int:
-        """Add INFO replication and the wait for replicas to a pipeline after its write; how many it waits for.
-
-        It waits for the replicas asked for, or for those attached when fewer are: after a
-        failover the new primary has none until the old one comes back as its replica, and
-        the hall keeps serving meanwhile, with one copy (as Redis alone would).
-        """
-        want = min(self.settings.replicas, self._attached)
-        pipe.info("replication")
-        timeout = self.settings.replica_timeout_ms
-        if want and self._waitaof:
-            pipe.execute_command("WAITAOF", 0, want, timeout)  # on the replicas' disks, not only in their memory
-        elif want:
-            pipe.execute_command("WAIT", want, timeout)
-        return want
-
-    def _replicated(self, want: int, replication: dict[str, Any], confirmed: Any = 0) -> None:
-        """Judge a wait's outcome: raise StoreError unless every replica asked for and still attached confirmed."""
-        attached = _online_replicas(replication)
-        count = int(confirmed[1]) if isinstance(confirmed, list) else int(confirmed)
-        if attached < self.settings.replicas <= self._attached:
-            log.warning("the Redis primary has %d of the %d replica(s) asked for: acknowledging with fewer copies "
-                        "until they are back (see docs/deployment.md)", attached, self.settings.replicas)
-        elif self._attached < self.settings.replicas <= attached:
-            log.warning("the Redis primary has its %d replica(s) again", attached)
-        self._attached = attached
-        if count < min(want, attached):
-            raise StoreError(f"only {count} of {want} Redis replica(s) confirmed the commit within "
-                             f"{self.settings.replica_timeout_ms} ms, so it is not acknowledged (it stays in the log)")
 
     async def confirm(self, seq: int) -> None:
         if not self.settings.replicas or seq <= self._confirmed:
@@ -301,9 +258,9 @@ class RedisStore(PeopleOnRedis, OutboxOnRedis, FactsFromRecords):
         with self._errors("confirm"):
             async with self.r.pipeline(transaction=False) as pipe:
                 pipe.set(self.keys.k(K.CONFIRM), self._writer)  # a write of our own, for WAIT to wait for
-                want = self._replicate(pipe)
+                want = self._replicas.add_wait(pipe)
                 _, *replication = await pipe.execute()
-        self._replicated(want, *replication)
+        self._replicas.judge(want, *replication)
         self._confirmed = max(self._confirmed, seq)
 
     def _rewind(self, seq: int) -> None:
