@@ -136,7 +136,10 @@ def issue(
     """Take a ticket (取号) for a service. ``token``: what is stored of its tracking token, or a function of its id giving that."""
     st = tx.state
     if request_id and request_id in st.by_request:
-        return st.tickets[st.by_request[request_id]]  # a retried request: same ticket, no new event
+        again = st.tickets[st.by_request[request_id]]
+        if (again.origin_service, again.channel, again.priority) != (service, channel, priority):
+            raise Invalid("this Idempotency-Key was used for another request", code="idempotency_mismatch")
+        return again  # a retried request: same ticket, no new event
     svc = tx.config.services.get(service)
     if svc is None:
         raise NotFound(f"no service {service!r}", code="service_unknown")

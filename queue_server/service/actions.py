@@ -65,15 +65,26 @@ def _channel_and_priority(p: Principal, channel: str | None, priority: str | Non
     return Channel(channel or "kiosk"), prio
 
 
+def scoped_request_id(p: Principal, key: str | None) -> str | None:
+    """An Idempotency-Key as kept with the ticket: the caller's own, so another caller's same key is another request.
+
+    Hashed with who sent it, so a key seen by one kiosk names nothing for the next one.
+    """
+    if not key:
+        return None
+    return "rq_" + auth.digest(f"{p.actor or p.role}\n{key}")[:40]
+
+
 async def issue(c: Call) -> dict[str, Any]:
     p = c.principal
     chan, prio = _channel_and_priority(p, c.get("channel"), c.get("priority"))
     tracking = c.hall.tracking
     print_to = p.kiosk if p.role == "kiosk" and p.kiosk else None
+    request_id = scoped_request_id(p, c.get("request_id"))
 
     def decide(tx: Tx) -> dict[str, Any]:
         t = rules.issue(tx, c["service"], token=tracking.key_of, channel=chan, priority=prio, staff=p.is_staff,
-                        request_id=c.get("request_id"), print_to=print_to)
+                        request_id=request_id, print_to=print_to)
         issued = tx.events[0] if tx.events else None
         # A new ticket's place is known from the rule, so no queue scan per ticket.
         ahead = issued.extra["ahead"] if issued is not None and issued.ticket is not None and issued.ticket.id == t.id else None
