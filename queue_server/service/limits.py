@@ -1,0 +1,95 @@
+"""Token buckets: how often a source may do something, with a burst. Pure; the clock is passed in.
+
+A bucket holds up to ``burst`` tokens and gains ``per_minute`` of them a minute; each
+action takes one. An empty bucket answers how long until the next token, which is the
+``Retry-After`` a refused caller is given. A ``Limiter`` keeps one bucket per source (a
+kiosk's token, a client address, a phone session) and forgets buckets that are full again,
+so a flood of new sources costs memory only while they are actually limited.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Hashable
+
+Clock = Callable[[], float]  # seconds, monotonic
+
+
+@dataclass(frozen=True)
+class Rate:
+    """``per_minute`` actions a minute on average, ``burst`` of them at once."""
+
+    per_minute: float
+    burst: int
+
+    def __post_init__(self) -> None:
+        if self.per_minute <= 0 or self.burst < 1:
+            raise ValueError("a rate needs per_minute > 0 and burst >= 1")
+
+    @property
+    def per_second(self) -> float:
+        return self.per_minute / 60.0
+
+
+class Bucket:
+    """One source's bucket."""
+
+    __slots__ = ("rate", "tokens", "at")
+
+    def __init__(self, rate: Rate, now: float) -> None:
+        self.rate = rate
+        self.tokens = float(rate.burst)
+        self.at = now
+
+    def _refill(self, now: float) -> None:
+        if now > self.at:
+            self.tokens = min(float(self.rate.burst), self.tokens + (now - self.at) * self.rate.per_second)
+        self.at = max(self.at, now)
+
+    def take(self, now: float) -> float:
+        """Take a token: 0.0 when allowed, else the seconds until one is there (nothing is taken)."""
+        self._refill(now)
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return 0.0
+        return (1.0 - self.tokens) / self.rate.per_second
+
+    def full(self, now: float) -> bool:
+        self._refill(now)
+        return self.tokens >= self.rate.burst
+
+
+class Limiter:
+    """Buckets of one rate, one per source."""
+
+    def __init__(self, rate: Rate, clock: Clock, *, max_sources: int = 10_000) -> None:
+        self.rate = rate
+        self.clock = clock
+        self.max_sources = max_sources
+        self._buckets: dict[Hashable, Bucket] = {}
+
+    def take(self, source: Hashable) -> float:
+        """0.0 when ``source`` may act now, else the seconds it must wait."""
+        now = self.clock()
+        bucket = self._buckets.get(source)
+        if bucket is None:
+            if len(self._buckets) >= self.max_sources:
+                self._forget_full(now)
+            bucket = self._buckets[source] = Bucket(self.rate, now)
+        return bucket.take(now)
+
+    def _forget_full(self, now: float) -> None:
+        # A full bucket is the same as none. If every source is still limited, the oldest go:
+        # a flood of fresh sources must not grow memory without end.
+        self._buckets = {k: b for k, b in self._buckets.items() if not b.full(now)}
+        while len(self._buckets) >= self.max_sources:
+            del self._buckets[next(iter(self._buckets))]
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+
+def retry_after(seconds: float) -> int:
+    """Whole seconds for a ``Retry-After`` header (at least 1)."""
+    return max(1, math.ceil(seconds))
