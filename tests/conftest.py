@@ -215,6 +215,7 @@ class Http:
         self.token = token
         self.csrf: str | None = None
         self.session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        self.last_headers: dict[str, str] = {}  # the headers of the last answer (Retry-After…)
 
     def _headers(self, extra: dict[str, str] | None) -> dict[str, str]:
         h = dict(extra or {})
@@ -231,6 +232,7 @@ class Http:
         if data is not None:
             h.setdefault("Content-Type", "application/json")
         async with self.session.request(method, self.base + path, data=data, headers=h) as resp:
+            self.last_headers = dict(resp.headers)
             text = await resp.text()
             try:
                 payload = json.loads(text) if text else None

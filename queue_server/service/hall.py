@@ -36,7 +36,7 @@ class Hall(Engine):
                  features: Features | None = None) -> None:
         self.features = features if features is not None else Features(config, ())
         super().__init__(config, store, clock, self.features.hooks)
-        self.auth = Authenticator(store, self.clock)
+        self.auth = Authenticator(store, self.clock, config.limits)
         self.privacy = privacy.Hasher()
         self.tracking = tracking.Tracking()
         self.commands = CommandTable([*core_commands(), *(c for f in self.features for c in f.commands())])
@@ -62,6 +62,7 @@ class Hall(Engine):
     async def stop(self) -> None:
         await self._lifetimes.aclose()
         await super().stop()
+        self.auth.close()
 
     # -- the one way in ------------------------------------------------------------------
 

@@ -49,11 +49,15 @@ class Bucket:
 
     def take(self, now: float) -> float:
         """Take a token: 0.0 when allowed, else the seconds until one is there (nothing is taken)."""
-        self._refill(now)
-        if self.tokens >= 1.0:
+        wait = self.wait(now)
+        if not wait:
             self.tokens -= 1.0
-            return 0.0
-        return (1.0 - self.tokens) / self.rate.per_second
+        return wait
+
+    def wait(self, now: float) -> float:
+        """The seconds until a token is there (0.0: now), taking none."""
+        self._refill(now)
+        return 0.0 if self.tokens >= 1.0 else (1.0 - self.tokens) / self.rate.per_second
 
     def full(self, now: float) -> bool:
         self._refill(now)
@@ -78,6 +82,11 @@ class Limiter:
                 self._forget_full(now)
             bucket = self._buckets[source] = Bucket(self.rate, now)
         return bucket.take(now)
+
+    def wait(self, source: Hashable) -> float:
+        """The seconds ``source`` must wait before it may act (0.0: now), taking nothing."""
+        bucket = self._buckets.get(source)
+        return bucket.wait(self.clock()) if bucket is not None else 0.0
 
     def _forget_full(self, now: float) -> None:
         # A full bucket is the same as none. If every source is still limited, the oldest go:

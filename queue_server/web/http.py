@@ -17,7 +17,7 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from queue_server import protocol
-from queue_server.core.errors import BadRequest, Forbidden, HallError, Invalid, TooLarge, Unauthorized
+from queue_server.core.errors import BadRequest, Forbidden, HallError, Invalid, TooLarge, TooMany, Unauthorized
 from queue_server.core.schema import obj, validate
 from queue_server.service import auth, trace
 from queue_server.service.auth import Principal
@@ -85,6 +85,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     api = request.path.startswith("/api/")
     try:
         return await handler(request)
+    except TooMany as exc:
+        resp = json_response(error_body(exc.code, exc.message), exc.status)
+        resp.headers["Retry-After"] = str(exc.retry_after)
+        return resp
     except HallError as exc:
         return json_response(error_body(exc.code, exc.message), exc.status)
     except StoreError as exc:
@@ -138,6 +142,20 @@ async def principal_of(request: web.Request) -> Principal:
             return p
     trace.act_as(auth.ANONYMOUS.role)
     return auth.ANONYMOUS
+
+
+def client_address(request: web.Request) -> str:
+    """The client's address: the peer's, or, when the peer is a trusted proxy (nginx on this
+    host), the nearest address in ``X-Forwarded-For`` that is not one of them."""
+    peer = request.remote or ""
+    trusted = request.app[HALL_KEY].config.limits.trusted_proxies
+    if peer not in trusted:
+        return peer
+    for hop in reversed(request.headers.get("X-Forwarded-For", "").split(",")):
+        hop = hop.strip()
+        if hop and hop not in trusted:
+            return hop[:64]
+    return peer
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
@@ -254,7 +272,7 @@ LOGIN_BODY = obj(["login", "password"], login={"type": "string", "maxLength": 80
 async def login(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
     validate(body, LOGIN_BODY)
-    cookie, who = await request.app[HALL_KEY].auth.login(body["login"], body["password"])
+    cookie, who = await request.app[HALL_KEY].auth.login(body["login"], body["password"], client_address(request))
     assert who.session is not None
     resp = json_response({"person": who.describe(), "csrf_token": who.session.csrf})
     resp.set_cookie(auth.SESSION_COOKIE, cookie, httponly=True, samesite="Strict", secure=request.secure,
