@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -177,9 +177,19 @@ def make_redis(tmp_path: Path) -> Any:
         server.kill()
 
 
+# Tests drive kiosks far faster than citizens do: the sample hall's issuing limits are lifted
+# here; the tests of the limits themselves (web/test_issue_limits.py) set their own.
+LIFTED_LIMITS = {"kiosk_burst": 10**6, "address_burst": 10**6, "phone_burst": 10**6}
+LIFTED_LIMITS_TOML = "\n[limits]\n" + "".join(f"{k} = {v}\n" for k, v in LIFTED_LIMITS.items())
+
+
+def lifted(cfg: config.HallConfig) -> config.HallConfig:
+    return replace(cfg, limits=replace(cfg.limits, **LIFTED_LIMITS))
+
+
 @pytest.fixture
 def hall_config(store_spec: StoreSpec) -> config.HallConfig:
-    return config.load(HALL_FILE, store_url=store_spec.url)
+    return lifted(config.load(HALL_FILE, store_url=store_spec.url))
 
 
 @pytest.fixture
@@ -400,7 +410,7 @@ class ServeProcess:
 
 def write_hall_file(path: Path, *, extra: str = "") -> Path:
     """The sample hall, open around the clock so tests do not depend on the hour they run."""
-    text = HALL_FILE.read_text(encoding="utf-8") + "\n[policy]\nissue_outside_hours = true\n" + extra
+    text = HALL_FILE.read_text(encoding="utf-8") + "\n[policy]\nissue_outside_hours = true\n" + LIFTED_LIMITS_TOML + extra
     path.write_text(text, encoding="utf-8")
     return path
 

@@ -51,6 +51,7 @@ class Hooks:
     issued: tuple[Callable[[Tx, Ticket], None], ...] = ()
     finished: tuple[Callable[[Tx, Ticket, dict[str, Any]], None], ...] = ()
     evaluated: tuple[Callable[[Tx, Evaluation], None], ...] = ()
+    limited: tuple[Callable[[Tx, dict[str, Any]], None], ...] = ()
 
 
 NO_HOOKS = Hooks()
@@ -183,6 +184,12 @@ def issue(
     if print_to:
         tx.emit("print.requested", ticket=ticket, extra=print_job(tx, print_to, ahead, eta))
     return ticket
+
+
+def limit_reached(tx: Tx, hit: dict[str, Any]) -> None:
+    """A source (a kiosk token, a client address, a phone session) reached its limit: features record it."""
+    for hook in tx.hooks.limited:
+        hook(tx, hit)
 
 
 def print_job(tx: Tx, kiosk: str, ahead: int, eta: int | None) -> dict[str, Any]:

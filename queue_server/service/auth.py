@@ -91,6 +91,7 @@ class Principal:
     person: Person | None = None
     session: Session | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    address: str = ""  # the client's address, for limits per address (see web.http.client_address)
 
     @property
     def is_person(self) -> bool:

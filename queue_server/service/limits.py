@@ -10,8 +10,10 @@ so a flood of new sources costs memory only while they are actually limited.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Hashable
+
+from queue_server.core.config import Limits
 
 Clock = Callable[[], float]  # seconds, monotonic
 
@@ -97,6 +99,59 @@ class Limiter:
 
     def __len__(self) -> int:
         return len(self._buckets)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A source that reached its limit: which kind (``kiosk``, ``address``, ``phone``), which one, and for how long."""
+
+    source: str
+    key: str
+    wait: float
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Issuing:
+    """The limits on taking tickets, from the hall's [limits] table.
+
+    A kiosk ticket takes a token from its kiosk token's bucket and from its client
+    address's; a remote (phone) ticket only from its phone session's bucket, since
+    every phone reaches the hall through the one gateway that holds the token. Tokens
+    are taken only when every bucket has one, so a refused ticket costs nothing.
+    """
+
+    def __init__(self, settings: Limits, clock: Clock, *, report_seconds: float = 3600.0) -> None:
+        self.clock = clock
+        self.kiosk = Limiter(Rate(settings.kiosk_per_minute, settings.kiosk_burst), clock)
+        self.address = Limiter(Rate(settings.address_per_minute, settings.address_burst), clock)
+        self.phone = Limiter(Rate(settings.phone_per_hour / 60.0, settings.phone_burst), clock)
+        self.report_seconds = report_seconds
+        self._reported: dict[tuple[str, str], float] = {}
+
+    def admit(self, *, token: str, address: str, phone_session: str | None, phone: bool) -> Hit | None:
+        """Take one ticket's tokens, or say which source must wait (and take nothing)."""
+        if phone:
+            buckets = [("phone", self.phone, f"{token}/{phone_session or ''}")]
+        else:
+            buckets = [("kiosk", self.kiosk, token), ("address", self.address, address)]
+        waits = [(limiter.wait(key), source, key) for source, limiter, key in buckets]
+        wait, source, key = max(waits)
+        if wait > 0:
+            return Hit(source, key, wait)
+        for _, limiter, key in buckets:
+            limiter.take(key)
+        return None
+
+    def first_report(self, hit: Hit) -> bool:
+        """True once per source per ``report_seconds``: when this hit should raise an alert."""
+        now = self.clock()
+        key = (hit.source, hit.key)
+        if now - self._reported.get(key, -math.inf) < self.report_seconds:
+            return False
+        if len(self._reported) >= 10_000:
+            self._reported = {k: t for k, t in self._reported.items() if now - t < self.report_seconds}
+        self._reported[key] = now
+        return True
 
 
 def retry_after(seconds: float) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
@@ -117,7 +117,11 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
 
 
 async def principal_of(request: web.Request) -> Principal:
-    """Resolve the caller: bearer token, else session cookie (CSRF-checked), else anonymous."""
+    """Resolve the caller: bearer token, else session cookie (CSRF-checked), else anonymous; with its address."""
+    return replace(await _caller(request), address=client_address(request))
+
+
+async def _caller(request: web.Request) -> Principal:
     hall = request.app[HALL_KEY]
     header = request.headers.get("Authorization", "")
     if header:

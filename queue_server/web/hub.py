@@ -25,7 +25,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from queue_server import __version__, protocol
 from queue_server.core import queueing, rules
-from queue_server.core.errors import HallError, Invalid
+from queue_server.core.errors import HallError, Invalid, TooMany
 from queue_server.core.model import Event, Status, token_key
 from queue_server.service import auth, limits, trace, views
 from queue_server.service.auth import Principal
@@ -34,6 +34,7 @@ from queue_server.service.hall import Hall
 from queue_server.store import StoreError
 
 from . import audience
+from .http import client_address
 from .audience import ALL
 
 log = logging.getLogger("hallcall.ws")
@@ -435,7 +436,7 @@ class Hub:
             hello = protocol.parse_client(msg.data)
             if hello["type"] != protocol.HELLO:
                 raise protocol.ProtocolError("hello_first", "the first message must be hello")
-            c.principal = await self._principal(request, hello.get("token"))
+            c.principal = replace(await self._principal(request, hello.get("token")), address=client_address(request))
             if c.principal.role == "agent":  # its device reports name this connection (rules.agent_gone)
                 c.principal = replace(c.principal, extra={**c.principal.extra, "link": secrets.token_hex(8)})
             topics = list(dict.fromkeys(hello.get("topics") or []))
@@ -534,7 +535,10 @@ class Hub:
             try:
                 data = await self.hall.execute(m["name"], c.principal, args)
             except HallError as exc:
-                self._reply(c, protocol.failure(msg_id, exc.code, exc.message))
+                failure = protocol.failure(msg_id, exc.code, exc.message)
+                if isinstance(exc, TooMany):  # as HTTP's Retry-After
+                    failure["error"]["retry_after"] = exc.retry_after
+                self._reply(c, failure)
                 return
             except Exception:
                 log.exception("command %s failed", m["name"])
