@@ -41,7 +41,7 @@ def make_app(config: HallConfig, *, store: Store | None = None, clock: Clock | N
     ``metrics_token`` opens /metrics on this app to its bearer; see ``metrics.separate_site`` for the other way.
     """
     features = features if features is not None else catalog.build(config)
-    app = web.Application(client_max_size=api.MAX_BODY, middlewares=[api.request_id_middleware, api.errors_middleware])
+    app = web.Application(client_max_size=api.MAX_BODY, middlewares=[api.request_id_middleware, api.errors_middleware, api.body_timeout_middleware])
     store = store or open_store(config.store_url, hall_id=config.hall.id)
     hall = Hall(config, store, clock, features=features)
     app[CONFIG_KEY] = config

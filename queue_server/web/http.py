@@ -9,6 +9,7 @@ by hand, because they set cookies. Errors of every kind leave as
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from dataclasses import dataclass, replace
@@ -114,6 +115,33 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         if not api:
             raise
         return json_response(error_body("internal", "internal error; the request was not carried out"), 500)
+
+
+@web.middleware
+async def body_timeout_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Read a request's body within ``[limits] body_seconds`` of its headers, or answer 408 and close.
+
+    A client that trickles its body (a byte a second) would otherwise hold its socket, and
+    a handler, for as long as it likes; a few hundred of them would hold the hall's.
+    """
+    if request.body_exists:
+        seconds = request.app[HALL_KEY].config.limits.body_seconds
+        try:
+            await asyncio.wait_for(request.read(), seconds)  # kept by aiohttp: the handler reads it again for free
+        except asyncio.TimeoutError:
+            log.info("%s %s: the body did not arrive within %g s; closing", request.method, request.path, seconds)
+            resp = json_response(error_body("body_timeout", f"the request body did not arrive within {seconds:g} s"), 408)
+            resp.force_close()
+            t = trace.current()
+            if t is not None:
+                resp.headers[REQUEST_ID] = t.request_id
+            await resp.prepare(request)
+            await resp.write_eof()
+            # Closed now: aiohttp would otherwise linger up to 10 s reading the rest of the body.
+            if request.transport is not None:
+                request.transport.close()
+            return resp
+    return await handler(request)
 
 
 async def principal_of(request: web.Request) -> Principal:
