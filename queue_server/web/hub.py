@@ -34,8 +34,8 @@ from queue_server.service.hall import Hall
 from queue_server.store import StoreError
 
 from . import audience
-from .http import client_address
 from .audience import ALL
+from .http import client_address
 
 log = logging.getLogger("hallcall.ws")
 
@@ -281,8 +281,8 @@ class Hub:
         c.closed = True
         self.clients.discard(c)
         for ticket_id in c.tokens.values():
-            followers = self.following.get(ticket_id) if ticket_id is not None else None
-            if followers is not None:
+            followers = self.following.get(ticket_id or "")
+            if followers is not None and ticket_id:
                 followers.pop(c, None)
                 if not followers:
                     del self.following[ticket_id]

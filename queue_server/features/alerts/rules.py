@@ -359,10 +359,11 @@ def close(tx: Tx, alert_id: str, who: str, note: str) -> Doc:
 _SOURCES = {"kiosk": ("取号机", "Kiosk"), "address": ("地址", "Address"), "phone": ("手机会话", "Phone session")}
 
 
-def _source_name(d: dict[str, Any]) -> str:
-    if d.get("source") == "kiosk":
-        return d.get("label") or d.get("kiosk") or d.get("key", "")
-    return d.get("key", "")
+def _source(d: dict[str, Any]) -> tuple[str, str, str]:
+    """What reached its limit, in both languages, and its name."""
+    zh, en = _SOURCES.get(str(d.get("source")), ("", ""))
+    name = (d.get("label") or d.get("kiosk")) if d.get("source") == "kiosk" else None
+    return zh, en, str(name or d.get("key", ""))
 
 
 def view(doc: Doc, cfg: HallConfig) -> dict[str, Any]:
@@ -389,8 +390,8 @@ def view(doc: Doc, cfg: HallConfig) -> dict[str, Any]:
         "unrated_gap": (f"{where}今日未评价占比 {d.get('share', 0):.0%}，全厅 {d.get('hall_share', 0):.0%}",
                         f"Window {d.get('window')}: {d.get('share', 0):.0%} of services unrated today,"
                         f" against {d.get('hall_share', 0):.0%} for the hall"),
-        "rate_limit": (f"{_SOURCES.get(d.get('source'), ('', ''))[0]} {_source_name(d)} 取号过于频繁，已按限额拒绝",
-                       f"{_SOURCES.get(d.get('source'), ('', ''))[1]} {_source_name(d)} took tickets too fast and was refused"),
+        "rate_limit": (f"{_source(d)[0]} {_source(d)[2]} 取号过于频繁，已按限额拒绝",
+                       f"{_source(d)[1]} {_source(d)[2]} took tickets too fast and was refused"),
         "bad_review": (f"{where}{d.get('ticket')} 收到差评（{'非常不满意' if d.get('rating') == 1 else '不满意'}）",
                        f"Window {d.get('window')}: {d.get('ticket')} rated {'very dissatisfied' if d.get('rating') == 1 else 'dissatisfied'}"),
     }[kind]
