@@ -131,6 +131,9 @@ class Hub:
         # Today's tickets somebody follows -> their followers and the token each used: position
         # updates cost per followed ticket, not per topic held.
         self.following: dict[str, dict[Client, str]] = {}
+        # Tokens of no ticket this process knows, by their key -> who asked: with several processes a
+        # phone may come here a moment before the ticket's event does; it follows it from that event.
+        self.awaiting: dict[str, dict[Client, str]] = {}
         self.ring: deque[Encoded] = deque(maxlen=ring)
         self._count_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._unsubscribe = hall.subscribe(self.on_event)
@@ -213,6 +216,10 @@ class Hub:
             self._earlier = []  # the ring alone now reaches as far back as a replay may go
         if not self.clients:
             return
+        if event.name == "ticket.issued" and event.ticket is not None and event.ticket.token in self.awaiting:
+            for c, token in self.awaiting.pop(event.ticket.token).items():
+                c.tokens.pop(token, None)
+                self._subscribe(c, [f"ticket:{token}"])
         sent: set[Client] = set()
         for topics, frame in audiences:
             for c in self._recipients(topics) - sent:
@@ -256,7 +263,10 @@ class Hub:
                 t = self.hall.state.ticket_by_token(token)
                 c.tokens[token] = t.id if t is not None else None
                 if t is None:
-                    continue  # accepted like any other, so nobody learns which tokens exist; nothing is sent for it
+                    # Accepted like any other, so nobody learns which tokens exist; nothing is sent for it
+                    # unless a ticket with this token is issued (seen here later than on another process).
+                    self.awaiting.setdefault(token_key(token), {})[c] = token
+                    continue
                 self.following.setdefault(t.id, {})[c] = token
                 # Events name a ticket's topic by what the store keeps of its token, never the token.
                 topic = protocol.topic_ticket(token_key(token))
@@ -280,12 +290,13 @@ class Hub:
     def _drop(self, c: Client) -> None:
         c.closed = True
         self.clients.discard(c)
-        for ticket_id in c.tokens.values():
-            followers = self.following.get(ticket_id or "")
-            if followers is not None and ticket_id:
+        for token, ticket_id in c.tokens.items():
+            index, key = (self.following, ticket_id) if ticket_id else (self.awaiting, token_key(token))
+            followers = index.get(key)
+            if followers is not None:
                 followers.pop(c, None)
                 if not followers:
-                    del self.following[ticket_id]
+                    del index[key]
         for topic in c.topics:
             members = self.by_topic.get(topic)
             if members is not None:

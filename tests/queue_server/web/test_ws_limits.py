@@ -73,7 +73,23 @@ async def test_unknown_tickets_are_answered_alike_and_followed_by_nobody(server:
     assert about == {mine["number"]} and first["number"] != mine["number"]
     await phone.close()
     await asyncio.wait_for(hub.wait_clients(0), TIMEOUT)
-    assert hub.following == {} and hub.by_topic == {}
+    assert hub.following == {} and hub.awaiting == {} and hub.by_topic == {}
+
+
+async def test_a_ticket_issued_after_the_hello_is_followed_from_its_issue(server: Harness) -> None:
+    """With several processes a phone can reach one before the ticket's event does: it follows it from that event."""
+    hub = server.app[HUB_KEY]
+    token = server.hall.tracking.token(f"{server.hall.state.day.replace('-', '')}-K001")
+    phone = await ws_client(server)
+    await phone.connect([f"ticket:{token}"])
+    assert "tickets" in (await phone.next("snapshot"))["state"] and not hub.following
+    _, t = await (await server.kiosk()).post("/api/v1/tickets", {"service": "pension"})
+    assert t["token"] == token
+    issued = await phone.next("event", "ticket.issued")
+    assert issued["data"]["ticket"]["number"] == "K001"
+    await server.clerk_at(15)
+    assert (await phone.next("position"))["ticket"] == "K001"
+    assert hub.awaiting == {} and len(hub.following) == 1
 
 
 async def test_positions_go_once_per_followed_ticket_to_each_follower(server: Harness) -> None:
