@@ -15,6 +15,7 @@ from queue_server.sim.planning import Planning
 
 from .alerts import Alerts
 from .appointments import Appointments
+from .assist import Assist
 from .complaints import Complaints
 from .export import ProvincialExport
 from .followup import FollowUp
@@ -22,7 +23,7 @@ from .pending_materials import PendingMaterials
 from .webhooks import Webhooks
 
 ALL: tuple[type[Feature], ...] = (Reports, Alerts, FollowUp, PendingMaterials, Complaints, Appointments, ProvincialExport,
-                                  Planning, Webhooks)
+                                  Planning, Webhooks, Assist)
 # Tables read by tools rather than the server: the voice agent and the day replayer.
 TOOL_TABLES = ("voice", "simulate")
 
