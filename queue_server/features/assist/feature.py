@@ -159,7 +159,9 @@ class Assist(Feature):
     async def _of_window(self, c: Call) -> dict[str, Any]:
         st = c.hall.state
         t = st.current_ticket(c["window"])
-        doc = st.docs.get(KIND, {}).get(t.id) if t is not None else None
+        if t is None:
+            return {"window": c["window"], "assist": None}
+        doc = st.docs.get(KIND, {}).get(t.id) or await c.hall.store.doc(KIND, t.id)
         return {"window": c["window"], "assist": requests.view(doc) if doc is not None else None}
 
     async def _report(self, c: Call) -> Any:
