@@ -68,6 +68,19 @@ const RED_FLAGS = [
   ["rp.col_faults", (r) => r.attendance_faults],
   ["rp.col_misses", (r) => (lang() === "en" ? r.misses_en.join("; ") : r.misses.join("；"))],
 ];
+const ASSIST = [
+  ["rp.col_name", (r) => r.name],
+  ["rp.col_requests", (r) => r.requests],
+  ["rp.col_accepted", (r) => r.accepted],
+  ["rp.col_done", (r) => r.done],
+  ["rp.col_cancelled", (r) => r.cancelled],
+  ["rp.col_green", (r) => r.green],
+  ["rp.col_accept_wait", (r) => minutes(r.wait_to_accept.mean)],
+  ["rp.col_help_minutes", (r) => r.help_minutes],
+  ["rp.col_mean_help", (r) => dash(r.mean_help_minutes)],
+];
+// The groupings each report offers (the figures offer every dimension but a guide).
+const GROUPINGS = { attendance: ["clerk", "window"], assist: ["guide", "service"] };
 
 // -- the query ---------------------------------------------------------------------------------
 
@@ -88,16 +101,17 @@ function showInputs() {
   $("#r-quarter").hidden = kind !== "quarter";
   $("#r-year").hidden = !["quarter", "year"].includes(kind);
   $("#r-range").hidden = kind !== "range";
-  $("#r-by-box").hidden = !["figures", "attendance"].includes(report);
-  const onlyPeople = report === "attendance";
-  for (const opt of $("#r-by").options) opt.hidden = onlyPeople && !["clerk", "window"].includes(opt.value);
-  if (onlyPeople && !["clerk", "window"].includes($("#r-by").value)) $("#r-by").value = "clerk";
+  $("#r-by-box").hidden = !["figures", "attendance", "assist"].includes(report);
+  const offered = GROUPINGS[report];
+  const allowed = (by) => (offered ? offered.includes(by) : by !== "guide");
+  for (const opt of $("#r-by").options) opt.hidden = !allowed(opt.value);
+  if (!allowed($("#r-by").value)) $("#r-by").value = offered ? offered[0] : "service";
 }
 
 async function show() {
   const report = $("#r-report").value;
   let q = periodQuery();
-  if (["figures", "attendance"].includes(report)) q += `&by=${$("#r-by").value}`;
+  if (["figures", "attendance", "assist"].includes(report)) q += `&by=${$("#r-by").value}`;
   const base = `/api/v1/reports/${report}?${q}`;
   $("#r-csv").href = `${base}&format=csv`;
   $("#r-xlsx").href = `${base}&format=xlsx`;
@@ -141,6 +155,10 @@ function render() {
   } else if (report === "attendance") {
     columns = [["rp.col_name", (r) => r.name], ...ATTENDANCE];
     rows = data.rows;
+  } else if (report === "assist") {
+    columns = ASSIST;
+    rows = data.rows;
+    total = { ...data.total, name: t("rp.total") };
   } else if (report === "assessment") {
     const single = Object.keys(data.months).length <= 1 && data.period.kind !== "quarter" && data.period.kind !== "year";
     columns = single ? MONTH : PERIOD_SCORES;

@@ -173,3 +173,36 @@ async def test_a_hall_can_keep_the_kiosk_without_the_button(make_server: Any, pa
     await choose(page, "social", "pension")
     await expect(page.locator("#k-take")).to_be_visible()
     await expect(page.locator("#k-assist")).to_have_count(0)
+
+
+async def test_the_reports_page_counts_assistance_by_guide_and_service(server: Any, clock: Any, pages: Browsing) -> None:
+    pages.base = server.base
+    await person(server, "boss", "马主任", "manager")
+    await person(server, "li", "李导办", "guide")
+    li = await signed_in(server, "li")
+    kiosk = server.client(await server.token("kiosk", kiosk="k1"))
+    for _ in range(2):
+        _, t = await kiosk.post("/api/v1/tickets", {"service": "pension"})
+        _, asked = await kiosk.post("/api/v1/assist", {"token": t["token"]})
+    await li.post(f"/api/v1/assist/{asked['id']}/accept")
+    clock.advance(300)
+    await li.post(f"/api/v1/assist/{asked['id']}/done", {"help": ["escort"]})
+
+    page = await pages.open("/admin/reports", width=1600, height=1000)
+    await page.locator("#r-user").fill("boss")
+    await page.locator("#r-pass").fill(PASSWORD)
+    await page.locator("#r-login-form button[type=submit]").click()
+    await expect(page.locator("#r-heading")).to_contain_text("综合指标", timeout=5000)
+    await page.locator("#r-report").select_option("assist")
+    await expect(page.locator("#r-by option[value=guide]")).to_have_js_property("hidden", False)
+    await page.locator("#r-by").select_option("guide")
+    await page.locator("#r-form button[type=submit]").click()
+    await expect(page.locator("#r-heading")).to_have_text("帮办代办 · 2026-12 · 导办人员", timeout=5000)
+    rows = page.locator("#r-table tbody tr")
+    await expect(rows).to_have_count(2)
+    await expect(rows.nth(0).locator("td")).to_have_text(["李导办", "1", "1", "1", "0", "0", "0.0", "5", "5"])
+    await expect(rows.nth(1).locator("td").first).to_have_text("未接单")
+    await expect(page.locator("#r-table tfoot td")).to_have_text(["合计", "2", "1", "1", "0", "0", "0.0", "5", "5"])
+    assert await page.locator("#r-csv").get_attribute("href") == "/api/v1/reports/assist?period=2026-12&by=guide&format=csv"
+    await page.locator("#r-report").select_option("figures")
+    assert await page.locator("#r-by").input_value() == "service"  # a guide is no grouping of the figures

@@ -14,7 +14,7 @@ from queue_server.core.model import Event, token_key
 from queue_server.web import audience
 
 from ...conftest import Harness, Http  # type: ignore[import-not-found]
-from ..citizens_kit import manager
+from ..citizens_kit import at, manager
 from ..web.test_ws import ws_client
 
 pytestmark = pytest.mark.every_store  # the store is this module's subject
@@ -303,3 +303,17 @@ async def test_managers_add_guides_and_guides_sign_in(server: Harness) -> None:
     me = await zhao.login("zhao", "a-long-password")
     assert me["person"]["role"] == "guide"
     assert (await zhao.post("/api/v1/windows/15/open"))[0] == 403  # a guide never signs in at a window
+
+
+async def test_requests_left_at_day_end_are_withdrawn_not_counted_as_help(server: Harness) -> None:
+    t = await kiosk_ticket(server)
+    li = await guide(server, "li", "李导办")
+    _, held = await li.post("/api/v1/assist", {"ticket": t["number"]})
+    await li.post(f"/api/v1/assist/{held['id']}/accept")
+    server.hall.clock.set(at(2, 9))  # type: ignore[attr-defined]
+    withdrawn = await server.hall.check("assist")
+    assert [(d.id, d.data["state"], d.data["cancel_reason"]) for d in withdrawn] == [(held["id"], "cancelled", "day_end")]
+    assert server.hall.state.docs.get("assist", {}) == {}
+    _, rep = await (await manager(server)).get("/api/v1/reports/assist?period=2026-12-01&by=service")
+    [row] = rep["rows"]
+    assert (row["name"], row["requests"], row["accepted"], row["done"], row["cancelled"]) == ("养老保险", 1, 1, 0, 1)
