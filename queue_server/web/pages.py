@@ -90,7 +90,7 @@ PAGES = {
              ("console.", "status.", "wstatus.", "pause.", "outcome.", "prio.", "err.", "login.", "pick.", "dur.",
               "assist."),
              "console.title"),
-        Page("guide", "guide.html", "guide.js", "guide.css", ("gd.", "help.", "assist.", "prio.", "err.", "login."),
+        Page("guide", "guide.html", "guide.js", "guide.css", ("gd.", "help.", "assist.", "prio.", "err.", "login.", "dur."),
              "gd.title"),
         Page("hall", "hall_tv.html", "hall-tv.js", "hall-tv.css", ("tv.",), "tv.title", shared=True),
         Page("window", "window_screen.html", "window-screen.js", "window-screen.css", ("ws.", "pause."), "ws.title",

@@ -93,7 +93,9 @@ function facts(r) {
     h("div", { class: "g-head" },
       h("span", { class: "g-number" }, r.number),
       r.green ? h("span", { class: "g-green" }, t("prio.green")) : "",
-      h("span", { class: "g-since" }, t("gd.waited", { d: fmtDuration(secondsSince(r.requested_at)) }))),
+      h("span", { class: "g-since" }, r.state === "accepted"
+        ? t("gd.helping", { d: fmtDuration(secondsSince(r.accepted_at)) })
+        : t("gd.waited", { d: fmtDuration(secondsSince(r.requested_at)) }))),
     h("div", { class: "g-service" }, service),
     h("div", { class: "g-source" }, `${t(`gd.source_${r.source}`)}${r.need ? ` · ${r.need}` : ""}`),
   ];

@@ -3,6 +3,7 @@ and the citizen's phone, the clerk's console and the live monitor show it as it 
 
 from __future__ import annotations
 
+import re
 from typing import Any, AsyncIterator
 
 import pytest_asyncio
@@ -75,6 +76,7 @@ async def test_kiosk_request_taken_and_done_on_the_guide_page(server: Any, pages
     item = guide.locator("#g-open li[data-number=K001]")
     await expect(item).to_contain_text("取号机申请", timeout=5000)
     await expect(item).to_contain_text("养老保险")
+    await expect(item.locator(".g-since")).to_have_text(re.compile(r"已等 \d+秒"))  # a duration in words
     await expect(page_none).to_be_hidden()
     row = monitor.locator("#a-assist tr[data-state=open]")
     await expect(row).to_contain_text("K001", timeout=5000)
