@@ -128,7 +128,7 @@ async function loadAssist() {
 function renderAssist() {
   const list = [...assist.values()].sort((a, b) => (a.state !== "open") - (b.state !== "open") || b.green - a.green
     || a.requested_at.localeCompare(b.requested_at));
-  $("#a-assist").replaceChildren(...list.map((r) => h("tr", { class: r.green ? "green" : "", dataset: { assist: r.id, state: r.state } },
+  $("#a-assist").replaceChildren(...list.map((r) => h("tr", { class: r.overdue && r.state === "open" ? "fault" : "", dataset: { assist: r.id, state: r.state } },
     h("td", {}, r.number), h("td", {}, nameOf({ name: r.service_name, name_en: r.service_name_en })),
     h("td", { "data-astate": "" }, t(`assist.state_${r.state}`)), h("td", {}, r.guide_name || "–"),
     h("td", {}, fmtTime(new Date(r.requested_at), false)))));

@@ -142,7 +142,8 @@ function openItem(r) {
     await post(r, "accept");
     toast(t("gd.taken", { n: r.number }), "info", 3000);
   }));
-  return h("li", { class: `g-item${r.green ? " green" : ""}`, dataset: { id: r.id, number: r.number } }, ...facts(r),
+  const cls = `g-item${r.green ? " green" : ""}${r.overdue ? " overdue" : ""}`; // overdue: nobody took it in time
+  return h("li", { class: cls, dataset: { id: r.id, number: r.number } }, ...facts(r),
     h("div", { class: "g-actions" }, take));
 }
 

@@ -74,6 +74,7 @@ const ASSIST = [
   ["rp.col_accepted", (r) => r.accepted],
   ["rp.col_done", (r) => r.done],
   ["rp.col_cancelled", (r) => r.cancelled],
+  ["rp.col_overdue", (r) => r.overdue],
   ["rp.col_green", (r) => r.green],
   ["rp.col_accept_wait", (r) => minutes(r.wait_to_accept.mean)],
   ["rp.col_help_minutes", (r) => r.help_minutes],

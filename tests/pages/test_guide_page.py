@@ -85,6 +85,12 @@ async def test_kiosk_request_taken_and_done_on_the_guide_page(server: Any, pages
     phone = await pages.open(f"/t/{token}", **PHONE)
     await expect(phone.locator("#tr-assist")).to_have_text("已通知导办人员，请稍候", timeout=5000)
 
+    # Nobody takes it for five minutes: red on the guide's phone and on the monitor.
+    server.hall.clock.advance(300)
+    assert len(await server.hall.check("assist")) == 1
+    await expect(guide.locator("#g-open li.overdue[data-number=K001]")).to_be_visible(timeout=5000)
+    await expect(monitor.locator("#a-assist tr.fault[data-state=open]")).to_contain_text("K001", timeout=5000)
+
     await settle(guide)
     await assert_contrast(guide, "guide page")
     await assert_no_tofu(guide, "guide page")
@@ -202,9 +208,9 @@ async def test_the_reports_page_counts_assistance_by_guide_and_service(server: A
     await expect(page.locator("#r-heading")).to_have_text("帮办代办 · 2026-12 · 导办人员", timeout=5000)
     rows = page.locator("#r-table tbody tr")
     await expect(rows).to_have_count(2)
-    await expect(rows.nth(0).locator("td")).to_have_text(["李导办", "1", "1", "1", "0", "0", "0.0", "5", "5"])
+    await expect(rows.nth(0).locator("td")).to_have_text(["李导办", "1", "1", "1", "0", "0", "0", "0.0", "5", "5"])
     await expect(rows.nth(1).locator("td").first).to_have_text("未接单")
-    await expect(page.locator("#r-table tfoot td")).to_have_text(["合计", "2", "1", "1", "0", "0", "0.0", "5", "5"])
+    await expect(page.locator("#r-table tfoot td")).to_have_text(["合计", "2", "1", "1", "0", "0", "0", "0.0", "5", "5"])
     assert await page.locator("#r-csv").get_attribute("href") == "/api/v1/reports/assist?period=2026-12&by=guide&format=csv"
     await page.locator("#r-report").select_option("figures")
     assert await page.locator("#r-by").input_value() == "service"  # a guide is no grouping of the figures

@@ -76,13 +76,14 @@ class Assist(Feature):
         sec = self.read()
         self.kiosk_button = sec.get("kiosk", True)
         self.check_seconds = sec.get("check_seconds", 60.0, lo=1, hi=3600)
+        self.alert_minutes = sec.get("alert_minutes", 5.0, lo=0, hi=240)  # open this long: overdue (0: never)
         self.done(sec)
 
     def tickers(self) -> list[Ticker]:
         return [Ticker("assist", self.check_seconds, self.check)]
 
     async def check(self, hall: Hall) -> list[Doc]:
-        return await hall.run(requests.check)
+        return await hall.run(lambda tx: requests.check(tx, self.alert_minutes))
 
     # -- commands ------------------------------------------------------------------------
 

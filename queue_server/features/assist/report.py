@@ -4,7 +4,8 @@ Counted from the requests of a period (Docs of kind "assist"), every one in exac
 row, so the totals are the sums of the rows:
 
 - requests: every request made; accepted: those a guide took at least once; done: those
-  closed with the help recorded; cancelled: withdrawn (the citizen left, the day ended).
+  closed with the help recorded; cancelled: withdrawn (the citizen left, the day ended);
+  overdue: left open longer than ``[assist] alert_minutes``.
 - wait to accept: from the request to the first acceptance, over the accepted ones.
 - help minutes: from the (last) acceptance to done, over the done ones.
 
@@ -26,7 +27,7 @@ DIMENSIONS = ("guide", "service")
 
 COLUMNS: list[Column] = [
     ("name", "名称"), ("requests", "帮办申请数"), ("accepted", "接单数"), ("done", "完成数"), ("cancelled", "撤销数"),
-    ("green", "绿色通道数"), ("wait_to_accept.mean", "平均接单等待(分)", MINUTES),
+    ("overdue", "超时未接单数"), ("green", "绿色通道数"), ("wait_to_accept.mean", "平均接单等待(分)", MINUTES),
     ("wait_to_accept.max", "最长接单等待(分)", MINUTES), ("help_minutes", "帮办时长(分)"),
     ("mean_help_minutes", "平均帮办时长(分)"),
     *[(f"help.{kind}", f"{name}(次)") for kind, name in HELP.items()],
@@ -40,7 +41,7 @@ def _seconds(a: str | None, b: str | None) -> float | None:
 
 
 def _row(key: str, name: str) -> dict[str, Any]:
-    return {"key": key, "name": name, "requests": 0, "accepted": 0, "done": 0, "cancelled": 0, "green": 0,
+    return {"key": key, "name": name, "requests": 0, "accepted": 0, "done": 0, "cancelled": 0, "overdue": 0, "green": 0,
             "_waits": [], "_help": [], "help": dict.fromkeys(HELP, 0)}
 
 
@@ -48,6 +49,7 @@ def _add(row: dict[str, Any], d: dict[str, Any]) -> None:
     row["requests"] += 1
     row["green"] += bool(d["green"])
     row["cancelled"] += d["state"] == "cancelled"
+    row["overdue"] += bool(d.get("overdue"))
     wait = _seconds(d["requested_at"], d["first_accepted_at"])
     if wait is not None:
         row["accepted"] += 1

@@ -9,13 +9,15 @@ A request is a Doc of kind "assist", one per ticket (its id is the ticket's id).
 Exactly one guide wins an acceptance: ``accept`` needs the request open, checked inside
 the decision, so a second guide's accept is refused against the state the first one left.
 Only the guide who accepted a request may mark it done or release it (a manager may
-release one a guide left behind). Each step is a line of ``steps``; the times the reports
-read are ``requested_at``, ``first_accepted_at`` (the wait to accept), ``accepted_at`` and
+release one a guide left behind). A request left open longer than ``[assist] alert_minutes``
+is marked ``overdue`` once (``assist.overdue``, to managers and guides). Each step is a line
+of ``steps``; the times the reports read are ``requested_at``, ``first_accepted_at`` (the wait to accept), ``accepted_at`` and
 ``done_at`` (the help given).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from queue_server.core.errors import Conflict, Invalid
@@ -59,7 +61,7 @@ def request(tx: Tx, t: Ticket, source: str, need: str | None = None) -> Doc:
         "service_name": svc.name if svc else t.service, "service_name_en": svc.name_en if svc else "", "zone": t.zone,
         "green": t.priority is Priority.GREEN, "source": source, "need": need or None, "state": "open",
         "guide": None, "guide_name": None, "staff_no": None, "requested_at": tx.now.isoformat(),
-        "first_accepted_at": None, "accepted_at": None, "done_at": None, "help": [], "note": None,
+        "first_accepted_at": None, "accepted_at": None, "done_at": None, "help": [], "note": None, "overdue": False,
         "steps": [log_step(tx, "requested", source=source, need=need or None)],
     }
     return _put(tx, Doc(KIND, t.id, t.day, data), "requested", data)
@@ -107,17 +109,26 @@ def cancel(tx: Tx, doc: Doc, reason: str, note: str | None = None) -> Doc:
     return _put(tx, doc, "cancelled", data)
 
 
-def check(tx: Tx) -> list[Doc]:
-    """Withdraw requests nobody can act on any more: of a past day, or open for a ticket that has ended."""
+def check(tx: Tx, alert_minutes: float = 0) -> list[Doc]:
+    """Withdraw requests nobody can act on any more (of a past day, or open for a ticket that has
+    ended), and mark, once, those left open longer than ``alert_minutes`` (0: never)."""
     out = []
     for doc in sorted(tx.state.docs.get(KIND, {}).values(), key=lambda d: d.id):
         if doc.day != tx.state.day:
             out.append(cancel(tx, doc, "day_end"))
             continue
         t = tx.state.tickets.get(doc.data["ticket"])
-        if doc.data["state"] == "open" and (t is None or t.status in TERMINAL):
+        if doc.data["state"] != "open":
+            continue
+        if t is None or t.status in TERMINAL:
             out.append(cancel(tx, doc, "ticket_ended"))
+        elif alert_minutes and not doc.data.get("overdue") and _waited(tx, doc) >= alert_minutes * 60:
+            out.append(_put(tx, doc, "overdue", {**doc.data, "overdue": True}, waited_minutes=round(_waited(tx, doc) / 60, 1)))
     return out
+
+
+def _waited(tx: Tx, doc: Doc) -> float:
+    return (tx.now - datetime.fromisoformat(doc.data["requested_at"])).total_seconds()
 
 
 def view(doc: Doc) -> dict[str, Any]:

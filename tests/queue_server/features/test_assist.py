@@ -198,7 +198,7 @@ async def test_report_totals_are_the_sums_of_rows_and_files_are_safe(server: Har
     mgr = await manager(server)
     for by in ("guide", "service"):
         _, rep = await mgr.get(f"/api/v1/reports/assist?by={by}")
-        for key in ("requests", "accepted", "done", "cancelled", "green", "help_minutes"):
+        for key in ("requests", "accepted", "done", "cancelled", "overdue", "green", "help_minutes"):
             assert rep["total"][key] == pytest.approx(sum(r[key] for r in rep["rows"])), (by, key)
         assert rep["total"]["requests"] == 4 and rep["total"]["accepted"] == 3 and rep["total"]["done"] == 2
     _, by_guide = await mgr.get("/api/v1/reports/assist?by=guide")
@@ -317,3 +317,25 @@ async def test_requests_left_at_day_end_are_withdrawn_not_counted_as_help(server
     _, rep = await (await manager(server)).get("/api/v1/reports/assist?period=2026-12-01&by=service")
     [row] = rep["rows"]
     assert (row["name"], row["requests"], row["accepted"], row["done"], row["cancelled"]) == ("养老保险", 1, 1, 0, 1)
+
+
+async def test_a_request_nobody_takes_is_marked_overdue_once(server: Harness) -> None:
+    seen: list[Event] = []
+    server.hall.subscribe(seen.append)
+    t = await kiosk_ticket(server)
+    kiosk = await server.kiosk("k1")
+    _, asked = await kiosk.post("/api/v1/assist", {"token": t["token"]})
+    server.hall.clock.advance(299)  # type: ignore[attr-defined]
+    assert await server.hall.check("assist") == []
+    server.hall.clock.advance(1)  # type: ignore[attr-defined]
+    [late] = await server.hall.check("assist")  # five minutes, the default [assist] alert_minutes
+    assert late.data["overdue"] is True and late.data["state"] == "open"
+    assert await server.hall.check("assist") == []
+    await server.hall.wait_dispatched(server.hall.state.seq)
+    [event] = [e for e in seen if e.name == "assist.overdue"]
+    assert event.extra["waited_minutes"] == 5.0
+    assert audience.of(server.hall, event)[0][0] == frozenset({"admin", "guides"})
+    li = await guide(server, "li", "李导办")
+    await li.post(f"/api/v1/assist/{asked['id']}/accept")
+    _, rep = await (await manager(server)).get("/api/v1/reports/assist?by=service")
+    assert rep["total"]["overdue"] == 1 and rep["total"]["wait_to_accept"]["mean"] == 300
