@@ -15,6 +15,7 @@ from queue_server import protocol
 from queue_server.core.model import Event
 from queue_server.service import views
 from queue_server.service.hall import Hall
+from queue_server.service.plugin import Feature
 
 ALL = "*"
 # Core families outside the queue: who viewed citizens' data goes to managers only.
@@ -64,7 +65,7 @@ def _feature_topics(who: tuple[str, ...], event: Event) -> frozenset[str]:
     return frozenset(topics or {protocol.TOPIC_ADMIN})
 
 
-def _citizen(hall: Hall, feature: Any, who: tuple[str, ...], event: Event) -> list[Audience]:
+def _citizen(hall: Hall, feature: Feature, who: tuple[str, ...], event: Event) -> list[Audience]:
     """A feature's event as the citizen's own ticket page sees it: the fields the feature names, no more."""
     if "ticket" not in who or not event.docs:
         return []
@@ -93,9 +94,9 @@ def of(hall: Hall, event: Event, service_view: ServiceView | None = None) -> lis
         if t is not None:
             data = {**data, "ticket": {**data["ticket"], "token": hall.tracking.token(t.id)}}
         return [(frozenset({protocol.topic_kiosk(event.extra.get("kiosk", ""))}), data)]
-    who = next((w for family, w in CORE_FAMILIES.items() if name.startswith(family)), None)
-    if who is not None:
-        return [(_feature_topics(who, event), data)]
+    core = next((w for family, w in CORE_FAMILIES.items() if name.startswith(family)), None)
+    if core is not None:
+        return [(_feature_topics(core, event), data)]
     owner = hall.features.owner(name)
     if owner is not None:
         feature, who = owner

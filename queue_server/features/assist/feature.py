@@ -88,11 +88,17 @@ class Assist(Feature):
     # -- commands ------------------------------------------------------------------------
 
     def commands(self) -> list[Command]:
-        guides = rule("guide", GUIDE)
-        holder = rule("the guide holding it", GUIDE, check=_holder)
-        releaser = rule("the guide holding it, manager, admin", GUIDE, "manager", "admin", check=_holder)
         desk = rule("guide, staff", *DESK)
         http = lambda method, path, status=200: Http(method, path, status, tag="assist")  # noqa: E731
+
+        def step(act: Any) -> Any:
+            """A command that moves one live request, named by its ``id``, one step."""
+            return on_open_record(KIND, "帮办 request", "assist_unknown", act, requests.view)
+
+        def accept(tx: Tx, doc: Doc, c: Call) -> Doc:
+            p = c.principal
+            return requests.accept(tx, doc, p.id, p.name, p.person.staff_no if p.person is not None else "")
+
         return [
             command("assist_request", "Ask for an escort (需要帮办): by the ticket's token, or staff by its number (201)",
                     rule("anyone with the token; guides and staff by number", *auth.ANYONE.roles,
@@ -105,26 +111,21 @@ class Assist(Feature):
                     self._of_ticket, args=obj(["token"], token=TOKEN), http=http("GET", "/tickets/{token}/assist")),
             command("assist_of_window", "The 帮办 request of the ticket at a window now", auth.WINDOW_RECORDS,
                     self._of_window, args=obj(["window"], window=WINDOW), http=http("GET", "/windows/{window}/assist")),
-            command("assist_accept", "Take a request (接单); a second guide finds it taken (409)", guides,
-                    on_open_record(KIND, "帮办 request", "assist_unknown",
-                                   lambda tx, d, c: requests.accept(tx, d, c.principal.id, c.principal.name,
-                                                                    self._staff_no(c.principal)), requests.view),
-                    args=obj(["id"], id=_ID), http=http("POST", "/assist/{id}/accept")),
-            command("assist_release", "Give a request back to every guide", releaser,
-                    on_open_record(KIND, "帮办 request", "assist_unknown",
-                                   lambda tx, d, c: requests.release(tx, d, c.get("note")), requests.view),
+            command("assist_accept", "Take a request (接单); a second guide finds it taken (409)", rule("guide", GUIDE),
+                    step(accept), args=obj(["id"], id=_ID), http=http("POST", "/assist/{id}/accept")),
+            command("assist_release", "Give a request back to every guide",
+                    rule("the guide holding it, manager, admin", GUIDE, "manager", "admin", check=_holder),
+                    step(lambda tx, d, c: requests.release(tx, d, c.get("note"))),
                     args=obj(["id"], id=_ID, note=_NOTE), http=http("POST", "/assist/{id}/release")),
             command("assist_done", "Record the help given (代填表, 代办, 引导, 翻译, other with a note) and close",
-                    holder,
-                    on_open_record(KIND, "帮办 request", "assist_unknown",
-                                   lambda tx, d, c: requests.done(tx, d, c["help"], c.get("note")), requests.view),
+                    rule("the guide holding it", GUIDE, check=_holder),
+                    step(lambda tx, d, c: requests.done(tx, d, c["help"], c.get("note"))),
                     args=obj(["id", "help"], id=_ID, note=_NOTE,
                              help={"type": "array", "items": {"type": "string", "enum": list(HELP)}, "maxItems": 5}),
                     http=http("POST", "/assist/{id}/done")),
-            command("assist_cancel", "Withdraw a request (the citizen has left)", rule("guide, manager, admin", GUIDE,
-                                                                                     "manager", "admin", check=_holder),
-                    on_open_record(KIND, "帮办 request", "assist_unknown",
-                                   lambda tx, d, c: requests.cancel(tx, d, "withdrawn", c.get("note")), requests.view),
+            command("assist_cancel", "Withdraw a request (the citizen has left)",
+                    rule("guide (not another's request), manager, admin", GUIDE, "manager", "admin", check=_holder),
+                    step(lambda tx, d, c: requests.cancel(tx, d, "withdrawn", c.get("note"))),
                     args=obj(["id"], id=_ID, note=_NOTE), http=http("POST", "/assist/{id}/cancel")),
             command("report_assist", "帮办 figures by guide or service: requests, accepted, done, waits, help minutes",
                     MANAGERS, self._report,
@@ -132,10 +133,6 @@ class Assist(Feature):
                              format={"type": "string", "enum": ["json", "csv", "xlsx"]}, **{"from": DAY, "to": DAY}),
                     http=Http("GET", "/reports/assist", tag="reports", produces=TABLES)),
         ]
-
-    @staticmethod
-    def _staff_no(p: Principal) -> str:
-        return p.person.staff_no if p.person is not None else ""
 
     async def _request(self, c: Call) -> dict[str, Any]:
         source = _source(c.principal)

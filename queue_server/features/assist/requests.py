@@ -132,5 +132,5 @@ def _waited(tx: Tx, doc: Doc) -> float:
 
 
 def view(doc: Doc) -> dict[str, Any]:
-    return {"id": doc.id, **doc.data, "state_name": STATES[doc.data["state"]],
+    return {"id": doc.id, **doc.data, "state_name": STATES[doc.data["state"]], "source_name": SOURCES[doc.data["source"]],
             "help_names": [HELP[h] for h in doc.data["help"]]}
