@@ -137,6 +137,8 @@ class Hub:
         self.ring: deque[Encoded] = deque(maxlen=ring)
         self._count_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._unsubscribe = hall.subscribe(self.on_event)
+        self._unrewind = hall.on_rewind(self.on_rewind)
+        self._void = (0, 0)  # seqs (after, up to] that the log lost in a failover: a since there gets a snapshot
         self._snapshot: tuple[int, dict[str, Any]] | None = None
         # Events committed before this hub started are not in the ring; ``_earlier`` holds
         # those read back from the log for reconnecting clients (contiguous, ending at ``started``).
@@ -193,7 +195,8 @@ class Hub:
             self.hall.auth.session_ended.remove(self.end_session)
         self._closing = True  # agents cut by our shutdown are not gone: they come back elsewhere, or here
         self._unsubscribe()
-        self._unsubscribe = lambda: None  # closing twice is harmless
+        self._unrewind()
+        self._unsubscribe = self._unrewind = lambda: None  # closing twice is harmless
         for c in list(self.clients):
             c.closed = True
             await c.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
@@ -228,6 +231,22 @@ class Hub:
                 sent.add(c)
         if (event.ticket is not None or event.name in STAFFING) and self.following:
             self._positions(event)
+
+    def on_rewind(self, seq: int, dispatched: int) -> None:
+        """The log went back to ``seq`` (a Redis failover): what clients were sent after it is void.
+
+        Every client is cut; it reconnects with its ``since`` and, since that lies in the
+        void, is sent a snapshot of the state as the log now has it.
+        """
+        self.ring.clear()
+        self._earlier = []
+        self._snapshot = None
+        self.started = seq
+        self._void = (seq, max(dispatched, self._void[1]))
+        for c in list(self.clients):
+            c.closed = True
+            if c.transport is not None:
+                c.transport.close()
 
     def _positions(self, event: Event) -> None:
         """Tell citizens following a ticket how many now stand before them, and the wait (a window
@@ -376,7 +395,8 @@ class Hub:
         last = self.hall.last_dispatched
         replayable = self._replayable()
         oldest = replayable[0][0] if replayable else last + 1
-        if since is not None and since <= last and since >= oldest - 1:
+        void = since is not None and self._void[0] < since <= self._void[1]
+        if since is not None and since <= last and since >= oldest - 1 and not void:
             for seq, audiences in replayable:
                 if seq <= since:
                     continue
