@@ -86,9 +86,10 @@ const GROUPINGS = {
   assessment: ["clerk", "department"],
   attendance: ["clerk", "window"],
   "time-limits": ["hall", "service", "department", "window", "clerk", "day", "month"],
+  assist: ["guide", "service"],
 };
-const GROUPED = ["figures", "attendance", "time-limits", "assessment"];
-const QUERIED = ["figures", "attendance", "time-limits"]; // the reports whose query names the grouping
+const GROUPED = ["figures", "attendance", "time-limits", "assessment", "assist"];
+const QUERIED = ["figures", "attendance", "time-limits", "assist"]; // the reports whose query names the grouping
 const RED_FLAGS = [
   ["rp.col_name", (r) => r.name],
   ["rp.col_candidate", (r) => (r.candidate ? t("rp.yes") : "")],
@@ -99,7 +100,19 @@ const RED_FLAGS = [
   ["rp.col_faults", (r) => r.attendance_faults],
   ["rp.col_misses", (r) => (lang() === "en" ? r.misses_en.join("; ") : r.misses.join("；"))],
 ];
-
+const ASSIST = [
+  ["rp.col_name", (r) => r.name],
+  ["rp.col_requests", (r) => r.requests],
+  ["rp.col_accepted", (r) => r.accepted],
+  ["rp.col_done", (r) => r.done],
+  ["rp.col_cancelled", (r) => r.cancelled],
+  ["rp.col_overdue", (r) => r.overdue],
+  ["rp.col_green", (r) => r.green],
+  ["rp.col_accept_wait", (r) => minutes(r.wait_to_accept.mean)],
+  ["rp.col_help_minutes", (r) => r.help_minutes],
+  ["rp.col_mean_help", (r) => dash(r.mean_help_minutes)],
+];
+// The groupings each report offers (the figures offer every dimension but a guide).
 // -- the query ---------------------------------------------------------------------------------
 
 function periodQuery() {
@@ -120,9 +133,10 @@ function showInputs() {
   $("#r-year").hidden = !["quarter", "year"].includes(kind);
   $("#r-range").hidden = kind !== "range";
   $("#r-by-box").hidden = !GROUPED.includes(report);
-  const allowed = GROUPINGS[report];
-  for (const opt of $("#r-by").options) opt.hidden = !!allowed && !allowed.includes(opt.value);
-  if (allowed && !allowed.includes($("#r-by").value)) $("#r-by").value = allowed.includes("service") ? "service" : "clerk";
+  const offered = GROUPINGS[report];
+  const allowed = (by) => (offered ? offered.includes(by) : by !== "guide");
+  for (const opt of $("#r-by").options) opt.hidden = !allowed(opt.value);
+  if (!allowed($("#r-by").value)) $("#r-by").value = offered ? (offered.includes("service") ? "service" : offered[0]) : "service";
 }
 
 async function show() {
@@ -181,6 +195,10 @@ function render() {
   } else if (report === "attendance") {
     columns = [["rp.col_name", (r) => r.name], ...ATTENDANCE];
     rows = data.rows;
+  } else if (report === "assist") {
+    columns = ASSIST;
+    rows = data.rows;
+    total = { ...data.total, name: t("rp.total") };
   } else if (report === "assessment") {
     const single = Object.keys(data.months).length <= 1 && data.period.kind !== "quarter" && data.period.kind !== "year";
     columns = last.by === "department" ? DEPARTMENT_SCORES : single ? MONTH : PERIOD_SCORES;
