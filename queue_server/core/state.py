@@ -160,12 +160,20 @@ class HallState:
                 self._count_staffed(event.window.number)
         if event.visit is not None and event.visit.end is VisitEnd.FINISHED and event.visit.closed != "unstarted":
             v = event.visit
-            recent = self.handling.get(v.service, ())
-            self.handling[v.service] = (recent + (v.handling_seconds,))[-RECENT_HANDLING:]
+            self._handled(v.service, v.handling_seconds)
+        elif event.name == "ticket.finished" and event.ticket is not None and event.ticket.parts:
+            # A one-window bundle's visit is recorded part by part; its queue's ETA needs the whole.
+            t = event.ticket
+            began = t.started_at or t.called_at
+            if began is not None and t.ended_at is not None:
+                self._handled(t.service, (t.ended_at - began).total_seconds())
         if event.notice is not None:
             self.notice = event.notice
         for doc in event.docs:
             self.put_doc(doc)
+
+    def _handled(self, service: str, seconds: float) -> None:
+        self.handling[service] = (self.handling.get(service, ()) + (seconds,))[-RECENT_HANDLING:]
 
     def put_doc(self, doc: Doc) -> None:
         if doc.live:
@@ -229,8 +237,7 @@ class HallState:
                 self.recent_calls = (self.recent_calls + (call,))[-RECENT_CALLS:]
             began = t.started_at or t.called_at
             if t.status is Status.DONE and t.outcome is not None and t.ended_at and began:
-                secs = (t.ended_at - began).total_seconds()
-                self.handling[t.service] = (self.handling.get(t.service, ()) + (secs,))[-RECENT_HANDLING:]
+                self._handled(t.service, (t.ended_at - began).total_seconds())
         self.recent_calls = tuple(sorted(self.recent_calls, key=lambda c: c["at"]))
         for w in windows:
             self.windows[w.number] = w

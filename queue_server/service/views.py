@@ -10,7 +10,7 @@ import itertools
 from datetime import datetime
 from typing import Any
 
-from queue_server.core import queueing
+from queue_server.core import bundles, queueing
 from queue_server.core.clock import within_hours
 from queue_server.core.config import HallConfig
 from queue_server.core.model import Priority, Status, Ticket
@@ -36,6 +36,11 @@ def ticket(st: HallState, t: Ticket, *, token: str | None = None, ahead: int | N
         data["eta_minutes"] = None
     if t.window is not None and t.window in cfg.windows:
         data["window_name"] = cfg.windows[t.window].name
+    bundle = bundles.bundle_of(cfg, t)
+    if bundle is not None:
+        data["parts"] = bundles.progress(cfg, t)
+        data["bundle"] = {"id": bundle.id, "name": bundle.name, "name_en": bundle.name_en, "mode": bundle.mode,
+                          "left": len(bundles.open_parts(t))}
     return data
 
 
