@@ -508,6 +508,8 @@ def _windows(c: _Checker, items: Any, zones: dict[str, Zone], services: dict[str
         for s in served:
             if not isinstance(s, str) or s not in services:
                 c.fail("windows", idx, "services", f"unknown service {s!r}")
+            elif services[s].routed:
+                c.fail("windows", idx, "services", f"{s!r} is a route bundle: its parts' windows serve it, part by part")
         if len(set(map(str, served))) != len(served):
             c.fail("windows", idx, "services", "lists a service twice")
         windows[number] = WindowConfig(

@@ -54,6 +54,8 @@ class Outcome(StrEnum):
 
 class VisitEnd(StrEnum):
     FINISHED = "finished"
+    ROUTED = "routed"  # a route bundle's part done (called, waited for, served); the ticket goes on
+    PART = "part"  # a one-window bundle's part ticked at its window: handled, but no call of its own
     TRANSFERRED = "transferred"
     NO_SHOW = "no_show"
     HELD = "held"

@@ -422,12 +422,26 @@ def _finish_extra(details: dict[str, Any] | None, closed_by: str | None) -> dict
 
 
 def _part_visit(tx: Tx, t: Ticket, part: str, outcome: Outcome, closed_by: str | None = None) -> Visit:
-    """One part's visit: at a one-window bundle it began when the part before it was ticked."""
-    visit = _visit(replace(t, service=part, zone=tx.config.services[part].zone), tx.now, VisitEnd.FINISHED, outcome, closed_by)
-    last = bundles.last_mark(t) if t.service == t.origin_service else None
-    if last is None or t.called_at is None:
+    """One part's visit. A routed part was called and waited for like any visit (``routed``);
+    a one-window part (``part``) is no call of its own: it ran from the tick before it (or
+    the start) to its own tick."""
+    visit = _visit(replace(t, service=part, zone=tx.config.services[part].zone), tx.now, VisitEnd.ROUTED, outcome, closed_by)
+    if t.service != t.origin_service or t.called_at is None:
         return visit
-    return replace(visit, started_at=max(datetime.fromisoformat(last), t.started_at or t.called_at))
+    last = bundles.last_mark(t)
+    began = max(datetime.fromisoformat(last), t.started_at or t.called_at) if last else t.started_at or t.called_at
+    return replace(visit, end=VisitEnd.PART, started_at=began)
+
+
+def _closing_visit(t: Ticket, now: datetime, outcome: Outcome | None, closed_by: str | None) -> Visit:
+    """The visit that finishes a bundle ticket, under the bundle's own service: where the 一件事 is
+    served (办结) and rated. At a one-window bundle it is the call itself, its handling the time
+    after the last tick; a routed bundle's is a mark at its last window, taking no time."""
+    visit = _visit(replace(t, service=t.origin_service), now, VisitEnd.FINISHED, outcome, closed_by)
+    if t.service == t.origin_service:
+        last = bundles.last_mark(t)
+        return replace(visit, started_at=max(datetime.fromisoformat(last), t.started_at or t.called_at or now)) if last else visit
+    return replace(visit, queued_at=now, called_at=now, started_at=now, recalls=0)
 
 
 def _part_hooks(tx: Tx, t: Ticket, part: str, outcome: Outcome, details: dict[str, Any] | None) -> None:
@@ -435,6 +449,17 @@ def _part_hooks(tx: Tx, t: Ticket, part: str, outcome: Outcome, details: dict[st
     view = replace(t, service=part, zone=tx.config.services[part].zone, outcome=outcome)
     for on_finished in tx.hooks.finished:
         on_finished(tx, view, details or {})
+
+
+def _mark_part(tx: Tx, w: Window, t: Ticket, part: str, outcome: Outcome, details: dict[str, Any] | None,
+               closed_by: str | None) -> Ticket:
+    """Record one part done at a window (``ticket.part_done``): its visit, its outcome on the ticket."""
+    visit = _part_visit(tx, t, part, outcome, closed_by)
+    marked = replace(t, parts=bundles.mark(t, part, outcome, w.number, t.clerk, tx.now.isoformat()), visits=t.visits + 1)
+    tx.emit("ticket.part_done", ticket=marked, window=w, visit=visit,
+            extra={"part": part, "outcome": outcome.value, **_finish_extra(details, closed_by)})
+    _part_hooks(tx, marked, part, outcome, details)
+    return marked
 
 
 def tick_part(tx: Tx, number: int, part: str, outcome: Outcome, details: dict[str, Any] | None = None, *,
@@ -448,23 +473,19 @@ def tick_part(tx: Tx, number: int, part: str, outcome: Outcome, details: dict[st
         raise NotFound(f"{part!r} is not a part of {svc.name}", code="part_unknown")
     if part not in bundles.open_parts(t):
         raise Conflict(f"the part {tx.config.services[part].name} of {t.number} is done already", code="part_done")
-    visit = _part_visit(tx, t, part, outcome, closed_by)
-    ticked = replace(t, parts=bundles.mark(t, part, outcome, number, t.clerk, tx.now.isoformat()), visits=t.visits + 1)
-    tx.emit("ticket.part_done", ticket=ticked, window=w, visit=visit,
-            extra={"part": part, "outcome": outcome.value, **_finish_extra(details, None)})
-    _part_hooks(tx, ticked, part, outcome, details)
-    return ticked
+    return _mark_part(tx, w, t, part, outcome, details, closed_by)
 
 
 def _finish_bundle(tx: Tx, w: Window, t: Ticket, svc: Any, outcome: Outcome | None, details: dict[str, Any] | None,
                    closed_by: str | None) -> Ticket:
     """Finish a bundle ticket at a window: a routed one's part, or a one-window one's visit.
 
-    A routed ticket whose part is done joins the queue of the part that comes next at once,
-    keeping its number, priority and rank (its place by the time it was issued), so it is
-    called again to the next window; after its last part it is done. A one-window bundle
-    is done when every part was ticked; a keypad's one "next" key, which cannot tick,
-    gives the parts still open the visit's outcome.
+    A routed ticket whose part is done joins the queue of the part that comes next at once
+    (``ticket.routed``), keeping its number, priority and rank (its place by the time it
+    was issued), so it is called again to the next window; after its last part
+    (``ticket.part_done``) it is done. A one-window bundle is done when every part was
+    ticked; a keypad's one "next" key, which cannot tick, gives the parts still open the
+    visit's outcome.
     """
     freed = replace(w, current=None)
     if outcome is None:  # closed by a keypad's "next" without a start: no service, like any ticket
@@ -473,10 +494,10 @@ def _finish_bundle(tx: Tx, w: Window, t: Ticket, svc: Any, outcome: Outcome | No
                 extra=_finish_extra(details, closed_by))
         return done
     if svc.routed:
-        visit = _part_visit(tx, t, t.service, outcome, closed_by)
-        parts = bundles.mark(t, t.service, outcome, w.number, t.clerk, tx.now.isoformat())
-        marked = replace(t, parts=parts)
-        if bundles.open_parts(marked):
+        left = [p for p in bundles.open_parts(t) if p != t.service]
+        if left:
+            visit = _part_visit(tx, t, t.service, outcome, closed_by)
+            marked = replace(t, parts=bundles.mark(t, t.service, outcome, w.number, t.clerk, tx.now.isoformat()))
             nxt = bundles.next_queue(tx.state, svc, marked)
             moved = replace(marked, status=Status.WAITING, service=nxt, zone=tx.config.services[nxt].zone,
                             queued_at=tx.now, pinned_window=None, called_at=None, started_at=None, recalls=0)
@@ -484,21 +505,20 @@ def _finish_bundle(tx: Tx, w: Window, t: Ticket, svc: Any, outcome: Outcome | No
                     extra={"part": t.service, "outcome": outcome.value, "next": nxt, **_finish_extra(details, closed_by)})
             _part_hooks(tx, moved, t.service, outcome, details)
             return moved
-        done = replace(marked, status=Status.DONE, ended_at=tx.now, outcome=bundles.outcome(parts))
-        tx.emit("ticket.finished", ticket=done, window=freed, visit=visit,
-                extra={"part": t.service, "part_outcome": outcome.value, **_finish_extra(details, closed_by)})
-        _part_hooks(tx, done, t.service, outcome, details)
+        t = _mark_part(tx, w, t, t.service, outcome, details, closed_by)
     else:
         left = bundles.open_parts(t)
         if left and closed_by == "next":
             for part in left:
-                t = tick_part(tx, w.number, part, outcome, closed_by=closed_by)
+                t = _mark_part(tx, w, t, part, outcome, None, closed_by)
         elif left:
             names = "、".join(tx.config.services[p].name for p in left)
             raise Conflict(f"ticket {t.number}: tick every part before finishing; still open: {names}",
                            code="parts_open")
-        done = replace(t, status=Status.DONE, ended_at=tx.now, outcome=bundles.outcome(t.parts))
-        tx.emit("ticket.finished", ticket=done, window=freed, extra=_finish_extra(details, closed_by))
+    result = bundles.outcome(t.parts)
+    done = replace(t, status=Status.DONE, ended_at=tx.now, outcome=result)
+    tx.emit("ticket.finished", ticket=done, window=freed, visit=_closing_visit(t, tx.now, result, closed_by),
+            extra=_finish_extra(details, closed_by))
     tx.emit("evaluation.requested", ticket=done, window=freed)
     return done
 

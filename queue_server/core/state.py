@@ -16,6 +16,7 @@ from .config import HallConfig
 from .lanes import Key, SortedKeys, joined_key, order_key
 from .model import Doc, Event, Notice, Priority, Status, Ticket, VisitEnd, Window, WindowStatus, token_key
 
+SERVED_ENDS = frozenset({VisitEnd.FINISHED, VisitEnd.ROUTED, VisitEnd.PART})  # visits whose time was service
 RECENT_HANDLING = 20  # handling times kept per service for the ETA
 RECENT_CALLS = 30  # calls kept for screens that join late
 _MISSING = object()  # a journaled key that was not there before (or is gone after)
@@ -158,15 +159,16 @@ class HallState:
             self.windows[event.window.number] = event.window
             if old is None or (old.status is WindowStatus.CLOSED) != (event.window.status is WindowStatus.CLOSED):
                 self._count_staffed(event.window.number)
-        if event.visit is not None and event.visit.end is VisitEnd.FINISHED and event.visit.closed != "unstarted":
-            v = event.visit
-            self._handled(v.service, v.handling_seconds)
-        elif event.name == "ticket.finished" and event.ticket is not None and event.ticket.parts:
-            # A one-window bundle's visit is recorded part by part; its queue's ETA needs the whole.
+        v = event.visit
+        if v is not None and v.end in SERVED_ENDS and v.closed != "unstarted":
             t = event.ticket
-            began = t.started_at or t.called_at
-            if began is not None and t.ended_at is not None:
-                self._handled(t.service, (t.ended_at - began).total_seconds())
+            if t is not None and t.parts and v.service == t.origin_service:
+                # A one-window bundle's visit is recorded part by part; its queue's ETA needs the whole.
+                began = t.started_at or t.called_at
+                if began is not None and t.ended_at is not None:
+                    self._handled(v.service, (t.ended_at - began).total_seconds())
+            else:
+                self._handled(v.service, v.handling_seconds)
         if event.notice is not None:
             self.notice = event.notice
         for doc in event.docs:

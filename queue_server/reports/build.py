@@ -129,6 +129,13 @@ async def eta_report(book: Book, period: Period, by: str = "service") -> dict[st
     return {"period": period.to_dict(), "by": by, "hall": total, "rows": out}
 
 
+async def bundles_report(book: Book, period: Period) -> dict[str, Any]:
+    """一件事 figures per bundle: 办件量, completed / partly / abandoned, 一次办结率, 办理时长, 环节, 材料."""
+    rows, total = figures.bundle_table(book.config, await book.store.bundle_facts(period.first, period.last))
+    out = [{"key": k, "name": label(book.config, "service", k, {}), **rows[k]} for k in figures.sort_keys(rows)]
+    return {"period": period.to_dict(), "hall": total, "rows": out}
+
+
 async def attendance_report(book: Book, period: Period, by: str = "clerk", *, days: bool = False,
                             now: datetime | None = None) -> dict[str, Any]:
     if by not in ("clerk", "window"):
@@ -217,13 +224,16 @@ def tables_of(kind: str, report: dict[str, Any]) -> list[Table]:
         total = {"name": "合计", **report["hall"]}
         return [Table(f"等候预估 {label_}", [("name", files.KEY_TITLES[report["by"]]), *files.ETA],
                       report["rows"] + [total])]
+    if kind == "bundles":
+        total = {"name": "合计", **report["hall"]}
+        return [Table(f"一件事 {label_}", [("name", "一件事"), *files.BUNDLES], report["rows"] + [total])]
     if kind == "red-flags":
         return [Table(f"红旗窗口 {label_}", [("name", "窗口名称"), *files.RED_FLAGS], report["windows"])]
     raise ValueError(kind)
 
 
 REPORT_TITLES = {"figures": "业务统计", "attendance": "考勤统计", "assessment": "考核", "red-flags": "红旗窗口",
-                 "eta": "等候预估准确度"}
+                 "eta": "等候预估准确度", "bundles": "一件事一次办"}
 
 
 def heading(hall: str, kind: str, report: dict[str, Any]) -> str:

@@ -72,6 +72,9 @@ class Reports(Feature):
             report("report_eta", "/reports/eta",
                    "ETA accuracy: promised against actual waits (median and p90 error, share within 5 minutes, bias)",
                    self._eta, by={"type": "string", "enum": list(figures.ETA_DIMENSIONS)}),
+            report("report_bundles", "/reports/bundles",
+                   "一件事 figures per bundle: 办件量, completed / partly / abandoned, 一次办结率, 办理时长, 环节, 材料",
+                   self._bundles),
             report("report_red_flags", "/reports/red-flags", "红旗窗口 candidates of a period and the criteria each window meets",
                    self._red_flags),
             command("assessment_correct", "Set a clerk's corrected score and deductions for a month", MANAGERS,
@@ -111,6 +114,9 @@ class Reports(Feature):
         report = await build.figures_report(self.book(c.hall.store), self._period(c), c.get("by", "service"),
                                             now=c.hall.clock.now())
         return self._respond("figures", report, c)
+
+    async def _bundles(self, c: Call) -> Any:
+        return self._respond("bundles", await build.bundles_report(self.book(c.hall.store), self._period(c)), c)
 
     async def _attendance(self, c: Call) -> Any:
         report = await build.attendance_report(self.book(c.hall.store), self._period(c), c.get("by", "clerk"),

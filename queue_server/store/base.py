@@ -14,7 +14,7 @@ from typing import AsyncIterator, Protocol
 
 from queue_server.core.model import DeviceToken, Doc, Evaluation, Event, Notice, Person, Session, Ticket, Visit, Window
 
-from .facts import BusyRow, EtaGroup, RatingGroup, TicketGroup, VisitGroup, WindowMark
+from .facts import BundleGroup, BusyRow, EtaGroup, RatingGroup, TicketGroup, VisitGroup, WindowMark
 from .outbox import Outbox
 
 
@@ -81,6 +81,7 @@ class Store(Outbox, Protocol):
     async def eta_facts(self, day_from: str, day_to: str, time: str | None = None) -> list[EtaGroup]: ...
     async def rating_facts(self, day_from: str, day_to: str, time: str | None = None) -> list[RatingGroup]: ...
     async def busy_facts(self, day_from: str, day_to: str) -> list[BusyRow]: ...
+    async def bundle_facts(self, day_from: str, day_to: str, time: str | None = None) -> list[BundleGroup]: ...
     async def window_marks(self, day_from: str, day_to: str) -> list[WindowMark]: ...
 
     # people, device tokens, sessions

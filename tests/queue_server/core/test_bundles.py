@@ -158,7 +158,7 @@ def test_a_routed_bundle_is_called_to_each_part_in_order_with_one_number() -> No
     assert calls == [("S001", 1, "licence"), ("S001", 2, "tax"), ("S001", 3, "seals"), ("S001", 4, "food")]
     assert done.status is Status.DONE and done.outcome is Outcome.DONE
     assert [p["window"] for p in done.parts] == [1, 4, 2, 3]
-    assert [e.name for e in h.last_events] == ["ticket.finished", "evaluation.requested"]
+    assert [e.name for e in h.last_events] == ["ticket.part_done", "ticket.finished", "evaluation.requested"]
     for window in (1, 2, 3, 4):  # a part done is never called again
         assert h.do(rules.call_next, window) is None
     assert len(h.st.tickets) == 1
@@ -220,13 +220,15 @@ def test_each_part_is_a_recorded_visit() -> None:
         serve(h, window)
         visits.extend(e.visit for e in h.last_events if e.visit is not None)
     assert [(v.service, v.window, v.clerk, v.outcome, v.end) for v in visits] == [
-        ("licence", 1, "clerk1", Outcome.DONE, VisitEnd.FINISHED),
-        ("tax", 2, "clerk2", Outcome.DONE, VisitEnd.FINISHED),
-        ("seals", 3, "clerk3", Outcome.DONE, VisitEnd.FINISHED),
-        ("food", 4, "clerk4", Outcome.DONE, VisitEnd.FINISHED),
+        ("licence", 1, "clerk1", Outcome.DONE, VisitEnd.ROUTED),
+        ("tax", 2, "clerk2", Outcome.DONE, VisitEnd.ROUTED),
+        ("seals", 3, "clerk3", Outcome.DONE, VisitEnd.ROUTED),
+        ("food", 4, "clerk4", Outcome.DONE, VisitEnd.ROUTED),
+        ("shop", 4, "clerk4", Outcome.DONE, VisitEnd.FINISHED),  # the bundle served (办结), where it is rated
     ]
-    assert len({v.leg for v in visits}) == 4
-    assert all(v.handling_seconds == 120 for v in visits)
+    assert len({v.leg for v in visits}) == 5
+    assert [v.handling_seconds for v in visits] == [120, 120, 120, 120, 0]
+    assert visits[-1].wait_seconds == 0
 
 
 def test_a_green_channel_bundle_keeps_its_priority_on_every_part() -> None:
@@ -261,10 +263,12 @@ def test_a_one_window_bundle_needs_every_part_ticked() -> None:
     done = h.do(rules.finish, 5)
     assert done.status is Status.DONE and done.outcome is Outcome.PENDING_MATERIALS
     assert [p["outcome"] for p in done.parts] == ["done", "pending_materials", "done"]
-    assert h.last_events[0].visit is None  # its visits are the parts'
-    # Each part's visit runs from the tick before it: the clerk's time split as it was spent.
-    # (the handling of the three parts adds up to the whole visit)
+    closing = h.last_events[0].visit
+    assert (closing.service, closing.end, closing.outcome) == ("startup", VisitEnd.FINISHED, Outcome.PENDING_MATERIALS)
+    # Each part's visit runs from the tick before it: the clerk's time split as it was spent,
+    # and the closing visit holds what came after the last tick.
     assert h.st.handling["licence"][-1] + h.st.handling["tax"][-1] + h.st.handling["seals"][-1] == 420
+    assert closing.handling_seconds == 0 and h.st.handling["startup"][-1] == 420
 
 
 def test_a_one_window_bundle_rating_lands_on_the_bundle() -> None:
