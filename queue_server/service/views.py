@@ -46,19 +46,21 @@ def ticket(st: HallState, t: Ticket, *, token: str | None = None, ahead: int | N
 
 def service(st: HallState, service_id: str) -> dict[str, Any]:
     svc = st.config.services[service_id]
-    queue = st.waiting.get(service_id, {})
-    first = st.oldest_waiting(service_id)
+    # A route bundle's new ticket joins its first part's queue: that queue is what a citizen waits in.
+    at = bundles.next_queue(st, svc) if svc.routed else service_id
+    queue = st.waiting.get(at, {})
+    first = st.oldest_waiting(at)
     oldest = first.queued_at if first is not None else None
     return {
         "id": svc.id, "name": svc.name, "name_en": svc.name_en, "zone": svc.zone, "prefix": svc.prefix,
-        "bundle": list(svc.bundle), "waiting": len(queue),
-        "priority_waiting": st.priority_waiting.get(service_id, 0),
-        "eta_minutes": queueing.eta_minutes(st, service_id, queueing.tail_ahead(st, service_id, Priority.NORMAL)),
+        "bundle": list(svc.bundle), "mode": svc.mode or None, "waiting": len(queue),
+        "priority_waiting": st.priority_waiting.get(at, 0),
+        "eta_minutes": queueing.eta_minutes(st, at, queueing.tail_ahead(st, at, Priority.NORMAL)),
         "issued": st.counters.get(service_id, 0), "daily_limit": svc.daily_limit,
         "remaining": max(0, svc.daily_limit - st.counters.get(service_id, 0)),
         "oldest_since": oldest.isoformat() if oldest else None,
         "target_wait_minutes": svc.target_wait_minutes,
-        "windows_open": st.staffed_windows(service_id),
+        "windows_open": st.staffed_windows(at),
     }
 
 

@@ -81,10 +81,10 @@ PAGES = {
     p.name: p
     for p in (
         Page("index", "index.html", "index.js", "index.css", ("index.",), "index.title"),
-        Page("kiosk", "kiosk.html", "kiosk.js", "kiosk.css", ("kiosk.", "err.", "prio."), "kiosk.title", shared=True),
-        Page("track", "track.html", "track.js", "track.css", ("track.", "status.", "rate.", "err.", "prio."), "track.title"),
+        Page("kiosk", "kiosk.html", "kiosk.js", "kiosk.css", ("kiosk.", "err.", "prio.", "part."), "kiosk.title", shared=True),
+        Page("track", "track.html", "track.js", "track.css", ("track.", "status.", "rate.", "err.", "prio.", "part."), "track.title"),
         Page("console", "console.html", "console.js", "console.css",
-             ("console.", "status.", "wstatus.", "pause.", "outcome.", "prio.", "err.", "login.", "pick.", "dur."),
+             ("console.", "status.", "wstatus.", "pause.", "outcome.", "prio.", "err.", "login.", "pick.", "dur.", "part."),
              "console.title"),
         Page("hall", "hall_tv.html", "hall-tv.js", "hall-tv.css", ("tv.",), "tv.title", shared=True),
         Page("window", "window_screen.html", "window-screen.js", "window-screen.css", ("ws.", "pause."), "ws.title",
