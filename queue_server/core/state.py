@@ -161,12 +161,12 @@ class HallState:
                 self._count_staffed(event.window.number)
         v = event.visit
         if v is not None and v.end in SERVED_ENDS and v.closed != "unstarted":
-            t = event.ticket
-            if t is not None and t.parts and v.service == t.origin_service:
+            tk = event.ticket
+            if tk is not None and tk.parts and v.service == tk.origin_service:
                 # A one-window bundle's visit is recorded part by part; its queue's ETA needs the whole.
-                began = t.started_at or t.called_at
-                if began is not None and t.ended_at is not None:
-                    self._handled(v.service, (t.ended_at - began).total_seconds())
+                began = tk.started_at or tk.called_at
+                if began is not None and tk.ended_at is not None:
+                    self._handled(v.service, (tk.ended_at - began).total_seconds())
             else:
                 self._handled(v.service, v.handling_seconds)
         if event.notice is not None:

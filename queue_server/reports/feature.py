@@ -172,7 +172,7 @@ class Reports(Feature):
 
 def _stats_row(r: dict[str, Any]) -> dict[str, Any]:
     counts = {k: r[k] for k in ("issued", "called", "served", "no_show", "cancelled", "transferred", "expired",
-                                "closed_by_next", "closed_unstarted")
+                                "closed_by_next", "closed_unstarted", "parts")
               if r.get(k) is not None}
     sat = r["satisfaction"]
     return {

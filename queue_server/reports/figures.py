@@ -92,6 +92,11 @@ class Standards:
                    {sid: m * 60.0 for sid, m in (handling_minutes or {}).items()})
 
 
+def handled(cfg: HallConfig, end: str, service: str) -> bool:
+    """Whether a visit that ended this way was handling time (a route bundle's closing mark is not)."""
+    return end in HANDLED and not (end == "finished" and service in cfg.services and cfg.services[service].routed)
+
+
 def key_function(cfg: HallConfig, by: str) -> Callable[[Any], Any]:
     """How a fact group maps to a row of a report by ``by``."""
     if by not in DIMENSIONS:

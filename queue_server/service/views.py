@@ -46,15 +46,16 @@ def ticket(st: HallState, t: Ticket, *, token: str | None = None, ahead: int | N
 
 def service(st: HallState, service_id: str) -> dict[str, Any]:
     svc = st.config.services[service_id]
-    # A route bundle's new ticket joins its first part's queue: that queue is what a citizen waits in.
+    # A route bundle's new ticket joins its first part's queue: its wait and windows are that queue's.
+    # (Its own queue stays empty: its tickets are counted where they wait, in the parts' queues.)
     at = bundles.next_queue(st, svc) if svc.routed else service_id
-    queue = st.waiting.get(at, {})
-    first = st.oldest_waiting(at)
+    queue = st.waiting.get(service_id, {})
+    first = st.oldest_waiting(service_id)
     oldest = first.queued_at if first is not None else None
     return {
         "id": svc.id, "name": svc.name, "name_en": svc.name_en, "zone": svc.zone, "prefix": svc.prefix,
         "bundle": list(svc.bundle), "mode": svc.mode or None, "waiting": len(queue),
-        "priority_waiting": st.priority_waiting.get(at, 0),
+        "priority_waiting": st.priority_waiting.get(service_id, 0),
         "eta_minutes": queueing.eta_minutes(st, at, queueing.tail_ahead(st, at, Priority.NORMAL)),
         "issued": st.counters.get(service_id, 0), "daily_limit": svc.daily_limit,
         "remaining": max(0, svc.daily_limit - st.counters.get(service_id, 0)),

@@ -292,11 +292,13 @@ class Replayer:
     async def _finish(self, desk: _Desk, ticket: str) -> None:
         a = self.by_ticket[ticket]
         t = self.hall.state.ticket(ticket)
-        routed = t is not None and t.parts and t.service != t.origin_service
-        last = not routed or sum(1 for p in t.parts if p["outcome"] is None) == 1  # type: ignore[union-attr]
+        bundle = t is not None and bool(t.parts)
+        routed = t is not None and bundle and t.service != t.origin_service
+        left = sum(1 for p in t.parts if p["outcome"] is None) if t is not None else 0
+        last = not routed or left == 1
         self.result.served += 1 if last else 0
         self.result.parts += 1 if routed else 0
-        self.result.bundles += 1 if t is not None and t.parts and last else 0
+        self.result.bundles += 1 if bundle and last else 0
         steps = [self.hall.execute("finish", desk.clerk, window=desk.number)]
         if a.rating is not None and last and self.options.rate_seconds:
             self.later(self.options.rate_seconds, self._step_rate, ticket, a.rating)
