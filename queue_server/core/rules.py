@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from . import bundles, queueing
 from .clock import business_day, next_opening, within_hours
-from .config import HallConfig
+from .config import HallConfig, Service
 from .errors import Conflict, IllegalTransition, Invalid, NotFound
 from .model import (
     ACTIVE,
@@ -264,10 +264,15 @@ def _current(tx: Tx, number: int, action: str, allowed: frozenset[Status]) -> tu
 
 def _visit(t: Ticket, now: datetime, end: VisitEnd, outcome: Outcome | None = None, closed_by: str | None = None) -> Visit:
     assert t.called_at is not None and t.window is not None
+    started = t.started_at
+    last = bundles.last_mark(t) if t.parts and t.service == t.origin_service else None
+    if last is not None:
+        # At a one-window bundle's window the parts ticked hold their own time: this visit runs on from the last tick.
+        started = max(datetime.fromisoformat(last), t.started_at or t.called_at)
     return Visit(
         ticket=t.id, leg=t.visits, day=t.day, number=t.number, service=t.service, zone=t.zone,
         priority=t.priority, window=t.window, clerk=t.clerk, queued_at=t.queued_at, called_at=t.called_at,
-        started_at=t.started_at, ended_at=now, end=end, outcome=outcome, recalls=t.recalls, closed_by=closed_by,
+        started_at=started, ended_at=now, end=end, outcome=outcome, recalls=t.recalls, closed_by=closed_by,
     )
 
 
@@ -425,23 +430,20 @@ def _part_visit(tx: Tx, t: Ticket, part: str, outcome: Outcome, closed_by: str |
     """One part's visit. A routed part was called and waited for like any visit (``routed``);
     a one-window part (``part``) is no call of its own: it ran from the tick before it (or
     the start) to its own tick."""
-    visit = _visit(replace(t, service=part, zone=tx.config.services[part].zone), tx.now, VisitEnd.ROUTED, outcome, closed_by)
-    if t.service != t.origin_service or t.called_at is None:
-        return visit
-    last = bundles.last_mark(t)
-    began = max(datetime.fromisoformat(last), t.started_at or t.called_at) if last else t.started_at or t.called_at
-    return replace(visit, end=VisitEnd.PART, started_at=began)
+    end = VisitEnd.PART if t.service == t.origin_service else VisitEnd.ROUTED
+    return replace(_visit(t, tx.now, end, outcome, closed_by), service=part, zone=tx.config.services[part].zone)
 
 
-def _closing_visit(t: Ticket, now: datetime, outcome: Outcome | None, closed_by: str | None) -> Visit:
+def _closing_visit(tx: Tx, t: Ticket, outcome: Outcome | None, closed_by: str | None) -> Visit:
     """The visit that finishes a bundle ticket, under the bundle's own service: where the 一件事 is
     served (办结) and rated. At a one-window bundle it is the call itself, its handling the time
     after the last tick; a routed bundle's is a mark at its last window, taking no time."""
-    visit = _visit(replace(t, service=t.origin_service), now, VisitEnd.FINISHED, outcome, closed_by)
+    now = tx.now
+    visit = _visit(t, now, VisitEnd.FINISHED, outcome, closed_by)
     if t.service == t.origin_service:
-        last = bundles.last_mark(t)
-        return replace(visit, started_at=max(datetime.fromisoformat(last), t.started_at or t.called_at or now)) if last else visit
-    return replace(visit, queued_at=now, called_at=now, started_at=now, recalls=0)
+        return visit
+    return replace(visit, service=t.origin_service, zone=tx.config.services[t.origin_service].zone, queued_at=now,
+                   called_at=now, started_at=now, recalls=0)
 
 
 def _part_hooks(tx: Tx, t: Ticket, part: str, outcome: Outcome, details: dict[str, Any] | None) -> None:
@@ -476,7 +478,7 @@ def tick_part(tx: Tx, number: int, part: str, outcome: Outcome, details: dict[st
     return _mark_part(tx, w, t, part, outcome, details, closed_by)
 
 
-def _finish_bundle(tx: Tx, w: Window, t: Ticket, svc: Any, outcome: Outcome | None, details: dict[str, Any] | None,
+def _finish_bundle(tx: Tx, w: Window, t: Ticket, svc: Service, outcome: Outcome | None, details: dict[str, Any] | None,
                    closed_by: str | None) -> Ticket:
     """Finish a bundle ticket at a window: a routed one's part, or a one-window one's visit.
 
@@ -517,7 +519,7 @@ def _finish_bundle(tx: Tx, w: Window, t: Ticket, svc: Any, outcome: Outcome | No
                            code="parts_open")
     result = bundles.outcome(t.parts)
     done = replace(t, status=Status.DONE, ended_at=tx.now, outcome=result)
-    tx.emit("ticket.finished", ticket=done, window=freed, visit=_closing_visit(t, tx.now, result, closed_by),
+    tx.emit("ticket.finished", ticket=done, window=freed, visit=_closing_visit(tx, t, result, closed_by),
             extra=_finish_extra(details, closed_by))
     tx.emit("evaluation.requested", ticket=done, window=freed)
     return done

@@ -313,3 +313,21 @@ def test_a_routed_bundle_left_after_its_first_part_expires_with_that_part_done()
     assert h.last_events[0].ticket.id == t.id
     gone = h.last_events[0].ticket
     assert gone.status is Status.EXPIRED and [p["outcome"] for p in gone.parts] == ["done", None, None, None]
+
+
+def test_a_one_window_visit_ended_otherwise_holds_only_the_time_after_its_last_tick() -> None:
+    h = hall()
+    t = h.issue("startup")
+    h.do(rules.call_next, 5)
+    h.do(rules.start, 5)
+    h.tick(300)
+    h.do(rules.tick_part, 5, "licence", Outcome.DONE)
+    h.tick(60)
+    moved = h.do(rules.transfer, 5, to_window=6)  # to the other comprehensive window, the licence done
+    visit = h.last_events[0].visit
+    assert (visit.service, visit.end, visit.handling_seconds) == ("startup", VisitEnd.TRANSFERRED, 60)
+    assert moved.pinned_window == 6 and bundles.open_parts(moved) == ["tax", "seals"]
+    h.tick()
+    assert h.do(rules.call_next, 6).id == t.id
+    with pytest.raises(Conflict):
+        h.do(rules.tick_part, 6, "licence", Outcome.DONE)  # done at window 5 already
