@@ -69,3 +69,27 @@ async def test_the_console_ticks_the_parts_of_a_one_window_bundle(server: Any, p
     await expect(second).to_have_attribute("data-state", "pending_materials", timeout=2000)
     assert [p["outcome"] for p in server.hall.state.ticket_by_number("Y001").parts] == [
         "done", "pending_materials", None, None]
+
+
+async def test_the_reports_page_shows_the_bundles(server: Any, pages: Browsing) -> None:
+    from .helpers import person  # type: ignore[import-not-found]
+    from .test_report_pages import sign_in  # type: ignore[import-not-found]
+
+    kiosk = server.client(await server.token("kiosk"))
+    await kiosk.post("/api/v1/tickets", {"service": "open-supermarket"})
+    clerk = await server.clerk_at(3)
+    await clerk.post("/api/v1/windows/3/call-next")
+    await clerk.post("/api/v1/windows/3/finish", {"outcome": "done"})
+    await person(server, "boss", "马主任", "manager")
+    page = await pages.open("/admin/reports", base=server.base, width=1600, height=1000)
+    await sign_in(page, "boss")
+    await expect(page.locator("#r-heading")).to_contain_text("综合指标", timeout=5000)
+    registration = page.locator("#r-table tbody tr[data-key=company-registration]")
+    await expect(registration.locator("td").nth(7)).to_have_text("1")  # 环节办件: the bundle's first part
+    await page.locator("#r-report").select_option("bundles")
+    await expect(page.locator("#r-by-box")).to_be_hidden()
+    await page.locator("#r-form button[type=submit]").click()
+    await expect(page.locator("#r-heading")).to_have_text("一件事一次办 · 2026-12", timeout=5000)
+    shop = page.locator("#r-table tbody tr[data-key=open-supermarket]")
+    await expect(shop.locator("td")).to_have_text(["我要开超市", "1", "0", "0", "0", "0", "–", "–", "3", "8"])
+    assert await page.locator("#r-xlsx").get_attribute("href") == "/api/v1/reports/bundles?period=2026-12&format=xlsx"
