@@ -63,7 +63,8 @@ async def test_a_one_window_bundle_refuses_to_finish_until_every_part_is_ticked(
     assert status == 409 and body["error"]["code"] == "part_done"
     status, body = await clerk.post("/api/v1/windows/1/tick-part", {"part": "pension"})
     assert status == 404 and body["error"]["code"] == "part_unknown"
-    for part, outcome in (("tax-invoice", "not_done"), ("free-seals", "done"), ("employer-enrolment", "done")):
+    for part, outcome in (("tax-invoice", "not_done"), ("free-seals", "pending_materials"),
+                          ("employer-enrolment", "pending_materials")):
         status, body = await clerk.post("/api/v1/windows/1/tick-part",
                                         {"part": part, "outcome": outcome, "details": {"reason": "税务信息未确认"}})
         assert status == 200, body
@@ -71,4 +72,7 @@ async def test_a_one_window_bundle_refuses_to_finish_until_every_part_is_ticked(
     assert status == 200 and done["status"] == "done" and done["outcome"] == "not_done"
     parts: list[dict[str, Any]] = done["parts"]
     assert [(p["outcome"], p["window"]) for p in parts] == [
-        ("done", 1), ("not_done", 1), ("done", 1), ("done", 1)]
+        ("done", 1), ("not_done", 1), ("pending_materials", 1), ("pending_materials", 1)]
+    # Each part accepted with materials to follow has its own 容缺受理 record, at this window.
+    status, pending = await clerk.get("/api/v1/windows/1/pending")
+    assert status == 200 and sorted(r["service"] for r in pending["pending"]) == ["employer-enrolment", "free-seals"]
