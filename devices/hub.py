@@ -188,7 +188,8 @@ class DeviceHub:
         if name in ("ticket.called", "ticket.recalled"):
             self._cancel_evaluation(window)
             self._keypad_display(window, ticket.get("number") or "")
-        elif name in ("ticket.finished", "ticket.no_show", "ticket.transferred", "ticket.held", "window.closed"):
+        elif name in ("ticket.finished", "ticket.routed", "ticket.no_show", "ticket.transferred", "ticket.held",
+                      "window.closed"):
             self._keypad_display(window, "")
         for strip in self.strips:
             if strip.window == window:

@@ -41,6 +41,7 @@ class TicketContent:
     no_window: bool = False  # no window serving the service is signed in: a warning, not a wait
     opens_at: str = ""  # "14:30": when the hall's next business span starts, if it is between spans
     english: English | None = None
+    parts: tuple[str, ...] = ()  # a bundle's (一件事) parts, in the order they are served
 
 
 def wait_lines(t: TicketContent) -> list[str]:
@@ -79,6 +80,8 @@ def render(t: TicketContent) -> bytes:
         escpos.size(1, 1),
     ]
     parts += [escpos.line(w) for w in wait_lines(t)]
+    if t.parts:
+        parts.append(escpos.line("办理环节 " + " ".join(f"{i}.{name}" for i, name in enumerate(t.parts, 1))))
     if t.issued_at is not None:
         parts.append(escpos.line(t.issued_at.strftime("%Y-%m-%d %H:%M")))
     if t.url:
@@ -107,8 +110,12 @@ def from_event(data: dict[str, Any], *, hall: str, names: dict[str, str], base_u
     ticket = data.get("ticket") or {}
     issued = ticket.get("issued_at")
     token = ticket.get("token") or ""
-    service = ticket.get("service_name") or names.get(f"service:{ticket.get('service')}") or str(ticket.get("service") or "")
+    # A bundle (一件事) is printed as itself, with its parts; its ticket may wait in a part's queue.
+    bundle = ticket.get("origin_service") if ticket.get("parts") else None
+    named = bundle or ticket.get("service")
+    service = (None if bundle else ticket.get("service_name")) or names.get(f"service:{named}") or str(named or "")
     zone = names.get(f"zone:{ticket.get('zone')}", "")
+    steps = tuple(names.get(f"service:{p.get('service')}") or str(p.get("service")) for p in ticket.get("parts") or ())
     return TicketContent(
         hall=hall,
         number=str(ticket.get("number") or ""),
@@ -120,5 +127,6 @@ def from_event(data: dict[str, Any], *, hall: str, names: dict[str, str], base_u
         url=f"{base_url.rstrip('/')}/t/{token}" if token and base_url else "",
         no_window=bool(data.get("no_window")),
         opens_at=str(data.get("opens_at") or ""),
-        english=None if hall_en is None else English(hall_en, names.get(f"service_en:{ticket.get('service')}", "")),
+        english=None if hall_en is None else English(hall_en, names.get(f"service_en:{named}", "")),
+        parts=steps,
     )

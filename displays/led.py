@@ -117,8 +117,8 @@ class StripLayout:
         window = data.get("window") or {}
         if name in ("ticket.called", "ticket.recalled") and ticket.get("number"):
             return self.call(ticket["number"], window.get("number", ticket.get("window", "")), now)
-        if name in ("ticket.finished", "ticket.no_show", "ticket.transferred", "ticket.held", "ticket.cancelled",
-                    "ticket.expired"):
+        if name in ("ticket.finished", "ticket.routed", "ticket.no_show", "ticket.transferred", "ticket.held",
+                    "ticket.cancelled", "ticket.expired"):
             self.clear_call(ticket.get("number"))
         elif name == "window.paused":
             self.set_status("paused")

@@ -165,9 +165,15 @@ async def _clerk(hall: Hall, number: int, clerk: auth.Principal, rnd: random.Ran
                 await hall.execute("no_show", clerk, window=number)
                 continue
             await hall.execute("start", clerk, window=number)
-            await sleep(rnd.uniform(20.0, 60.0))  # a short visit, so screens keep moving
+            bundle = called.get("bundle")
+            if bundle is not None and bundle["mode"] == "one-window":  # 一窗受理: each part ticked in turn
+                for part in called["parts"]:
+                    await sleep(rnd.uniform(10.0, 30.0))
+                    await hall.execute("tick_part", clerk, window=number, part=part["service"])
+            else:
+                await sleep(rnd.uniform(20.0, 60.0))  # a short visit, so screens keep moving
             done = await hall.execute("finish", clerk, window=number)
-            if done is not None and rnd.random() < 0.7:
+            if done is not None and done["status"] == "done" and rnd.random() < 0.7:
                 await sleep(rnd.uniform(1.5, 4.0))  # the citizen reads the pad, then presses
                 level = rnd.choices([5, 4, 3, 2, 1], weights=[70, 20, 6, 3, 1])[0]
                 await hall.execute("evaluate", pad, ticket=done["id"], level=level,

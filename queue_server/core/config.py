@@ -19,6 +19,9 @@ from .time_limits import TimeLimit
 from .workdays import Calendar, parse_calendar
 
 DEFAULT_STORE_FILE = "hallcall.db"
+BUNDLE_ONE_WINDOW = "one-window"  # 一窗受理: one comprehensive window serves every part in one visit
+BUNDLE_ROUTE = "route"  # 引导办: the ticket is called to each part's windows in turn
+BUNDLE_MODES = (BUNDLE_ONE_WINDOW, BUNDLE_ROUTE)
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _PREFIX = re.compile(r"^[A-Z]{1,2}$")
 _HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
@@ -72,10 +75,20 @@ class Service:
     handling_minutes: float = 8.0  # expected handling time, the ETA's prior
     bundle: tuple[str, ...] = ()
     time_limit: TimeLimit | None = None  # 办结时限: issue to final 办结, on the working-day calendar
+    mode: str = ""  # a bundle's: "one-window" (一窗受理) or "route" (引导办)
+    # A bundle's parts in the order they are served: each step a group of parts that may
+    # be served in any order (one step holding every part for "one-window").
+    route: tuple[tuple[str, ...], ...] = ()
+    materials: int = 0  # 申请材料: what a citizen hands in for the whole bundle (0: not stated)
 
     @property
     def is_bundle(self) -> bool:
         return bool(self.bundle)
+
+    @property
+    def routed(self) -> bool:
+        """A bundle whose ticket travels from window to window, part by part."""
+        return self.mode == BUNDLE_ROUTE
 
 
 @dataclass(frozen=True)
@@ -442,9 +455,9 @@ def _zones(c: _Checker, items: Any) -> dict[str, Zone]:
 def _services(c: _Checker, items: Any, zones: dict[str, Zone]) -> dict[str, Service]:
     services: dict[str, Service] = {}
     prefixes: dict[str, str] = {}
-    bundles: list[tuple[int, str, list[Any]]] = []
+    bundles: list[tuple[int, str, list[Any], dict[str, Any]]] = []
     allowed = {"id", "zone", "name", "name_en", "prefix", "daily_limit", "target_wait_minutes", "handling_minutes", "bundle",
-               "time_limit"}
+               "mode", "route", "materials", "time_limit"}
     for idx, d in _array(c, "services", items):
         c.unknown(d, "services", idx, allowed)
         sid = c.get(d, "services", idx, "id", str)
@@ -477,14 +490,14 @@ def _services(c: _Checker, items: Any, zones: dict[str, Zone]) -> dict[str, Serv
         if handling is not None and not 0 < handling <= 24 * 60:
             c.fail("services", idx, "handling_minutes", "must be between 0 and 1440")
             handling = 8.0
-        bundles.append((idx, sid, bundle or []))
+        bundles.append((idx, sid, bundle or [], d))
         c.service_index.setdefault(sid, idx)
         services[sid] = Service(
             sid, zone, name, prefix, c.get(d, "services", idx, "name_en", str, ""), limit or 999, target or 20,
             float(handling or 8.0), tuple(b for b in bundle or [] if isinstance(b, str)),
             _time_limit(c, idx, c.get(d, "services", idx, "time_limit", str, "")),
         )
-    for idx, sid, bundle in bundles:
+    for idx, sid, bundle, d in bundles:
         for part in bundle:
             if not isinstance(part, str):
                 c.fail("services", idx, "bundle", f"{part!r} is not a service id")
@@ -494,6 +507,8 @@ def _services(c: _Checker, items: Any, zones: dict[str, Zone]) -> dict[str, Serv
                 c.fail("services", idx, "bundle", f"unknown service {part!r}")
             elif services[part].bundle:
                 c.fail("services", idx, "bundle", f"{part!r} is itself a bundle")
+        if sid in services:
+            services[sid] = _bundle_plan(c, idx, services[sid], d)
     if not services and isinstance(items, list):
         c.fail("services", None, None, "at least one [[services]] is required")
     return services
@@ -507,6 +522,40 @@ def _time_limit(c: _Checker, idx: int, value: str | None) -> TimeLimit | None:
     except ValueError as exc:
         c.fail("services", idx, "time_limit", str(exc))
         return None
+
+
+def _bundle_plan(c: _Checker, idx: int, svc: Service, d: dict[str, Any]) -> Service:
+    """A bundle's mode, route and materials; a plain service may have none of them."""
+    mode = c.get(d, "services", idx, "mode", str, "")
+    route_raw = c.get(d, "services", idx, "route", list, None)
+    materials = c.get(d, "services", idx, "materials", int, 0) or 0
+    if not svc.bundle:
+        for key in ("mode", "route", "materials"):
+            if key in d:
+                c.fail("services", idx, key, "only a bundle (a service with `bundle = [...]`) has this")
+        return svc
+    if materials < 0:
+        c.fail("services", idx, "materials", "must not be negative")
+        materials = 0
+    mode = mode or BUNDLE_ONE_WINDOW
+    if mode not in BUNDLE_MODES:
+        c.fail("services", idx, "mode", f"{mode!r} must be one of {', '.join(BUNDLE_MODES)}")
+        mode = BUNDLE_ONE_WINDOW
+    if route_raw is not None and mode != BUNDLE_ROUTE:
+        c.fail("services", idx, "route", 'only a bundle with mode = "route" has a route')
+    route: tuple[tuple[str, ...], ...] = (svc.bundle,)
+    if mode == BUNDLE_ROUTE:
+        route = tuple((part,) for part in svc.bundle)
+        if route_raw is not None:
+            steps = [tuple(step) if isinstance(step, list) else (step,) for step in route_raw]
+            listed = [part for step in steps for part in step]
+            if not all(steps) or not all(isinstance(p, str) for p in listed):
+                c.fail("services", idx, "route", "each step is a part's service id or a list of them (a parallel group)")
+            elif sorted(listed) != sorted(svc.bundle):
+                c.fail("services", idx, "route", "must list every part of the bundle exactly once")
+            else:
+                route = tuple(steps)
+    return replace(svc, mode=mode, route=route, materials=materials)
 
 
 def _windows(c: _Checker, items: Any, zones: dict[str, Zone], services: dict[str, Service]) -> dict[int, WindowConfig]:
@@ -530,6 +579,8 @@ def _windows(c: _Checker, items: Any, zones: dict[str, Zone], services: dict[str
         for s in served:
             if not isinstance(s, str) or s not in services:
                 c.fail("windows", idx, "services", f"unknown service {s!r}")
+            elif services[s].routed:
+                c.fail("windows", idx, "services", f"{s!r} is a route bundle: its parts' windows serve it, part by part")
         if len(set(map(str, served))) != len(served):
             c.fail("windows", idx, "services", "lists a service twice")
         windows[number] = WindowConfig(
@@ -540,6 +591,8 @@ def _windows(c: _Checker, items: Any, zones: dict[str, Zone], services: dict[str
     if not windows and isinstance(items, list):
         c.fail("windows", None, None, "at least one [[windows]] is required")
     served_anywhere = {s for w in windows.values() for s in w.services}
+    # A routed bundle is served part by part at the parts' windows: no window need list it.
+    served_anywhere |= {s.id for s in services.values() if s.routed}
     for sid, idx in c.service_index.items():
         if windows and sid not in served_anywhere:
             c.fail("services", idx, "id", f"no window serves {sid!r}")

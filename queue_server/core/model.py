@@ -54,6 +54,8 @@ class Outcome(StrEnum):
 
 class VisitEnd(StrEnum):
     FINISHED = "finished"
+    ROUTED = "routed"  # a route bundle's part done (called, waited for, served); the ticket goes on
+    PART = "part"  # a one-window bundle's part ticked at its window: handled, but no call of its own
     TRANSFERRED = "transferred"
     NO_SHOW = "no_show"
     HELD = "held"
@@ -204,6 +206,9 @@ class Ticket(_Record):
     note: str | None = None
     kiosk: str | None = None  # the kiosk whose printer printed it; a reprint goes there by default
     promised_wait_minutes: int | None = None  # the wait the citizen was shown on taking it (ETA)
+    # A bundle's parts (一件事), in the bundle's order: {"service", "outcome"} and, once
+    # done, "window", "clerk" and "at" (see core/bundles.py). Empty for a plain ticket.
+    parts: tuple[dict[str, Any], ...] = ()
 
     _times = ("issued_at", "queued_at", "called_at", "started_at", "first_called_at", "ended_at", "missed_at")
     _enums = {"channel": Channel, "priority": Priority, "status": Status, "outcome": Outcome}

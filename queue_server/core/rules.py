@@ -13,9 +13,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from . import queueing
+from . import bundles, queueing
 from .clock import business_day, next_opening, within_hours
-from .config import HallConfig
+from .config import HallConfig, Service
 from .errors import Conflict, IllegalTransition, Invalid, NotFound
 from .model import (
     ACTIVE,
@@ -150,21 +150,23 @@ def issue(
     issued = st.counters.get(service, 0)
     if issued >= svc.daily_limit:
         raise Conflict(f"all {svc.daily_limit} tickets for {svc.name} are taken today", code="tickets_exhausted")
-    if not staff and not tx.config.policy.issue_without_window and not st.staffed_windows(service):
+    # A routed bundle's ticket waits in its first part's queue; every other in its own.
+    queue = bundles.next_queue(st, svc) if svc.routed else service
+    if not staff and not tx.config.policy.issue_without_window and not st.staffed_windows(queue):
         raise Conflict(f"no window serves {svc.name} now", code="no_window")
     seq_no = issued + 1
     number = format_number(svc.prefix, seq_no, svc.daily_limit)
     ticket_id = f"{st.day.replace('-', '')}-{number}"
     # The wait promised now is kept with the ticket, so reports can say how good promises are.
-    ahead = queueing.tail_ahead(st, service, priority)
-    eta = queueing.eta_minutes(st, service, ahead)
+    ahead = queueing.tail_ahead(st, queue, priority)
+    eta = queueing.eta_minutes(st, queue, ahead)
     ticket = Ticket(
         id=ticket_id,
         day=st.day,
         number=number,
         seq_no=seq_no,
-        service=service,
-        zone=svc.zone,
+        service=queue,
+        zone=tx.config.services[queue].zone,
         origin_service=service,
         channel=channel,
         priority=priority,
@@ -177,6 +179,7 @@ def issue(
         appointment=appointment,
         kiosk=print_to,
         promised_wait_minutes=eta,
+        parts=bundles.fresh_parts(svc) if svc.is_bundle else (),
     )
     tx.emit("ticket.issued", ticket=ticket, extra={"ahead": ahead})
     for hook in tx.hooks.issued:
@@ -271,10 +274,15 @@ def _current(tx: Tx, number: int, action: str, allowed: frozenset[Status]) -> tu
 
 def _visit(t: Ticket, now: datetime, end: VisitEnd, outcome: Outcome | None = None, closed_by: str | None = None) -> Visit:
     assert t.called_at is not None and t.window is not None
+    started = t.started_at
+    last = bundles.last_mark(t) if t.parts and t.service == t.origin_service else None
+    if last is not None:
+        # At a one-window bundle's window the parts ticked hold their own time: this visit runs on from the last tick.
+        started = max(datetime.fromisoformat(last), t.started_at or t.called_at)
     return Visit(
         ticket=t.id, leg=t.visits, day=t.day, number=t.number, service=t.service, zone=t.zone,
         priority=t.priority, window=t.window, clerk=t.clerk, queued_at=t.queued_at, called_at=t.called_at,
-        started_at=t.started_at, ended_at=now, end=end, outcome=outcome, recalls=t.recalls, closed_by=closed_by,
+        started_at=started, ended_at=now, end=end, outcome=outcome, recalls=t.recalls, closed_by=closed_by,
     )
 
 
@@ -350,8 +358,15 @@ def call_ticket(tx: Tx, number: int, ticket: Ticket, reason: str) -> Ticket:
     pinned = ticket.pinned_window
     if pinned is not None and pinned != number:
         raise Conflict(f"ticket {ticket.number} was sent to window {pinned}", code="pinned_elsewhere")
-    if pinned is None and ticket.service not in tx.config.windows[number].services:
-        raise Conflict(f"window {number} does not serve ticket {ticket.number}'s service", code="not_served_here")
+    served = tx.config.windows[number].services
+    if pinned is None and ticket.service not in served:
+        # A routed bundle waits in one queue of a parallel group, but any of the group's
+        # windows may call it: the part it is called for becomes its service.
+        svc = bundles.bundle_of(tx.config, ticket)
+        group = [p for p in bundles.current_step(svc, ticket) if p in served] if svc is not None and svc.routed else []
+        if not group:
+            raise Conflict(f"window {number} does not serve ticket {ticket.number}'s service", code="not_served_here")
+        ticket = replace(ticket, service=group[0], zone=tx.config.services[group[0]].zone)
     _close_current_for_next(tx, number, False)
     return _call(tx, tx.state.windows[number], ticket, {"chosen": True, "reason": reason.strip()[:100]})
 
@@ -396,17 +411,126 @@ def finish(tx: Tx, number: int, outcome: Outcome | None = Outcome.DONE, details:
     without a service: no hooks, no rating.
     """
     w, t = _current(tx, number, "finish", frozenset({Status.CALLED, Status.SERVING}))
+    svc = bundles.bundle_of(tx.config, t)
+    if svc is not None:
+        return _finish_bundle(tx, w, t, svc, outcome, details, closed_by)
     done = replace(t, status=Status.DONE, ended_at=tx.now, outcome=outcome)
     freed = replace(w, current=None)
-    extra: dict[str, Any] = {"details": details} if details else {}
-    if closed_by:
-        extra["closed_by"] = closed_by
     tx.emit("ticket.finished", ticket=done, window=freed, visit=_visit(t, tx.now, VisitEnd.FINISHED, outcome, closed_by),
-            extra=extra)
+            extra=_finish_extra(details, closed_by))
     if outcome is None:
         return done
     for on_finished in tx.hooks.finished:
         on_finished(tx, done, details or {})
+    tx.emit("evaluation.requested", ticket=done, window=freed)
+    return done
+
+
+def _finish_extra(details: dict[str, Any] | None, closed_by: str | None) -> dict[str, Any]:
+    extra: dict[str, Any] = {"details": details} if details else {}
+    if closed_by:
+        extra["closed_by"] = closed_by
+    return extra
+
+
+# -- bundles (一件事) -------------------------------------------------------------------
+
+
+def _part_visit(tx: Tx, t: Ticket, part: str, outcome: Outcome, closed_by: str | None = None) -> Visit:
+    """One part's visit. A routed part was called and waited for like any visit (``routed``);
+    a one-window part (``part``) is no call of its own: it ran from the tick before it (or
+    the start) to its own tick."""
+    end = VisitEnd.PART if t.service == t.origin_service else VisitEnd.ROUTED
+    return replace(_visit(t, tx.now, end, outcome, closed_by), service=part, zone=tx.config.services[part].zone)
+
+
+def _closing_visit(tx: Tx, t: Ticket, outcome: Outcome | None, closed_by: str | None) -> Visit:
+    """The visit that finishes a bundle ticket, under the bundle's own service: where the 一件事 is
+    served (办结) and rated. At a one-window bundle it is the call itself, its handling the time
+    after the last tick; a routed bundle's is a mark at its last window, taking no time."""
+    now = tx.now
+    visit = _visit(t, now, VisitEnd.FINISHED, outcome, closed_by)
+    if t.service == t.origin_service:
+        return visit
+    return replace(visit, service=t.origin_service, zone=tx.config.services[t.origin_service].zone, queued_at=now,
+                   called_at=now, started_at=now, recalls=0)
+
+
+def _part_hooks(tx: Tx, t: Ticket, part: str, outcome: Outcome, details: dict[str, Any] | None) -> None:
+    """Features see each part finished as a service of its own (a 容缺受理 record, a 办不成 ledger entry)."""
+    view = replace(t, service=part, zone=tx.config.services[part].zone, outcome=outcome)
+    for on_finished in tx.hooks.finished:
+        on_finished(tx, view, details or {})
+
+
+def _mark_part(tx: Tx, w: Window, t: Ticket, part: str, outcome: Outcome, details: dict[str, Any] | None,
+               closed_by: str | None) -> Ticket:
+    """Record one part done at a window (``ticket.part_done``): its visit, its outcome on the ticket."""
+    visit = _part_visit(tx, t, part, outcome, closed_by)
+    marked = replace(t, parts=bundles.mark(t, part, outcome, w.number, t.clerk, tx.now.isoformat()), visits=t.visits + 1)
+    tx.emit("ticket.part_done", ticket=marked, window=w, visit=visit,
+            extra={"part": part, "outcome": outcome.value, **_finish_extra(details, closed_by)})
+    _part_hooks(tx, marked, part, outcome, details)
+    return marked
+
+
+def tick_part(tx: Tx, number: int, part: str, outcome: Outcome, details: dict[str, Any] | None = None, *,
+              closed_by: str | None = None) -> Ticket:
+    """At a one-window bundle's window, one part is done (办结 / 容缺受理 / 办不成): a visit of its own."""
+    w, t = _current(tx, number, "tick a part of", frozenset({Status.CALLED, Status.SERVING}))
+    svc = bundles.bundle_of(tx.config, t)
+    if svc is None or svc.routed:
+        raise Conflict(f"ticket {t.number} is not a one-window bundle: finish it instead", code="not_one_window")
+    if part not in svc.bundle:
+        raise NotFound(f"{part!r} is not a part of {svc.name}", code="part_unknown")
+    if part not in bundles.open_parts(t):
+        raise Conflict(f"the part {tx.config.services[part].name} of {t.number} is done already", code="part_done")
+    return _mark_part(tx, w, t, part, outcome, details, closed_by)
+
+
+def _finish_bundle(tx: Tx, w: Window, t: Ticket, svc: Service, outcome: Outcome | None, details: dict[str, Any] | None,
+                   closed_by: str | None) -> Ticket:
+    """Finish a bundle ticket at a window: a routed one's part, or a one-window one's visit.
+
+    A routed ticket whose part is done joins the queue of the part that comes next at once
+    (``ticket.routed``), keeping its number, priority and rank (its place by the time it
+    was issued), so it is called again to the next window; after its last part
+    (``ticket.part_done``) it is done. A one-window bundle is done when every part was
+    ticked; a keypad's one "next" key, which cannot tick, gives the parts still open the
+    visit's outcome.
+    """
+    freed = replace(w, current=None)
+    if outcome is None:  # closed by a keypad's "next" without a start: no service, like any ticket
+        done = replace(t, status=Status.DONE, ended_at=tx.now, outcome=None)
+        tx.emit("ticket.finished", ticket=done, window=freed, visit=_visit(t, tx.now, VisitEnd.FINISHED, None, closed_by),
+                extra=_finish_extra(details, closed_by))
+        return done
+    if svc.routed:
+        left = [p for p in bundles.open_parts(t) if p != t.service]
+        if left:
+            visit = _part_visit(tx, t, t.service, outcome, closed_by)
+            marked = replace(t, parts=bundles.mark(t, t.service, outcome, w.number, t.clerk, tx.now.isoformat()))
+            nxt = bundles.next_queue(tx.state, svc, marked)
+            moved = replace(marked, status=Status.WAITING, service=nxt, zone=tx.config.services[nxt].zone,
+                            queued_at=tx.now, pinned_window=None, called_at=None, started_at=None, recalls=0)
+            tx.emit("ticket.routed", ticket=moved, window=freed, visit=visit,
+                    extra={"part": t.service, "outcome": outcome.value, "next": nxt, **_finish_extra(details, closed_by)})
+            _part_hooks(tx, moved, t.service, outcome, details)
+            return moved
+        t = _mark_part(tx, w, t, t.service, outcome, details, closed_by)
+    else:
+        left = bundles.open_parts(t)
+        if left and closed_by == "next":
+            for part in left:
+                t = _mark_part(tx, w, t, part, outcome, None, closed_by)
+        elif left:
+            names = "、".join(tx.config.services[p].name for p in left)
+            raise Conflict(f"ticket {t.number}: tick every part before finishing; still open: {names}",
+                           code="parts_open")
+    result = bundles.outcome(t.parts)
+    done = replace(t, status=Status.DONE, ended_at=tx.now, outcome=result)
+    tx.emit("ticket.finished", ticket=done, window=freed, visit=_closing_visit(tx, t, result, closed_by),
+            extra=_finish_extra(details, closed_by))
     tx.emit("evaluation.requested", ticket=done, window=freed)
     return done
 
@@ -445,6 +569,7 @@ def transfer(tx: Tx, number: int, *, service: str | None = None, to_window: int 
             raise Invalid("cannot transfer a ticket to its own window", code="transfer_target")
         served = tx.config.windows[to_window].services
         target_service, pinned = (t.service if t.service in served else served[0]), to_window
+    target_service = _bundle_transfer(tx, t, target_service, service is not None, to_window)
     at_head = tx.config.policy.transfer_to_head if head is None else head
     rank = queueing.head_rank(tx.state, target_service, tx.now) if at_head else queueing.tail_rank(tx.state, tx.now)
     moved = replace(
@@ -457,6 +582,28 @@ def transfer(tx: Tx, number: int, *, service: str | None = None, to_window: int 
         extra={"from_service": t.service, "from_window": number, "to_window": to_window},
     )
     return moved
+
+
+def _bundle_transfer(tx: Tx, t: Ticket, target: str, by_service: bool, to_window: int | None) -> str:
+    """Where a bundle ticket may be transferred: a routed one to an open part, a one-window one to a window of its bundle."""
+    svc = bundles.bundle_of(tx.config, t)
+    if svc is None:
+        return target
+    left = bundles.open_parts(t)
+    if not svc.routed:
+        if by_service or t.service not in tx.config.windows[to_window or 0].services:
+            raise Invalid(f"{t.number} is a one-window bundle: transfer it to another window of {svc.name}",
+                          code="transfer_target")
+        return t.service
+    if by_service:
+        if target not in left:
+            raise Invalid(f"{t.number} may go only to a part of {svc.name} still to do", code="transfer_target")
+        return target
+    served = tx.config.windows[to_window or 0].services
+    here = [p for p in [t.service, *left] if p in served]
+    if not here:
+        raise Invalid(f"window {to_window} serves no part of {svc.name} still to do", code="transfer_target")
+    return here[0]
 
 
 # -- windows' status ------------------------------------------------------------------
@@ -532,8 +679,10 @@ def evaluate(
         raise Invalid("a reason is required for 不满意 and 非常不满意", code="reason_required")
     if comment is not None and len(comment) > MAX_COMMENT:
         raise Invalid(f"comment over {MAX_COMMENT} characters", code="comment_too_long")
+    # A bundle is rated as itself (一件事), at the window of its last part.
+    service = ticket.origin_service if ticket.parts else ticket.service
     ev = Evaluation(
-        ticket=ticket.id, day=ticket.day, number=ticket.number, service=ticket.service, zone=ticket.zone,
+        ticket=ticket.id, day=ticket.day, number=ticket.number, service=service, zone=tx.config.services[service].zone if service in tx.config.services else ticket.zone,
         window=ticket.window, clerk=ticket.clerk, level=level, reasons=tuple(dict.fromkeys(reasons)),
         comment=comment or None, source=source, at=tx.now,
     )

@@ -16,6 +16,7 @@ from .config import HallConfig
 from .lanes import Key, SortedKeys, joined_key, order_key
 from .model import Doc, Event, Notice, Priority, Status, Ticket, VisitEnd, Window, WindowStatus, token_key
 
+SERVED_ENDS = frozenset({VisitEnd.FINISHED, VisitEnd.ROUTED, VisitEnd.PART})  # visits whose time was service
 RECENT_HANDLING = 20  # handling times kept per service for the ETA
 RECENT_CALLS = 30  # calls kept for screens that join late
 _MISSING = object()  # a journaled key that was not there before (or is gone after)
@@ -158,14 +159,23 @@ class HallState:
             self.windows[event.window.number] = event.window
             if old is None or (old.status is WindowStatus.CLOSED) != (event.window.status is WindowStatus.CLOSED):
                 self._count_staffed(event.window.number)
-        if event.visit is not None and event.visit.end is VisitEnd.FINISHED and event.visit.closed != "unstarted":
-            v = event.visit
-            recent = self.handling.get(v.service, ())
-            self.handling[v.service] = (recent + (v.handling_seconds,))[-RECENT_HANDLING:]
+        v = event.visit
+        if v is not None and v.end in SERVED_ENDS and v.closed != "unstarted":
+            tk = event.ticket
+            if tk is not None and tk.parts and v.service == tk.origin_service:
+                # A one-window bundle's visit is recorded part by part; its queue's ETA needs the whole.
+                began = tk.started_at or tk.called_at
+                if began is not None and tk.ended_at is not None:
+                    self._handled(v.service, (tk.ended_at - began).total_seconds())
+            else:
+                self._handled(v.service, v.handling_seconds)
         if event.notice is not None:
             self.notice = event.notice
         for doc in event.docs:
             self.put_doc(doc)
+
+    def _handled(self, service: str, seconds: float) -> None:
+        self.handling[service] = (self.handling.get(service, ()) + (seconds,))[-RECENT_HANDLING:]
 
     def put_doc(self, doc: Doc) -> None:
         if doc.live:
@@ -229,8 +239,7 @@ class HallState:
                 self.recent_calls = (self.recent_calls + (call,))[-RECENT_CALLS:]
             began = t.started_at or t.called_at
             if t.status is Status.DONE and t.outcome is not None and t.ended_at and began:
-                secs = (t.ended_at - began).total_seconds()
-                self.handling[t.service] = (self.handling.get(t.service, ()) + (secs,))[-RECENT_HANDLING:]
+                self._handled(t.service, (t.ended_at - began).total_seconds())
         self.recent_calls = tuple(sorted(self.recent_calls, key=lambda c: c["at"]))
         for w in windows:
             self.windows[w.number] = w

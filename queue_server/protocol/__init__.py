@@ -62,6 +62,8 @@ EVENT_NAMES = frozenset(
         "ticket.cancelled",
         "ticket.expired",
         "ticket.held",
+        "ticket.part_done",
+        "ticket.routed",
         "window.opened",
         "window.paused",
         "window.resumed",

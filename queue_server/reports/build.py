@@ -150,6 +150,13 @@ async def time_limit_report(book: Book, period: Period, by: str = "service") -> 
     return {"period": period.to_dict(), "by": by, "limits": limits, "hall": total, "rows": out}
 
 
+async def bundles_report(book: Book, period: Period) -> dict[str, Any]:
+    """一件事 figures per bundle: 办件量, completed / partly / abandoned, 一次办结率, 办理时长, 环节, 材料."""
+    rows, total = figures.bundle_table(book.config, await book.store.bundle_facts(period.first, period.last))
+    out = [{"key": k, "name": label(book.config, "service", k, {}), **rows[k]} for k in figures.sort_keys(rows)]
+    return {"period": period.to_dict(), "hall": total, "rows": out}
+
+
 async def attendance_report(book: Book, period: Period, by: str = "clerk", *, days: bool = False,
                             now: datetime | None = None) -> dict[str, Any]:
     if by not in ("clerk", "window"):
@@ -244,6 +251,9 @@ def tables_of(kind: str, report: dict[str, Any]) -> list[Table]:
         total = {"name": "合计", **report["hall"]}
         return [Table(f"等候预估 {label_}", [("name", files.KEY_TITLES[report["by"]]), *files.ETA],
                       report["rows"] + [total])]
+    if kind == "bundles":
+        total = {"name": "合计", **report["hall"]}
+        return [Table(f"一件事 {label_}", [("name", "一件事"), *files.BUNDLES], report["rows"] + [total])]
     if kind == "red-flags":
         return [Table(f"红旗窗口 {label_}", [("name", "窗口名称"), *files.RED_FLAGS], report["windows"])]
     if kind == "time-limits":
@@ -254,7 +264,7 @@ def tables_of(kind: str, report: dict[str, Any]) -> list[Table]:
 
 
 REPORT_TITLES = {"figures": "业务统计", "attendance": "考勤统计", "assessment": "考核", "red-flags": "红旗窗口",
-                 "eta": "等候预估准确度", "time-limits": "按时办结率"}
+                 "eta": "等候预估准确度", "time-limits": "按时办结率", "bundles": "一件事一次办"}
 
 
 def heading(hall: str, kind: str, report: dict[str, Any]) -> str:

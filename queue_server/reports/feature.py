@@ -75,6 +75,9 @@ class Reports(Feature):
             report("report_time_limits", "/reports/time-limits",
                    "按时办结率: tickets of services with a 办结时限 finished within it, by a dimension",
                    self._time_limits, by={"type": "string", "enum": list(time_limits.DIMENSIONS)}),
+            report("report_bundles", "/reports/bundles",
+                   "一件事 figures per bundle: 办件量, completed / partly / abandoned, 一次办结率, 办理时长, 环节, 材料",
+                   self._bundles),
             report("report_red_flags", "/reports/red-flags", "红旗窗口 candidates of a period and the criteria each window meets",
                    self._red_flags),
             command("assessment_correct", "Set a clerk's corrected score and deductions for a month", MANAGERS,
@@ -114,6 +117,9 @@ class Reports(Feature):
         report = await build.figures_report(self.book(c.hall.store), self._period(c), c.get("by", "service"),
                                             now=c.hall.clock.now())
         return self._respond("figures", report, c)
+
+    async def _bundles(self, c: Call) -> Any:
+        return self._respond("bundles", await build.bundles_report(self.book(c.hall.store), self._period(c)), c)
 
     async def _attendance(self, c: Call) -> Any:
         report = await build.attendance_report(self.book(c.hall.store), self._period(c), c.get("by", "clerk"),
@@ -173,7 +179,7 @@ class Reports(Feature):
 
 def _stats_row(r: dict[str, Any]) -> dict[str, Any]:
     counts = {k: r[k] for k in ("issued", "called", "served", "no_show", "cancelled", "transferred", "expired",
-                                "closed_by_next", "closed_unstarted")
+                                "closed_by_next", "closed_unstarted", "parts")
               if r.get(k) is not None}
     sat = r["satisfaction"]
     return {

@@ -29,6 +29,12 @@ Pure functions; every figure of every report is computed here and nowhere else.
   started count in **未开始即结束** (``closed_unstarted``) and not in 办结 (served),
   not in handling times and not in 未评价: nobody said they were served. A started
   one closed by the next key is 办结 and counts in both 办结 and 由下一位结束.
+- **Bundles** (一件事): each part is a visit under its own service, window and clerk,
+  counted in **parts** (环节办件) with its handling time; a route bundle's part was
+  called and waited for like any visit, a one-window bundle's part (ticked at the
+  window) was not. The bundle itself is served (办结) and rated once, under its own
+  service, at the window of its last part: its closing visit; a route bundle's closing
+  visit is a mark that takes no time and is no call.
 - **Satisfaction**: counts of levels 5..1 (非常满意 … 非常不满意) and of services not
   rated; the rate is (5 + 4 + 3) / rated; bad reviews are levels 2 and 1.
 """
@@ -42,7 +48,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, TypeVar
 
 from queue_server.core.config import HallConfig
-from queue_server.store.facts import UNSTARTED, US, EtaGroup, RatingGroup, TicketGroup, VisitGroup
+from queue_server.store.facts import BUNDLE_STATES, UNSTARTED, US, BundleGroup, EtaGroup, RatingGroup, TicketGroup, VisitGroup
 
 V = TypeVar("V")
 
@@ -64,7 +70,8 @@ BANDS = (("0-5", 300), ("5-10", 600), ("10-15", 900), ("15-20", 1200), ("20-30",
 DIMENSIONS = ("hall", "zone", "service", "department", "window", "clerk", "day", "month", "hour")
 TIME_DIMENSIONS = ("day", "month", "hour")
 TICKET_DIMENSIONS = ("hall", "zone", "service", "day", "month", "hour")  # where issued/cancelled mean something
-HANDLED = frozenset({"finished", "transferred", "held"})
+HANDLED = frozenset({"finished", "transferred", "held", "routed", "part"})
+PARTS = frozenset({"routed", "part"})  # visits that did one part of a bundle
 # Per ticket, by the status it ended the day in (served comes from the finishing visits).
 TICKET_COUNTS = {"no_show": "no_show", "cancelled": "cancelled", "expired": "expired", UNSTARTED: "closed_unstarted"}
 # Per visit, by how it ended (finished visits are served, counted apart).
@@ -84,6 +91,11 @@ class Standards:
         (the yellow ``handling`` alert threshold of each service), else not judged."""
         return cls({sid: svc.target_wait_minutes * 60.0 for sid, svc in cfg.services.items()},
                    {sid: m * 60.0 for sid, m in (handling_minutes or {}).items()})
+
+
+def handled(cfg: HallConfig, end: str, service: str) -> bool:
+    """Whether a visit that ended this way was handling time (a route bundle's closing mark is not)."""
+    return end in HANDLED and not (end == "finished" and service in cfg.services and cfg.services[service].routed)
 
 
 def key_function(cfg: HallConfig, by: str) -> Callable[[Any], Any]:
@@ -192,6 +204,7 @@ def _accumulate(cfg: HallConfig, by: str, visits: Iterable[VisitGroup], ratings:
                 tickets: Iterable[TicketGroup] | None, standards: Standards | None) -> dict[Any, dict[str, Any]]:
     std = standards or Standards.of(cfg)
     key = key_function(cfg, by)
+    routed = {sid for sid, s in cfg.services.items() if s.routed}
     acc: dict[Any, dict[str, Any]] = defaultdict(_row)
     per_ticket = tickets is not None
     for tg in tickets or ():
@@ -207,12 +220,18 @@ def _accumulate(cfg: HallConfig, by: str, visits: Iterable[VisitGroup], ratings:
         r = acc[key(vg)]
         c = r["counts"]
         unstarted = vg.closed == "unstarted"
+        # A route bundle's closing visit marks where it was served; it is no call and takes no time.
+        mark = vg.end == "finished" and vg.service in routed
         if vg.closed:
             c["closed_by_next"] += len(vg.waits_us)
         if vg.end == "finished" and not unstarted:
             # A ticket is finished by one visit: it is served, and rated, where that visit was.
             c["served"] += len(vg.waits_us)
-        if not per_ticket:
+        if vg.end in PARTS:
+            c["parts"] += len(vg.waits_us)
+        if mark:
+            continue
+        if not per_ticket and vg.end != "part":
             c["called"] += len(vg.waits_us)
             name = "closed_unstarted" if unstarted else VISIT_COUNTS.get(vg.end)
             if name:
@@ -238,6 +257,7 @@ def _figures(r: dict[str, Any], per_ticket: bool) -> dict[str, Any]:
         "expired": c.get("expired", 0) if per_ticket else None,
         "closed_by_next": c.get("closed_by_next", 0),
         "closed_unstarted": c.get("closed_unstarted", 0),
+        "parts": c.get("parts", 0),
         "no_show_rate": round(c.get("no_show", 0) / c["called"], 4) if c.get("called") else None,
         "wait": r["wait"].summary(bands=True),
         "handling": r["handling"].summary(bands=False),
@@ -305,3 +325,57 @@ def eta_table(cfg: HallConfig, by: str, groups: Iterable[EtaGroup]) -> tuple[dic
         every[0].extend(g.promised_s)
         every[1].extend(g.waited_s)
     return {k: eta_accuracy(*v) for k, v in rows.items()}, eta_accuracy(*every)
+
+
+# -- bundles (一件事) ------------------------------------------------------------------------------
+
+
+def bundle_table(cfg: HallConfig, groups: Iterable[BundleGroup]) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """The 一件事 figures per bundle (rows) and for every bundle together (total).
+
+    - **办件量** (``handled``): bundles at least one part of which was served, or that were
+      finished: completed + partly + not_done.
+    - **一次办结** (``first_time``): bundles whose every part was 办结, with nothing to bring
+      later (a part 容缺受理 is completed, not 一次办结); the rate is of the 办件量.
+    - **办理时长** (``elapsed``): issue → the last part done, of the bundles finished.
+    - **环节** (``steps``): the steps a citizen goes through: a one-window bundle is one, a
+      route bundle one per step of its route; ``parts`` the services it bundles and
+      ``materials`` its 申请材料, both from the configuration.
+    """
+    acc: dict[str, dict[str, Any]] = defaultdict(lambda: {"counts": defaultdict(int), "elapsed": Series()})
+    for g in groups:
+        r = acc[g.service]
+        r["counts"][g.state] += g.count
+        r["counts"]["first_time"] += g.first_time
+        r["elapsed"].add(g.elapsed_us, None)
+    for sid, svc in cfg.services.items():
+        if svc.is_bundle:
+            acc[sid]  # every bundle has its row, issued or not
+    total: dict[str, Any] = {"counts": defaultdict(int), "elapsed": Series()}
+    for r in acc.values():
+        for name, n in r["counts"].items():
+            total["counts"][name] += n
+        total["elapsed"].merge(r["elapsed"])
+    rows = {sid: {**_bundle_figures(r), **_bundle_plan(cfg, sid)} for sid, r in acc.items()}
+    return rows, _bundle_figures(total)
+
+
+def _bundle_figures(r: dict[str, Any]) -> dict[str, Any]:
+    c = r["counts"]
+    handled = c.get("completed", 0) + c.get("partly", 0) + c.get("not_done", 0)
+    elapsed = r["elapsed"].summary(bands=False)
+    return {
+        "issued": sum(c.get(s, 0) for s in BUNDLE_STATES), "handled": handled,
+        **{s: c.get(s, 0) for s in BUNDLE_STATES},
+        "first_time": c.get("first_time", 0),
+        "first_time_rate": round(c.get("first_time", 0) / handled, 4) if handled else None,
+        "elapsed": {k: elapsed[k] for k in ("count", "mean", "p90", "max")},
+    }
+
+
+def _bundle_plan(cfg: HallConfig, service: str) -> dict[str, Any]:
+    svc = cfg.services.get(service)
+    if svc is None:  # a bundle no longer in the configuration
+        return {"mode": None, "parts": None, "steps": None, "materials": None}
+    return {"mode": svc.mode, "parts": len(svc.bundle), "steps": len(svc.route) if svc.routed else 1,
+            "materials": svc.materials or None}

@@ -41,7 +41,7 @@ FORMATS = {MINUTES: "0.0", RATE: "0.0%"}
 FIGURES: list[Column] = [
     ("issued", "取号数"), ("called", "呼叫数"), ("served", "办结数"), ("no_show", "过号数"), ("cancelled", "取消数"),
     ("transferred", "转办数"), ("expired", "过期数"), ("no_show_rate", "过号率", RATE),
-    ("closed_by_next", "由下一位结束"), ("closed_unstarted", "未开始即结束"),
+    ("closed_by_next", "由下一位结束"), ("closed_unstarted", "未开始即结束"), ("parts", "一件事环节办件"),
     ("wait.mean", "平均等候(分)", MINUTES), ("wait.p90", "等候P90(分)", MINUTES), ("wait.max", "最长等候(分)", MINUTES),
     *[(f"wait.bands.{name}", f"等候{name.replace('-', '–')}分钟") for name, _ in BANDS],
     ("wait.over_standard", "等候超时数"), ("wait.over_standard_rate", "等候超时率", RATE),
@@ -92,6 +92,14 @@ RED_FLAGS: list[Column] = [
     ("window", "窗口"), ("candidate", "红旗窗口候选"), ("served", "办结数"), ("satisfaction_rate", "满意率", RATE),
     ("bad_reviews", "差评数"), ("over_handling_rate", "办理超时率", RATE), ("attendance_faults", "考勤异常"),
     ("misses", "未达标项"),
+]
+
+BUNDLES: list[Column] = [
+    ("issued", "取号数"), ("handled", "办件量"), ("completed", "全部办结"), ("partly", "部分办结"),
+    ("not_done", "未能办理"), ("abandoned", "放弃"), ("open", "办理中"), ("first_time", "一次办结"),
+    ("first_time_rate", "一次办结率", RATE), ("elapsed.mean", "平均办理时长(分)", MINUTES),
+    ("elapsed.p90", "办理时长P90(分)", MINUTES), ("elapsed.max", "最长办理时长(分)", MINUTES),
+    ("parts", "环节事项数"), ("steps", "办理环节"), ("materials", "申请材料(份)"), ("mode", "办理方式"),
 ]
 
 ETA: list[Column] = [

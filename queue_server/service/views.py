@@ -10,7 +10,7 @@ import itertools
 from datetime import datetime
 from typing import Any
 
-from queue_server.core import queueing
+from queue_server.core import bundles, queueing
 from queue_server.core.clock import within_hours
 from queue_server.core.config import HallConfig
 from queue_server.core.model import Priority, Status, Ticket
@@ -36,24 +36,32 @@ def ticket(st: HallState, t: Ticket, *, token: str | None = None, ahead: int | N
         data["eta_minutes"] = None
     if t.window is not None and t.window in cfg.windows:
         data["window_name"] = cfg.windows[t.window].name
+    bundle = bundles.bundle_of(cfg, t)
+    if bundle is not None:
+        data["parts"] = bundles.progress(cfg, t)
+        data["bundle"] = {"id": bundle.id, "name": bundle.name, "name_en": bundle.name_en, "mode": bundle.mode,
+                          "left": len(bundles.open_parts(t))}
     return data
 
 
 def service(st: HallState, service_id: str) -> dict[str, Any]:
     svc = st.config.services[service_id]
+    # A route bundle's new ticket joins its first part's queue: its wait and windows are that queue's.
+    # (Its own queue stays empty: its tickets are counted where they wait, in the parts' queues.)
+    at = bundles.next_queue(st, svc) if svc.routed else service_id
     queue = st.waiting.get(service_id, {})
     first = st.oldest_waiting(service_id)
     oldest = first.queued_at if first is not None else None
     return {
         "id": svc.id, "name": svc.name, "name_en": svc.name_en, "zone": svc.zone, "prefix": svc.prefix,
-        "bundle": list(svc.bundle), "waiting": len(queue),
+        "bundle": list(svc.bundle), "mode": svc.mode or None, "waiting": len(queue),
         "priority_waiting": st.priority_waiting.get(service_id, 0),
-        "eta_minutes": queueing.eta_minutes(st, service_id, queueing.tail_ahead(st, service_id, Priority.NORMAL)),
+        "eta_minutes": queueing.eta_minutes(st, at, queueing.tail_ahead(st, at, Priority.NORMAL)),
         "issued": st.counters.get(service_id, 0), "daily_limit": svc.daily_limit,
         "remaining": max(0, svc.daily_limit - st.counters.get(service_id, 0)),
         "oldest_since": oldest.isoformat() if oldest else None,
         "target_wait_minutes": svc.target_wait_minutes,
-        "windows_open": st.staffed_windows(service_id),
+        "windows_open": st.staffed_windows(at),
     }
 
 

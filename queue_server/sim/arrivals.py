@@ -112,11 +112,12 @@ def read_trace(path: str | Path, *, day: date | None = None) -> list[Arrival]:
 
 
 def pooled(cfg: HallConfig, zones: tuple[str, ...]) -> HallConfig:
-    """The hall as replayed: windows of pooled zones list every service of their zone after their own."""
+    """The hall as replayed: windows of pooled zones list every service of their zone after their own
+    (but a route bundle, which is served part by part at its parts' windows)."""
     if not zones:
         return cfg
     windows = {}
     for n, w in cfg.windows.items():
-        extra = tuple(s.id for s in cfg.services.values() if w.zone in zones and s.zone == w.zone)
+        extra = tuple(s.id for s in cfg.services.values() if w.zone in zones and s.zone == w.zone and not s.routed)
         windows[n] = replace(w, services=tuple(dict.fromkeys(w.services + extra)))
     return replace(cfg, windows=windows)

@@ -29,7 +29,7 @@ import heapq
 import math
 import sys
 from collections import defaultdict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Iterable
 
@@ -37,6 +37,7 @@ from queue_server.core.clock import spans_on
 from queue_server.core.config import HallConfig
 
 from .arrivals import Arrival, Settings, pooled, read_trace, settings
+from .parts import first_queues
 
 Plan = dict[str, dict[int, int]]  # zone -> hour of the day -> windows open
 
@@ -69,7 +70,10 @@ class Model:
 
     def __init__(self, cfg: HallConfig, arrivals: list[Arrival], options: Settings, target_wait: float | None = None) -> None:
         self.cfg = pooled(cfg, options.pooled_zones)
-        self.arrivals = sorted(arrivals, key=lambda a: (a.at, a.seq))
+        # A route bundle's citizen first queues for its first part; the model gives that queue the
+        # bundle's whole time (its later parts are served by the same zone's windows).
+        self.arrivals = sorted((replace(a, service=first_queues(cfg, a.service)[0]) for a in arrivals),
+                               key=lambda a: (a.at, a.seq))
         self.options = options
         day = self.arrivals[0].at.astimezone(cfg.hall.tz).date()
         self.spans = spans_on(day, cfg.hall.tz, cfg.hall.hours)

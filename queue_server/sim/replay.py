@@ -28,7 +28,7 @@ from typing import Any, Awaitable, Callable
 from queue_server.core.clock import ManualClock, spans_on
 from queue_server.core.config import HallConfig
 from queue_server.core.errors import HallError
-from queue_server.core.model import REASONS, DeviceToken, Person
+from queue_server.core.model import REASONS, DeviceToken, Person, Status
 from queue_server.protocol import PAUSE_REASONS
 from queue_server.reports import figures
 from queue_server.service import auth
@@ -36,6 +36,7 @@ from queue_server.service.auth import Principal
 from queue_server.service.hall import Hall
 from queue_server.store import Store
 
+from . import parts
 from .arrivals import Arrival, Settings, pooled, read_trace, settings, validate  # noqa: F401  (the replayer's inputs)
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
@@ -70,7 +71,9 @@ class ReplayResult:
     day: str
     arrivals: int
     issued: int = 0
-    served: int = 0
+    served: int = 0  # citizens served (a bundle once, after its last part)
+    parts: int = 0  # bundle parts done (一件事的环节)
+    bundles: int = 0  # bundle tickets done after their last part
     no_shows: int = 0
     ratings: int = 0
     pauses: int = 0
@@ -81,7 +84,9 @@ class ReplayResult:
     eta: dict[str, Any] | None = None  # figures.eta_accuracy of the day's promised waits
 
     def line(self) -> str:
-        text = (f"{self.day}: {self.arrivals} arrivals, {self.issued} issued, {self.served} served, {self.no_shows} no-shows, "
+        bundles = f"{self.bundles} bundles done ({self.parts} parts), " if self.bundles or self.parts else ""
+        text = (f"{self.day}: {self.arrivals} arrivals, {self.issued} issued, {self.served} served, {bundles}"
+                f"{self.no_shows} no-shows, "
                 f"{self.ratings} ratings, {self.pauses} pauses, {self.late_sign_ins} late sign-ins, {self.events} events "
                 f"in {self.seconds:.2f} s" + (f", {len(self.failures)} failures" if self.failures else ""))
         if self.eta and self.eta["tickets"]:
@@ -155,7 +160,7 @@ class Replayer:
             # Citizens who just took a ticket wake the clerk idle longest among those serving them.
             for _, _, _, fn, args in due:
                 if fn == self._arrive:
-                    idle = self._idle_desk_for(args[0].service)
+                    idle = self._idle_desk_for(*parts.first_queues(self.hall.config, args[0].service))
                     if idle is not None:
                         jobs.append(self._next(idle))
             await asyncio.gather(*jobs)
@@ -163,9 +168,9 @@ class Replayer:
         self.result.seconds = time.perf_counter() - started
         return self.result
 
-    def _idle_desk_for(self, service: str) -> _Desk | None:
+    def _idle_desk_for(self, *services: str) -> _Desk | None:
         for n in self.idle:
-            if service in self.hall.config.windows[n].services:
+            if any(s in self.hall.config.windows[n].services for s in services):
                 del self.idle[n]
                 return self.desks[n]
         return None
@@ -250,14 +255,25 @@ class Replayer:
                 self.idle[n] = None
             return
         a = self.by_ticket[called["id"]]
-        if a.no_show:
+        # A citizen who does not come misses the first call; one guided on to a bundle's next part is there.
+        if a.no_show and not any(p["outcome"] for p in called.get("parts", ())):
             for k in range(1, self.options.recalls + 1):
                 self.later(k * self.options.recall_seconds, self._recall, desk)
             self.later((self.options.recalls + 1) * self.options.recall_seconds, self._miss, desk)
-        else:
-            if self.options.walk_seconds:
-                self.later(self.options.walk_seconds, self._start, desk)
-            self.later(self.options.walk_seconds + a.service_seconds, self._finish, desk, called["id"])
+            return
+        if self.options.walk_seconds:
+            self.later(self.options.walk_seconds, self._start, desk)
+        shares = parts.split_seconds(self.hall.config, a.service, a.service_seconds)
+        bundle = called.get("bundle")
+        if bundle is None or bundle["mode"] == "route":
+            seconds = shares[called["service"]] if bundle is not None else a.service_seconds
+            self.later(self.options.walk_seconds + seconds, self._finish, desk, called["id"])
+            return
+        at = self.options.walk_seconds
+        for part in called["parts"]:  # one window, every part: ticked one after another
+            at += shares[part["service"]]
+            self.later(at, self._tick, desk, part["service"])
+        self.later(at, self._finish, desk, called["id"])
 
     async def _recall(self, desk: _Desk) -> None:
         await self._step(self.hall.execute("recall", desk.clerk, window=desk.number))
@@ -269,15 +285,32 @@ class Replayer:
     async def _start(self, desk: _Desk) -> None:
         await self._step(self.hall.execute("start", desk.clerk, window=desk.number))
 
+    async def _tick(self, desk: _Desk, part: str) -> None:
+        await self._step(self.hall.execute("tick_part", desk.clerk, window=desk.number, part=part))
+        self.result.parts += 1
+
     async def _finish(self, desk: _Desk, ticket: str) -> None:
         a = self.by_ticket[ticket]
-        self.result.served += 1
+        t = self.hall.state.ticket(ticket)
+        bundle = t is not None and bool(t.parts)
+        routed = t is not None and bundle and t.service != t.origin_service
+        left = sum(1 for p in t.parts if p["outcome"] is None) if t is not None else 0
+        last = not routed or left == 1
+        self.result.served += 1 if last else 0
+        self.result.parts += 1 if routed else 0
+        self.result.bundles += 1 if bundle and last else 0
         steps = [self.hall.execute("finish", desk.clerk, window=desk.number)]
-        if a.rating is not None and self.options.rate_seconds:
+        if a.rating is not None and last and self.options.rate_seconds:
             self.later(self.options.rate_seconds, self._step_rate, ticket, a.rating)
-        elif a.rating is not None:
+        elif a.rating is not None and last:
             steps.append(self._rate(ticket, a.rating))
         await self._next(desk, *steps, served=True)
+        # A routed bundle waits for its next part now: a clerk idle at that part's window calls it.
+        moved = self.hall.state.ticket(ticket)
+        if not last and moved is not None and moved.status is Status.WAITING:
+            idle = self._idle_desk_for(moved.service)
+            if idle is not None:
+                await self._next(idle)
 
     async def _step_rate(self, ticket: str, level: int) -> None:
         await self._step(self._rate(ticket, level))

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Hashable, Iterable, Protocol, TypeVar
 
-from queue_server.core.model import Evaluation, Event, Status, Ticket, Visit, VisitEnd
+from queue_server.core.model import TERMINAL, Evaluation, Event, Status, Ticket, Visit, VisitEnd
 
 # How facts may be split in time; None keeps the whole period together.
 TIME_SPLITS = (None, "day", "month", "hour")
@@ -125,6 +125,41 @@ class EtaGroup:
     service: str  # the service the ticket was issued for
     promised_s: list[int]
     waited_s: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class BundleGroup:
+    """Bundle tickets (一件事) issued for one bundle that ended in one way.
+
+    ``state``: ``completed`` (every part 办结 or 容缺受理), ``partly`` (some parts so, the
+    citizen left or the rest could not be done), ``not_done`` (finished with no part done),
+    ``abandoned`` (left before any part was done: cancelled, missed, expired) or ``open``.
+    """
+
+    time: str  # the day, month or hour ("09") of issue, or ""
+    service: str  # the bundle
+    state: str
+    count: int
+    first_time: int  # of them, bundles whose every part was 办结 (一次办结: nothing to bring later)
+    elapsed_us: list[int]  # issue → last part done, of those finished
+
+
+BUNDLE_STATES = ("completed", "partly", "not_done", "abandoned", "open")
+_ACCEPTED = frozenset({"done", "pending_materials"})
+
+
+def bundle_state(t: Ticket) -> str:
+    """How a bundle ticket ended, from its parts (see ``BundleGroup``)."""
+    accepted = sum(1 for p in t.parts if p["outcome"] in _ACCEPTED)
+    # A no-show is counted as gone, as in the day's figures (过号), unless it comes back.
+    left = t.status in TERMINAL or t.status is Status.NO_SHOW
+    if accepted == len(t.parts):
+        return "completed"
+    if not left:
+        return "open"
+    if accepted:
+        return "partly"
+    return "not_done" if t.status is Status.DONE else "abandoned"
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +297,21 @@ def eta_groups(tickets: Iterable[Ticket], time: str | None = None) -> list[EtaGr
     return [EtaGroup(*k, p, w) for k, (p, w) in acc.items()]
 
 
+def bundle_groups(tickets: Iterable[Ticket], time: str | None = None) -> list[BundleGroup]:
+    """Group bundle tickets by (time of issue, bundle, state); other tickets are skipped."""
+    check_split(time)
+    acc: dict[tuple[str, str, str], list[Any]] = defaultdict(lambda: [0, 0, []])
+    for t in tickets:
+        if not t.parts:
+            continue
+        a = acc[(_time_of(t.day, t.issued_at.isoformat(), time), t.origin_service, bundle_state(t))]
+        a[0] += 1
+        a[1] += all(p["outcome"] == "done" for p in t.parts)
+        if t.status is Status.DONE and t.ended_at is not None:
+            a[2].append((t.ended_at - t.issued_at) // MICROSECOND)
+    return [BundleGroup(*k, n, f, e) for k, (n, f, e) in acc.items()]
+
+
 def rating_groups(evaluations: Iterable[Evaluation], time: str | None = None,
                   visits: Iterable[Visit] = ()) -> list[RatingGroup]:
     """Group ratings the way ``Store.rating_facts`` does; by hour a rating counts in the hour of the
@@ -317,6 +367,9 @@ class FactsFromRecords:
 
     async def eta_facts(self: _Records, day_from: str, day_to: str, time: str | None = None) -> list[EtaGroup]:
         return eta_groups(await self.tickets(day_from, day_to), time)
+
+    async def bundle_facts(self: _Records, day_from: str, day_to: str, time: str | None = None) -> list[BundleGroup]:
+        return bundle_groups(await self.tickets(day_from, day_to), time)
 
     async def busy_facts(self: _Records, day_from: str, day_to: str) -> list[BusyRow]:
         return busy_rows(visit_groups(await self.visits(day_from, day_to), "day"))

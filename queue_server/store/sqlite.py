@@ -26,6 +26,7 @@ from queue_server.core.model import DeviceToken, Doc, Evaluation, Event, Notice,
 from . import sqlite_outbox
 from .base import History, Loaded, SeqConflict, StoreError
 from .facts import (
+    BundleGroup,
     SERVED_ENDS,
     BusyRow,
     EtaGroup,
@@ -36,6 +37,7 @@ from .facts import (
     TicketGroup,
     VisitGroup,
     WindowMark,
+    bundle_groups,
     check_split,
     regroup_ratings,
     regroup_tickets,
@@ -482,6 +484,17 @@ class SqliteStore(sqlite_outbox.OutboxOnSqlite):
 
         groups = await self._read(run)
         return groups if time == "hour" else regroup_tickets(groups, time)
+
+    async def bundle_facts(self, day_from: str, day_to: str, time: str | None = None) -> list[BundleGroup]:
+        """Bundle tickets (一件事) by (time of issue, bundle, how they ended); only their rows are read."""
+        check_split(time)
+
+        def run(conn: sqlite3.Connection) -> list[Ticket]:
+            return [Ticket.from_dict(json.loads(r[0])) for r in conn.execute(
+                "SELECT row FROM tickets WHERE day BETWEEN ? AND ? AND json_array_length(row, '$.parts') > 0",
+                (day_from, day_to))]
+
+        return bundle_groups(await self._read(run), time)
 
     async def eta_facts(self, day_from: str, day_to: str, time: str | None = None) -> list[EtaGroup]:
         """Promised and actual waits (whole seconds) of the tickets called, by (time, issued service)."""

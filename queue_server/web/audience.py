@@ -47,6 +47,10 @@ def touched_services(hall: Hall, event: Event) -> list[str]:
         wcfg = hall.config.windows.get(event.window.number)
         for service in wcfg.services if wcfg is not None else ():
             found[service] = None  # staffed windows drive the ETA
+    # A route bundle shows its first part's queue (views.service): it changes with that queue.
+    for svc in hall.config.services.values():
+        if svc.routed and any(part in found for part in svc.route[0]):
+            found[svc.id] = None
     return list(found)
 
 

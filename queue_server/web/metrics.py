@@ -86,7 +86,7 @@ class Metrics:
         t, v = event.ticket, event.visit
         if event.name == "ticket.called" and t is not None and t.called_at == t.first_called_at and t.called_at:
             self.waits.labels(t.service).observe((t.called_at - t.issued_at).total_seconds())
-        if v is not None and v.end in figures.HANDLED:
+        if v is not None and figures.handled(self.hall.config, v.end, v.service):
             self.handling.labels(v.service).observe(v.handling_seconds)
 
     async def render(self) -> bytes:

@@ -83,12 +83,12 @@ PAGES = {
     p.name: p
     for p in (
         Page("index", "index.html", "index.js", "index.css", ("index.",), "index.title"),
-        Page("kiosk", "kiosk.html", "kiosk.js", "kiosk.css", ("kiosk.", "err.", "prio."), "kiosk.title", shared=True),
-        Page("track", "track.html", "track.js", "track.css", ("track.", "status.", "rate.", "err.", "prio.", "assist."),
+        Page("kiosk", "kiosk.html", "kiosk.js", "kiosk.css", ("kiosk.", "err.", "prio.", "part."), "kiosk.title", shared=True),
+        Page("track", "track.html", "track.js", "track.css", ("track.", "status.", "rate.", "err.", "prio.", "assist.", "part."),
              "track.title"),
         Page("console", "console.html", "console.js", "console.css",
              ("console.", "status.", "wstatus.", "pause.", "outcome.", "prio.", "err.", "login.", "pick.", "dur.",
-              "assist."),
+              "assist.", "part."),
              "console.title"),
         Page("guide", "guide.html", "guide.js", "guide.css", ("gd.", "help.", "assist.", "prio.", "err.", "login.", "dur."),
              "gd.title"),

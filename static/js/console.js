@@ -6,7 +6,7 @@
 // calls twice; and every ticket action carries the ticket shown (`expect`), so the
 // server refuses one decided on an out-of-date screen.
 
-import { $, $$, api, ApiError, explain, expose, fmtDuration, h, hall, Live, nameOf, onLangChange, secondsSince, setCsrf, setText, showAssist, signInForm, startPage, t, toast } from "./hallcall.js";
+import { $, $$, api, ApiError, explain, expose, fmtDuration, h, hall, Live, nameOf, onLangChange, partsList, secondsSince, setCsrf, setText, showAssist, signInForm, startPage, t, toast } from "./hallcall.js";
 
 const windowsByNumber = new Map(hall.windows.map((w) => [w.number, w]));
 const servicesById = new Map(hall.services.map((s) => [s.id, s]));
@@ -260,6 +260,7 @@ function render() {
   }
   $("#c-prio").hidden = !tk || tk.priority !== "green";
   renderAssist();
+  renderParts();
   renderTimer();
   setText($("#c-pause-label"), status === "paused" ? t("console.resume") : t("console.pause"));
   enableActions();
@@ -270,6 +271,22 @@ function render() {
   setText($("#c-noshows"), today.no_show ?? 0);
   setText($("#c-waiting"), (queue.queue || []).length);
   renderQueue();
+}
+
+/** A bundle's parts at the window: what is left; at a one-window bundle, buttons to tick each part. */
+function renderParts() {
+  const tk = ticket;
+  const box = $("#c-parts");
+  box.hidden = !(tk && tk.parts && tk.parts.length);
+  if (box.hidden) return;
+  const here = ["called", "serving"].includes(tk.status);
+  const oneWindow = tk.service === tk.origin_service; // a route bundle's ticket is at one part's window
+  const tick = oneWindow && here ? (part) => h("span", { class: "c-tick" },
+    ...[["done", "console.tick_done"], ["pending_materials", "console.tick_pending"], ["not_done", "console.tick_not_done"]]
+      .map(([outcome, key]) => h("button", { type: "button", class: "hc-btn c-tick-btn", dataset: { outcome },
+        onclick: () => run(async () => takeTicket(await act("tick-part", { part, outcome }))) }, t(key)))) : null;
+  $("#c-parts-list").replaceChildren(partsList(tk, servicesById, tick));
+  setText($("#c-parts-left"), t("console.parts_left", { n: tk.parts.filter((p) => p.outcome == null).length }));
 }
 
 function renderTimer() {

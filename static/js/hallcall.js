@@ -98,6 +98,22 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+/** A bundle ticket's parts (一件事) as a list: each part's name and where it stands (done, 容缺受理,
+ *  办不成, now, to do); `tick(part)` gives an open part's extra controls (the console's tick buttons). */
+export function partsList(ticket, services, tick = null) {
+  const list = h("ol", { class: "hc-parts" });
+  for (const p of (ticket && ticket.parts) || []) {
+    const s = services.get(p.service);
+    const current = p.outcome == null && p.service === ticket.service && ["called", "serving"].includes(ticket.status);
+    const state = p.outcome || (current ? "current" : "todo");
+    list.append(h("li", { dataset: { part: p.service, state } },
+      h("span", { class: "hc-part-name" }, s ? nameOf(s) : p.service),
+      h("span", { class: "hc-part-state" }, t(`part.${state}`)),
+      p.outcome == null && tick ? tick(p.service) : null));
+  }
+  return list;
+}
+
 /** A clerk's photo, or the first character of the name on a coloured disc. */
 export function renderPhoto(box, url, name) {
   const key = `${url || ""}|${name || ""}`;

@@ -5,7 +5,7 @@
 // for a closed hall, exhausted tickets and an unreachable server; back to the start
 // after a timeout. It shows nothing about anyone but the ticket just taken.
 
-import { $, $$, ApiError, Live, api, boot, deviceToken, explain, expose, hall, connection, hallIsOpen, isOnline, nameOf, noWindowText, onLangChange, params, resetLang, setText, startPage, t } from "./hallcall.js";
+import { $, $$, ApiError, Live, api, boot, deviceToken, explain, expose, hall, connection, hallIsOpen, isOnline, nameOf, noWindowText, onLangChange, params, partsList, resetLang, setText, startPage, t } from "./hallcall.js";
 import { qrSvg } from "./qr.js";
 
 const IDLE_MS = (params.idle || 60) * 1000;
@@ -257,7 +257,11 @@ function renderTicket() {
   if (!ticket) return;
   const s = services.get(ticket.service) || { name: ticket.service_name, name_en: ticket.service_name_en };
   setText($("#k-ticket-number"), ticket.number);
-  setText($("#k-ticket-service"), nameOf(s));
+  // A bundle (一件事) is named as itself, with its parts in the order they are served.
+  const bundle = ticket.bundle ? services.get(ticket.origin_service) || ticket.bundle : null;
+  setText($("#k-ticket-service"), nameOf(bundle || s));
+  $("#k-ticket-parts").hidden = !bundle;
+  if (bundle) $("#k-ticket-parts-list").replaceChildren(partsList(ticket, services));
   setText($("#k-ticket-ahead"), t("kiosk.people_n", { n: ticket.ahead ?? 0 }));
   setText($("#k-ticket-eta"), etaText(ticket.eta_minutes));
   $("#k-ticket-eta").classList.toggle("no-window", ticket.eta_minutes == null);

@@ -18,6 +18,7 @@ const FIGURES = [
   ["rp.col_no_show", (r) => r.no_show],
   ["rp.col_closed_by_next", (r) => r.closed_by_next],
   ["rp.col_closed_unstarted", (r) => r.closed_unstarted],
+  ["rp.col_parts", (r) => r.parts],
   ["rp.col_wait_mean", (r) => minutes(r.wait.mean)],
   ["rp.col_wait_p90", (r) => minutes(r.wait.p90)],
   ["rp.col_wait_max", (r) => minutes(r.wait.max)],
@@ -112,7 +113,20 @@ const ASSIST = [
   ["rp.col_help_minutes", (r) => r.help_minutes],
   ["rp.col_mean_help", (r) => dash(r.mean_help_minutes)],
 ];
-// The groupings each report offers (the figures offer every dimension but a guide).
+// 一件事: each bundle's tickets by how they ended, 一次办结率, time from the ticket to the last part.
+const BUNDLES = [
+  ["rp.col_name", (r) => r.name],
+  ["rp.col_issued", (r) => r.issued],
+  ["rp.col_handled", (r) => r.handled],
+  ["rp.col_completed", (r) => r.completed],
+  ["rp.col_partly", (r) => r.partly],
+  ["rp.col_abandoned", (r) => r.abandoned],
+  ["rp.col_first_time", (r) => percent(r.first_time_rate)],
+  ["rp.col_elapsed", (r) => minutes(r.elapsed.mean)],
+  ["rp.col_steps", (r) => dash(r.steps)],
+  ["rp.col_materials", (r) => dash(r.materials)],
+];
+
 // -- the query ---------------------------------------------------------------------------------
 
 function periodQuery() {
@@ -203,6 +217,10 @@ function render() {
     const single = Object.keys(data.months).length <= 1 && data.period.kind !== "quarter" && data.period.kind !== "year";
     columns = last.by === "department" ? DEPARTMENT_SCORES : single ? MONTH : PERIOD_SCORES;
     rows = last.by === "department" ? data.departments : data.rows;
+  } else if (report === "bundles") {
+    columns = BUNDLES;
+    rows = data.rows;
+    total = { ...data.hall, name: t("rp.total") };
   } else {
     columns = RED_FLAGS;
     rows = data.windows;

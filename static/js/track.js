@@ -3,7 +3,7 @@
 // while waiting, and the rating after the service. It subscribes to its own ticket's
 // topic only, so it never learns anything about other citizens.
 
-import { $, $$, ApiError, Live, api, explain, expose, hall, nameOf, noWindowText, onLangChange, params, setText, showAssist, startPage, t, toast } from "./hallcall.js";
+import { $, $$, ApiError, Live, api, explain, expose, hall, nameOf, noWindowText, onLangChange, partsList, params, setText, showAssist, startPage, t, toast } from "./hallcall.js";
 
 const token = params.token;
 const windowsByNumber = new Map(hall.windows.map((w) => [w.number, w]));
@@ -77,7 +77,10 @@ function render() {
   const st = ticket.status;
   setText($("#tr-number"), ticket.number);
   const s = servicesById.get(ticket.service);
-  setText($("#tr-service"), s ? nameOf(s) : ticket.service_name || "");
+  const bundle = ticket.parts && ticket.parts.length ? servicesById.get(ticket.origin_service) : null;
+  const part = bundle && ticket.service !== ticket.origin_service && s ? ` · ${nameOf(s)}` : "";
+  setText($("#tr-service"), bundle ? nameOf(bundle) + part : s ? nameOf(s) : ticket.service_name || "");
+  renderParts();
   $("#tr-status").dataset.status = st;
   $("#tr-prio").hidden = ticket.priority !== "green";
   const statusText = {
@@ -111,6 +114,16 @@ function render() {
   $("#tr-rate").hidden = !rateable;
   $("#tr-thanks").hidden = !(st === "done" && ticket.rating != null);
   if (st !== "called") $("#tr-called").hidden = true;
+}
+
+/** A bundle's parts: which are done, which is now, how many are left (the same number all the way). */
+function renderParts() {
+  const box = $("#tr-parts");
+  box.hidden = !(ticket.parts && ticket.parts.length);
+  if (box.hidden) return;
+  $("#tr-parts-list").replaceChildren(partsList(ticket, servicesById));
+  const left = ticket.parts.filter((p) => p.outcome == null).length;
+  setText($("#tr-parts-left"), left ? t("track.parts_left", { n: left }) : t("status.done"));
 }
 
 function showCalled(sound) {

@@ -143,6 +143,21 @@ def test_ticket_from_print_requested_event() -> None:
     assert unnamed.service == "company-registration" and unnamed.url == ""
 
 
+def test_a_bundle_ticket_names_the_bundle_and_its_parts() -> None:
+    data = {"ticket": {"id": "20261201-S001", "number": "S001", "service": "company-registration", "zone": "enterprise",
+                       "origin_service": "open-supermarket",
+                       "parts": [{"service": "company-registration", "outcome": None},
+                                 {"service": "tax-invoice", "outcome": None}]},
+            "kiosk": "k1", "ahead": 0, "eta_minutes": 3}
+    names = {"service:company-registration": "营业执照", "service:tax-invoice": "税务登记",
+             "service:open-supermarket": "我要开超市", "zone:enterprise": "企业开办专区"}
+    content = ticket.from_event(data, hall="大厅", names=names, base_url="")
+    (printed,) = EscPosDecoder().feed(ticket.render(content))
+    lines = printed.text_lines()
+    assert "企业开办专区 我要开超市" in lines and "办理环节 1.营业执照 2.税务登记" in lines
+    assert len(ticket.render(content)) < 250
+
+
 def test_a_ticket_nobody_serves_yet_warns_instead_of_a_wait() -> None:
     data = {"ticket": {"id": "20261201-A001", "number": "A001", "service": "company-registration"},
             "kiosk": "k1", "ahead": 5, "eta_minutes": None, "no_window": True, "opens_at": "14:30"}

@@ -1,7 +1,7 @@
 """容缺受理: a service accepted while some materials are still missing, and their due date.
 
 Finishing a ticket with the outcome ``pending_materials`` opens a record (a Doc of kind
-"pending", id = the ticket id) in the same transaction, through the ``finished`` hook:
+"pending", id = the ticket id; for a bundle's part, the ticket id and the part's service) in the same transaction, through the ``finished`` hook:
 the missing materials and the date they are due, given by the clerk or else
 ``[followup] pending_days`` working days on. The clerk's console lists the window's
 open records; once the materials are in, the record is completed. One not completed
@@ -57,7 +57,9 @@ def open_record(tx: Tx, t: Ticket, details: dict[str, Any], default_days: int) -
         "note": details.get("note"), "state": "open", "overdue": False, "opened_at": tx.now.isoformat(),
         "completed_at": None, "steps": [log_step(tx, "accepted_pending")],
     }
-    return _put(tx, Doc(KIND, t.id, t.day, data), "opened", data, window_no=t.window, due=data["due"])
+    # A bundle's parts may each be 容缺受理: one record per part.
+    doc_id = f"{t.id}.{t.service}" if t.parts else t.id
+    return _put(tx, Doc(KIND, doc_id, t.day, data), "opened", data, window_no=t.window, due=data["due"])
 
 
 def complete(tx: Tx, doc: Doc, note: str | None = None) -> Doc:

@@ -15,7 +15,7 @@ from queue_server.service import privacy
 # Every event a webhook may carry. A subscription names events or families ("alert.*").
 PUBLIC = (
     "ticket.issued", "ticket.called", "ticket.recalled", "ticket.started", "ticket.finished", "ticket.no_show",
-    "ticket.requeued", "ticket.transferred", "ticket.cancelled", "ticket.expired",
+    "ticket.requeued", "ticket.transferred", "ticket.cancelled", "ticket.expired", "ticket.part_done", "ticket.routed",
     "window.opened", "window.paused", "window.resumed", "window.closed",
     "evaluation.submitted",
     "alert.raised", "alert.escalated", "alert.cleared", "alert.acknowledged", "alert.closed",

@@ -28,9 +28,11 @@ def line_of(text: str, needle: str, nth: int = 0) -> int:
 
 def test_the_sample_hall_loads() -> None:
     cfg = config.load(HALL_FILE, store_url="sqlite://x.db")
-    assert (len(cfg.zones), len(cfg.services), len(cfg.windows)) == (5, 21, 40)
-    assert cfg.services["open-supermarket"].bundle == ("company-registration", "tax-invoice", "free-seals", "employer-enrolment")
-    assert cfg.windows_serving("open-restaurant") == [1, 2]
+    assert (len(cfg.zones), len(cfg.services), len(cfg.windows)) == (5, 23, 40)
+    assert cfg.services["company-startup"].bundle == ("company-registration", "tax-invoice", "free-seals", "employer-enrolment")
+    assert cfg.windows_serving("company-startup") == [1, 2]
+    shop = cfg.services["open-supermarket"]
+    assert shop.mode == "route" and shop.route[1] == ("food-licence", "tax-invoice", "free-seals")
     assert cfg.store_url == "sqlite://x.db"
 
 
@@ -65,8 +67,15 @@ def test_bundle_naming_an_unknown_service() -> None:
     text = GOOD.replace('bundle = ["company-registration", "tax-invoice", "free-seals", "employer-enrolment"]',
                         'bundle = ["company-registration", "seal-carving"]', 1)
     [issue] = problems(text)
-    assert issue.field == "services[5].bundle" and "seal-carving" in issue.message
+    assert issue.field == "services[6].bundle" and "seal-carving" in issue.message
     assert issue.line == line_of(text, "seal-carving")
+
+
+def test_a_window_may_not_list_a_route_bundle() -> None:
+    text = GOOD.replace('services = ["company-startup", "company-registration"]',
+                        'services = ["open-supermarket", "company-registration"]', 1)
+    [issue] = problems(text)
+    assert issue.field == "windows[0].services" and "route bundle" in issue.message
 
 
 def test_wrong_types_and_unknown_fields_are_named() -> None:
@@ -79,7 +88,7 @@ def test_wrong_types_and_unknown_fields_are_named() -> None:
 def test_several_problems_are_reported_together() -> None:
     text = GOOD.replace('zone = "general"\nname = "跨省通办"', 'zone = "nowhere"\nname = "跨省通办"', 1).replace('timezone = "Asia/Shanghai"', 'timezone = "Mars/Olympus"')
     fields = {i.field for i in problems(text)}
-    assert {"hall.timezone", "services[18].zone"} <= fields
+    assert {"hall.timezone", "services[20].zone"} <= fields
 
 
 def test_syntax_error_has_a_line() -> None:
@@ -96,7 +105,7 @@ def test_missing_file() -> None:
 
 def test_config_check_command(tmp_path: Path) -> None:
     ok = run_cli("config", "check", str(HALL_FILE))
-    assert ok.returncode == 0 and "21 services, 40 windows" in ok.stdout
+    assert ok.returncode == 0 and "23 services, 40 windows" in ok.stdout
     bad = tmp_path / "bad.toml"
     bad.write_text(GOOD.replace('prefix = "B"', 'prefix = "A"'), encoding="utf-8")
     out = run_cli("config", "check", str(bad))

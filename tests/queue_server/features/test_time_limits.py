@@ -154,6 +154,7 @@ async def test_on_time_rate_by_service_window_department_and_clerk(make_hall: An
     assert got["hall"]["hall"] == {"judged": 3, "on_time": 2, "late": 1, "on_time_rate": 0.6667,
                                    "used_mean_minutes": 46.7, "used_max_minutes": 60.0}
     assert [(x["service"], x["limit"]) for x in got["service"]["limits"]] == [("company-registration", "0.5个工作日"),
+                                                                              ("company-startup", "0.5个工作日"),
                                                                               ("pension", "1小时")]
     rows = {by: {r["key"]: r for r in report["rows"]} for by, report in got.items()}
     assert list(rows["service"]) == ["pension"]

@@ -22,7 +22,7 @@ from ..replay_kit import DAY, Replayed, read_store, replayed_day
 
 DIMENSIONS = ("hall", "zone", "service", "department", "window", "clerk", "hour", "day", "month")
 # Every column that counts something: its total must be the sum of the rows in every dimension.
-COUNTS = ("issued", "called", "served", "no_show", "cancelled", "transferred", "expired",
+COUNTS = ("issued", "called", "served", "parts", "no_show", "cancelled", "transferred", "expired",
           "wait.count", *(f"wait.bands.{b}" for b in ("0-5", "5-10", "10-15", "15-20", "20-30", ">30")),
           "wait.over_standard", "handling.count", "handling.over_standard",
           *(f"satisfaction.levels.{n}" for n in "54321"), "satisfaction.rated", "satisfaction.not_rated",

@@ -26,6 +26,9 @@ def test_the_whole_trace_is_played(day: Replayed) -> None:
     no_shows = sum(1 for row in day.trace if row["no_show"] == "1")
     assert (r.arrivals, r.issued, r.no_shows, r.ratings) == (len(day.trace), len(day.trace), no_shows, rated)
     assert r.served + r.no_shows == len(day.trace) and r.failures == []
+    # A bundle's citizen is served once, after every part of the bundle was.
+    bundles = [row for row in day.trace if day.cfg.services[row["service"]].is_bundle and row["no_show"] != "1"]
+    assert (r.bundles, r.parts) == (len(bundles), sum(len(day.cfg.services[row["service"]].bundle) for row in bundles))
     assert r.pauses > 0 and r.events > len(day.trace) * 3
 
 
@@ -39,6 +42,10 @@ async def test_every_citizen_is_replayed_as_the_trace_says(day: Replayed) -> Non
     for row in sorted(day.trace, key=lambda r: (r["arrive_at"], int(r["seq"]))):
         rows[row["service"]].append(row)
     finished = {v.ticket: v for v in visits if v.end == "finished"}
+    handled: dict[str, float] = defaultdict(float)
+    for v in visits:
+        if v.end in ("finished", "routed", "part"):
+            handled[v.ticket] += v.handling_seconds
     for t in tickets:
         row = rows[t.origin_service][t.seq_no - 1]
         assert t.issued_at.isoformat() == row["arrive_at"]
@@ -46,13 +53,42 @@ async def test_every_citizen_is_replayed_as_the_trace_says(day: Replayed) -> Non
         assert t.no_shows == int(row["no_show"])
         assert t.rating == (int(row["rating"]) if row["rating"] else None)
         if not t.no_shows:
-            assert finished[t.id].handling_seconds == int(row["service_seconds"])
+            assert handled[t.id] == int(row["service_seconds"])  # a bundle's time, split over its parts
+            assert t.parts or finished[t.id].service == t.origin_service
     # Every clerk signed in and out again. The day loads each zone to about 0.8 of its clerk-hours,
     # so every morning queue empties by the lunch break and every clerk signs in twice.
     opened = [m for m in marks if m.name == "window.opened"]
     closed = [m for m in marks if m.name == "window.closed"]
     assert len(opened) == len(closed) and {m.window for m in opened} == set(range(1, 41))
     assert all(sum(1 for m in opened if m.window == n) == 2 for n in range(1, 41))
+
+
+async def test_bundles_are_replayed_part_by_part(day: Replayed) -> None:
+    async def load(store: Any) -> tuple[list[Any], list[Any]]:
+        return await store.tickets(DAY, DAY), await store.visits(DAY, DAY)
+
+    tickets, visits = await read_store(day.url, load)
+    cfg = day.cfg
+    rows = [row for row in day.trace if cfg.services[row["service"]].is_bundle]
+    bundle_tickets = [t for t in tickets if t.parts]
+    # One ticket per bundle citizen, in its bundle's own row, and every part of each served.
+    assert sorted(t.origin_service for t in bundle_tickets) == sorted(row["service"] for row in rows)
+    assert all(t.number[0] == cfg.services[t.origin_service].prefix for t in bundle_tickets)
+    came = [t for t in bundle_tickets if not t.no_shows]
+    assert all(t.status == "done" and all(p["outcome"] == "done" for p in t.parts) for t in came)
+    part_visits = [v for v in visits if v.end in ("routed", "part") and v.ticket in {t.id for t in came}]
+    expected: dict[str, int] = defaultdict(int)
+    for t in came:
+        for part in cfg.services[t.origin_service].bundle:
+            expected[part] += 1
+    got: dict[str, int] = defaultdict(int)
+    for v in part_visits:
+        got[v.service] += 1
+    assert got == expected
+    # Each part in route order: the licence before everything, the enrolment after everything.
+    for t in came:
+        order = [p["service"] for p in sorted(t.parts, key=lambda p: p["at"])]
+        assert order[0] == "company-registration" and order[-1] == "employer-enrolment"
 
 
 def test_the_command_line_replays_a_trace(tmp_path: Path) -> None:

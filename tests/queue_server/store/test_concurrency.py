@@ -1,4 +1,5 @@
-"""Forty windows calling at once over HTTP: every ticket is called exactly once."""
+"""Forty windows calling at once over HTTP: every ticket is called exactly once (a route bundle's
+ticket once for each of its parts)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ async def test_forty_windows_call_a_thousand_tickets_exactly_once(server: Harnes
     assert len(set(issued)) == 1000
 
     clerks = [await server.clerk_at(n) for n in server.hall.config.windows]
-    called: list[str] = []
+    called: list[tuple[str, str]] = []
 
     async def work(n: int, clerk) -> None:  # type: ignore[no-untyped-def]
         while True:
@@ -41,12 +42,19 @@ async def test_forty_windows_call_a_thousand_tickets_exactly_once(server: Harnes
                 return
             assert status == 200, t
             assert t["window"] == n
-            called.append(t["number"])
+            called.append((t["number"], t["service"]))
+            if t.get("bundle") and t["bundle"]["mode"] == "one-window":
+                for part in t["parts"]:
+                    status, ticked = await clerk.post(f"/api/v1/windows/{n}/tick-part", {"part": part["service"]})
+                    assert status == 200, ticked
             status, done = await clerk.post(f"/api/v1/windows/{n}/finish", {"expect": t["number"]})
             assert status == 200, done
 
     await asyncio.gather(*(work(n, c) for n, c in zip(server.hall.config.windows, clerks)))
     counts = Counter(called)
-    assert [n for n, c in counts.items() if c > 1] == []
-    assert sorted(called) == sorted(issued)
+    assert [n for n, c in counts.items() if c > 1] == []  # no ticket twice for the same part
+    parts = {t.number: len(t.parts) if t.service != t.origin_service else 1 for t in server.hall.state.tickets.values()}
+    assert sorted(Counter(number for number, _ in called).items()) == sorted(parts.items())
+    assert sorted(parts) == sorted(issued)
+    assert all(t.status == "done" for t in server.hall.state.tickets.values())
     assert all(not q for q in server.hall.state.waiting.values())

@@ -195,6 +195,25 @@ async def test_a_hall_stops_at_once_after_starting(hall_config: Any, store: Any)
     await asyncio.wait_for(hall.stop(), 3)  # under the store's 5-second blocking read
 
 
+async def test_a_bundle_ticket_keeps_its_parts_and_part_visits(store: Any, hall_config: Any) -> None:
+    sc = Scenario(hall_config)
+    events = sc.day()
+    t, evs = sc.issue("open-supermarket")
+    events += evs
+    events += sc.run(rules.open_window, 3, {"id": "p3", "name": "李四"})[1]
+    events += sc.run(rules.call_next, 3)[1]
+    events += sc.run(rules.finish, 3, Outcome.PENDING_MATERIALS)[1]
+    await store.commit(0, events)
+    loaded = await store.load()
+    [ticket] = loaded.tickets
+    assert ticket == sc.st.ticket(t.id) and ticket.parts[0]["outcome"] == "pending_materials"
+    assert ticket.status == "waiting" and ticket.service != "company-registration"
+    [visit] = await store.visits("2026-12-01", "2026-12-01")
+    assert (visit.service, visit.end, visit.outcome, visit.window) == ("company-registration", "routed", "pending_materials", 3)
+    [group] = await store.bundle_facts("2026-12-01", "2026-12-01")
+    assert (group.service, group.state, group.count) == ("open-supermarket", "open", 1)
+
+
 async def test_history_moves_into_an_empty_store_and_its_log_goes_on(store: Any, hall_config: Any, store_spec: Any,
                                                                      tmp_path: Any) -> None:
     sc = Scenario(hall_config)

@@ -12,7 +12,7 @@ from ...conftest import Harness, Http  # type: ignore[import-not-found]
 async def test_hall_snapshot(server: Harness) -> None:
     status, body = await server.client().get("/api/v1/hall")
     assert status == 200
-    assert body["name"] == "太康县行政服务中心" and len(body["windows"]) == 40 and len(body["services"]) == 21
+    assert body["name"] == "太康县行政服务中心" and len(body["windows"]) == 40 and len(body["services"]) == 23
     live = body["live"]
     assert live["day"] == "2026-12-01" and live["open_now"] is True
     assert {s["id"]: s["waiting"] for s in live["services"]}["pension"] == 0

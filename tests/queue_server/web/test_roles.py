@@ -39,6 +39,7 @@ MATRIX: dict[str, dict[str, Any]] = {
     "POST /windows/15/no-show": when_allowed(OPERATORS, 409),  # nobody at the window now
     "POST /windows/15/transfer": when_allowed(OPERATORS, 409),
     "POST /windows/15/hold": when_allowed(OPERATORS, 409),
+    "POST /windows/15/tick-part": when_allowed(OPERATORS, 409),  # no one-window bundle at the window
     "POST /windows/15/call-back": when_allowed(OPERATORS, 404),  # no held ticket K009
     "POST /windows/15/call-ticket": when_allowed(OPERATORS, 404),  # no ticket Z999
     "POST /windows/15/pause": STATUS,
@@ -111,6 +112,7 @@ async def test_role_matrix(server: Harness, role: str) -> None:
         "POST /windows/15/pause": {"reason": "rest"},
         "POST /windows/15/transfer": {"service": "retirement"},
         "POST /windows/15/call-back": {"ticket": "K009"},
+        "POST /windows/15/tick-part": {"part": "pension"},
         "POST /windows/15/call-ticket": {"ticket": "Z999", "reason": "点号"},
         "POST /devices/status": {"device": "printer-k1", "kind": "printer", "status": "online", "kiosk": "k1"},
         "POST /requeue": {"ticket": "Z999"},
