@@ -17,6 +17,7 @@ from .lanes import Key, SortedKeys, joined_key, order_key
 from .model import Doc, Event, Notice, Priority, Status, Ticket, VisitEnd, Window, WindowStatus, token_key
 
 RECENT_HANDLING = 20  # handling times kept per service for the ETA
+RECENT_PRIORITY = 20  # issue times of priority tickets kept per service: how often they jump the queue
 RECENT_CALLS = 30  # calls kept for screens that join late
 _MISSING = object()  # a journaled key that was not there before (or is gone after)
 # A journaled write: a map's key from one value to another, or a key out of or into a set of keys.
@@ -36,6 +37,7 @@ class HallState:
     windows: dict[int, Window] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)  # origin service -> last number today
     handling: dict[str, tuple[float, ...]] = field(default_factory=dict)  # service -> recent seconds
+    priority_issued: dict[str, tuple[float, ...]] = field(default_factory=dict)  # service -> recent epoch seconds
     recent_calls: tuple[dict[str, Any], ...] = ()
     notice: Notice = field(default_factory=Notice)
     docs: dict[str, dict[str, Doc]] = field(default_factory=dict)  # kind -> id -> live doc
@@ -94,7 +96,7 @@ class HallState:
         new.windows, new.counters, new.handling = dict(self.windows), dict(self.counters), dict(self.handling)
         new.recent_calls, new.docs = self.recent_calls, {k: dict(v) for k, v in self.docs.items()}
         new.max_rank, new.priority_waiting = self.max_rank, dict(self.priority_waiting)
-        new.staffed = dict(self.staffed)
+        new.staffed, new.priority_issued = dict(self.staffed), dict(self.priority_issued)
         return new
 
     def undo(self) -> None:
@@ -181,6 +183,7 @@ class HallState:
         self.lanes, self.free, self.pinned, self.joined = {}, {}, {}, {}
         self.counters.clear()
         self.handling.clear()
+        self.priority_issued.clear()
         self.recent_calls = ()
         self.max_rank = 0.0
         self.priority_waiting.clear()
@@ -212,6 +215,9 @@ class HallState:
                 self._put(self.by_request, t.request_id, t.id)
             if t.seq_no > self.counters.get(t.origin_service, 0):
                 self.counters[t.origin_service] = t.seq_no
+            if t.priority is not Priority.NORMAL:
+                recent = self.priority_issued.get(t.origin_service, ())
+                self.priority_issued[t.origin_service] = (recent + (t.issued_at.timestamp(),))[-RECENT_PRIORITY:]
 
     def load(
         self, day: str, tickets: Iterable[Ticket], windows: Iterable[Window], notice: Notice | None, seq: int,

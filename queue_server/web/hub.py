@@ -214,7 +214,7 @@ class Hub:
         if event.name in STAFFING and event.window is not None and event.window.number in self.hall.config.windows:
             services.update(self.hall.config.windows[event.window.number].services)
         for service in services:
-            pace = queueing.Pace.of(st, service)
+            pace = queueing.Pace.of(st, service, event.at)
             for c in self.clients:
                 if event.seq <= c.floor:
                     continue  # the client's snapshot is newer than this event (its process dispatched it late)
@@ -225,7 +225,8 @@ class Hub:
                     ahead = queueing.ahead_of(st, t)  # a look-up in the queue's kept order, not a sort
                     c.reply({
                         "type": protocol.POSITION, "seq": event.seq, "ticket": t.number, "status": t.status,
-                        "ahead": ahead, "eta_minutes": pace.minutes(ahead),
+                        "ahead": ahead, "eta_minutes": (eta := pace.minutes(ahead)),
+                        "eta_range": views.wire_range(eta),
                     })
 
     def _subscribe(self, c: Client, topics: Iterable[str]) -> None:

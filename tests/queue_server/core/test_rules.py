@@ -481,11 +481,13 @@ def test_ahead_and_eta_follow_queue_and_open_windows() -> None:
     # No window signed in: nobody serves it, so no wait is promised.
     assert queueing.eta_minutes(h.st, "a", 3) is None
     h.open(1)
-    assert queueing.eta_minutes(h.st, "a", 3) == 35  # one window open now; prior 10 min each
+    assert queueing.eta_minutes(h.st, "a", 3) == 30  # one idle window: called after three visits of the 10-minute prior
     h.open(2)
-    assert queueing.eta_minutes(h.st, "a", 0) == 3
+    assert queueing.eta_minutes(h.st, "a", 0) == 0
+    assert queueing.eta_minutes(h.st, "a", 3) == 10  # two windows take them two by two
     h.do(rules.pause_window, 2, "rest")
-    assert queueing.eta_minutes(h.st, "a", 0) == 3  # a pause is a break, not an absence
+    # A pause is a break, not an absence: window 2 is back after a few minutes and takes every other ticket.
+    assert queueing.eta_minutes(h.st, "a", 3) == round(10 + queueing.PAUSE_LEFT / 60)
     h.do(rules.close_window, 1)
     h.do(rules.close_window, 2)
     assert queueing.eta_minutes(h.st, "a", 0) is None
@@ -525,15 +527,45 @@ def test_the_eta_counts_the_other_queues_its_windows_serve_first() -> None:
     h.open(1)
     h.issue("b")
     h.issue("b")
-    handling_a, handling_b = queueing.mean_handling(h.st, "a"), queueing.mean_handling(h.st, "b")
-    assert queueing.eta_minutes(h.st, "a", 0) == math.floor((0.5 * handling_a + 2 * handling_b) / 60 + 0.5)
+    handling_b = queueing.mean_handling(h.st, "b")
+    assert queueing.eta_minutes(h.st, "a", 0) == math.floor(2 * handling_b / 60 + 0.5)
     a = h.issue("a")
-    assert h.call(1).service == "b"  # the b citizens came first and are called first
-    # Window 2 opens: two windows share a's and b's queues now.
+    called = h.call(1)
+    assert called.service == "b"  # the b citizens came first and are called first
+    # Window 2 opens and takes the other b citizen; the a citizen goes to window 1 once its b citizen is served.
     h.open(2)
     ahead = queueing.ahead_of(h.st, h.st.ticket(a.id))
     assert ahead == 0
-    assert queueing.eta_minutes(h.st, "a", 0) == math.floor((0.5 * handling_a + 1 * handling_b) / 2 / 60 + 0.5)
+    assert queueing.eta_minutes(h.st, "a", 0) == math.floor(handling_b / 2 / 60 + 0.5)  # half way through, on average
+    # Knowing the time, the model counts what is left of the visit under way.
+    h.tick(4 * 60)
+    elapsed = (h.now - called.called_at).total_seconds()
+    assert queueing.eta_minutes(h.st, "a", 0, h.now) == math.floor((handling_b - elapsed) / 60 + 0.5)
+
+
+def test_priority_tickets_coming_in_stretch_a_normal_wait_but_not_a_priority_one() -> None:
+    h = Hall()
+    h.open(1)
+    for _ in range(3):
+        h.issue("a")
+    calm = queueing.eta_minutes(h.st, "a", 3, h.now)
+    assert calm == 30
+    h.issue("a", Priority.GREEN)  # one priority citizen in the last hour: more will come
+    green = h.call(1)  # and is called at once
+    ahead = queueing.tail_ahead(h.st, "a", Priority.NORMAL)
+    handling = queueing.mean_handling(h.st, "a")
+    left = handling - (h.now - green.called_at).total_seconds()
+    load = 0.5 * handling / 3600  # half the fluid share of one such visit an hour on one window
+    assert queueing.eta_minutes(h.st, "a", ahead, h.now) == math.floor((left + 3 * handling) / (1 - load) / 60 + 0.5)
+    # A priority ticket taken now is only behind those already waiting in its lane.
+    assert queueing.eta_minutes(h.st, "a", queueing.tail_ahead(h.st, "a", Priority.GREEN), h.now) < calm
+
+
+def test_a_long_wait_is_shown_as_a_span() -> None:
+    assert queueing.eta_range(None) is None and queueing.eta_range(9) is None  # short: one figure
+    assert queueing.eta_range(20) == (15, 25)
+    assert queueing.eta_range(12) == (10, 15)
+    assert queueing.eta_range(45) == (35, 55)
 
 
 def test_recent_handling_times_move_the_eta() -> None:
