@@ -11,6 +11,7 @@ from queue_server.core.config import HallConfig
 from queue_server.reports.feature import Reports
 from queue_server.service.plugin import Feature, Features
 from queue_server.sim import arrivals
+from queue_server.sim.advising import Advising
 from queue_server.sim.planning import Planning
 
 from .alerts import Alerts
@@ -22,7 +23,7 @@ from .pending_materials import PendingMaterials
 from .webhooks import Webhooks
 
 ALL: tuple[type[Feature], ...] = (Reports, Alerts, FollowUp, PendingMaterials, Complaints, Appointments, ProvincialExport,
-                                  Planning, Webhooks)
+                                  Planning, Advising, Webhooks)
 # Tables read by tools rather than the server: the voice agent and the day replayer.
 TOOL_TABLES = ("voice", "simulate")
 
