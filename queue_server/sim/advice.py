@@ -173,8 +173,8 @@ def model_arrivals(cfg: HallConfig, state: HallState, now: datetime, counts: Cou
 
 
 def advise(cfg: HallConfig, state: HallState, now: datetime, options: Settings,
-           forecast: Counts | None = None) -> list[ZoneAdvice]:
-    """Each zone's advice at ``now``; none outside business hours or with nobody expected."""
+           forecast: Counts | None = None, zones: set[str] | None = None) -> list[ZoneAdvice]:
+    """Each zone's advice at ``now`` (or only ``zones``'); none outside business hours or with nobody expected."""
     now = now.astimezone(cfg.hall.tz)
     counts = expected(cfg, state, now, forecast)
     arrivals = model_arrivals(cfg, state, now, counts)
@@ -190,10 +190,11 @@ def advise(cfg: HallConfig, state: HallState, now: datetime, options: Settings,
     if hour not in hours:
         return []
     signed = {n for n, w in state.windows.items() if w.status is not WindowStatus.CLOSED}
-    for zone, order in model.order.items():  # signed-in windows first: "one more" is one closed now
-        model.order[zone] = [n for n in order if n in signed] + [n for n in order if n not in signed]
+    # Signed-in windows first: "one more" is one closed now. Zones not asked about are left out.
+    model.order = {zone: [n for n in order if n in signed] + [n for n in order if n not in signed]
+                   for zone, order in model.order.items() if zones is None or zone in zones}
     out = []
-    for a in plan.advise(model):
+    for a in plan.advise(model, [hour, hour + 1]):
         zone, order = a.zone, model.order[a.zone]
         mine = tuple(n for n in order if n in signed)
         idle = not any(cfg.services[x.service].zone == zone for x in arrivals)

@@ -5,19 +5,23 @@ with today's forecast from the store's history when it has one (read once per da
 kept), else the last hour's pace. ``POST /api/v1/advice/notify {"zone"}`` (command
 ``advice_notify``) records the zone's advice as an ``advice.sent`` event: the monitor's
 one button, which webhooks subscribed to ``advice.*`` carry to the windows' departments.
+A saturation alert raised in a zone with windows to open says so, with the same instruction.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
+from queue_server.core.config import HallConfig
 from queue_server.core.errors import Conflict, Invalid
 from queue_server.core.schema import obj
+from queue_server.core.state import HallState
+from queue_server.features.alerts import Alerts
 from queue_server.service.auth import MANAGERS
 from queue_server.service.commands import Call, Command, Http, command
 from queue_server.service.hall import Hall
-from queue_server.service.plugin import Feature
+from queue_server.service.plugin import Feature, Features
 
 from . import advice, forecast
 from .arrivals import settings
@@ -29,9 +33,17 @@ class Advising(Feature):
     name = "advising"
     audience = {"advice.": ("admin",)}
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, cfg: HallConfig, features: Features) -> None:
+        super().__init__(cfg, features)
         self._forecast: tuple[str, advice.Counts | None] | None = None  # (day, today's forecast or None)
+        if features.has(Alerts):
+            features.get(Alerts).instruct = self._instruct
+
+    def _instruct(self, state: HallState, now: datetime, zones: set[str]) -> dict[str, tuple[str, str]]:
+        """The saturation alert's instruction per zone that has a window to open (today's forecast if already read)."""
+        counts = self._forecast[1] if self._forecast is not None and self._forecast[0] == state.day else None
+        found = advice.advise(self.config, state, now, settings(self.config), counts, zones)
+        return {z.zone: advice.instruction(self.config, z) for z in found if z.to_open}
 
     def commands(self) -> list[Command]:
         return [

@@ -255,8 +255,11 @@ class Advice:
     windows: list[int]  # the zone's windows in the order to open them
 
 
-def advise(model: Model) -> list[Advice]:
+def advise(model: Model, hours: list[int] | None = None) -> list[Advice]:
     """The fewest windows per zone and hour (and all day) that keep the p90 wait within standard.
+
+    ``hours`` limits the search to those hours (the others keep every window) and skips
+    the all-day number (``all_day`` is then None): live advice needs only this hour and the next.
 
     Hour by hour, earlier hours keep the numbers already chosen and later hours have
     every window, so each hour is judged on the queue the chosen plan leaves it; fewer
@@ -264,7 +267,8 @@ def advise(model: Model) -> list[Advice]:
     citizen who came at 9:50 is served in the 10:00 hour).
     """
     out = []
-    hours = model.hours()
+    limited = hours is not None
+    hours = [h for h in model.hours() if hours is None or h in hours]
     for zone, order in model.order.items():
         if not order:
             continue
@@ -293,7 +297,7 @@ def advise(model: Model) -> list[Advice]:
         def ok(plan: dict[int, int], only: list[int]) -> bool:
             return set(only) <= within(plan)
 
-        all_day = next((n for n in range(1, most + 1) if ok({h: n for h in hours}, hours)), None)
+        all_day = next((n for n in range(1, most + 1) if ok({h: n for h in hours}, hours)), None) if not limited else None
         out.append(Advice(zone, by_hour, short, all_day, order))
     return out
 
