@@ -175,12 +175,13 @@ def demo_clock(cfg: config.HallConfig, real: bool = False) -> Clock:
 
     Started at 15:00 on the real clock, simulated clerks signing in would be late for the
     afternoon and absent all morning in the attendance report; on this clock they sign in
-    on time, and the day runs on from the opening at the real pace.
+    on time, and the day runs on from the opening at the real pace. Started on a weekend
+    or a holiday, the day is the next working day: the hall is closed on the others.
     """
     if real:
         return SystemClock()
     tz = cfg.hall.tz
-    today = SystemClock().now().astimezone(tz).date()
+    today = cfg.calendar.next_workday(SystemClock().now().astimezone(tz).date())
     opening = datetime.combine(today, cfg.hall.hours[0][0], tz)
     return ShiftedClock(opening - timedelta(minutes=2))
 

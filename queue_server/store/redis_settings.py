@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Mapping
-from urllib.parse import parse_qs, unquote, urlencode, urlparse, urlunparse
+from urllib.parse import parse_qs, unquote, urlencode, urlparse
 
 from redis import exceptions as rx
 from redis.asyncio.connection import parse_url
@@ -69,7 +69,9 @@ class RedisSettings:
             raise StoreError(f"bad Redis URL scheme {parsed.scheme!r}: {USAGE}")
         query = {k: v[-1] for k, v in parse_qs(parsed.query, keep_blank_values=True).items()}
         own = {k: query.pop(k) for k in OWN_OPTIONS if k in query}
-        clean = urlunparse(parsed._replace(query=urlencode(query)))
+        # Rebuilt from the text, not with urlunparse: that drops the "//" of "unix:///path",
+        # which redis-py 8 no longer takes for a unix URL.
+        clean = dsn.split("#", 1)[0].split("?", 1)[0] + (f"?{urlencode(query)}" if query else "")
         where = f"{parsed.scheme}://{parsed.hostname or ''}{parsed.path}"  # for messages: no password
         try:
             port = parsed.port if parsed.scheme != "unix" else 0
