@@ -114,6 +114,18 @@ def mean_handling(state: HallState, service: str) -> float:
     return (sum(recent) + prior * weight) / (len(recent) + weight)
 
 
+NO_SHOW_PRIOR = 5  # visits, all served, that the no-show rate starts from: one miss is not yet a habit
+
+
+def visit_seconds(state: HallState, service: str) -> float:
+    """Expected seconds a window spends on the next citizen of a service: a visit, or the calls
+    for a citizen who does not come, as often as recent visits went either way."""
+    recent = state.missed.get(service, ())
+    misses = [s for s in recent if s > 0]
+    share = len(misses) / (len(recent) + NO_SHOW_PRIOR)
+    return (1 - share) * mean_handling(state, service) + (share * sum(misses) / len(misses) if misses else 0.0)
+
+
 def eta_minutes(state: HallState, service: str, ahead: int, now: datetime | None = None) -> int | None:
     """Minutes until a ticket with ``ahead`` people of its own queue before it is likely called.
 
@@ -191,8 +203,9 @@ class Pace:
     the work queued ahead of it across every queue its windows share with others. The
     model plays the queues forward: each window signed in that serves the service, or
     shares a service with one that does, is free after its current citizen (or break) and
-    then calls by the hall's own order, each visit lasting the service's recent mean
-    handling time. ``calls`` are the moments, in seconds from now, the service's waiting
+    then calls by the hall's own order, each citizen taking the service's recent mean
+    handling time, or the recalls of one who does not come, as often as lately
+    (``visit_seconds``). ``calls`` are the moments, in seconds from now, the service's waiting
     tickets are called, in queue order; ``tail`` that of a normal ticket taken now. A normal
     ticket's moment is stretched for the priority tickets still to come (``_priority_load``).
     Play stops after ``PLAYED_CALLS`` calls, so a queue of thousands costs what one of
@@ -225,7 +238,7 @@ class Pace:
         queues = {s: iter(keys) for s in services if (keys := state.lanes.get(s))}
         heads = {s: next(it) for s, it in queues.items()}
         heads[service] = heads.get(service, TAIL)  # the ticket taken now joins behind the whole queue
-        durations = {s: mean_handling(state, s) for s in services}
+        durations = {s: visit_seconds(state, s) for s in services}
         stretch = 1 / (1 - _priority_load(state, services, len(windows), now))
         free = [(_free_in(state, state.windows[n], now), n) for n in sorted(windows)]
         heapq.heapify(free)

@@ -18,6 +18,7 @@ from .model import Doc, Event, Notice, Priority, Status, Ticket, VisitEnd, Windo
 
 RECENT_HANDLING = 20  # handling times kept per service for the ETA
 RECENT_PRIORITY = 20  # issue times of priority tickets kept per service: how often they jump the queue
+RECENT_OUTCOMES = 50  # visits kept per service: how often a called citizen does not come, and what that costs
 RECENT_CALLS = 30  # calls kept for screens that join late
 _MISSING = object()  # a journaled key that was not there before (or is gone after)
 # A journaled write: a map's key from one value to another, or a key out of or into a set of keys.
@@ -38,6 +39,8 @@ class HallState:
     counters: dict[str, int] = field(default_factory=dict)  # origin service -> last number today
     handling: dict[str, tuple[float, ...]] = field(default_factory=dict)  # service -> recent seconds
     priority_issued: dict[str, tuple[float, ...]] = field(default_factory=dict)  # service -> recent epoch seconds
+    # service -> for each recent visit served or missed: 0 if served, else the seconds the window spent calling
+    missed: dict[str, tuple[float, ...]] = field(default_factory=dict)
     recent_calls: tuple[dict[str, Any], ...] = ()
     notice: Notice = field(default_factory=Notice)
     docs: dict[str, dict[str, Doc]] = field(default_factory=dict)  # kind -> id -> live doc
@@ -96,7 +99,7 @@ class HallState:
         new.windows, new.counters, new.handling = dict(self.windows), dict(self.counters), dict(self.handling)
         new.recent_calls, new.docs = self.recent_calls, {k: dict(v) for k, v in self.docs.items()}
         new.max_rank, new.priority_waiting = self.max_rank, dict(self.priority_waiting)
-        new.staffed, new.priority_issued = dict(self.staffed), dict(self.priority_issued)
+        new.staffed, new.priority_issued, new.missed = dict(self.staffed), dict(self.priority_issued), dict(self.missed)
         return new
 
     def undo(self) -> None:
@@ -164,6 +167,10 @@ class HallState:
             v = event.visit
             recent = self.handling.get(v.service, ())
             self.handling[v.service] = (recent + (v.handling_seconds,))[-RECENT_HANDLING:]
+        if event.visit is not None and event.visit.end in (VisitEnd.FINISHED, VisitEnd.NO_SHOW):
+            v = event.visit
+            cost = (v.ended_at - v.called_at).total_seconds() if v.end is VisitEnd.NO_SHOW else 0.0
+            self._outcome(v.service, cost)
         if event.notice is not None:
             self.notice = event.notice
         for doc in event.docs:
@@ -184,6 +191,7 @@ class HallState:
         self.counters.clear()
         self.handling.clear()
         self.priority_issued.clear()
+        self.missed.clear()
         self.recent_calls = ()
         self.max_rank = 0.0
         self.priority_waiting.clear()
@@ -233,6 +241,10 @@ class HallState:
                 call = {"number": t.number, "window": t.window, "zone": t.zone, "service": t.service,
                         "at": t.called_at.isoformat(), "recall": False}
                 self.recent_calls = (self.recent_calls + (call,))[-RECENT_CALLS:]
+            if t.missed_at is not None and t.called_at is not None and t.no_shows:
+                self._outcome(t.service, max(0.0, (t.missed_at - t.called_at).total_seconds()))
+            if t.status is Status.DONE:
+                self._outcome(t.service, 0.0)
             began = t.started_at or t.called_at
             if t.status is Status.DONE and t.outcome is not None and t.ended_at and began:
                 secs = (t.ended_at - began).total_seconds()
@@ -245,6 +257,9 @@ class HallState:
         if notice is not None:
             self.notice = notice
         self.seq = seq
+
+    def _outcome(self, service: str, missed_seconds: float) -> None:
+        self.missed[service] = (self.missed.get(service, ()) + (missed_seconds,))[-RECENT_OUTCOMES:]
 
     # -- lookups -------------------------------------------------------------
 

@@ -561,6 +561,21 @@ def test_priority_tickets_coming_in_stretch_a_normal_wait_but_not_a_priority_one
     assert queueing.eta_minutes(h.st, "a", queueing.tail_ahead(h.st, "a", Priority.GREEN), h.now) < calm
 
 
+def test_citizens_who_do_not_come_shorten_the_wait_behind_them() -> None:
+    h = Hall()
+    h.open(1)
+    for _ in range(5):
+        h.issue("a")
+    handling = queueing.mean_handling(h.st, "a")
+    assert queueing.visit_seconds(h.st, "a") == handling  # nobody has missed a call yet
+    h.call(1)
+    h.tick(60)  # called, recalled, not there: a minute of the window's time
+    h.do(rules.no_show, 1)
+    share = 1 / (1 + queueing.NO_SHOW_PRIOR)
+    assert queueing.visit_seconds(h.st, "a") == pytest.approx((1 - share) * handling + share * 60)
+    assert queueing.eta_minutes(h.st, "a", 3) == math.floor(3 * queueing.visit_seconds(h.st, "a") / 60 + 0.5)
+
+
 def test_a_long_wait_is_shown_as_a_span() -> None:
     assert queueing.eta_range(None) is None and queueing.eta_range(9) is None  # short: one figure
     assert queueing.eta_range(20) == (15, 25)
