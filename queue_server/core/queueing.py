@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterator
 
+from .clock import spans_on
 from .config import Policy, WindowConfig
 from .lanes import Key, SortedKeys
 from .lanes import lane as lane  # queue order belongs with the rules below
@@ -180,6 +181,18 @@ def _free_in(state: HallState, window: Window, now: datetime | None) -> float:
     return max(expected - (now - began).total_seconds(), expected / 4)
 
 
+def _breaks(state: HallState, now: datetime | None) -> list[tuple[float, float]]:
+    """The breaks between today's business spans still to come, in seconds from now, when the
+    windows stop calling at a span's end (``serve_through_breaks`` false); none otherwise."""
+    cfg = state.config
+    if now is None or cfg.policy.serve_through_breaks:
+        return []
+    tz = cfg.hall.tz
+    spans = spans_on(now.astimezone(tz).date(), tz, cfg.hall.hours)
+    return [((end - now).total_seconds(), (start - now).total_seconds())
+            for (_, end), (start, _) in zip(spans, spans[1:]) if start > now]
+
+
 def _priority_load(state: HallState, services: set[str], windows: int, now: datetime | None) -> float:
     """The share of the windows' time that priority tickets still to come will take, at the last hour's rate.
 
@@ -240,17 +253,28 @@ class Pace:
         heads[service] = heads.get(service, TAIL)  # the ticket taken now joins behind the whole queue
         durations = {s: visit_seconds(state, s) for s in services}
         stretch = 1 / (1 - _priority_load(state, services, len(windows), now))
+        breaks = _breaks(state, now)
+
+        def stretched(at: float) -> float:
+            # Priority citizens come while the windows work, not during a break.
+            worked = at - sum(max(0.0, min(at, resume) - end) for end, resume in breaks if end < at)
+            return at + (stretch - 1) * worked
+
         free = [(_free_in(state, state.windows[n], now), n) for n in sorted(windows)]
         heapq.heapify(free)
         calls: list[float] = []
         played = 0
         while free:
             at, n = heapq.heappop(free)
+            later = next((resume for end, resume in breaks if end <= at < resume), None)
+            if later is not None:  # free during a break: the window calls again when the next span starts
+                heapq.heappush(free, (later, n))
+                continue
             played += 1
             if played > PLAYED_CALLS:
                 every = at / len(calls) if calls else handling / len(servers)
                 waiting = len(state.lanes.get(service) or ())
-                return cls(tuple(calls), (at + (waiting - len(calls)) * every) * stretch, handling, len(servers), every)
+                return cls(tuple(calls), stretched(at + (waiting - len(calls)) * every), handling, len(servers), every)
             best = None
             for s in cfg.windows[n].services:
                 head = heads.get(s)
@@ -263,8 +287,8 @@ class Pace:
             key = heads[best]
             if best == service:
                 if key is TAIL:
-                    return cls(tuple(calls), at * stretch, handling, len(servers))
-                calls.append(at * stretch if key[0] else at)
+                    return cls(tuple(calls), stretched(at), handling, len(servers))
+                calls.append(stretched(at) if key[0] else at)
             following = next(queues[best], None) if best in queues else None
             if following is None and best == service:
                 following = TAIL

@@ -576,6 +576,20 @@ def test_citizens_who_do_not_come_shorten_the_wait_behind_them() -> None:
     assert queueing.eta_minutes(h.st, "a", 3) == math.floor(3 * queueing.visit_seconds(h.st, "a") / 60 + 0.5)
 
 
+def test_where_clerks_leave_at_noon_a_wait_across_lunch_counts_the_break() -> None:
+    strict = SMALL_HALL.replace("priority_streak = 2", "priority_streak = 2\nserve_through_breaks = false")
+    for text, second, fourth in ((SMALL_HALL, 10, 30), (strict, 160, 180)):
+        h = Hall(text, now=NINE.replace(hour=11, minute=49, second=50))
+        h.open(1)
+        for _ in range(4):
+            h.issue("a")  # 11:49:51 … 11:49:54
+        h.now = NINE.replace(hour=11, minute=50)
+        # An idle window calls the first now, the second at 12:00 and, with the break, at 14:30.
+        assert queueing.eta_minutes(h.st, "a", 1, h.now) == second
+        assert queueing.eta_minutes(h.st, "a", 3, h.now) == fourth
+        assert queueing.eta_minutes(h.st, "a", 3) == 30  # without the time, no break is known
+
+
 def test_a_long_wait_is_shown_as_a_span() -> None:
     assert queueing.eta_range(None) is None and queueing.eta_range(9) is None  # short: one figure
     assert queueing.eta_range(20) == (15, 25)
