@@ -34,6 +34,7 @@ class TicketContent:
     zone: str = ""
     ahead: int | None = None
     eta_minutes: int | None = None
+    eta_range: tuple[int, int] | None = None  # an uncertain wait is printed as this span
     issued_at: datetime | None = None
     url: str = ""  # tracking page, printed as a QR code
     footer: str = FOOTER
@@ -52,10 +53,20 @@ def wait_lines(t: TicketContent) -> list[str]:
     if t.no_window:
         pairs.append(("暂无窗口办理" + (f"，{t.opens_at} 起办理" if t.opens_at else ""),
                       "No window serves this now" + (f"; from {t.opens_at}" if t.opens_at else "")))
+    elif t.eta_range is not None:
+        low, high = t.eta_range
+        pairs = [(f"前面还有{t.ahead}人，约等{low}–{high}分钟", f"{t.ahead} ahead of you, about {low}–{high} min")]
     elif t.eta_minutes is not None:
         pairs = [(f"前面还有{t.ahead}人，约等{t.eta_minutes}分钟", f"{t.ahead} ahead of you, about {t.eta_minutes} min")]
     return [line for zh, en in pairs for line in ((zh, en) if t.english else (zh,))]
 
+
+
+def _span(value: object) -> tuple[int, int] | None:
+    """A print job's ``eta_range`` (``[15, 25]``), or None when absent or malformed."""
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return (value[0], value[1])
+    return None
 
 def render(t: TicketContent) -> bytes:
     """The whole ticket, from initialization to the cut."""
@@ -123,6 +134,7 @@ def from_event(data: dict[str, Any], *, hall: str, names: dict[str, str], base_u
         zone=zone,
         ahead=data.get("ahead"),
         eta_minutes=data.get("eta_minutes"),
+        eta_range=_span(data.get("eta_range")),
         issued_at=datetime.fromisoformat(issued) if issued else None,
         url=f"{base_url.rstrip('/')}/t/{token}" if token and base_url else "",
         no_window=bool(data.get("no_window")),

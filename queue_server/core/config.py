@@ -112,6 +112,7 @@ class Policy:
     issue_outside_hours: bool = False  # kiosks may issue when the hall is closed
     rating_minutes: int = 10  # a pad rates its window's ticket just finished, this long after (0: no limit)
     issue_without_window: bool = True  # kiosks may issue for a service no signed-in window serves
+    serve_through_breaks: bool = True  # clerks serve the queue on past a span's end (延时服务); false: it waits for the next span
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterator
 
+from .clock import spans_on
 from .config import Policy, WindowConfig
 from .lanes import Key, SortedKeys
 from .lanes import lane as lane  # queue order belongs with the rules below
@@ -114,55 +115,201 @@ def mean_handling(state: HallState, service: str) -> float:
     return (sum(recent) + prior * weight) / (len(recent) + weight)
 
 
-def eta_minutes(state: HallState, service: str, ahead: int) -> int | None:
+NO_SHOW_PRIOR = 5  # visits, all served, that the no-show rate starts from: one miss is not yet a habit
+
+
+def visit_seconds(state: HallState, service: str) -> float:
+    """Expected seconds a window spends on the next citizen of a service: a visit, or the calls
+    for a citizen who does not come, as often as recent visits went either way."""
+    recent = state.missed.get(service, ())
+    misses = [s for s in recent if s > 0]
+    share = len(misses) / (len(recent) + NO_SHOW_PRIOR)
+    return (1 - share) * mean_handling(state, service) + (share * sum(misses) / len(misses) if misses else 0.0)
+
+
+def eta_minutes(state: HallState, service: str, ahead: int, now: datetime | None = None) -> int | None:
     """Minutes until a ticket with ``ahead`` people of its own queue before it is likely called.
 
     None while no window is signed in for the service: nobody serves it, so any figure
     would be a promise the hall cannot keep.
     """
-    return Pace.of(state, service).minutes(ahead)
+    return Pace.of(state, service, now).minutes(ahead)
+
+
+RANGE_FROM = 10  # minutes: a shorter ETA is shown as one figure
+RANGE_SHARE = 0.25  # a longer one as a span this share either side, to whole 5 minutes
+
+
+def eta_range(minutes: int | None) -> tuple[int, int] | None:
+    """The span an uncertain ETA is shown as ("约 15–25 分钟"), or None to show the figure alone.
+
+    On replayed days a wait promised at 20 minutes or more misses by over 5 minutes about
+    half the time (a few long or short visits ahead add up), so a single figure would
+    claim a precision the hall does not have.
+    """
+    if minutes is None or minutes < RANGE_FROM:
+        return None
+    low = 5 * math.floor(minutes * (1 - RANGE_SHARE) / 5 + 0.5)
+    high = 5 * math.floor(minutes * (1 + RANGE_SHARE) / 5 + 0.5)
+    return (min(low, minutes), max(high, minutes, low + 5))
+
+
+PAUSE_LEFT = 240.0  # seconds a paused window is expected to stay paused (its break is a few minutes)
+PRIORITY_HOURS = 1.0  # how far back the rate of priority tickets (who will jump the queue) is taken
+TAIL = (1, math.inf, "")
+PLAYED_CALLS = 400  # calls played forward at most; past them the queue is taken to move at the pace reached  # where a ticket taking a normal number now would stand: after everyone
+
+
+def _signed_in(state: HallState, service: str) -> list[int]:
+    windows = state.windows
+    return [n for n in state.config.windows_serving(service)
+            if (w := windows.get(n)) is not None and w.status is not WindowStatus.CLOSED]
+
+
+def _free_in(state: HallState, window: Window, now: datetime | None) -> float:
+    """Seconds until a signed-in window is free to call: now, after its break, or after its citizen."""
+    if window.status is WindowStatus.PAUSED:
+        return PAUSE_LEFT
+    current = state.tickets.get(window.current) if window.current else None
+    if current is None:
+        return 0.0
+    expected = mean_handling(state, current.service)
+    began = current.started_at or current.called_at
+    if now is None or began is None:
+        return expected / 2  # on average, half way through
+    # A visit already longer than expected is likely near its end, not over: a quarter left.
+    return max(expected - (now - began).total_seconds(), expected / 4)
+
+
+def _breaks(state: HallState, now: datetime | None) -> list[tuple[float, float]]:
+    """The breaks between today's business spans still to come, in seconds from now, when the
+    windows stop calling at a span's end (``serve_through_breaks`` false); none otherwise."""
+    cfg = state.config
+    if now is None or cfg.policy.serve_through_breaks:
+        return []
+    tz = cfg.hall.tz
+    spans = spans_on(now.astimezone(tz).date(), tz, cfg.hall.hours)
+    return [((end - now).total_seconds(), (start - now).total_seconds())
+            for (_, end), (start, _) in zip(spans, spans[1:]) if start > now]
+
+
+def _priority_load(state: HallState, services: set[str], windows: int, now: datetime | None) -> float:
+    """The share of the windows' time that priority tickets still to come will take, at the last hour's rate.
+
+    They are called before every normal ticket waiting, so a normal ticket's wait
+    stretches by ``1 / (1 - load)``. The load counts at half weight: on replayed days the
+    full fluid share overshot (bias −2.5 min), as a peak's rate falls off during a long
+    wait; capped at one half: a burst is not a trend.
+    """
+    if now is None:
+        return 0.0
+    since = now.timestamp() - PRIORITY_HOURS * 3600
+    work = sum(sum(1 for at in state.priority_issued.get(s, ()) if at > since) * mean_handling(state, s) for s in services)
+    return min(0.5, 0.5 * work / (PRIORITY_HOURS * 3600) / windows)
 
 
 @dataclass(frozen=True, slots=True)
 class Pace:
-    """How fast a service's queue moves now, for ETAs (worked out once per service and moment).
+    """When the waiting tickets of one service are likely called, for ETAs (worked out once per service and moment).
 
-    Windows call the earliest ticket of all the services they serve, so a ticket waits
-    for the work queued ahead of it across those services, not only its own: the model
-    sums that work (people × expected handling), counting for each other service only the
-    part these windows will do (their share of the windows signed in that serve it), and
-    divides it by the windows signed in that serve this service. With none signed in there
-    is no pace (``minutes`` is None).
+    Windows call the earliest ticket of all the services they serve, so a ticket waits for
+    the work queued ahead of it across every queue its windows share with others. The
+    model plays the queues forward: each window signed in that serves the service, or
+    shares a service with one that does, is free after its current citizen (or break) and
+    then calls by the hall's own order, each citizen taking the service's recent mean
+    handling time, or the recalls of one who does not come, as often as lately
+    (``visit_seconds``). ``calls`` are the moments, in seconds from now, the service's waiting
+    tickets are called, in queue order; ``tail`` that of a normal ticket taken now. A normal
+    ticket's moment is stretched for the priority tickets still to come (``_priority_load``).
+    Play stops after ``PLAYED_CALLS`` calls, so a queue of thousands costs what one of
+    hundreds does; the tickets behind are then called ``every`` seconds. With no window
+    signed in there is no pace (``minutes`` is None).
     """
 
+    calls: tuple[float, ...]  # seconds until each waiting ticket of the service is called, in queue order
+    tail: float  # seconds until a normal ticket taken now is called
     handling: float  # expected seconds per ticket of this service
-    waiting: int  # people in this service's queue
-    others: float  # seconds of other services' queued work these windows will do
     windows: int  # signed in and serving this service; 0: nobody serves it now
+    every: float = 0.0  # seconds between calls of this service's tickets past those played; 0: all were played
 
     @classmethod
-    def of(cls, state: HallState, service: str) -> Pace:
-        cfg, windows = state.config, state.windows
+    def of(cls, state: HallState, service: str, now: datetime | None = None) -> Pace:
+        cfg = state.config
+        servers = _signed_in(state, service)
+        handling = mean_handling(state, service)
+        if not servers:
+            return cls((), 0.0, handling, 0)
+        # The windows and queues linked to this service through shared windows, all signed in.
+        windows, services, todo = set(servers), {service}, list(servers)
+        while todo:
+            for other in cfg.windows[todo.pop()].services:
+                if other not in services:
+                    services.add(other)
+                    fresh = [n for n in _signed_in(state, other) if n not in windows]
+                    windows.update(fresh)
+                    todo.extend(fresh)
+        queues = {s: iter(keys) for s in services if (keys := state.lanes.get(s))}
+        heads = {s: next(it) for s, it in queues.items()}
+        heads[service] = heads.get(service, TAIL)  # the ticket taken now joins behind the whole queue
+        durations = {s: visit_seconds(state, s) for s in services}
+        stretch = 1 / (1 - _priority_load(state, services, len(windows), now))
+        breaks = _breaks(state, now)
 
-        def signed_in(numbers: list[int]) -> list[int]:
-            return [n for n in numbers if (w := windows.get(n)) is not None and w.status is not WindowStatus.CLOSED]
+        def stretched(at: float) -> float:
+            # Priority citizens come while the windows work, not during a break.
+            worked = at - sum(max(0.0, min(at, resume) - end) for end, resume in breaks if end < at)
+            return at + (stretch - 1) * worked
 
-        servers = signed_in(cfg.windows_serving(service))
-        others = 0.0
-        for other in {s for n in servers for s in cfg.windows[n].services} - {service}:
-            waiting = len(state.waiting.get(other, ()))
-            if waiting:
-                busy = signed_in(cfg.windows_serving(other))  # never empty: one of ``servers`` serves it
-                others += waiting * mean_handling(state, other) * sum(1 for n in busy if n in servers) / len(busy)
-        return cls(mean_handling(state, service), len(state.waiting.get(service, ())), others, len(servers))
+        free = [(_free_in(state, state.windows[n], now), n) for n in sorted(windows)]
+        heapq.heapify(free)
+        calls: list[float] = []
+        played = 0
+        while free:
+            at, n = heapq.heappop(free)
+            later = next((resume for end, resume in breaks if end <= at < resume), None)
+            if later is not None:  # free during a break: the window calls again when the next span starts
+                heapq.heappush(free, (later, n))
+                continue
+            played += 1
+            if played > PLAYED_CALLS:
+                every = at / len(calls) if calls else handling / len(servers)
+                waiting = len(state.lanes.get(service) or ())
+                return cls(tuple(calls), stretched(at + (waiting - len(calls)) * every), handling, len(servers), every)
+            best = None
+            for s in cfg.windows[n].services:
+                head = heads.get(s)
+                if head is not None and (best is None or head < heads[best]):
+                    best = s
+                    if cfg.windows[n].prefer_listed:
+                        break  # such a window empties its services' queues in its list's order
+            if best is None:
+                continue  # nothing left this window may call: it stays idle
+            key = heads[best]
+            if best == service:
+                if key is TAIL:
+                    return cls(tuple(calls), stretched(at), handling, len(servers))
+                calls.append(stretched(at) if key[0] else at)
+            following = next(queues[best], None) if best in queues else None
+            if following is None and best == service:
+                following = TAIL
+            if following is None:
+                del heads[best]
+            else:
+                heads[best] = following
+            heapq.heappush(free, (at + durations[best], n))
+        raise AssertionError("a window serving the service was left out")  # pragma: no cover
 
     def minutes(self, ahead: int) -> int | None:
         """The ETA of a ticket with ``ahead`` people of its own queue before it; None when nobody serves it."""
         if not self.windows:
             return None
-        # How far into the other queues it stands: the same share as into its own (counting itself).
-        share = min(1.0, (ahead + 1) / self.waiting) if self.waiting else 1.0
-        seconds = ((ahead + 0.5) * self.handling + share * self.others) / self.windows
+        played = len(self.calls)
+        if ahead < played:
+            seconds = self.calls[ahead]
+        elif self.every:
+            seconds = min(self.tail, (self.calls[-1] if played else 0.0) + (ahead - played + 1) * self.every)
+        else:
+            seconds = self.tail
         return max(0, math.floor(seconds / 60 + 0.5))  # to the nearest minute, halves up
 
 

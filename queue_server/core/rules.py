@@ -159,7 +159,7 @@ def issue(
     ticket_id = f"{st.day.replace('-', '')}-{number}"
     # The wait promised now is kept with the ticket, so reports can say how good promises are.
     ahead = queueing.tail_ahead(st, queue, priority)
-    eta = queueing.eta_minutes(st, queue, ahead)
+    eta = queueing.eta_minutes(st, queue, ahead, tx.now)
     ticket = Ticket(
         id=ticket_id,
         day=st.day,
@@ -198,6 +198,8 @@ def limit_reached(tx: Tx, hit: dict[str, Any]) -> None:
 def print_job(tx: Tx, kiosk: str, ahead: int, eta: int | None) -> dict[str, Any]:
     """What a printer needs beside the ticket: the kiosk, the wait, and when nobody serves it yet."""
     job: dict[str, Any] = {"kiosk": kiosk, "ahead": ahead, "eta_minutes": eta}
+    if (span := queueing.eta_range(eta)) is not None:
+        job["eta_range"] = list(span)
     if eta is None:
         job["no_window"] = True
         opens = next_opening(tx.now, tx.config.hall.tz, tx.config.hall.hours)
@@ -219,7 +221,7 @@ def reprint(tx: Tx, ticket: Ticket, kiosk: str | None = None) -> Ticket:
     if not target:
         raise Invalid(f"{ticket.number} was not printed at a kiosk: name the kiosk to print it at", code="kiosk_required")
     ahead = queueing.ahead_of(tx.state, ticket) if ticket.status is Status.WAITING else 0
-    eta = queueing.eta_minutes(tx.state, ticket.service, ahead)
+    eta = queueing.eta_minutes(tx.state, ticket.service, ahead, tx.now)
     tx.emit("print.requested", ticket=ticket, extra={**print_job(tx, target, ahead, eta), "reprint": True})
     return ticket
 

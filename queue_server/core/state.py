@@ -18,6 +18,8 @@ from .model import Doc, Event, Notice, Priority, Status, Ticket, VisitEnd, Windo
 
 SERVED_ENDS = frozenset({VisitEnd.FINISHED, VisitEnd.ROUTED, VisitEnd.PART})  # visits whose time was service
 RECENT_HANDLING = 20  # handling times kept per service for the ETA
+RECENT_PRIORITY = 20  # issue times of priority tickets kept per service: how often they jump the queue
+RECENT_OUTCOMES = 50  # visits kept per service: how often a called citizen does not come, and what that costs
 RECENT_CALLS = 30  # calls kept for screens that join late
 _MISSING = object()  # a journaled key that was not there before (or is gone after)
 # A journaled write: a map's key from one value to another, or a key out of or into a set of keys.
@@ -37,6 +39,9 @@ class HallState:
     windows: dict[int, Window] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)  # origin service -> last number today
     handling: dict[str, tuple[float, ...]] = field(default_factory=dict)  # service -> recent seconds
+    priority_issued: dict[str, tuple[float, ...]] = field(default_factory=dict)  # service -> recent epoch seconds
+    # service -> for each recent visit served or missed: 0 if served, else the seconds the window spent calling
+    missed: dict[str, tuple[float, ...]] = field(default_factory=dict)
     recent_calls: tuple[dict[str, Any], ...] = ()
     notice: Notice = field(default_factory=Notice)
     docs: dict[str, dict[str, Doc]] = field(default_factory=dict)  # kind -> id -> live doc
@@ -95,7 +100,7 @@ class HallState:
         new.windows, new.counters, new.handling = dict(self.windows), dict(self.counters), dict(self.handling)
         new.recent_calls, new.docs = self.recent_calls, {k: dict(v) for k, v in self.docs.items()}
         new.max_rank, new.priority_waiting = self.max_rank, dict(self.priority_waiting)
-        new.staffed = dict(self.staffed)
+        new.staffed, new.priority_issued, new.missed = dict(self.staffed), dict(self.priority_issued), dict(self.missed)
         return new
 
     def undo(self) -> None:
@@ -169,6 +174,10 @@ class HallState:
                     self._handled(v.service, (tk.ended_at - began).total_seconds())
             else:
                 self._handled(v.service, v.handling_seconds)
+        if v is not None and (v.end in SERVED_ENDS or v.end is VisitEnd.NO_SHOW):
+            # What a call cost: a citizen who did not come took the minutes the window waited.
+            cost = (v.ended_at - v.called_at).total_seconds() if v.end is VisitEnd.NO_SHOW else 0.0
+            self._outcome(v.service, cost)
         if event.notice is not None:
             self.notice = event.notice
         for doc in event.docs:
@@ -191,6 +200,8 @@ class HallState:
         self.lanes, self.free, self.pinned, self.joined = {}, {}, {}, {}
         self.counters.clear()
         self.handling.clear()
+        self.priority_issued.clear()
+        self.missed.clear()
         self.recent_calls = ()
         self.max_rank = 0.0
         self.priority_waiting.clear()
@@ -222,6 +233,9 @@ class HallState:
                 self._put(self.by_request, t.request_id, t.id)
             if t.seq_no > self.counters.get(t.origin_service, 0):
                 self.counters[t.origin_service] = t.seq_no
+            if t.priority is not Priority.NORMAL:
+                recent = self.priority_issued.get(t.origin_service, ())
+                self.priority_issued[t.origin_service] = (recent + (t.issued_at.timestamp(),))[-RECENT_PRIORITY:]
 
     def load(
         self, day: str, tickets: Iterable[Ticket], windows: Iterable[Window], notice: Notice | None, seq: int,
@@ -237,6 +251,10 @@ class HallState:
                 call = {"number": t.number, "window": t.window, "zone": t.zone, "service": t.service,
                         "at": t.called_at.isoformat(), "recall": False}
                 self.recent_calls = (self.recent_calls + (call,))[-RECENT_CALLS:]
+            if t.missed_at is not None and t.called_at is not None and t.no_shows:
+                self._outcome(t.service, max(0.0, (t.missed_at - t.called_at).total_seconds()))
+            if t.status is Status.DONE:
+                self._outcome(t.service, 0.0)
             began = t.started_at or t.called_at
             if t.status is Status.DONE and t.outcome is not None and t.ended_at and began:
                 self._handled(t.service, (t.ended_at - began).total_seconds())
@@ -248,6 +266,9 @@ class HallState:
         if notice is not None:
             self.notice = notice
         self.seq = seq
+
+    def _outcome(self, service: str, missed_seconds: float) -> None:
+        self.missed[service] = (self.missed.get(service, ()) + (missed_seconds,))[-RECENT_OUTCOMES:]
 
     # -- lookups -------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from queue_server.core.config import HallConfig
 from queue_server.reports.feature import Reports
 from queue_server.service.plugin import Feature, Features
 from queue_server.sim import arrivals
+from queue_server.sim.advising import Advising
 from queue_server.sim.planning import Planning
 
 from .alerts import Alerts
@@ -24,7 +25,7 @@ from .time_limits import TimeLimits
 from .webhooks import Webhooks
 
 ALL: tuple[type[Feature], ...] = (Reports, Alerts, TimeLimits, FollowUp, PendingMaterials, Complaints, Appointments,
-                                  ProvincialExport, Planning, Webhooks, Assist)
+                                  ProvincialExport, Planning, Advising, Webhooks, Assist)
 # Tables read by tools rather than the server: the voice agent and the day replayer.
 TOOL_TABLES = ("voice", "simulate")
 

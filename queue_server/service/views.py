@@ -34,6 +34,7 @@ def ticket(st: HallState, t: Ticket, *, token: str | None = None, ahead: int | N
     else:
         data["ahead"] = 0 if t.status is Status.WAITING else None
         data["eta_minutes"] = None
+    data["eta_range"] = wire_range(data["eta_minutes"])
     if t.window is not None and t.window in cfg.windows:
         data["window_name"] = cfg.windows[t.window].name
     bundle = bundles.bundle_of(cfg, t)
@@ -44,19 +45,27 @@ def ticket(st: HallState, t: Ticket, *, token: str | None = None, ahead: int | N
     return data
 
 
+def wire_range(minutes: int | None) -> list[int] | None:
+    """An ETA's shown span as JSON (``[15, 25]``), or None when the figure is shown alone."""
+    span = queueing.eta_range(minutes)
+    return list(span) if span else None
+
+
 def service(st: HallState, service_id: str) -> dict[str, Any]:
     svc = st.config.services[service_id]
     # A route bundle's new ticket joins its first part's queue: its wait and windows are that queue's.
     # (Its own queue stays empty: its tickets are counted where they wait, in the parts' queues.)
     at = bundles.next_queue(st, svc) if svc.routed else service_id
     queue = st.waiting.get(service_id, {})
+    eta = queueing.eta_minutes(st, at, queueing.tail_ahead(st, at, Priority.NORMAL))
     first = st.oldest_waiting(service_id)
     oldest = first.queued_at if first is not None else None
     return {
         "id": svc.id, "name": svc.name, "name_en": svc.name_en, "zone": svc.zone, "prefix": svc.prefix,
         "bundle": list(svc.bundle), "mode": svc.mode or None, "waiting": len(queue),
         "priority_waiting": st.priority_waiting.get(service_id, 0),
-        "eta_minutes": queueing.eta_minutes(st, at, queueing.tail_ahead(st, at, Priority.NORMAL)),
+        "eta_minutes": eta,
+        "eta_range": wire_range(eta),
         "issued": st.counters.get(service_id, 0), "daily_limit": svc.daily_limit,
         "remaining": max(0, svc.daily_limit - st.counters.get(service_id, 0)),
         "oldest_since": oldest.isoformat() if oldest else None,

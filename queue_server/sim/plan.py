@@ -259,14 +259,20 @@ class Advice:
     windows: list[int]  # the zone's windows in the order to open them
 
 
-def advise(model: Model) -> list[Advice]:
+def advise(model: Model, hours: list[int] | None = None) -> list[Advice]:
     """The fewest windows per zone and hour (and all day) that keep the p90 wait within standard.
 
+    ``hours`` limits the search to those hours (the others keep every window) and skips
+    the all-day number (``all_day`` is then None): live advice needs only this hour and the next.
+
     Hour by hour, earlier hours keep the numbers already chosen and later hours have
-    every window, so each hour is judged on the queue the chosen plan leaves it.
+    every window, so each hour is judged on the queue the chosen plan leaves it; fewer
+    windows in an hour must keep every hour that was in standard so, earlier ones too (a
+    citizen who came at 9:50 is served in the 10:00 hour).
     """
     out = []
-    hours = model.hours()
+    limited = hours is not None
+    hours = [h for h in model.hours() if hours is None or h in hours]
     for zone, order in model.order.items():
         if not order:
             continue
@@ -281,8 +287,9 @@ def advise(model: Model) -> list[Advice]:
         by_hour: dict[int, int] = {h: most for h in hours}
         short = []
         for h in hours:
-            # Fewer windows now must not leave a backlog that puts a later hour out of standard.
-            kept = {k for k in within(by_hour) if k >= h}
+            # Fewer windows now must not put another hour out of standard: a later one by the
+            # backlog it leaves, an earlier one by the citizens still waiting into this hour.
+            kept = within(by_hour)
             if h not in kept:
                 short.append(h)
                 continue
@@ -294,7 +301,7 @@ def advise(model: Model) -> list[Advice]:
         def ok(plan: dict[int, int], only: list[int]) -> bool:
             return set(only) <= within(plan)
 
-        all_day = next((n for n in range(1, most + 1) if ok({h: n for h in hours}, hours)), None)
+        all_day = next((n for n in range(1, most + 1) if ok({h: n for h in hours}, hours)), None) if not limited else None
         out.append(Advice(zone, by_hour, short, all_day, order))
     return out
 
@@ -400,17 +407,33 @@ def _forecast_day(cfg: HallConfig, text: str, weeks: int) -> list[Arrival]:
     return forecast.arrivals(cfg, seen.counts, seen.day, seen.handling)
 
 
+def advised_table(model: Model, advice: list[Advice]) -> list[dict[str, Any]]:
+    """``table`` under the advice: per zone and hour also the windows to open (``open``) and
+    whether even every window falls short (``short``)."""
+    by_zone = {a.zone: a for a in advice}
+    rows = table(model, {a.zone: dict(a.by_hour) for a in advice})
+    for row in rows:
+        a = by_zone.get(row["zone"])
+        hour = int(row["hour"][:2])
+        row["open"] = a.windows[:row["windows"]] if a else []
+        row["short"] = bool(a and hour in a.short)
+    return rows
+
+
 def report(model: Model, plan: Plan | None = None) -> dict[str, Any]:
-    """The plan's table and the planner's advice, as the API gives them."""
+    """The plan's table, the planner's advice, and the table the day gets under the advice, as the API gives them."""
     cfg = model.cfg
+    advice = advise(model)
     return {
         "target": {"margin": MARGIN, "p90_wait_minutes": {s: m / 60 for s, m in model.standard.items()}},
         "rows": table(model, plan or {}),
+        "advised_rows": advised_table(model, advice),
         "advice": [{"zone": a.zone, "name": cfg.zones[a.zone].name, "all_day": a.all_day,
                     "by_hour": {f"{h:02d}:00": n for h, n in a.by_hour.items()},
                     "short": [f"{h:02d}:00" for h in a.short],
-                    "windows": [{"number": n, "name": cfg.windows[n].name} for n in a.windows]}
-                   for a in advise(model)],
+                    "windows": [{"number": n, "name": cfg.windows[n].name,
+                                 "services": list(cfg.windows[n].services)} for n in a.windows]}
+                   for a in advice],
     }
 
 

@@ -263,11 +263,11 @@ class Hub:
             if t is None or t.service not in services or t.status is not Status.WAITING or t.day != st.day:
                 continue
             if t.service not in paces:
-                paces[t.service] = queueing.Pace.of(st, t.service)
+                paces[t.service] = queueing.Pace.of(st, t.service, event.at)
             ahead = queueing.ahead_of(st, t)  # a look-up in the queue's kept order, not a sort
             frame = ws_frame(protocol.encode({
                 "type": protocol.POSITION, "seq": event.seq, "ticket": t.number, "status": t.status,
-                "ahead": ahead, "eta_minutes": paces[t.service].minutes(ahead),
+                "ahead": ahead, "eta_minutes": (eta := paces[t.service].minutes(ahead)), "eta_range": views.wire_range(eta),
             }))
             for c in followers:
                 if event.seq > c.floor:  # else the client's snapshot is newer than this event

@@ -18,6 +18,7 @@ import site
 import sys
 import sysconfig
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
@@ -327,15 +328,23 @@ async def admin(request: web.Request) -> web.Response:
 # -- the manager pages: reports, the alert board, the case desk -------------------------------------
 
 # Every manager page gets every prefix: the shared top bar (report_macros.html) links them all.
-_STRINGS = ("rp.", "al.", "cs.", "admin.", "login.", "role.", "err.", "dur.")
+_STRINGS = ("rp.", "al.", "cs.", "pl.", "admin.", "login.", "role.", "err.", "dur.")
 REPORTS = Page("reports", "reports.html", "reports-page.js", "reports.css", _STRINGS, "rp.title")
 ALERTS = Page("alerts", "alerts.html", "alert-board.js", "reports.css", _STRINGS, "al.title")
 CASES = Page("cases", "cases.html", "cases-page.js", "reports.css", _STRINGS, "cs.title")
+PLAN = Page("plan", "plan.html", "plan-page.js", "reports.css", _STRINGS, "pl.title")
 
 
 async def reports_page(request: web.Request) -> web.Response:
     hall = api.hall_of(request)
     return await render(request, REPORTS, {"today": hall.state.day, "dimensions": list(figures.DIMENSIONS)})
+
+
+async def plan_page(request: web.Request) -> web.Response:
+    hall = api.hall_of(request)
+    cfg = hall.config
+    tomorrow = cfg.calendar.next_workday(date.fromisoformat(hall.state.day) + timedelta(days=1))
+    return await render(request, PLAN, {"tomorrow": tomorrow.isoformat()})
 
 
 async def alerts_page(request: web.Request) -> web.Response:
@@ -373,6 +382,7 @@ ROUTES: list[tuple[str, Callable[[web.Request], Awaitable[web.Response]]]] = [
     ("/admin/reports", reports_page),
     ("/admin/alerts", alerts_page),
     ("/admin/cases", cases_page),
+    ("/admin/plan", plan_page),
 ]
 
 

@@ -5,6 +5,7 @@
 // over the WebSocket's admin topic.
 
 import { $, $$, api, ApiError, explain, expose, fmtDateTime, fmtDuration, fmtTime, frameBatcher, h, hall, Live, nameOf, onLangChange, secondsSince, setText, signInForm, startPage, t, toast } from "./hallcall.js";
+import { adviceChanged, adviceNow, renderAdvice, startAdvice, stopAdvice } from "./live-advice.js";
 import { signedInManager } from "./manager.js";
 
 const servicesById = new Map(hall.services.map((s) => [s.id, s]));
@@ -36,7 +37,8 @@ async function whoAmI() {
   setText($("#a-who"), `${me.person.name} · ${t(`role.${me.role}`)}`);
   screen("main");
   if (!live) live = new Live({ topics: ["admin"], onSnapshot, onEvent }).start();
-  expose("admin", { live, windows, queues, tickets, devices, assist });
+  startAdvice();
+  expose("admin", { live, windows, queues, tickets, devices, assist, advice: adviceNow });
   showTab(tab);
 }
 
@@ -45,6 +47,7 @@ signInForm("a", {
   signedOut: () => {
     if (live) live.stop();
     live = null;
+    stopAdvice();
     screen("login");
   },
 });
@@ -95,6 +98,7 @@ function onEvent(msg) {
   }
   if (msg.name === "day.started") tickets.clear();
   if (msg.name.startsWith("alert.")) countAlerts();
+  if (msg.name.startsWith("window.") || msg.name === "ticket.issued") adviceChanged(msg.name.startsWith("window."));
   if (msg.name === "device.status") {
     for (const doc of d.docs || []) devices.set(doc.id, doc.data);
     renderDevices();
@@ -444,6 +448,7 @@ onLangChange(() => {
   if (live) render();
   if (live) renderDevices();
   if (live) renderAssist();
+  if (live) renderAdvice();
   if (tab === "people") loadPeople();
   if (tab === "tokens") loadTokens();
   if (tab === "webhooks") loadHooks();

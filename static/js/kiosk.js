@@ -10,7 +10,7 @@ import { qrSvg } from "./qr.js";
 
 const IDLE_MS = (params.idle || 60) * 1000;
 const DONE_S = params.done || 30;
-const services = new Map(hall.services.map((s) => [s.id, { ...s, waiting: null, eta_minutes: null, remaining: s.daily_limit }]));
+const services = new Map(hall.services.map((s) => [s.id, { ...s, waiting: null, eta_minutes: null, eta_range: null, remaining: s.daily_limit }]));
 const firstZone = hall.zones.length ? hall.zones[0].id : "";
 
 let zone = firstZone;
@@ -88,8 +88,10 @@ function selectZone(id) {
 }
 
 // A null ETA for a waiting queue means no window serving it is signed in: say so, never a guess.
-function etaText(minutes) {
+// An uncertain one comes with the span to show instead ("约 15–25 分钟").
+function etaText(minutes, range) {
   if (minutes == null) return noWindowText();
+  if (range) return t("kiosk.eta_range", { low: range[0], high: range[1] });
   return minutes <= 1 ? t("kiosk.eta_soon") : t("kiosk.eta_minutes", { n: minutes });
 }
 
@@ -118,7 +120,8 @@ function renderTiles() {
       setText(eta, "");
     } else {
       setText(waiting, t("kiosk.waiting_n", { n: s.waiting }));
-      setText(eta, s.eta_minutes == null ? noWindowText() : s.eta_minutes <= 1 ? t("kiosk.eta_soon") : t("kiosk.eta_tile", { n: s.eta_minutes }));
+      setText(eta, s.eta_minutes == null ? noWindowText() : s.eta_range ? t("kiosk.eta_tile_range", { low: s.eta_range[0], high: s.eta_range[1] })
+        : s.eta_minutes <= 1 ? t("kiosk.eta_soon") : t("kiosk.eta_tile", { n: s.eta_minutes }));
       tile.classList.toggle("no-window", s.eta_minutes == null);
     }
   }
@@ -150,7 +153,7 @@ function renderConfirm() {
   const s = services.get(chosen);
   setText($("#k-confirm-name"), nameOf(s));
   setText($("#k-confirm-waiting"), s.waiting == null ? "–" : t("kiosk.people_n", { n: s.waiting }));
-  setText($("#k-confirm-eta"), s.waiting == null ? "–" : etaText(s.eta_minutes));
+  setText($("#k-confirm-eta"), s.waiting == null ? "–" : etaText(s.eta_minutes, s.eta_range));
   $("#k-confirm-eta").classList.toggle("no-window", s.waiting != null && s.eta_minutes == null);
   $("#k-take-green").hidden = !green;
 }
@@ -263,7 +266,7 @@ function renderTicket() {
   $("#k-ticket-parts").hidden = !bundle;
   if (bundle) $("#k-ticket-parts-list").replaceChildren(partsList(ticket, services));
   setText($("#k-ticket-ahead"), t("kiosk.people_n", { n: ticket.ahead ?? 0 }));
-  setText($("#k-ticket-eta"), etaText(ticket.eta_minutes));
+  setText($("#k-ticket-eta"), etaText(ticket.eta_minutes, ticket.eta_range));
   $("#k-ticket-eta").classList.toggle("no-window", ticket.eta_minutes == null);
   $("#k-ticket-green").hidden = ticket.priority !== "green";
   $("#k-ticket-appt").hidden = ticket.priority !== "appointment";
@@ -303,7 +306,7 @@ function showTicket(result) {
 function applyQueues(list) {
   for (const q of list || []) {
     const s = services.get(q.id);
-    if (s) Object.assign(s, { waiting: q.waiting, eta_minutes: q.eta_minutes, remaining: q.remaining });
+    if (s) Object.assign(s, { waiting: q.waiting, eta_minutes: q.eta_minutes, eta_range: q.eta_range, remaining: q.remaining });
   }
   renderTiles();
 }

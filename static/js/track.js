@@ -99,7 +99,9 @@ function render() {
     setText($("#tr-ahead"), t("track.people_n", { n: ticket.ahead ?? 0 }));
     const eta = ticket.eta_minutes;
     // A waiting ticket without an ETA: no window serving its service is signed in.
-    setText($("#tr-eta"), eta == null ? noWindowText() : eta <= 1 ? t("track.eta_soon") : t("track.eta_minutes", { n: eta }));
+    const range = ticket.eta_range; // an uncertain wait is shown as a span ("约 15–25 分钟")
+    setText($("#tr-eta"), eta == null ? noWindowText() : range ? t("track.eta_range", { low: range[0], high: range[1] })
+      : eta <= 1 ? t("track.eta_soon") : t("track.eta_minutes", { n: eta }));
     $("#tr-eta").dataset.noWindow = String(eta == null);
   }
   const where = $("#tr-where");
@@ -200,6 +202,7 @@ function onPosition(msg) {
   if (!ticket || msg.ticket !== ticket.number) return;
   ticket.ahead = msg.ahead;
   ticket.eta_minutes = msg.eta_minutes;
+  ticket.eta_range = msg.eta_range ?? null;
   render();
 }
 

@@ -203,6 +203,19 @@ def test_bilingual_ticket_carries_english_under_each_chinese_line() -> None:
     assert b"No window serves this now\n" in unnamed and b"Taikang" not in unnamed
 
 
+def test_an_uncertain_wait_prints_as_a_span_in_both_languages() -> None:
+    data = {"ticket": {"id": "20261201-A031", "number": "A031", "service": "company-registration"},
+            "kiosk": "k1", "ahead": 9, "eta_minutes": 20, "eta_range": [15, 25]}
+    content = ticket.from_event(data, hall="大厅", names={}, base_url="", hall_en="Hall")
+    (printed,) = EscPosDecoder().feed(ticket.render(content))
+    lines = printed.text_lines()
+    assert "前面还有9人，约等15–25分钟" in lines and "9 ahead of you, about 15–25 min" in lines
+    assert not any("约等20分钟" in line for line in lines)
+    # A malformed span is ignored: the single figure prints.
+    odd = ticket.from_event({**data, "eta_range": ["15", 25]}, hall="大厅", names={}, base_url="")
+    assert "前面还有9人，约等20分钟" in EscPosDecoder().feed(ticket.render(odd))[0].text_lines()
+
+
 @pytest.mark.parametrize(
     ("replies", "health", "ready"),
     [

@@ -39,10 +39,18 @@ async def test_no_promised_wait_where_no_window_serves(server: Any, pages: Brows
     await phone.evaluate("window.hallcall.track.live.ready")
     # A clerk signs in at a pension window: a real wait appears on the phone and the kiosk.
     await server.clerk_at(15)
-    await expect(phone.locator("#tr-eta")).to_have_text("约 4 分钟", timeout=5000)
+    await expect(phone.locator("#tr-eta")).to_have_text("即将叫号", timeout=5000)  # first in line at an idle window
     await kiosk.locator("#k-done").click()
     await kiosk.locator(".k-zone[data-zone=social]").click()
-    await expect(tile.locator("[data-eta]")).to_have_text("预计约 12 分钟", timeout=5000)
+    await expect(tile.locator("[data-eta]")).to_have_text("预计约 8 分钟", timeout=5000)  # after one 8-minute visit
+    # A longer wait is uncertain: the kiosk shows it as a span.
+    api = await server.kiosk()
+    await api.post("/api/v1/tickets", {"service": "pension"})
+    await expect(tile.locator("[data-eta]")).to_have_text("预计约 10–20 分钟", timeout=5000)
+    _, third = await api.post("/api/v1/tickets", {"service": "pension"})  # 16 minutes: two visits ahead
+    assert (third["eta_minutes"], third["eta_range"]) == (16, [10, 20])
+    follower = await pages.open(f"/t/{third['token']}", base=server.base, width=390, height=844)
+    await expect(follower.locator("#tr-eta")).to_have_text("约 10–20 分钟", timeout=5000)
     status, body = await server.client().get(f"/api/v1/tickets/{ticket['token']}")
     assert status == 200 and body["eta_minutes"] is not None
 

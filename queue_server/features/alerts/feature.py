@@ -14,7 +14,9 @@ checker would have to remember which ratings it had seen.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, AsyncIterator
+from dataclasses import replace
+from datetime import datetime
+from typing import Any, AsyncIterator, Callable
 
 from queue_server.core import periods
 from queue_server.core.config import HallConfig
@@ -22,6 +24,7 @@ from queue_server.core.errors import Conflict, NotFound
 from queue_server.core.model import Doc, Evaluation
 from queue_server.core.rules import Tx
 from queue_server.core.schema import DAY, PERIOD, obj
+from queue_server.core.state import HallState
 from queue_server.reports.feature import Reports
 from queue_server.service import webhook
 from queue_server.service.auth import MANAGERS
@@ -31,6 +34,9 @@ from queue_server.service.plugin import Feature, Features, Ticker
 
 from . import rules, settings
 from .settings import LEVELS, RANK, TYPES
+
+# What a saturated zone should do, as an instruction in Chinese and English, per zone asked for.
+Instruct = Callable[[HallState, datetime, set[str]], dict[str, tuple[str, str]]]
 
 _NOTE = {"type": "string", "maxLength": 500}
 _ALERT = {"type": "string", "pattern": r"[A-Za-z0-9_.:-]{1,160}"}
@@ -53,6 +59,9 @@ class Alerts(Feature):
         reports = features.get(Reports) if features.has(Reports) else None
         self.settings = settings.parse(cfg, reports.attendance.expected_windows if reports else ())
         self.webhook = webhook.webhook_settings(cfg)
+        # Set by the advising feature when the hall runs it: a saturation alert then says which
+        # windows to open and what that does to the wait, not only that the queue is long.
+        self.instruct: Instruct | None = None
         if reports is not None:
             # A handling time over the yellow threshold is "over the standard" in the reports too.
             reports.handling_standard = {sid: self.settings.levels(cfg, "handling", sid)[0] for sid in cfg.services}
@@ -73,7 +82,28 @@ class Alerts(Feature):
         seen = rules.dry_run(hall.state, hall.clock.now(), s)
         if not seen.changes:
             return []
+        seen = self._instructed(hall.state, seen)
         return await hall.run(lambda tx: rules.check(tx, s, seen))
+
+    def _instructed(self, state: HallState, seen: rules.DryRun) -> rules.DryRun:
+        """The dry run with each saturation finding that raises or escalates an alert carrying its zone's
+        instruction, if one is known (an alert keeps the instruction it was raised or escalated with)."""
+        services, active = self.config.services, rules.active_alerts(state)
+
+        def news(f: rules.Finding) -> bool:
+            doc = active.get((f.type, f.subject))
+            return doc is None or (doc.data["closed_at"] is None and RANK[f.level] > RANK[doc.data["level"]])
+
+        zones = {services[f.info["service"]].zone for f in seen.findings if f.type == "saturation" and news(f)}
+        if not zones or self.instruct is None:
+            return seen
+        told = self.instruct(state, seen.now, zones)
+
+        def with_instruction(f: rules.Finding) -> rules.Finding:
+            said = told.get(services[f.info["service"]].zone) if f.type == "saturation" else None
+            return replace(f, info={**f.info, "instruction": said[0], "instruction_en": said[1]}) if said else f
+
+        return replace(seen, findings=[with_instruction(f) for f in seen.findings])
 
     @contextlib.asynccontextmanager
     async def lifetime(self, hall: Hall) -> AsyncIterator[None]:

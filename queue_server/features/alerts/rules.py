@@ -398,8 +398,10 @@ def view(doc: Doc, cfg: HallConfig) -> dict[str, Any]:
         "wait": (f"{name}：{d.get('ticket')} 已等候 {v:.0f} 分钟，{d.get('over', 0)} 人超过标准",
                  f"{name_en}: {d.get('ticket')} has waited {v:.0f} min; {d.get('over', 0)} over the standard"),
         "handling": (f"{where}办理 {d.get('ticket')} 已 {v:.0f} 分钟", f"Window {d.get('window')} has served {d.get('ticket')} for {v:.0f} min"),
-        "saturation": (f"{name}：{d.get('waiting')} 人等候，开放窗口 {d.get('open_windows')} 个，建议开启弹性窗口 {d.get('suggest')}",
-                       f"{name_en}: {d.get('waiting')} waiting, {d.get('open_windows')} windows open; open one of {d.get('suggest')}"),
+        "saturation": (f"{name}：{d.get('waiting')} 人等候，{d['instruction']}", f"{name_en}: {d.get('waiting')} waiting; {d['instruction_en']}")
+        if d.get("instruction") else
+        (f"{name}：{d.get('waiting')} 人等候，开放窗口 {d.get('open_windows')} 个，建议开启弹性窗口 {d.get('suggest')}",
+         f"{name_en}: {d.get('waiting')} waiting, {d.get('open_windows')} windows open; open one of {d.get('suggest')}"),
         "pause": (f"{where}{'暂停' if d.get('kind') == 'paused' else '离岗'} {v:.0f} 分钟",
                   f"Window {d.get('window')} {'paused' if d.get('kind') == 'paused' else 'unstaffed'} for {v:.0f} min"),
         "no_show_rate": (f"{name}：近 {d.get('slot_minutes')} 分钟弃号率 {v:.0%}", f"{name_en}: no-show rate {v:.0%} in the last {d.get('slot_minutes')} min"),

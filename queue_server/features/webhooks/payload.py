@@ -23,8 +23,9 @@ PUBLIC = (
     "ledger.opened", "ledger.assigned", "ledger.resolved", "ledger.closed", "ledger.overdue",
     "pending.opened", "pending.completed", "pending.overdue",
     "device.status", "notice.changed", "day.started",
+    "advice.sent",
 )
-FAMILIES = ("ticket", "window", "evaluation", "alert", "case", "ledger", "pending", "device", "notice", "day")
+FAMILIES = ("ticket", "window", "evaluation", "alert", "case", "ledger", "pending", "device", "notice", "day", "advice")
 SECRET_KEYS = frozenset({"token", "request_id", "code", "idhash", "id_hash", "id_number", "keys"})
 NAME_KEYS = frozenset({"name", "citizen", "citizen_name", "contact"})
 PHONE_KEYS = frozenset({"phone", "mobile", "citizen_phone", "contact_phone"})

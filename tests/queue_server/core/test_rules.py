@@ -482,11 +482,13 @@ def test_ahead_and_eta_follow_queue_and_open_windows() -> None:
     # No window signed in: nobody serves it, so no wait is promised.
     assert queueing.eta_minutes(h.st, "a", 3) is None
     h.open(1)
-    assert queueing.eta_minutes(h.st, "a", 3) == 35  # one window open now; prior 10 min each
+    assert queueing.eta_minutes(h.st, "a", 3) == 30  # one idle window: called after three visits of the 10-minute prior
     h.open(2)
-    assert queueing.eta_minutes(h.st, "a", 0) == 3
+    assert queueing.eta_minutes(h.st, "a", 0) == 0
+    assert queueing.eta_minutes(h.st, "a", 3) == 10  # two windows take them two by two
     h.do(rules.pause_window, 2, "rest")
-    assert queueing.eta_minutes(h.st, "a", 0) == 3  # a pause is a break, not an absence
+    # A pause is a break, not an absence: window 2 is back after a few minutes and takes every other ticket.
+    assert queueing.eta_minutes(h.st, "a", 3) == round(10 + queueing.PAUSE_LEFT / 60)
     h.do(rules.close_window, 1)
     h.do(rules.close_window, 2)
     assert queueing.eta_minutes(h.st, "a", 0) is None
@@ -526,15 +528,74 @@ def test_the_eta_counts_the_other_queues_its_windows_serve_first() -> None:
     h.open(1)
     h.issue("b")
     h.issue("b")
-    handling_a, handling_b = queueing.mean_handling(h.st, "a"), queueing.mean_handling(h.st, "b")
-    assert queueing.eta_minutes(h.st, "a", 0) == math.floor((0.5 * handling_a + 2 * handling_b) / 60 + 0.5)
+    handling_b = queueing.mean_handling(h.st, "b")
+    assert queueing.eta_minutes(h.st, "a", 0) == math.floor(2 * handling_b / 60 + 0.5)
     a = h.issue("a")
-    assert h.call(1).service == "b"  # the b citizens came first and are called first
-    # Window 2 opens: two windows share a's and b's queues now.
+    called = h.call(1)
+    assert called.service == "b"  # the b citizens came first and are called first
+    # Window 2 opens and takes the other b citizen; the a citizen goes to window 1 once its b citizen is served.
     h.open(2)
     ahead = queueing.ahead_of(h.st, h.st.ticket(a.id))
     assert ahead == 0
-    assert queueing.eta_minutes(h.st, "a", 0) == math.floor((0.5 * handling_a + 1 * handling_b) / 2 / 60 + 0.5)
+    assert queueing.eta_minutes(h.st, "a", 0) == math.floor(handling_b / 2 / 60 + 0.5)  # half way through, on average
+    # Knowing the time, the model counts what is left of the visit under way.
+    h.tick(4 * 60)
+    elapsed = (h.now - called.called_at).total_seconds()
+    assert queueing.eta_minutes(h.st, "a", 0, h.now) == math.floor((handling_b - elapsed) / 60 + 0.5)
+
+
+def test_priority_tickets_coming_in_stretch_a_normal_wait_but_not_a_priority_one() -> None:
+    h = Hall()
+    h.open(1)
+    for _ in range(3):
+        h.issue("a")
+    calm = queueing.eta_minutes(h.st, "a", 3, h.now)
+    assert calm == 30
+    h.issue("a", Priority.GREEN)  # one priority citizen in the last hour: more will come
+    green = h.call(1)  # and is called at once
+    ahead = queueing.tail_ahead(h.st, "a", Priority.NORMAL)
+    handling = queueing.mean_handling(h.st, "a")
+    left = handling - (h.now - green.called_at).total_seconds()
+    load = 0.5 * handling / 3600  # half the fluid share of one such visit an hour on one window
+    assert queueing.eta_minutes(h.st, "a", ahead, h.now) == math.floor((left + 3 * handling) / (1 - load) / 60 + 0.5)
+    # A priority ticket taken now is only behind those already waiting in its lane.
+    assert queueing.eta_minutes(h.st, "a", queueing.tail_ahead(h.st, "a", Priority.GREEN), h.now) < calm
+
+
+def test_citizens_who_do_not_come_shorten_the_wait_behind_them() -> None:
+    h = Hall()
+    h.open(1)
+    for _ in range(5):
+        h.issue("a")
+    handling = queueing.mean_handling(h.st, "a")
+    assert queueing.visit_seconds(h.st, "a") == handling  # nobody has missed a call yet
+    h.call(1)
+    h.tick(60)  # called, recalled, not there: a minute of the window's time
+    h.do(rules.no_show, 1)
+    share = 1 / (1 + queueing.NO_SHOW_PRIOR)
+    assert queueing.visit_seconds(h.st, "a") == pytest.approx((1 - share) * handling + share * 60)
+    assert queueing.eta_minutes(h.st, "a", 3) == math.floor(3 * queueing.visit_seconds(h.st, "a") / 60 + 0.5)
+
+
+def test_where_clerks_leave_at_noon_a_wait_across_lunch_counts_the_break() -> None:
+    strict = SMALL_HALL.replace("priority_streak = 2", "priority_streak = 2\nserve_through_breaks = false")
+    for text, second, fourth in ((SMALL_HALL, 10, 30), (strict, 160, 180)):
+        h = Hall(text, now=NINE.replace(hour=11, minute=49, second=50))
+        h.open(1)
+        for _ in range(4):
+            h.issue("a")  # 11:49:51 … 11:49:54
+        h.now = NINE.replace(hour=11, minute=50)
+        # An idle window calls the first now, the second at 12:00 and, with the break, at 14:30.
+        assert queueing.eta_minutes(h.st, "a", 1, h.now) == second
+        assert queueing.eta_minutes(h.st, "a", 3, h.now) == fourth
+        assert queueing.eta_minutes(h.st, "a", 3) == 30  # without the time, no break is known
+
+
+def test_a_long_wait_is_shown_as_a_span() -> None:
+    assert queueing.eta_range(None) is None and queueing.eta_range(9) is None  # short: one figure
+    assert queueing.eta_range(20) == (15, 25)
+    assert queueing.eta_range(12) == (10, 15)
+    assert queueing.eta_range(45) == (35, 55)
 
 
 def test_recent_handling_times_move_the_eta() -> None:

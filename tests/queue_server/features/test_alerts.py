@@ -132,6 +132,12 @@ async def test_saturation_by_window_and_by_queue_suggests_a_flexible_window(hall
     await hall.execute("issue", KIOSK, service="referral")  # 8 waiting per open window: yellow
     [doc] = await check(hall, "saturation")
     assert doc.data["level"] == "yellow" and doc.data["open_windows"] == 1 and doc.data["suggest"] == [30, 33, 34]
+    # The hall runs live advice too: the alert says which windows to open and what that does to the wait.
+    shown = alert_rules.view(doc, hall.config)
+    assert shown["message"].startswith("转诊备案：8 人等候，开启 ") and "预计 p90 等候由" in shown["message"]
+    named = shown["message"].split("开启 ")[1].split(" 号窗口")[0].split("、")
+    assert named and set(map(int, named)) <= {30, 33, 34}  # windows that serve referral
+    assert shown["message_en"].startswith("Referral registration: 8 waiting; Open window")
     for _ in range(4):
         await hall.execute("issue", KIOSK, service="referral")
     assert [d.data["level"] for d in await check(hall, "saturation")] == ["orange"]

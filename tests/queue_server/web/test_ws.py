@@ -223,7 +223,8 @@ async def test_a_citizen_follows_their_ticket(server: Harness) -> None:
     assert snap["state"]["tickets"][mine["token"]]["eta_minutes"] is None  # no window serves pension yet
     clerk = await server.clerk_at(15)
     opened = await phone.next("position")  # a window signing in gives the wait
-    assert (opened["ahead"], opened["eta_minutes"]) == (2, 20)  # 2.5 visits of the 8-minute prior at one window
+    # Called after the two visits of the 8-minute prior ahead at the one idle window; uncertain, so also a span.
+    assert (opened["ahead"], opened["eta_minutes"], opened["eta_range"]) == (2, 16, [10, 20])
     await clerk.post("/api/v1/windows/15/call-next")
     pos = await phone.next("position")
     assert (pos["ticket"], pos["ahead"]) == (mine["number"], 1)
