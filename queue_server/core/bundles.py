@@ -84,3 +84,43 @@ def progress(cfg: HallConfig, t: Ticket) -> list[dict[str, Any]]:
         out.append({**p, "name": svc.name if svc else p["service"], "name_en": svc.name_en if svc else "",
                     "current": p["outcome"] is None and p["service"] == t.service})
     return out
+
+
+# -- rating each part on its own ([policy] bundle_rating = "part") -------------------------
+
+
+def rated_by_part(cfg: HallConfig, t: Ticket) -> bool:
+    """Whether each part of a ticket is rated at its own window: a route bundle's, when the hall says so.
+
+    A one-window bundle is one visit with one clerk at one window, so it is rated once either way.
+    """
+    svc = bundle_of(cfg, t)
+    return svc is not None and svc.routed and cfg.policy.bundle_rating == "part"
+
+
+def done_at(t: Ticket, window: int) -> str | None:
+    """When the latest part done at a window was done (ISO time), or None."""
+    times = [p["at"] for p in t.parts if p["outcome"] is not None and p.get("window") == window]
+    return max(times) if times else None
+
+
+def rating_window(t: Ticket, windows: frozenset[int]) -> int | None:
+    """Of a device's windows, the one where the ticket's latest part was done (the part it may rate)."""
+    marks = [(at, w) for w in windows if (at := done_at(t, w)) is not None]
+    return max(marks)[1] if marks else None
+
+
+def part_to_rate(t: Ticket, part: str | None, window: int | None) -> dict[str, Any] | None:
+    """The part a rating is for: the one named; else the one done last at ``window``; else
+    (the citizen by token) the one done last that is not rated yet, or the last done."""
+    if part is not None:
+        return next((p for p in t.parts if p["service"] == part), None)
+    done = [p for p in done_parts(t) if window is None or p.get("window") == window]
+    if window is None:
+        done = [p for p in done if p.get("rating") is None] or done
+    return max(done, key=lambda p: p["at"]) if done else None
+
+
+def rate(t: Ticket, part: str, level: int) -> tuple[dict[str, Any], ...]:
+    """The ticket's parts with one part's rating recorded."""
+    return tuple({**p, "rating": level} if p["service"] == part else p for p in t.parts)

@@ -113,6 +113,11 @@ class Policy:
     rating_minutes: int = 10  # a pad rates its window's ticket just finished, this long after (0: no limit)
     issue_without_window: bool = True  # kiosks may issue for a service no signed-in window serves
     serve_through_breaks: bool = True  # clerks serve the queue on past a span's end (延时服务); false: it waits for the next span
+    bundle_rating: str = "bundle"  # a route bundle is rated once ("bundle") or each part at its own window ("part")
+
+
+# How a route bundle (一件事 引导办) is rated: once, at its last window, or each part at its own window.
+BUNDLE_RATINGS = ("bundle", "part")
 
 
 @dataclass(frozen=True)
@@ -348,6 +353,8 @@ def loads(text: str, *, source: str = "<memory>", store_url: str | None = None) 
     departments = _departments(c, data.get("departments"), data.get("windows", []), hall)
     windows = {n: _with_department(w, departments, hall) for n, w in windows.items()}
     policy = _flat(c, "policy", data.get("policy", {}), Policy())
+    if policy.bundle_rating not in BUNDLE_RATINGS:
+        c.fail("policy", None, "bundle_rating", f"must be one of {', '.join(BUNDLE_RATINGS)}")
     limits = _flat(c, "limits", data.get("limits", {}), Limits())
 
     # The [store] table is checked even when --store overrides it: a typo must not wait

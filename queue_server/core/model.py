@@ -207,7 +207,8 @@ class Ticket(_Record):
     kiosk: str | None = None  # the kiosk whose printer printed it; a reprint goes there by default
     promised_wait_minutes: int | None = None  # the wait the citizen was shown on taking it (ETA)
     # A bundle's parts (一件事), in the bundle's order: {"service", "outcome"} and, once
-    # done, "window", "clerk" and "at" (see core/bundles.py). Empty for a plain ticket.
+    # done, "window", "clerk" and "at", and "rating" once the part is rated on its own
+    # (see core/bundles.py). Empty for a plain ticket.
     parts: tuple[dict[str, Any], ...] = ()
 
     _times = ("issued_at", "queued_at", "called_at", "started_at", "first_called_at", "ended_at", "missed_at")
@@ -304,12 +305,18 @@ class Evaluation(_Record):
     source: str = "pad"  # pad, keypad, phone, web
     at: datetime | None = None
     excluded: bool = False  # set aside on appeal (malicious or mistaken): not counted in satisfaction
+    part: str | None = None  # the bundle part rated on its own ([policy] bundle_rating = "part"); None: the whole ticket
 
     _times = ("at",)
 
     @property
     def bad(self) -> bool:
         return self.level in BAD_LEVELS
+
+    @property
+    def key(self) -> str:
+        """The rating's own id: the ticket's, or the ticket's and its part's (``20261201-S003.tax-invoice``)."""
+        return self.ticket if self.part is None else f"{self.ticket}.{self.part}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -507,6 +507,7 @@ def _finish_bundle(tx: Tx, w: Window, t: Ticket, svc: Service, outcome: Outcome 
         tx.emit("ticket.finished", ticket=done, window=freed, visit=_visit(t, tx.now, VisitEnd.FINISHED, None, closed_by),
                 extra=_finish_extra(details, closed_by))
         return done
+    last_part = t.service  # a routed ticket's part served now
     if svc.routed:
         left = [p for p in bundles.open_parts(t) if p != t.service]
         if left:
@@ -518,6 +519,8 @@ def _finish_bundle(tx: Tx, w: Window, t: Ticket, svc: Service, outcome: Outcome 
             tx.emit("ticket.routed", ticket=moved, window=freed, visit=visit,
                     extra={"part": t.service, "outcome": outcome.value, "next": nxt, **_finish_extra(details, closed_by)})
             _part_hooks(tx, moved, t.service, outcome, details)
+            if bundles.rated_by_part(tx.config, moved):
+                tx.emit("evaluation.requested", ticket=moved, window=freed, extra={"part": t.service})
             return moved
         t = _mark_part(tx, w, t, t.service, outcome, details, closed_by)
     else:
@@ -533,7 +536,8 @@ def _finish_bundle(tx: Tx, w: Window, t: Ticket, svc: Service, outcome: Outcome 
     done = replace(t, status=Status.DONE, ended_at=tx.now, outcome=result)
     tx.emit("ticket.finished", ticket=done, window=freed, visit=_closing_visit(tx, t, result, closed_by),
             extra=_finish_extra(details, closed_by))
-    tx.emit("evaluation.requested", ticket=done, window=freed)
+    by_part = bundles.rated_by_part(tx.config, done)
+    tx.emit("evaluation.requested", ticket=done, window=freed, extra={"part": last_part} if by_part else None)
     return done
 
 
@@ -662,16 +666,7 @@ def close_window(tx: Tx, number: int) -> Window:
 # -- evaluation and notices -------------------------------------------------------------
 
 
-def evaluate(
-    tx: Tx, ticket: Ticket, level: int, reasons: list[str] | tuple[str, ...] = (), comment: str | None = None, source: str = "pad"
-) -> Evaluation:
-    """Record the citizen's rating (好差评) of a finished service, once."""
-    if ticket.status is not Status.DONE:
-        raise Conflict(f"ticket {ticket.number} is {ticket.status}; only a finished service can be rated", code="not_finished")
-    if ticket.outcome is None:
-        raise Conflict(f"ticket {ticket.number} was closed without being served", code="not_served")
-    if ticket.rating is not None:
-        raise Conflict(f"ticket {ticket.number} was rated already", code="already_rated")
+def _check_rating(level: int, reasons: list[str] | tuple[str, ...], comment: str | None) -> None:
     if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 5:  # type: ignore[redundant-expr]  # from a request: any JSON value
         raise Invalid("level must be 1 to 5 (5 = 非常满意)", code="bad_level")
     unknown = [r for r in reasons if r not in REASONS]
@@ -681,6 +676,34 @@ def evaluate(
         raise Invalid("a reason is required for 不满意 and 非常不满意", code="reason_required")
     if comment is not None and len(comment) > MAX_COMMENT:
         raise Invalid(f"comment over {MAX_COMMENT} characters", code="comment_too_long")
+
+
+def _submit(tx: Tx, ev: Evaluation, rated: Ticket) -> Evaluation:
+    tx.emit("evaluation.submitted", evaluation=ev, ticket=rated)
+    for on_evaluated in tx.hooks.evaluated:
+        on_evaluated(tx, ev)
+    return ev
+
+
+def evaluate(
+    tx: Tx, ticket: Ticket, level: int, reasons: list[str] | tuple[str, ...] = (), comment: str | None = None, source: str = "pad",
+    *, part: str | None = None, window: int | None = None,
+) -> Evaluation:
+    """Record the citizen's rating (好差评) of a finished service, once.
+
+    A route bundle rated by part (``[policy] bundle_rating = "part"``) takes one rating per part:
+    ``part`` names it, else it is the part done last at ``window`` (a device's), else the
+    citizen's latest part not yet rated.
+    """
+    if bundles.rated_by_part(tx.config, ticket):
+        return _evaluate_part(tx, ticket, level, tuple(reasons), comment, source, part, window)
+    if ticket.status is not Status.DONE:
+        raise Conflict(f"ticket {ticket.number} is {ticket.status}; only a finished service can be rated", code="not_finished")
+    if ticket.outcome is None:
+        raise Conflict(f"ticket {ticket.number} was closed without being served", code="not_served")
+    if ticket.rating is not None:
+        raise Conflict(f"ticket {ticket.number} was rated already", code="already_rated")
+    _check_rating(level, reasons, comment)
     # A bundle is rated as itself (一件事), at the window of its last part.
     service = ticket.origin_service if ticket.parts else ticket.service
     ev = Evaluation(
@@ -688,34 +711,69 @@ def evaluate(
         window=ticket.window, clerk=ticket.clerk, level=level, reasons=tuple(dict.fromkeys(reasons)),
         comment=comment or None, source=source, at=tx.now,
     )
-    tx.emit("evaluation.submitted", evaluation=ev, ticket=replace(ticket, rating=level))
-    for on_evaluated in tx.hooks.evaluated:
-        on_evaluated(tx, ev)
-    return ev
+    return _submit(tx, ev, replace(ticket, rating=level))
 
 
-def latest_finished(st: HallState, window: int) -> Ticket | None:
+def _evaluate_part(tx: Tx, t: Ticket, level: int, reasons: tuple[str, ...], comment: str | None, source: str,
+                   part: str | None, window: int | None) -> Evaluation:
+    """Rate one part of a route bundle, under the part's service, window and clerk."""
+    if part is not None and part not in {p["service"] for p in t.parts}:
+        raise NotFound(f"{part!r} is not a part of {t.number}", code="part_unknown")
+    p = bundles.part_to_rate(t, part, window)
+    if p is None or p["outcome"] is None:
+        what = tx.config.services[p["service"]].name if p is not None else f"no part of {t.number}"
+        where = f" at window {window}" if window is not None and p is None else ""
+        raise Conflict(f"{what}{where} is not done yet; only a finished service can be rated", code="not_finished")
+    name = tx.config.services[p["service"]].name
+    if window is not None and p.get("window") != window:
+        raise Conflict(f"the part {name} of {t.number} was served at window {p.get('window')}, not {window}",
+                       code="other_window")
+    if p.get("rating") is not None:
+        raise Conflict(f"the part {name} of {t.number} was rated already", code="already_rated")
+    _check_rating(level, reasons, comment)
+    ev = Evaluation(
+        ticket=t.id, day=t.day, number=t.number, service=p["service"], zone=tx.config.services[p["service"]].zone,
+        window=p.get("window"), clerk=p.get("clerk"), level=level, reasons=tuple(dict.fromkeys(reasons)),
+        comment=comment or None, source=source, at=tx.now, part=p["service"],
+    )
+    return _submit(tx, ev, replace(t, parts=bundles.rate(t, p["service"], level)))
+
+
+def _finished_at(tx: Tx, t: Ticket, window: int) -> datetime | None:
+    """When the service a pad at ``window`` may rate ended there: the ticket's finish, or for a
+    bundle rated by part, its latest part done at that window."""
+    if t.parts and bundles.rated_by_part(tx.config, t):
+        at = bundles.done_at(t, window)
+        return datetime.fromisoformat(at) if at is not None else None
+    if t.window == window and t.status is Status.DONE and t.outcome is not None:
+        return t.ended_at
+    return None
+
+
+def latest_finished(tx: Tx, window: int) -> Ticket | None:
     """The ticket served last at a window today (the one its pad may rate)."""
-    done = [t for t in st.tickets.values()
-            if t.window == window and t.status is Status.DONE and t.outcome is not None and t.ended_at is not None]
-    return max(done, key=lambda t: (t.ended_at, t.seq_no)) if done else None
+    done = [(at, t.seq_no, t) for t in tx.state.tickets.values() if (at := _finished_at(tx, t, window)) is not None]
+    return max(done, key=lambda d: d[:2])[2] if done else None
 
 
-def pad_may_rate(tx: Tx, ticket: Ticket) -> None:
+def pad_may_rate(tx: Tx, ticket: Ticket, window: int | None = None) -> None:
     """A pad rates only the ticket just finished at its window, within ``rating_minutes`` of the finish.
 
     Anything else from a pad (an older unrated ticket, another's) would let a window rate
-    its own backlog; the citizen may still rate any of their tickets by its token.
+    its own backlog; the citizen may still rate any of their tickets by its token. A bundle
+    rated by part is rated at ``window``, the window of the part done there.
     """
-    if ticket.status is not Status.DONE or ticket.outcome is None or ticket.window is None or ticket.ended_at is None:
+    window = window if window is not None else ticket.window
+    ended = _finished_at(tx, ticket, window) if window is not None else None
+    if window is None or ended is None:
         return  # ``evaluate`` says why it cannot be rated
-    last = latest_finished(tx.state, ticket.window)
+    last = latest_finished(tx, window)
     if last is None or last.id != ticket.id:
         newer = f" ({last.number} was finished after it)" if last is not None else ""
         raise Conflict(f"a pad rates only the ticket just finished at its window, not {ticket.number}{newer}",
                        code="not_latest")
     limit = tx.config.policy.rating_minutes
-    if limit and tx.now - ticket.ended_at > timedelta(minutes=limit):
+    if limit and tx.now - ended > timedelta(minutes=limit):
         raise Conflict(f"{ticket.number} was finished over {limit} minutes ago: too late to rate it at the pad",
                        code="rating_closed")
 

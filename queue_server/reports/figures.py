@@ -34,7 +34,10 @@ Pure functions; every figure of every report is computed here and nowhere else.
   called and waited for like any visit, a one-window bundle's part (ticked at the
   window) was not. The bundle itself is served (办结) and rated once, under its own
   service, at the window of its last part: its closing visit; a route bundle's closing
-  visit is a mark that takes no time and is no call.
+  visit is a mark that takes no time and is no call. A hall that rates a route bundle by
+  part (``[policy] bundle_rating = "part"``) has each part rated under the part's service,
+  window and clerk instead: 未评价 then counts the route bundles' parts, not their
+  closing marks.
 - **Satisfaction**: counts of levels 5..1 (非常满意 … 非常不满意) and of services not
   rated; the rate is (5 + 4 + 3) / rated; bad reviews are levels 2 and 1.
 """
@@ -159,6 +162,7 @@ class Series:
 
 
 def satisfaction(levels: dict[int, int], served: int | None) -> dict[str, Any]:
+    """The satisfaction columns; ``served`` is what could be rated (未评价 = served − rated)."""
     rated = sum(levels.values())
     good = levels.get(5, 0) + levels.get(4, 0) + levels.get(3, 0)
     return {
@@ -205,6 +209,7 @@ def _accumulate(cfg: HallConfig, by: str, visits: Iterable[VisitGroup], ratings:
     std = standards or Standards.of(cfg)
     key = key_function(cfg, by)
     routed = {sid for sid, s in cfg.services.items() if s.routed}
+    by_part = cfg.policy.bundle_rating == "part"  # a route bundle's parts are rated, not its closing mark
     acc: dict[Any, dict[str, Any]] = defaultdict(_row)
     per_ticket = tickets is not None
     for tg in tickets or ():
@@ -227,6 +232,10 @@ def _accumulate(cfg: HallConfig, by: str, visits: Iterable[VisitGroup], ratings:
         if vg.end == "finished" and not unstarted:
             # A ticket is finished by one visit: it is served, and rated, where that visit was.
             c["served"] += len(vg.waits_us)
+            if not (mark and by_part):
+                c["rateable"] += len(vg.waits_us)
+        if by_part and vg.end == "routed":
+            c["rateable"] += len(vg.waits_us)
         if vg.end in PARTS:
             c["parts"] += len(vg.waits_us)
         if mark:
@@ -261,7 +270,7 @@ def _figures(r: dict[str, Any], per_ticket: bool) -> dict[str, Any]:
         "no_show_rate": round(c.get("no_show", 0) / c["called"], 4) if c.get("called") else None,
         "wait": r["wait"].summary(bands=True),
         "handling": r["handling"].summary(bands=False),
-        "satisfaction": satisfaction(r["levels"], served),
+        "satisfaction": satisfaction(r["levels"], c.get("rateable", 0)),
     }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from queue_server.core import rules
+from queue_server.core import bundles, rules
 from queue_server.core.errors import Conflict, Forbidden, Invalid, NotFound, TooMany
 from queue_server.core.model import REASONS, Channel, Outcome, Priority, Status, Ticket
 from queue_server.core.rules import Tx
@@ -267,7 +267,8 @@ def _rater(p: Principal, st: HallState, args: Any) -> None:
     if p.role not in ("pad", "agent"):
         return
     t = st.ticket(args["ticket"]) or st.ticket_by_number(args["ticket"])
-    if t is not None and t.window not in p.windows:
+    if t is not None and t.window not in p.windows and not (bundles.rated_by_part(st.config, t)
+                                                            and bundles.rating_window(t, p.windows) is not None):
         raise Forbidden(f"this {p.role} may rate window {sorted(p.windows)}'s services only")
 
 
@@ -278,15 +279,22 @@ async def evaluate(c: Call) -> dict[str, Any]:
 
     def decide(tx: Tx) -> dict[str, Any]:
         st = tx.state
+        window = None
         if device:
             t = st.ticket(c["ticket"]) or st.ticket_by_number(c["ticket"])
             if t is None:
                 raise NotFound(f"no ticket {c['ticket']} today", code="ticket_unknown")
+            # A bundle rated by part: the device rates the part done at its own window.
+            if bundles.rated_by_part(tx.config, t):
+                window = bundles.rating_window(t, p.windows)
+                if window is None:
+                    raise Conflict(f"no part of {t.number} was done at window {sorted(p.windows)}", code="not_finished")
             if p.role == "pad":
-                rules.pad_may_rate(tx, t)
+                rules.pad_may_rate(tx, t, window)
         else:
             t = today_by_token(st, c["ticket"])
-        return rules.evaluate(tx, t, c["level"], c.get("reasons") or [], c.get("comment"), source).to_dict()
+        return rules.evaluate(tx, t, c["level"], c.get("reasons") or [], c.get("comment"), source,
+                              part=c.get("part"), window=window).to_dict()
 
     def as_citizen(tx: Tx) -> dict[str, Any]:
         c.rule.allows(p, tx.state, c.args)
@@ -468,7 +476,8 @@ def core_commands() -> list[Command]:
                 args=obj(["ticket", "level"], ticket={"type": "string", "maxLength": 64}, level=LEVEL,
                          reasons={"type": "array", "items": {"type": "string", "enum": sorted(REASONS)}, "maxItems": 5},
                          comment={"type": ["string", "null"], "maxLength": 500},
-                         source={"type": "string", "enum": ["pad", "keypad", "phone", "web"]}),
+                         source={"type": "string", "enum": ["pad", "keypad", "phone", "web"]},
+                         part={"type": "string", "maxLength": 64}),
                 http=Http("POST", "/evaluations", 201, "evaluations")),
         command("set_notice", "Set the notice scrolling on hall screens", MANAGERS, set_notice,
                 args=obj(["text"], text={"type": "string", "maxLength": 500}, text_en={"type": "string", "maxLength": 500}),

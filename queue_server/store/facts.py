@@ -317,12 +317,14 @@ def rating_groups(evaluations: Iterable[Evaluation], time: str | None = None,
     """Group ratings the way ``Store.rating_facts`` does; by hour a rating counts in the hour of the
     call of the visit it rates (from ``visits``), so that it lands in the same row as that service."""
     check_split(time)
-    called = {v.ticket: v.called_at.isoformat() for v in visits if v.end is VisitEnd.FINISHED}
+    # A part rated on its own counts in the hour of its part's (routed) visit.
+    called = {(v.ticket, None if v.end is VisitEnd.FINISHED else v.service): v.called_at.isoformat()
+              for v in visits if v.end in (VisitEnd.FINISHED, VisitEnd.ROUTED)}
     counts: dict[RatingKey, int] = defaultdict(int)
     for e in evaluations:
         if e.excluded:
             continue  # set aside on appeal
-        at = called.get(e.ticket) or (e.at.isoformat() if e.at else "")
+        at = called.get((e.ticket, e.part)) or (e.at.isoformat() if e.at else "")
         counts[(_time_of(e.day, at, time), e.service, e.window, e.clerk, e.level)] += 1
     return [RatingGroup(*k, n) for k, n in counts.items()]
 

@@ -136,7 +136,7 @@ def _project(ops: Ops, keys: Keys, event: Event, days: set[str], kinds: set[str]
     if ev is not None:
         if ev.at is None:
             ev = dataclasses.replace(ev, at=event.at)
-        ops.add("HSET", keys.evaluations(ev.day), ev.ticket, dumps(ev.to_dict()))
+        ops.add("HSET", keys.evaluations(ev.day), ev.key, dumps(ev.to_dict()))
         days.add(ev.day)
     w = event.window
     if w is not None:

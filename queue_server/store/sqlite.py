@@ -47,6 +47,12 @@ from .facts import (
 T = TypeVar("T")
 
 SCHEMA_VERSION = 1
+# One rating per ticket, or per part of a bundle rated by part (``part``: '' for the whole ticket).
+EVALUATIONS = """CREATE TABLE IF NOT EXISTS evaluations (
+    ticket TEXT NOT NULL, day TEXT NOT NULL, number TEXT NOT NULL, service TEXT NOT NULL, zone TEXT NOT NULL,
+    window INTEGER, clerk TEXT, level INTEGER NOT NULL, reasons TEXT NOT NULL, comment TEXT, source TEXT NOT NULL,
+    at TEXT NOT NULL, excluded INTEGER NOT NULL DEFAULT 0, part TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (ticket, part));"""
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
@@ -65,10 +71,7 @@ CREATE TABLE IF NOT EXISTS visits (
     recalls INTEGER NOT NULL, wait_s REAL NOT NULL, handling_s REAL NOT NULL, closed TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (ticket, leg));
 CREATE INDEX IF NOT EXISTS visits_day ON visits(day);
-CREATE TABLE IF NOT EXISTS evaluations (
-    ticket TEXT PRIMARY KEY, day TEXT NOT NULL, number TEXT NOT NULL, service TEXT NOT NULL, zone TEXT NOT NULL,
-    window INTEGER, clerk TEXT, level INTEGER NOT NULL, reasons TEXT NOT NULL, comment TEXT, source TEXT NOT NULL,
-    at TEXT NOT NULL, excluded INTEGER NOT NULL DEFAULT 0);
+{EVALUATIONS}
 CREATE INDEX IF NOT EXISTS evaluations_day ON evaluations(day);
 CREATE TABLE IF NOT EXISTS windows (number INTEGER PRIMARY KEY, row TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS window_log (
@@ -97,7 +100,7 @@ CREATE INDEX IF NOT EXISTS evaluations_grouped ON evaluations(service, window, c
 CREATE INDEX IF NOT EXISTS visits_end_time ON visits(substr(ended_at, 12, 8));
 CREATE INDEX IF NOT EXISTS visits_start_time ON visits(substr(coalesce(started_at, called_at), 12, 8));
 CREATE INDEX IF NOT EXISTS visits_long ON visits(handling_s);
-"""
+""".replace("{EVALUATIONS}", EVALUATIONS)
 
 
 _dumps = protocol.dumps
@@ -206,6 +209,17 @@ class SqliteStore(sqlite_outbox.OutboxOnSqlite):
                 conn.execute("ALTER TABLE evaluations ADD COLUMN excluded INTEGER NOT NULL DEFAULT 0")
                 conn.execute("DROP INDEX IF EXISTS evaluations_report")
                 conn.execute("DROP INDEX IF EXISTS evaluations_grouped")
+            if "evaluations" in tables and "part" not in {r[1] for r in conn.execute("PRAGMA table_info(evaluations)")}:
+                # Parts of a bundle are rated one by one ([policy] bundle_rating): the key becomes
+                # (ticket, part), which SQLite changes only by copying the table, in one transaction.
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("ALTER TABLE evaluations RENAME TO evaluations_by_ticket")
+                for index in ("evaluations_day", "evaluations_report", "evaluations_grouped"):
+                    conn.execute(f"DROP INDEX IF EXISTS {index}")
+                conn.execute(EVALUATIONS)
+                conn.execute("INSERT INTO evaluations SELECT *, '' FROM evaluations_by_ticket")
+                conn.execute("DROP TABLE evaluations_by_ticket")
+                conn.execute("COMMIT")
             if "visits" in tables and "closed" not in {r[1] for r in conn.execute("PRAGMA table_info(visits)")}:
                 # Visits closed by a keypad's next key are told apart (Visit.closed); older ones were all the clerk's.
                 conn.execute("ALTER TABLE visits ADD COLUMN closed TEXT NOT NULL DEFAULT ''")
@@ -354,7 +368,7 @@ class SqliteStore(sqlite_outbox.OutboxOnSqlite):
 
     async def evaluations(self, day_from: str, day_to: str) -> list[Evaluation]:
         cols = ["ticket", "day", "number", "service", "zone", "window", "clerk", "level", "reasons", "comment", "source", "at",
-                "excluded"]
+                "excluded", "part"]
 
         def run(conn: sqlite3.Connection) -> list[Evaluation]:
             out = []
@@ -362,6 +376,7 @@ class SqliteStore(sqlite_outbox.OutboxOnSqlite):
                 d = dict(zip(cols, r))
                 d["reasons"] = json.loads(d["reasons"])
                 d["excluded"] = bool(d["excluded"])
+                d["part"] = d["part"] or None
                 out.append(Evaluation.from_dict(d))
             return out
 
@@ -520,7 +535,8 @@ class SqliteStore(sqlite_outbox.OutboxOnSqlite):
         else:
             # By hour a rating counts with the visit it rates, in the hour of that visit's call.
             split, rated = (("substr(coalesce(v.called_at, e.at), 12, 2)",
-                             "evaluations e LEFT JOIN visits v ON v.ticket = e.ticket AND v.end = 'finished'")
+                             "evaluations e LEFT JOIN visits v ON v.ticket = e.ticket AND "
+                             "(v.end = 'finished' AND e.part = '' OR v.end = 'routed' AND v.service = e.part)")
                             if time == "hour" else ("e.day", "evaluations e"))
             sql = (f"SELECT {split}, e.service, e.window, e.clerk, e.level, count(*) FROM {rated} "
                    "WHERE e.day BETWEEN ? AND ? AND e.excluded = 0 GROUP BY 1, 2, 3, 4, 5")
@@ -662,9 +678,10 @@ def _project(conn: sqlite3.Connection, event: Event, data: str, *, log: bool = T
     if ev is not None:
         # REPLACE: an upheld appeal rewrites the rating as excluded.
         conn.execute(
-            "INSERT OR REPLACE INTO evaluations VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO evaluations VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (ev.ticket, ev.day, ev.number, ev.service, ev.zone, ev.window, ev.clerk, ev.level,
-             _dumps(list(ev.reasons)), ev.comment, ev.source, ev.at.isoformat() if ev.at else at, int(ev.excluded)),
+             _dumps(list(ev.reasons)), ev.comment, ev.source, ev.at.isoformat() if ev.at else at, int(ev.excluded),
+             ev.part or ""),
         )
     w = event.window
     if w is not None:

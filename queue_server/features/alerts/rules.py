@@ -19,7 +19,7 @@ from queue_server.core.clock import seconds_in_hours, spans_on, within_hours
 from queue_server.core.config import HallConfig
 from queue_server.core.errors import Conflict, Invalid, NotFound
 from queue_server.core import time_limits
-from queue_server.core.model import ACTIVE, Doc, Evaluation, Status, WindowStatus
+from queue_server.core.model import ACTIVE, Doc, Evaluation, Status, Ticket, WindowStatus
 from queue_server.core.rules import Tx
 from queue_server.core.state import HallState
 
@@ -184,7 +184,9 @@ def evaluate(state: HallState, now: datetime, s: Settings) -> list[Finding]:
         if t.status is Status.DONE and t.outcome is not None and t.window is not None:
             counts = served.setdefault(t.window, [0, 0])
             counts[0] += 1
-            counts[1] += t.rating is None
+            # A route bundle rated by part: its last part, rated at this window, is its rating here.
+            counts[1] += t.rating is None and not any(p.get("rating") is not None and p.get("window") == t.window
+                                                      for p in t.parts)
     total = sum(n for n, _ in served.values())
     if total:
         hall_share = sum(u for _, u in served.values()) / total
@@ -281,7 +283,7 @@ def bad_review(tx: Tx, ev: Evaluation, s: Settings) -> Doc | None:
     if ev.level not in (1, 2):
         return None
     level = s.bad_review[0] if ev.level == 2 else s.bad_review[1]
-    return _raise(tx, "bad_review", ev.ticket, level, float(ev.level), (2.0, 2.0, 1.0),
+    return _raise(tx, "bad_review", ev.key, level, float(ev.level), (2.0, 2.0, 1.0),
                   {"service": ev.service, "window": ev.window, "ticket": ev.number, "clerk": ev.clerk,
                    "rating": ev.level, "reasons": list(ev.reasons), "comment": ev.comment})
 
@@ -304,6 +306,14 @@ def rate_limit(tx: Tx, hit: dict[str, Any], s: Settings) -> Doc | None:
 PACE = "rating_pace"  # a Doc per window: how many ratings in a row came faster than a citizen can press
 
 
+def _asked_at(t: Ticket, ev: Evaluation) -> datetime | None:
+    """When a rating was asked for: at the ticket's finish, or for a part rated on its own, at that part's."""
+    if ev.part is None:
+        return t.ended_at
+    at = next((p.get("at") for p in t.parts if p["service"] == ev.part), None)
+    return datetime.fromisoformat(at) if at else None
+
+
 def rating_pace(tx: Tx, ev: Evaluation, s: Settings) -> Doc | None:
     """Count ratings in a row given within ``fast_rating_seconds`` of the request; alert past the thresholds.
 
@@ -311,11 +321,12 @@ def rating_pace(tx: Tx, ev: Evaluation, s: Settings) -> Doc | None:
     within a second of the finish is rated by a script or by the clerk's own hand.
     """
     t = tx.state.ticket(ev.ticket)
-    if ev.window is None or ev.at is None or t is None or t.ended_at is None:
+    asked = _asked_at(t, ev) if t is not None else None
+    if ev.window is None or ev.at is None or asked is None:
         return None
     old = tx.state.docs.get(PACE, {}).get(f"w{ev.window}")
     before = old.data["in_row"] if old is not None and old.day == tx.state.day else 0
-    fast = (ev.at - t.ended_at).total_seconds() < s.fast_rating_seconds
+    fast = (ev.at - asked).total_seconds() < s.fast_rating_seconds
     in_row = before + 1 if fast else 0
     if in_row == before:
         return None  # a slow rating after slow ones changes nothing

@@ -156,21 +156,21 @@ class _Build:
 
     def evaluation(self, ev: Evaluation) -> Record:
         body = {
-            "record_type": "evaluation", "record_id": ev.ticket, "service_record_id": ev.ticket,
+            "record_type": "evaluation", "record_id": ev.key, "service_record_id": ev.ticket,
             **self.common(ev.service, ev.window, ev.clerk),
             "channel": self.s.channel_codes.get(ev.source, ev.source), "channel_name": CHANNEL_NAMES.get(ev.source, ev.source),
             "level": ev.level, "level_name": LEVELS[ev.level],
             "indicators": [self.s.indicator_codes.get(r, r) for r in ev.reasons], "indicator_names": [REASONS[r] for r in ev.reasons],
             "text": ev.comment or "", "evaluated_at": (ev.at.isoformat() if ev.at else None),
-            "case_number": f"CP{ev.ticket}" if ev.bad else None,
+            "case_number": f"CP{ev.key}" if ev.bad else None,
         }
-        return Record("evaluation", ev.ticket, ev.day, body)
+        return Record("evaluation", ev.key, ev.day, body)
 
     def followup(self, doc: Doc) -> Record:
         d = doc.data
         appeal = d.get("appeal")
         body = {
-            "record_type": "followup", "record_id": doc.id, "case_number": doc.id, "evaluation_record_id": d["ticket"],
+            "record_type": "followup", "record_id": doc.id, "case_number": doc.id, "evaluation_record_id": d["ticket"] if not d.get("part") else f"{d['ticket']}.{d['part']}",
             **self.common(d["service"], d.get("window"), d.get("clerk")),
             "level": d["level"], "indicators": [self.s.indicator_codes.get(r, r) for r in d["reasons"]],
             "opened_at": d["opened_at"], "deadline_days": d["deadline_days"], "due": d["due"], "overdue": d["overdue"],

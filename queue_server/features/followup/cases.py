@@ -91,6 +91,7 @@ def _set_aside(data: dict[str, Any]) -> Evaluation:
         ticket=data["ticket"], day=data["day"], number=data["number"], service=data["service"], zone=data["zone"],
         window=data["window"], clerk=data["clerk"], level=data["level"], reasons=tuple(data["reasons"]),
         comment=data["comment"], source=data["source"], at=datetime.fromisoformat(data["evaluated_at"]), excluded=True,
+        part=data.get("part"),
     )
 
 
@@ -115,7 +116,7 @@ def open_case(tx: Tx, ev: Evaluation, s: Settings) -> Doc:
     w = tx.state.windows.get(ev.window) if ev.window is not None else None
     seat = w if w is not None and w.clerk == ev.clerk else None  # names only while the rated clerk sits there
     data: dict[str, Any] = {
-        "case": f"CP{ev.ticket}", "ticket": ev.ticket, "number": ev.number, "day": ev.day, "service": ev.service,
+        "case": f"CP{ev.key}", "ticket": ev.ticket, "part": ev.part, "number": ev.number, "day": ev.day, "service": ev.service,
         "service_name": svc.name if svc else ev.service, "zone": ev.zone, "window": ev.window, "clerk": ev.clerk,
         "clerk_name": seat.clerk_name if seat else None, "staff_no": seat.staff_no if seat else None,
         "level": ev.level, "level_name": LEVELS[ev.level], "reasons": list(ev.reasons),
