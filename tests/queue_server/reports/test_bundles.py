@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -58,6 +59,51 @@ async def play_the_day(hall_config: config.HallConfig, store: Any) -> dict[str, 
     out["bundles"] = await reports.bundles_report(b, periods.parse(DAY))
     out["pending"] = await store.docs("pending")
     return out
+
+
+async def play_a_route_rated_by_part(hall_config: config.HallConfig, store: Any) -> dict[str, Any]:
+    """我要开饭店 through windows 3, 4, 6, 7 and 8, its parts rated at the first three (5, 4, 2)."""
+    cfg = replace(hall_config, policy=replace(hall_config.policy, bundle_rating="part"))
+    clock = ManualClock(OPEN_TIME)
+    hall = await started(cfg, store, clock)
+    try:
+        for n in (3, 4, 6, 7, 8):
+            await step(hall, clock, "open", clerk(n), window=n)
+        ticket = await step(hall, clock, "issue", KIOSK, service="open-restaurant")
+        for n, level in ((3, 5), (4, 4), (6, 2), (7, None), (8, None)):
+            assert (await step(hall, clock, "call_next", clerk(n), window=n))["number"] == ticket["number"]
+            await step(hall, clock, "start", clerk(n), window=n)
+            await step(hall, clock, "finish", clerk(n), window=n)
+            if level is not None:
+                await step(hall, clock, "evaluate", PAD, ticket=ticket["id"], level=level,
+                           reasons=["efficiency"] if level < 3 else [])
+    finally:
+        await hall.stop()
+    clock.set(datetime(2026, 12, 2, 0, 0, 5, tzinfo=TZ))  # the day closes
+    hall = await started(cfg, store, clock)
+    await hall.stop()
+    b = book(cfg, store)
+    return {by: await reports.figures_report(b, periods.parse(DAY), by) for by in DIMENSIONS}
+
+
+async def test_a_route_bundle_rated_by_part_counts_each_rating_under_its_part(
+        hall_config: config.HallConfig, store: Any) -> None:
+    got = await play_a_route_rated_by_part(hall_config, store)
+    for by in DIMENSIONS:
+        check_totals(got[by])
+    levels = {by: {r["key"]: {n: c for n, c in r["satisfaction"]["levels"].items() if c} for r in got[by]["rows"]}
+              for by in ("service", "window", "clerk")}
+    assert {k: v for k, v in levels["service"].items() if v} == {
+        "company-registration": {"5": 1}, "food-licence": {"4": 1}, "tax-invoice": {"2": 1}}
+    assert {k: v for k, v in levels["window"].items() if v} == {3: {"5": 1}, 4: {"4": 1}, 6: {"2": 1}}
+    assert {k: v for k, v in levels["clerk"].items() if v} == {"c3": {"5": 1}, "c4": {"4": 1}, "c6": {"2": 1}}
+    service = {r["key"]: r["satisfaction"] for r in got["service"]["rows"]}
+    # The parts are what is rated: two left unrated (印章, 社保); the bundle's closing mark is not.
+    assert (service["free-seals"]["not_rated"], service["employer-enrolment"]["not_rated"]) == (1, 1)
+    assert (service["open-restaurant"]["rated"], service["open-restaurant"]["not_rated"]) == (0, 0)
+    total = got["hall"]["hall"]
+    assert (total["served"], total["parts"], total["satisfaction"]["rated"], total["satisfaction"]["not_rated"],
+            total["satisfaction"]["bad"]) == (1, 5, 3, 2, 1)
 
 
 async def test_a_one_window_bundle_with_one_part_pending_counts_right_everywhere(

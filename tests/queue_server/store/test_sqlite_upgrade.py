@@ -1,4 +1,4 @@
-"""A database written before visits recorded how they were closed opens, and reports read it."""
+"""Databases written by earlier versions open, are upgraded in place, and reports read them."""
 
 from __future__ import annotations
 
@@ -44,3 +44,45 @@ async def test_an_older_database_gains_the_closed_column_and_its_visits_count_as
         indexes = {r[1] for r in conn.execute("SELECT type, name FROM sqlite_master WHERE type = 'index'")}
     assert {"visits_by_day", "visits_by_service", "tickets_by_day"} <= indexes
     assert not {"visits_report", "visits_grouped", "tickets_report"} & indexes
+
+
+OLD_EVALUATIONS = """
+CREATE TABLE evaluations (
+    ticket TEXT PRIMARY KEY, day TEXT NOT NULL, number TEXT NOT NULL, service TEXT NOT NULL, zone TEXT NOT NULL,
+    window INTEGER, clerk TEXT, level INTEGER NOT NULL, reasons TEXT NOT NULL, comment TEXT, source TEXT NOT NULL,
+    at TEXT NOT NULL);
+CREATE INDEX evaluations_day ON evaluations(day);
+INSERT INTO evaluations VALUES ('20261201-S001', '2026-12-01', 'S001', 'open-supermarket', 'enterprise', 8, 'c8', 4,
+    '[]', NULL, 'pad', '2026-12-01T10:00:00+08:00');
+"""
+
+
+async def test_an_older_database_keys_its_ratings_by_ticket_and_part_and_keeps_them(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path}/hall.db"
+    store = open_store(url)
+    await store.open()
+    await store.close()
+    # Made before parts were rated: one rating per ticket, the ticket its key, no `excluded` either.
+    with sqlite3.connect(tmp_path / "hall.db") as conn:
+        for name in ("evaluations_report", "evaluations_grouped"):
+            conn.execute(f"DROP INDEX {name}")
+        conn.execute("DROP TABLE evaluations")
+        conn.executescript(OLD_EVALUATIONS)
+
+    store = open_store(url)
+    await store.open()
+    try:
+        [ev] = await store.evaluations("2026-12-01", "2026-12-01")
+        assert (ev.ticket, ev.part, ev.service, ev.window, ev.level, ev.excluded) == (
+            "20261201-S001", None, "open-supermarket", 8, 4, False)
+        [group] = await store.rating_facts("2026-12-01", "2026-12-01")
+        assert (group.service, group.window, group.level, group.count) == ("open-supermarket", 8, 4, 1)
+    finally:
+        await store.close()
+    with sqlite3.connect(tmp_path / "hall.db") as conn:
+        key = [r[1] for r in sorted(conn.execute("PRAGMA table_info(evaluations)"), key=lambda r: r[5]) if r[5]]
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'evaluations'")}
+    assert key == ["ticket", "part"]
+    assert "evaluations_by_ticket" not in tables
+    assert {"evaluations_day", "evaluations_report", "evaluations_grouped"} <= indexes

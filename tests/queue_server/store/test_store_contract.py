@@ -248,3 +248,26 @@ async def test_history_moves_into_an_empty_store_and_its_log_goes_on(store: Any,
             await target.put_history(history)  # never over a hall
     finally:
         await target.close()
+
+
+async def test_a_route_bundle_rated_by_part_keeps_one_rating_per_part(store: Any, hall_config: Any) -> None:
+    sc = Scenario(replace(hall_config, policy=replace(hall_config.policy, bundle_rating="part")))
+    events = sc.day()
+    t, evs = sc.issue("open-restaurant")  # 企业设立登记 at window 3, then 食品经营许可 at window 4
+    events += evs
+    for n in (3, 4):
+        events += sc.run(rules.open_window, n, {"id": f"p{n}", "name": f"窗口{n}"})[1]
+    for n, level in ((3, 5), (4, 2)):
+        sc.now = sc.now.replace(hour=6 + n)  # each part called in an hour of its own
+        events += sc.run(rules.call_next, n)[1]
+        events += sc.run(rules.finish, n)[1]
+        events += sc.run(rules.evaluate, sc.st.ticket(t.id), level, ["attitude"] if level < 3 else [], window=n)[1]
+    await store.commit(0, events)
+    got = sorted(await store.evaluations("2026-12-01", "2026-12-01"), key=lambda e: e.window or 0)
+    assert [(e.ticket, e.part, e.service, e.window, e.clerk, e.level) for e in got] == [
+        (t.id, "company-registration", "company-registration", 3, "p3", 5),
+        (t.id, "food-licence", "food-licence", 4, "p4", 2)]
+    [ticket] = (await store.load()).tickets
+    assert [p.get("rating") for p in ticket.parts] == [5, 2, None, None, None]
+    by_hour = {(g.time, g.service, g.window, g.clerk, g.level, g.count) for g in await store.rating_facts("2026-12-01", "2026-12-01", "hour")}
+    assert by_hour == {("09", "company-registration", 3, "p3", 5, 1), ("10", "food-licence", 4, "p4", 2, 1)}
