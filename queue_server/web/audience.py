@@ -120,7 +120,8 @@ def of(hall: Hall, event: Event, service_view: ServiceView | None = None) -> lis
     if name == "evaluation.submitted" and t is not None:
         out = [(frozenset({protocol.TOPIC_ADMIN, protocol.topic_ticket(t.token)}), public)]
         if t.window is not None:
-            brief = {"ticket": public["ticket"], "evaluation": {"ticket": t.id, "level": data["evaluation"]["level"]}}
+            rating = data["evaluation"]
+            brief = {"ticket": public["ticket"], "evaluation": {"ticket": t.id, "level": rating["level"], "part": rating["part"]}}
             out.append((frozenset({protocol.topic_window(t.window)}), brief))
         return out
     if name == "evaluation.requested" and t is not None:

@@ -2,8 +2,10 @@
 // when the clerk finishes a service it asks for one of the five national levels, with a
 // reason required for the two lowest, thanks the citizen and goes back to the card.
 // One rating per service: the pad sends at most one, and the server refuses a second.
+// A route bundle rated by part ([policy] bundle_rating = "part") is asked for at each part's
+// window as that part is done: the request names the part, shown under the ticket.
 
-import { $, $$, Live, ApiError, api, deviceToken, explain, expose, now, onLangChange, params, renderPhoto, resetLang, setText, startPage, t, toast } from "./hallcall.js";
+import { $, $$, Live, ApiError, api, deviceToken, explain, expose, nameOf, now, onLangChange, params, renderPhoto, resetLang, setText, startPage, t, toast } from "./hallcall.js";
 
 const number = params.window;
 const IDLE_MS = (params.idle || 90) * 1000; // an unrated service goes back to the card
@@ -12,11 +14,13 @@ const pad = $("#pad");
 const screens = { card: $("#pad-card"), rate: $("#pad-rate"), reasons: $("#pad-reasons"), thanks: $("#pad-thanks") };
 
 let win = null;
-let pending = null; // {id, number} of the finished ticket awaiting a rating
+let pending = null; // {id, number, part} of the finished service awaiting a rating
+let services = new Map(); // id -> service, for a part's name
 let chosen = 0;
 let busy = false;
 let timer = 0;
-const rated = []; // ids of the last services rated here: a replayed request is not asked twice
+const rated = []; // keys of the last services rated here: a replayed request is not asked twice
+const keyOf = (id, part) => (part ? `${id}.${part}` : id); // a ticket, or one part of a bundle rated by part
 
 function show(name) {
   pad.dataset.screen = name;
@@ -48,10 +52,17 @@ function remember(id) {
   if (rated.length > 50) rated.shift();
 }
 
-function ask(ticket) {
-  pending = { id: ticket.id, number: ticket.number };
+function renderPart() {
+  const part = pending && pending.part ? services.get(pending.part) || { name: pending.part } : null;
+  setText($("#pad-part"), part ? nameOf(part) : "");
+  $("#pad-part").hidden = !part;
+}
+
+function ask(ticket, part) {
+  pending = { id: ticket.id, number: ticket.number, part: part || null };
   chosen = 0;
   setText($("#pad-ticket"), ticket.number);
+  renderPart();
   setText($("#pad-rate-clerk"), win && win.clerk_name ? `${win.clerk_name}${win.staff_no ? ` (${t("pad.staff_no")} ${win.staff_no})` : ""}` : "");
   for (const b of $$(".pad-reason")) b.setAttribute("aria-pressed", "false");
   $("#pad-submit").disabled = true;
@@ -64,7 +75,7 @@ async function submit(level, reasons = []) {
   for (const b of $$("#pad button")) b.setAttribute("aria-busy", "true");
   try {
     await api("POST", "/api/v1/evaluations", { ticket: pending.id, level, reasons, source: "pad" }, { token });
-    remember(pending.id);
+    remember(keyOf(pending.id, pending.part));
     show("thanks");
   } catch (err) {
     if (err instanceof ApiError && err.code === "already_rated") show("thanks");
@@ -102,6 +113,7 @@ $("#pad-submit").addEventListener("click", () => {
 
 function onSnapshot(state) {
   win = (state.windows || []).find((w) => w.number === number) || null;
+  services = new Map((state.services || []).map((s) => [s.id, s]));
   renderCard();
 }
 
@@ -111,12 +123,13 @@ function onEvent(msg) {
     win = { ...(win || {}), ...d.window };
     renderCard();
   }
-  if (msg.name === "evaluation.submitted" && d.ticket) remember(d.ticket.id);
-  if (msg.name === "evaluation.requested" && d.ticket && d.ticket.window === number && d.ticket.rating == null
-      && !rated.includes(d.ticket.id)) {
+  const part = (msg.name === "evaluation.submitted" ? (d.evaluation || {}).part : d.part) || null;
+  if (msg.name === "evaluation.submitted" && d.ticket) remember(keyOf(d.ticket.id, part));
+  if (msg.name === "evaluation.requested" && d.ticket && d.ticket.window === number && (part || d.ticket.rating == null)
+      && !rated.includes(keyOf(d.ticket.id, part))) {
     // A request replayed after a long outage is stale: the citizen has left.
-    if (now().getTime() - Date.parse(msg.at) < IDLE_MS) ask(d.ticket);
-  } else if (msg.name === "evaluation.submitted" && pending && d.ticket && d.ticket.id === pending.id) {
+    if (now().getTime() - Date.parse(msg.at) < IDLE_MS) ask(d.ticket, part);
+  } else if (msg.name === "evaluation.submitted" && pending && d.ticket && d.ticket.id === pending.id && part === pending.part) {
     if (pad.dataset.screen !== "thanks") show("thanks"); // rated elsewhere (the phone)
   }
 }
@@ -135,6 +148,7 @@ const live = new Live({
 }).start();
 onLangChange(() => {
   renderCard();
+  renderPart();
   if (chosen) setText($("#pad-chosen"), t(`rate.l${chosen}`));
 });
 expose("pad", { live, state: () => ({ win, pending, screen: pad.dataset.screen }) });

@@ -6,6 +6,7 @@ from typing import Any
 
 from playwright.async_api import expect
 
+from ..conftest import HALL_FILE  # type: ignore[import-not-found]
 from .conftest import Browsing
 from .test_console import _console_at  # type: ignore[import-not-found]
 from .test_kiosk import choose  # type: ignore[import-not-found]
@@ -93,3 +94,30 @@ async def test_the_reports_page_shows_the_bundles(server: Any, pages: Browsing) 
     shop = page.locator("#r-table tbody tr[data-key=open-supermarket]")
     await expect(shop.locator("td")).to_have_text(["我要开超市", "1", "0", "0", "0", "0", "–", "–", "3", "8"])
     assert await page.locator("#r-xlsx").get_attribute("href") == "/api/v1/reports/bundles?period=2026-12&format=xlsx"
+
+
+async def test_rated_by_part_the_pad_asks_for_the_part_done_at_its_window(make_server: Any, pages: Browsing) -> None:
+    server = await make_server(hall_text=HALL_FILE.read_text(encoding="utf-8") + '\n[policy]\nbundle_rating = "part"\n')
+    clerk = await server.clerk_at(3)
+    pad_token = await server.token("pad", windows=(3,))
+    kiosk = server.client(await server.token("kiosk"))
+    _, mine = await kiosk.post("/api/v1/tickets", {"service": "open-restaurant"})
+    pad = await pages.open(f"/pad/3?token={pad_token}&thanks=1", base=server.base, width=1280, height=800)
+    await expect(pad.locator("#pad-name")).to_have_text("clerk3", timeout=5000)
+    await clerk.post("/api/v1/windows/3/call-next")
+    await clerk.post("/api/v1/windows/3/finish", {"outcome": "done"})
+    # The ticket goes on to 食品经营许可; the pad at window 3 asks about 企业设立登记, done here.
+    await expect(pad.locator("#pad-rate")).to_be_visible(timeout=2000)
+    await expect(pad.locator("#pad-ticket")).to_have_text(mine["number"])
+    await expect(pad.locator("#pad-part")).to_have_text("企业设立登记")
+    await pad.locator("#pad-levels .rate-l5").click()
+    await expect(pad.locator("#pad-thanks")).to_be_visible(timeout=3000)
+    [ev] = await server.hall.store.evaluations(mine["day"], mine["day"])
+    assert (ev.part, ev.service, ev.window, ev.level, ev.source) == ("company-registration", "company-registration", 3, 5, "pad")
+    await expect(pad.locator("#pad-card")).to_be_visible(timeout=3000)
+    # A plain ticket next at the same window is asked for as itself, with no part shown.
+    _, plain = await kiosk.post("/api/v1/tickets", {"service": "company-registration"})
+    await clerk.post("/api/v1/windows/3/call-next")
+    await clerk.post("/api/v1/windows/3/finish", {"outcome": "done"})
+    await expect(pad.locator("#pad-ticket")).to_have_text(plain["number"], timeout=2000)
+    await expect(pad.locator("#pad-part")).to_be_hidden()

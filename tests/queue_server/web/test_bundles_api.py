@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
+
+from queue_server.core import config
 
 from ...conftest import Harness  # type: ignore[import-not-found]
 from .test_ws import ws_client  # type: ignore[import-not-found]
@@ -76,3 +79,50 @@ async def test_a_one_window_bundle_refuses_to_finish_until_every_part_is_ticked(
     # Each part accepted with materials to follow has its own 容缺受理 record, at this window.
     status, pending = await clerk.get("/api/v1/windows/1/pending")
     assert status == 200 and sorted(r["service"] for r in pending["pending"]) == ["employer-enrolment", "free-seals"]
+
+
+async def test_rated_by_part_each_window_s_pad_rates_its_own_part_once(make_server: Any, hall_config: config.HallConfig) -> None:
+    server = await make_server(cfg=replace(hall_config, policy=replace(hall_config.policy, bundle_rating="part")))
+    kiosk = await server.kiosk()
+    status, ticket = await kiosk.post("/api/v1/tickets", {"service": "open-restaurant"})
+    clerks = {n: await server.clerk_at(n) for n in (3, 4, 6)}
+    pads = {n: server.client(await server.token("pad", windows=(n,))) for n in (3, 4, 6, 7)}
+    pad_screen = await ws_client(server)
+    await pad_screen.connect(["window:3", "window:4", "window:6"])
+    rated = []
+    # 企业设立登记 at window 3, 食品经营许可 at window 4, 税务 at window 6.
+    for window, level in ((3, 5), (4, 4), (6, 2)):
+        if window != 4:  # window 4 called the citizen already, while the pad at window 3 waited
+            status, called = await clerks[window].post(f"/api/v1/windows/{window}/call-next", {"expect": None})
+            assert status == 200 and called["number"] == "R001", called
+        status, after = await clerks[window].post(f"/api/v1/windows/{window}/finish", {"outcome": "done", "expect": "R001"})
+        assert status == 200 and after["status"] == "waiting", after
+        asked = await pad_screen.next("event", "evaluation.requested")
+        assert (asked["data"]["window"]["number"], asked["data"]["part"]) == (window, after["parts"][len(rated)]["service"])
+        if window == 3:  # the citizen walks on: window 4 calls them before the pad at window 3 is pressed
+            status, called = await clerks[4].post("/api/v1/windows/4/call-next", {"expect": None})
+            assert status == 200 and called["number"] == "R001", called
+        status, ev = await pads[window].post("/api/v1/evaluations", {"ticket": ticket["id"], "level": level,
+                                                                     "reasons": ["efficiency"] if level < 3 else []})
+        assert status == 201, ev
+        rated.append((ev["part"], ev["service"], ev["window"], ev["level"]))
+        status, again = await pads[window].post("/api/v1/evaluations", {"ticket": ticket["id"], "level": 5})
+        assert status == 409 and again["error"]["code"] == "already_rated"
+    assert rated == [("company-registration", "company-registration", 3, 5), ("food-licence", "food-licence", 4, 4),
+                     ("tax-invoice", "tax-invoice", 6, 2)]
+    # Window 7's pad has nothing of this ticket to rate.
+    status, body = await pads[7].post("/api/v1/evaluations", {"ticket": ticket["id"], "level": 5})
+    assert status == 403, body
+    status, mine = await kiosk.get(f"/api/v1/tickets/{ticket['token']}")
+    assert [p.get("rating") for p in mine["parts"]] == [5, 4, 2, None, None]
+
+
+async def test_by_default_a_route_bundle_part_is_not_rated_at_its_window(server: Harness) -> None:
+    kiosk = await server.kiosk()
+    status, ticket = await kiosk.post("/api/v1/tickets", {"service": "open-restaurant"})
+    clerk = await server.clerk_at(3)
+    await clerk.post("/api/v1/windows/3/call-next", {"expect": None})
+    await clerk.post("/api/v1/windows/3/finish", {"outcome": "done", "expect": "R001"})
+    pad = server.client(await server.token("pad", windows=(3,)))
+    status, body = await pad.post("/api/v1/evaluations", {"ticket": ticket["id"], "level": 5})
+    assert status == 409 and body["error"]["code"] == "not_finished"
