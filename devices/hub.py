@@ -180,7 +180,7 @@ class DeviceHub:
         if name == "evaluation.requested":
             if self._stale_replay(msg, self.config.evaluation_max_age):
                 return
-            self._evaluate(window, ticket, data.get("window") or {})
+            self._evaluate(window, ticket, data.get("window") or {}, data.get("part"))
             return
         if name.startswith("window."):
             status = (data.get("window") or {}).get("status")
@@ -324,13 +324,15 @@ class DeviceHub:
     def _evaluators(self, window: int) -> list[tuple[HallcallBus, BusDevice]]:
         return [(b, d) for b in self.buses for d in b.devices if d.role == "evaluator" and d.window == window]
 
-    def _evaluate(self, window: int, ticket: dict[str, Any], card: dict[str, Any]) -> None:
+    def _evaluate(self, window: int, ticket: dict[str, Any], card: dict[str, Any], part: str | None = None) -> None:
         if not ticket.get("id"):
             return
+        # The keypad echoes what it was given: a bundle's part rated on its own is asked for by its rating key.
+        key = protocol.rating_key(str(ticket["id"]), part)
         for bus, dev in self._evaluators(window):
-            bus.eval_start(dev.device, str(ticket["id"]), str(ticket.get("number") or ""),
+            bus.eval_start(dev.device, key, str(ticket.get("number") or ""),
                            str(card.get("clerk_name") or ""), str(card.get("staff_no") or ""))
-            self.evaluating[window] = str(ticket["id"])
+            self.evaluating[window] = key
 
     def _cancel_evaluation(self, window: int) -> None:
         ticket = self.evaluating.pop(window, None)

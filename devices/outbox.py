@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from queue_server import protocol
+
 from .journal import Journal
 
 # Answers meaning the server already holds this rating.
@@ -26,7 +28,7 @@ RETRY_CODES = frozenset({"unavailable", "timeout", "internal", "not_connected", 
 
 @dataclass(frozen=True, slots=True)
 class Rating:
-    ticket: str  # ticket id
+    ticket: str  # the rating key: the ticket id, or "ticket.part" for a bundle's part rated on its own
     level: int
     reasons: tuple[str, ...] = ()
     window: int | None = None
@@ -37,7 +39,10 @@ class Rating:
         reasons = list(self.reasons)
         if self.level <= 2 and not reasons:
             reasons = ["other"]  # the server requires a reason for the two lowest levels
-        args: dict[str, Any] = {"ticket": self.ticket, "level": self.level, "source": "keypad"}
+        ticket, part = protocol.split_rating_key(self.ticket)
+        args: dict[str, Any] = {"ticket": ticket, "level": self.level, "source": "keypad"}
+        if part:
+            args["part"] = part
         if reasons:
             args["reasons"] = reasons
         return args

@@ -15,6 +15,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Callable, ClassVar, Self
 
+from queue_server.protocol import rating_key
+
 
 class Status(StrEnum):
     WAITING = "waiting"
@@ -316,7 +318,7 @@ class Evaluation(_Record):
     @property
     def key(self) -> str:
         """The rating's own id: the ticket's, or the ticket's and its part's (``20261201-S003.tax-invoice``)."""
-        return self.ticket if self.part is None else f"{self.ticket}.{self.part}"
+        return rating_key(self.ticket, self.part)
 
 
 @dataclass(frozen=True, slots=True)

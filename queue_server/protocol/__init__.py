@@ -110,6 +110,18 @@ def topic_printer(kiosk: str) -> str:
     return f"printer:{kiosk}"
 
 
+def rating_key(ticket: str, part: str | None = None) -> str:
+    """What one rating is known by: the ticket's id, or ``ticket.part`` for a bundle's part rated on its own
+    (ticket and service ids hold no dot)."""
+    return f"{ticket}.{part}" if part else ticket
+
+
+def split_rating_key(key: str) -> tuple[str, str | None]:
+    """The ticket id and the part (or None) of a rating key."""
+    ticket, _, part = key.partition(".")
+    return ticket, part or None
+
+
 TOPIC_ADMIN = "admin"
 TOPIC_DEVICES = "devices"
 TOPIC_GUIDES = "guides"  # 帮办 requests, for the guides' page and the clerks' consoles

@@ -33,3 +33,13 @@ def test_command_arguments() -> None:
     assert Rating("T", 5).command_args() == {"ticket": "T", "level": 5, "source": "keypad"}
     assert Rating("T", 2).command_args()["reasons"] == ["other"]  # a low rating needs a reason
     assert Rating("T", 1, ("integrity",)).command_args()["reasons"] == ["integrity"]
+
+
+async def test_two_parts_of_one_bundle_rated_at_one_window_are_two_ratings(tmp_path: Path) -> None:
+    box = await Outbox(tmp_path).load()
+    assert await box.add(Rating("20261201-S001.tax-invoice", 5, window=8))
+    assert await box.add(Rating("20261201-S001.employer-enrolment", 4, window=8))
+    assert not await box.add(Rating("20261201-S001.tax-invoice", 3, window=8))
+    assert [r.command_args() for r in box.pending()] == [
+        {"ticket": "20261201-S001", "part": "tax-invoice", "level": 5, "source": "keypad"},
+        {"ticket": "20261201-S001", "part": "employer-enrolment", "level": 4, "source": "keypad"}]

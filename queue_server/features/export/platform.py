@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from queue_server.core.config import HallConfig, Section
 from queue_server.core.model import LEVELS, REASONS, Doc, Evaluation, Status, Ticket
 from queue_server.features.followup.cases import KIND as CASE
+from queue_server.protocol import rating_key
 from queue_server.service import privacy
 from queue_server.service.auth import Principal
 
@@ -170,7 +171,7 @@ class _Build:
         d = doc.data
         appeal = d.get("appeal")
         body = {
-            "record_type": "followup", "record_id": doc.id, "case_number": doc.id, "evaluation_record_id": d["ticket"] if not d.get("part") else f"{d['ticket']}.{d['part']}",
+            "record_type": "followup", "record_id": doc.id, "case_number": doc.id, "evaluation_record_id": rating_key(d["ticket"], d.get("part")),
             **self.common(d["service"], d.get("window"), d.get("clerk")),
             "level": d["level"], "indicators": [self.s.indicator_codes.get(r, r) for r in d["reasons"]],
             "opened_at": d["opened_at"], "deadline_days": d["deadline_days"], "due": d["due"], "overdue": d["overdue"],
