@@ -112,9 +112,12 @@ function render() {
   cancel.hidden = !["waiting", "no_show"].includes(st);
   setText(cancel, cancelArmed ? t("track.cancel_confirm") : t("track.cancel"));
   cancel.classList.toggle("armed", !!cancelArmed);
-  const rateable = st === "done" && ticket.rating == null;
-  $("#tr-rate").hidden = !rateable;
-  $("#tr-thanks").hidden = !(st === "done" && ticket.rating != null);
+  // A route bundle rated by part is rated at each part's pad; the phone rates what is left.
+  const parts = ticket.parts || [];
+  const partsRated = parts.length > 0 && parts.every((p) => p.outcome == null || p.rating != null);
+  const rated = ticket.rating != null || partsRated;
+  $("#tr-rate").hidden = !(st === "done" && !rated);
+  $("#tr-thanks").hidden = !(st === "done" && rated);
   if (st !== "called") $("#tr-called").hidden = true;
 }
 

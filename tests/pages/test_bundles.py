@@ -121,3 +121,30 @@ async def test_rated_by_part_the_pad_asks_for_the_part_done_at_its_window(make_s
     await clerk.post("/api/v1/windows/3/finish", {"outcome": "done"})
     await expect(pad.locator("#pad-ticket")).to_have_text(plain["number"], timeout=2000)
     await expect(pad.locator("#pad-part")).to_be_hidden()
+
+
+async def test_rated_by_part_the_phone_rates_the_part_the_pads_left(make_server: Any, pages: Browsing) -> None:
+    server = await make_server(hall_text=HALL_FILE.read_text(encoding="utf-8") + '\n[policy]\nbundle_rating = "part"\n')
+    kiosk = server.client(await server.token("kiosk"))
+    _, mine = await kiosk.post("/api/v1/tickets", {"service": "open-restaurant"})
+    phone = await pages.open(f"/t/{mine['token']}", base=server.base, width=390, height=844)
+    await phone.evaluate("window.hallcall.track.live.ready")
+    for n in (3, 4, 6, 7, 8):  # 企业设立登记, 食品经营许可, 税务, 印章, 社保: each part's pad rates it but 印章's
+        clerk = await server.clerk_at(n)
+        await clerk.post(f"/api/v1/windows/{n}/call-next")
+        await clerk.post(f"/api/v1/windows/{n}/finish", {"outcome": "done"})
+        if n != 7:
+            pad = server.client(await server.token("pad", windows=(n,)))
+            status, body = await pad.post("/api/v1/evaluations", {"ticket": mine["id"], "level": 5})
+            assert status == 201, body
+    await expect(phone.locator("#tr-rate")).to_be_visible(timeout=2000)
+    await phone.locator("#tr-levels .rate-l4").click()
+    await phone.locator("#tr-submit").click()
+    await expect(phone.locator("#tr-thanks")).to_be_visible(timeout=3000)
+    rated = {e.part: (e.level, e.source) for e in await server.hall.store.evaluations(mine["day"], mine["day"])}
+    assert rated["free-seals"] == (4, "phone") and len(rated) == 5
+    # Opened again: every part is rated, so the page thanks instead of asking (the ticket's own rating stays empty).
+    await phone.reload()
+    await phone.evaluate("window.hallcall.track.live.ready")
+    await expect(phone.locator("#tr-thanks")).to_be_visible(timeout=3000)
+    await expect(phone.locator("#tr-rate")).to_be_hidden()
