@@ -103,13 +103,18 @@ def replay(line: str) -> Iterator[tuple[str, str, str]]:
                f"{events / commits:.2f} events per commit")
 
 
-_FANOUT = re.compile(r"^\s*(\d+)\s+(-?[\d.]+)\s+(-?[\d.]+)\s+(-?[\d.]+)\s+([\d.]+)%\s*$")
+_FANOUT = re.compile(r"^\s*(\d+)\s+(-?[\d.]+)\s+(-?[\d.]+)\s+(-?[\d.]+)\s+([\d.]+)%"
+                     r"(?:\s+(-?[\d.]+)\s+(\d+)\s+(\d+)\s+([\d.]+)\s+[\d.]+)?\s*$")
 
 
 def ws_fanout(line: str) -> Iterator[tuple[str, str, str]]:
     m = _FANOUT.match(line)
     if m:
-        yield f"call → event at {m.group(1)} WebSocket clients: p99 ms (p50 {m.group(2)})", m.group(3), f"{m.group(5)}% delivered"
+        load = f", {m.group(7)} tickets/s issued meanwhile" if m.group(7) else ""
+        yield (f"call → event at {m.group(1)} WebSocket clients{load}: p99 ms (p50 {m.group(2)})", m.group(3),
+               f"{m.group(5)}% delivered")
+        if m.group(9):
+            yield f"fan-out at {m.group(1)} WebSocket clients: server CPU ms per event", m.group(9), ""
     m2 = re.search(r"server RSS with (\d+) clients and (\d+) tickets: ([\d.]+) MB", line)
     if m2:
         yield f"server RSS with {m2.group(1)} clients and {m2.group(2)} tickets, MB", m2.group(3), ""

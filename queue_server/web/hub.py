@@ -1,7 +1,9 @@
 """The WebSocket hub at /ws: hello, snapshot or replay, live events, commands.
 
 Each committed event is routed once to the topics that may see it and encoded once, as
-a finished WebSocket frame; sending it to a client is one write to that client's socket.
+a finished WebSocket frame; sending it to a client queues it, and the frames queued for a
+client are written in one write per flush (``flusher.py``: at once in a quiet hall, a few
+milliseconds apart under load, so a socket is not written a thousand times a second).
 The socket's buffer is the client's bounded send queue: a frozen screen that lets it
 pass ``SEND_BUFFER`` bytes is cut off, costing the hall nothing, and reconnects with
 ``since``. A ring of recent encoded events serves those reconnects; a client whose
@@ -34,6 +36,7 @@ from queue_server.store import StoreError
 
 from . import audience
 from .audience import ALL
+from .flusher import Flusher
 
 log = logging.getLogger("hallcall.ws")
 
@@ -69,9 +72,10 @@ def frames(hall: Hall, event: Event, service_view: audience.ServiceView | None =
 
 
 class Client:
-    __slots__ = ("ws", "principal", "topics", "tokens", "floor", "closed", "transport", "limit")
+    __slots__ = ("ws", "principal", "topics", "tokens", "floor", "closed", "transport", "limit", "pending", "flusher")
 
-    def __init__(self, ws: web.WebSocketResponse, principal: Principal, transport: Any, limit: int = SEND_BUFFER) -> None:
+    def __init__(self, ws: web.WebSocketResponse, principal: Principal, transport: Any, limit: int = SEND_BUFFER,
+                 flusher: Flusher | None = None) -> None:
         self.ws = ws
         self.principal = principal
         self.topics: set[str] = set()
@@ -80,14 +84,27 @@ class Client:
         self.closed = False
         self.transport = transport
         self.limit = limit
+        self.pending: list[bytes] = []  # frames queued since the last flush, written together
+        self.flusher = flusher
 
     def send(self, frame: bytes) -> None:
-        """Queue a finished frame on the socket; cut a client that has stopped reading.
-
-        A frame is one write of whole bytes in one step of the event loop, so it never
-        interleaves with the pings and closes aiohttp writes on the same socket.
-        """
+        """Queue a finished frame for the socket; it is written with the others at the next flush."""
         if self.closed:
+            return
+        self.pending.append(frame)
+        if self.flusher is None:
+            self.flush()
+        elif len(self.pending) == 1:
+            self.flusher.queued(self)
+
+    def flush(self) -> None:
+        """Write the queued frames in one write; cut a client that has stopped reading.
+
+        Frames are whole bytes written in one step of the event loop, so they never
+        interleave with the pings and closes aiohttp writes on the same socket.
+        """
+        frames, self.pending = self.pending, []
+        if self.closed or not frames:
             return
         transport = self.transport
         if transport is None or transport.is_closing():
@@ -100,7 +117,7 @@ class Client:
             log.warning("dropping a WebSocket client that fell %d bytes behind", transport.get_write_buffer_size())
             transport.abort()
             return
-        transport.write(frame)
+        transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
 
     def reply(self, message: dict[str, Any]) -> None:
         self.send(ws_frame(protocol.encode(message)))
@@ -125,6 +142,7 @@ class Hub:
         hall.auth.session_ended.append(self.end_session)
         self._closing = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self.flusher = Flusher()
 
     async def _read_earlier(self, since: int) -> None:
         """Read the events after ``since`` that this process dispatched before it started the hub.
@@ -163,6 +181,7 @@ class Hub:
             session = c.principal.session
             if session is not None and session.hash == session_hash:
                 c.reply(protocol.error("session_ended", "this sign-in has ended; sign in again"))
+                c.flush()
                 c.closed = True
                 if c.transport is not None:
                     c.transport.close()  # after the reason is written: the page shows its sign-in
@@ -173,6 +192,7 @@ class Hub:
         self._closing = True  # agents cut by our shutdown are not gone: they come back elsewhere, or here
         self._unsubscribe()
         self._unsubscribe = lambda: None  # closing twice is harmless
+        self.flusher.flush()
         for c in list(self.clients):
             c.closed = True
             await c.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
@@ -337,7 +357,7 @@ class Hub:
         # would run per client for every event and keep a zlib context per connection.
         ws = web.WebSocketResponse(heartbeat=self.heartbeat, max_msg_size=1024 * 1024, compress=False)
         await ws.prepare(request)
-        c = Client(ws, auth.ANONYMOUS, request.transport, self.send_buffer)
+        c = Client(ws, auth.ANONYMOUS, request.transport, self.send_buffer, self.flusher)
         try:
             if await self._hello(request, c):
                 await self._read(c)
