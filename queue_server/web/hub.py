@@ -221,6 +221,7 @@ class Hub:
                 if event.seq > c.floor:
                     c.send(frame)
                 sent.add(c)
+        self.flusher.flush_due()  # in a quiet hall, before the caller's own answer goes out
         if (event.ticket is not None or event.name in STAFFING) and any(c.tokens for c in self.clients):
             self._positions(event)
 

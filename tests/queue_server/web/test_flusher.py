@@ -68,3 +68,23 @@ async def test_a_flush_on_demand_writes_at_once() -> None:
     assert written.get_nowait() == (a, b"bye")
     await asyncio.sleep(0)  # the flush that was scheduled no longer runs
     assert written.empty()
+
+
+async def test_a_quiet_hall_flushes_as_the_event_is_routed_a_busy_one_waits_for_the_paced_flush() -> None:
+    written: asyncio.Queue[tuple[Socket, bytes]] = asyncio.Queue()
+    quiet = Flusher()
+    a = Socket(quiet, written)
+    a.send(b"called")
+    quiet.flush_due()
+    assert written.get_nowait() == (a, b"called")  # written before anything else runs
+
+    busy = Flusher(burst=0.0)  # any flushing at all puts the next one off
+    b = Socket(busy, written)
+    b.send(b"one")
+    busy.flush_due()
+    assert written.get_nowait() == (b, b"one")
+    b.send(b"two")
+    b.send(b"three")
+    busy.flush_due()
+    assert written.empty()  # gathered for the paced flush
+    assert await asyncio.wait_for(written.get(), TIMEOUT) == (b, b"twothree")
