@@ -1,27 +1,29 @@
 """One write per socket per flush: frames queued for WebSocket clients, written together.
 
-A write to a socket costs a system call (on loopback, the receiver's TCP work too), and
-under load that, not encoding, is what the fan-out spends: at 1,000 screens and 500
-tickets a second, one write per frame is half a million writes a second. Frames queued
-for a client are therefore joined and written once per flush.
+A write to a socket is a system call that wakes the reader (on loopback, the receiver's
+TCP work runs in it too), and under load that, not encoding, is where the fan-out's time
+goes: at 1,000 screens and 500 tickets a second, one write per frame is half a million
+writes and wake-ups a second, and on a busy machine every wake-up may hand the core to
+another process. Frames queued for a client are therefore joined and written once per
+flush.
 
-While writing has cost little of late, a flush is due at once: the hub flushes at the
-end of each event it routes (``flush_due``), and anything else queued is flushed on the
-next turn of the event loop, so in a quiet hall a call reaches the screens at once. The CPU time of flushes is kept
-as a debt that drains at ``SHARE`` of the time passing; past ``BURST`` of debt the next
-flush waits for it to drain back (at most ``MAX_DELAY``), so under sustained load frames
-gather into fewer, larger writes and writing keeps to about that share of a core.
+The writes of recent flushes are kept as a debt that drains at ``WRITE_RATE`` a second.
+Within ``BURST`` writes of debt a flush is due at once: the hub flushes at the end of
+each event it routes (``flush_due``), and anything else queued is flushed on the next
+turn of the event loop, so in a quiet hall a call reaches the screens at once. Past it,
+the next flush waits for the debt to drain back (at most ``MAX_DELAY``), so under
+sustained load the frames of several events go out in one write per socket. Counting
+writes rather than timing them keeps the pacing the same on a quiet machine and a busy one.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Protocol
 
-SHARE = 0.25  # under sustained load, flushes take about this share of a core
-BURST = 0.05  # CPU seconds of flushing that may run back to back (a call-next is a few events)
-MAX_DELAY = 0.015  # seconds a flush may be put off, however much it is behind
+WRITE_RATE = 20_000.0  # writes a second that sustained load is paced to (20 flushes to 1,000 screens)
+BURST = 5_000  # writes that may go out unpaced (a call-next is two or three events for every screen)
+MAX_DELAY = 0.015  # seconds a flush may be put off, however far behind
 
 
 class Flushable(Protocol):
@@ -31,14 +33,14 @@ class Flushable(Protocol):
 class Flusher:
     """Runs the ``flush`` of every client that queued a frame, once per flush, in queueing order."""
 
-    def __init__(self, share: float = SHARE, burst: float = BURST, max_delay: float = MAX_DELAY) -> None:
-        self.share = share
+    def __init__(self, write_rate: float = WRITE_RATE, burst: int = BURST, max_delay: float = MAX_DELAY) -> None:
+        self.write_rate = write_rate
         self.burst = burst
         self.max_delay = max_delay
         self._dirty: list[Flushable] = []
         self._handle: asyncio.Handle | None = None
         self._due = False  # the scheduled flush may run now
-        self._debt = 0.0  # CPU seconds of flushing not yet paid off by time passing
+        self._debt = 0.0  # writes not yet paid off by time passing
         self._at = 0.0  # loop time of the debt's last update
 
     def queued(self, client: Flushable) -> None:
@@ -46,7 +48,7 @@ class Flusher:
         self._dirty.append(client)
         if self._handle is None:
             loop = asyncio.get_running_loop()
-            wait = (self._owed(loop.time()) - self.burst) / self.share
+            wait = (self._owed(loop.time()) - self.burst) / self.write_rate
             self._due = wait <= 0
             if self._due:
                 self._handle = loop.call_soon(self.flush)
@@ -59,7 +61,7 @@ class Flusher:
             self.flush()
 
     def _owed(self, now: float) -> float:
-        self._debt = max(0.0, self._debt - (now - self._at) * self.share)
+        self._debt = max(0.0, self._debt - (now - self._at) * self.write_rate)
         self._at = now
         return self._debt
 
@@ -71,9 +73,8 @@ class Flusher:
         self._due = False
         if not self._dirty:
             return
-        started = time.thread_time()
         dirty, self._dirty = self._dirty, []
         for client in dirty:
             client.flush()
         self._owed(asyncio.get_running_loop().time())
-        self._debt += time.thread_time() - started
+        self._debt += len(dirty)

@@ -42,7 +42,7 @@ async def test_frames_queued_in_one_turn_go_out_in_one_write_per_client_in_order
 
 
 async def test_under_load_every_frame_is_still_written_and_none_twice() -> None:
-    flusher = Flusher(max_delay=0.005)
+    flusher = Flusher(burst=100, max_delay=0.005)
     written: asyncio.Queue[tuple[Socket, bytes]] = asyncio.Queue()
     clients = [Socket(flusher, written) for _ in range(50)]
     for n in range(200):  # events arriving faster than the flushes
@@ -78,7 +78,7 @@ async def test_a_quiet_hall_flushes_as_the_event_is_routed_a_busy_one_waits_for_
     quiet.flush_due()
     assert written.get_nowait() == (a, b"called")  # written before anything else runs
 
-    busy = Flusher(burst=0.0)  # any flushing at all puts the next one off
+    busy = Flusher(burst=0)  # any write at all puts the next flush off
     b = Socket(busy, written)
     b.send(b"one")
     busy.flush_due()
