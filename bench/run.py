@@ -142,6 +142,25 @@ def multi_instance(line: str) -> Iterator[tuple[str, str, str]]:
                f"{total / base:.2f}× SQLite's")
 
 
+_TOPICS = re.compile(r"^(none|attacker|after)\s+issue p50\s+([\d.]+) ms\s+p99\s+([\d.]+) ms\s+(\d+) tickets/s")
+
+
+def ws_topics(line: str) -> Iterator[tuple[str, str, str]]:
+    m = _TOPICS.match(line)
+    if m:
+        who = {"none": "nobody following", "attacker": "one socket full of made-up topics", "after": "after it left"}
+        yield f"issue a ticket, {who[m.group(1)]}: p99 ms (p50 {m.group(2)})", m.group(3), f"{m.group(4)} tickets/s"
+
+
+_FLOOD = re.compile(r"^(quiet|flood): health p50\s+([\d.]+) ms\s+p99\s+([\d.]+) ms")
+
+
+def login_flood(line: str) -> Iterator[tuple[str, str, str]]:
+    m = _FLOOD.match(line)
+    if m:
+        yield f"health check, {'during a flood of wrong passwords' if m.group(1) == 'flood' else 'quiet'}: p50 ms", m.group(2), f"p99 {m.group(3)} ms"
+
+
 BENCHES = [
     Bench("call_next", ["--calls", "300"], call_next),
     Bench("startup", ["--runs", "5"], startup),
@@ -149,6 +168,8 @@ BENCHES = [
     Bench("replay", ["--runs", "2"], replay),
     Bench("ws_fanout", ["--calls", "100"], ws_fanout),
     Bench("reconnect_storm", ["--runs", "3"], reconnect_storm),
+    Bench("ws_topics", ["--tickets", "200"], ws_topics),
+    Bench("login_flood", [], login_flood),
     Bench("multi_instance", ["--tickets", "4000", "--calls", "100"], multi_instance, needs=("redis-server",)),
 ]
 

@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -177,9 +177,18 @@ def make_redis(tmp_path: Path) -> Any:
         server.kill()
 
 
+# Tests drive kiosks far faster than citizens do: the sample hall's issuing limits are lifted
+# here; the tests of the limits themselves (web/test_issue_limits.py) set their own.
+LIFTED_LIMITS_TOML = "\n[limits]\nkiosk_burst = 1000000000\naddress_burst = 1000000000\nphone_burst = 1000000000\n"
+
+
+def lifted(cfg: config.HallConfig) -> config.HallConfig:
+    return replace(cfg, limits=cfg.limits.issuing_lifted())
+
+
 @pytest.fixture
 def hall_config(store_spec: StoreSpec) -> config.HallConfig:
-    return config.load(HALL_FILE, store_url=store_spec.url)
+    return lifted(config.load(HALL_FILE, store_url=store_spec.url))
 
 
 @pytest.fixture
@@ -215,6 +224,7 @@ class Http:
         self.token = token
         self.csrf: str | None = None
         self.session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        self.last_headers: dict[str, str] = {}  # the headers of the last answer (Retry-After…)
 
     def _headers(self, extra: dict[str, str] | None) -> dict[str, str]:
         h = dict(extra or {})
@@ -231,6 +241,7 @@ class Http:
         if data is not None:
             h.setdefault("Content-Type", "application/json")
         async with self.session.request(method, self.base + path, data=data, headers=h) as resp:
+            self.last_headers = dict(resp.headers)
             text = await resp.text()
             try:
                 payload = json.loads(text) if text else None
@@ -404,7 +415,7 @@ class ServeProcess:
 
 def write_hall_file(path: Path, *, extra: str = "") -> Path:
     """The sample hall, open around the clock so tests do not depend on the hour they run."""
-    text = HALL_FILE.read_text(encoding="utf-8") + "\n[policy]\nissue_outside_hours = true\n" + extra
+    text = HALL_FILE.read_text(encoding="utf-8") + "\n[policy]\nissue_outside_hours = true\n" + LIFTED_LIMITS_TOML + extra
     path.write_text(text, encoding="utf-8")
     return path
 

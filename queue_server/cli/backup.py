@@ -10,7 +10,10 @@
   empty target through the store's own ``commit`` (which rebuilds tickets, visits,
   ratings, the window log and every feature record from the events exactly as the
   server did), then copies people, device tokens and the privacy salt. Signed-in
-  sessions are not moved: people sign in again.
+  sessions are not moved: people sign in again. When the source's oldest events were
+  pruned (a Redis stream keeps ``stream_days``), the rows they left — tickets, visits,
+  ratings, the window log, feature records, windows — are copied first as they are
+  (``Store.put_history``), and the events still kept are replayed after them.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from typing import Any, AsyncIterator
 from queue_server.core import config
 from queue_server.features import catalog
 from queue_server.service import privacy
-from queue_server.store import Store, StoreError, open_store
+from queue_server.store import History, Loaded, Store, StoreError, open_store
 from queue_server.store.sqlite import path_from_url
 
 REDIS_MAGIC = "hallcall-redis-backup"
@@ -170,10 +173,9 @@ async def backup(url: str, hall_id: str, out: Path) -> str:
 @contextlib.asynccontextmanager
 async def _raw(store: Any) -> AsyncIterator[Any]:
     """A client of the store's Redis that hands back bytes (DUMP's payloads are binary)."""
-    import redis.asyncio as aioredis
     from redis import exceptions as rx
 
-    r = aioredis.Redis.from_url(store.settings.url, **{**store.settings.client_options(), "decode_responses": False})
+    r = store.settings.client(decode=False)
     try:
         yield r
     except rx.RedisError as exc:
@@ -259,14 +261,30 @@ async def migrate(source_url: str, target_url: str, hall_id: str) -> str:
         await source.close()
 
 
+async def _history(source: Store, seq: int, loaded: Loaded) -> History:
+    """Every row the source keeps, as of its log's end at ``seq`` (the events after it are replayed)."""
+    every = ("0000-01-01", "9999-12-31")
+    docs = [doc for kind in await source.doc_kinds() for doc in await source.docs(kind)]
+    return History(
+        seq=seq, day=loaded.day, notice=loaded.notice, windows=loaded.windows,
+        tickets=await source.tickets(*every), visits=await source.visits(*every),
+        evaluations=await source.evaluations(*every),
+        window_log=[e for e in await source.window_log(*every) if e.seq <= seq], docs=docs,
+    )
+
+
 async def _move(source: Store, target: Any) -> str:
     if (await target.load()).seq or await target.people() or await target.tokens():
         raise StoreError(f"the target {target.kind} store already holds a hall: migrate into an empty store")
     first = await source.first_seq()
-    if first > 1:
-        raise StoreError(f"the source keeps events only from seq {first} (older ones were trimmed), so their history "
-                         "cannot be rebuilt: back the store up instead, or raise stream_days before the days pass")
+    loaded = await source.load()
     last = 0
+    if first > 1 or (first == 0 and loaded.seq):
+        # The oldest events were pruned, but the rows they left were kept: move those,
+        # then replay the events that are left, from where the log now starts.
+        last = first - 1 if first else loaded.seq
+        await target.put_history(await _history(source, last, loaded))
+    start = last
     while True:
         events = await source.events_since(last, BATCH)
         if not events:
@@ -283,5 +301,6 @@ async def _move(source: Store, target: Any) -> str:
     salt = await _read_salt(source)
     if salt is not None:
         await _write_salt(target, salt)
-    return (f"moved the hall from {source.kind} to {target.kind}: {last} events, {len(people)} people, "
+    return (f"moved the hall from {source.kind} to {target.kind}: {last - start} events"
+            + (f" after the history up to seq {start}" if start else "") + f", {len(people)} people, "
             f"{len(tokens)} device tokens" + (", the privacy salt" if salt is not None else ""))

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import random
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from datetime import datetime, timedelta
 from typing import Any, AsyncIterator, Awaitable, Callable
@@ -65,9 +65,14 @@ class DemoTokens:
 
 
 def demo_config(store_url: str) -> config.HallConfig:
-    """The sample hall, issuing around the clock so the demo works at any hour."""
+    """The sample hall, issuing around the clock so the demo works at any hour.
+
+    Its simulated citizens all take their tickets through one kiosk, so the limits on taking
+    tickets are lifted.
+    """
     text = HALL_FILE.read_text(encoding="utf-8") + "\n[policy]\nissue_outside_hours = true\n"
-    return config.loads(text, source=str(HALL_FILE), store_url=store_url)
+    cfg = config.loads(text, source=str(HALL_FILE), store_url=store_url)
+    return replace(cfg, limits=cfg.limits.issuing_lifted())
 
 
 async def seed(cfg: config.HallConfig) -> DemoTokens:
@@ -175,12 +180,13 @@ def demo_clock(cfg: config.HallConfig, real: bool = False) -> Clock:
 
     Started at 15:00 on the real clock, simulated clerks signing in would be late for the
     afternoon and absent all morning in the attendance report; on this clock they sign in
-    on time, and the day runs on from the opening at the real pace.
+    on time, and the day runs on from the opening at the real pace. Started on a weekend
+    or a holiday, the day is the next working day: the hall is closed on the others.
     """
     if real:
         return SystemClock()
     tz = cfg.hall.tz
-    today = SystemClock().now().astimezone(tz).date()
+    today = cfg.calendar.next_workday(SystemClock().now().astimezone(tz).date())
     opening = datetime.combine(today, cfg.hall.hours[0][0], tz)
     return ShiftedClock(opening - timedelta(minutes=2))
 

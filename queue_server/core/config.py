@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import time
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -88,6 +88,28 @@ class Policy:
     issue_without_window: bool = True  # kiosks may issue for a service no signed-in window serves
 
 
+@dataclass(frozen=True)
+class Limits:
+    """How often one source may act: the [limits] table (docs/config.md explains each key)."""
+
+    kiosk_per_minute: float = 6.0  # tickets one kiosk token takes a minute, on average
+    kiosk_burst: int = 10  # and at once (a family at the kiosk, a queue at opening time)
+    address_per_minute: float = 12.0  # tickets taken from one client address a minute, whatever the token
+    address_burst: int = 20
+    phone_per_hour: float = 6.0  # remote (phone) tickets one phone session takes an hour
+    phone_burst: int = 3
+    login_failures: int = 5  # wrong passwords for one login from one address before each further try waits
+    login_backoff_max_seconds: float = 300.0  # the wait doubles from 1 s up to this
+    address_login_failures: int = 30  # wrong passwords from one address, any login, before it waits
+    address_login_per_minute: float = 2.0  # then this many tries a minute come back
+    body_seconds: float = 10.0  # a request body must have arrived this long after its headers
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")  # whose X-Forwarded-For names the client
+
+    def issuing_lifted(self) -> Limits:
+        """These limits without the ones on taking tickets: for simulations, whose one kiosk plays all the hall's."""
+        return replace(self, kiosk_burst=10**9, address_burst=10**9, phone_burst=10**9)
+
+
 LANGUAGES = ("zh", "en")  # the pages' languages (web/i18n.json)
 
 
@@ -119,6 +141,7 @@ class HallConfig:
     extra: dict[str, Any] = field(default_factory=dict)  # tables owned by features and tools (alerts, voice…)
     text: str = field(default="", repr=False)  # the file's text, to locate lines in feature sections
     calendar: Calendar = field(default_factory=Calendar)  # working days, from [calendar]
+    limits: Limits = field(default_factory=Limits)  # rates of issuing and signing in, body timeouts
 
     def issue(self, table: str, key: str | None, message: str, idx: int | None = None) -> ConfigIssue:
         """A problem in a section owned by a feature, located in the file like the core's own."""
@@ -249,7 +272,7 @@ def parse_hours(values: list[Any]) -> tuple[tuple[time, time], ...]:
 
 # The tables the core reads; every other table belongs to a feature or a tool, which
 # reads it (and reports problems) when the hall's features are built.
-CORE_TABLES = frozenset({"hall", "zones", "services", "windows", "policy", "store", "calendar"})
+CORE_TABLES = frozenset({"hall", "zones", "services", "windows", "policy", "store", "calendar", "limits"})
 
 
 def load(path: str | Path, *, store_url: str | None = None) -> HallConfig:
@@ -283,7 +306,8 @@ def loads(text: str, *, source: str = "<memory>", store_url: str | None = None) 
     zones = _zones(c, data.get("zones", []))
     services = _services(c, data.get("services", []), zones)
     windows = _windows(c, data.get("windows", []), zones, services)
-    policy = _policy(c, data.get("policy", {}))
+    policy = _flat(c, "policy", data.get("policy", {}), Policy())
+    limits = _flat(c, "limits", data.get("limits", {}), Limits())
 
     # The [store] table is checked even when --store overrides it: a typo must not wait
     # for the day somebody runs without the flag.
@@ -305,7 +329,7 @@ def loads(text: str, *, source: str = "<memory>", store_url: str | None = None) 
         raise ConfigError(c.issues)
     assert hall is not None
     extra = {k: v for k, v in data.items() if k not in CORE_TABLES}
-    return HallConfig(hall, zones, services, windows, policy, url, source, extra, text, calendar)
+    return HallConfig(hall, zones, services, windows, policy, url, source, extra, text, calendar, limits)
 
 
 def _hall(c: _Checker, data: Any) -> Hall | None:
@@ -472,21 +496,35 @@ def _windows(c: _Checker, items: Any, zones: dict[str, Zone], services: dict[str
     return windows
 
 
-def _policy(c: _Checker, data: Any) -> Policy:
+F = TypeVar("F")
+
+
+def _flat(c: _Checker, table: str, data: Any, defaults: F) -> F:
+    """A table of plain settings over their defaults: numbers not negative (rates and bursts above 0),
+    lists of strings where the default is a tuple."""
     if not isinstance(data, dict):
-        c.fail("policy", None, None, "must be a table")
-        return Policy()
-    defaults = Policy()
-    fields = {f: type(getattr(defaults, f)) for f in defaults.__dataclass_fields__}
-    c.unknown(data, "policy", None, set(fields))
+        c.fail(table, None, None, "must be a table")
+        return defaults
+    fields = {f: type(getattr(defaults, f)) for f in defaults.__dataclass_fields__}  # type: ignore[attr-defined]
+    c.unknown(data, table, None, set(fields))
     values = {}
     for key, kind in fields.items():
-        value = c.get(data, "policy", None, key, kind, getattr(defaults, key))
-        if kind is int and value is not None and value < 0:
-            c.fail("policy", None, key, "must not be negative")
+        if kind is tuple:
+            value = c.get(data, table, None, key, list, list(getattr(defaults, key)))
+            if not all(isinstance(v, str) for v in value):
+                c.fail(table, None, key, "must be a list of strings")
+                continue
+            values[key] = tuple(value)
+            continue
+        value = c.get(data, table, None, key, kind, getattr(defaults, key))
+        if kind in (int, float) and value is not None and value < 0:
+            c.fail(table, None, key, "must not be negative")
+            continue
+        if table == "limits" and kind in (int, float) and not value:
+            c.fail(table, None, key, "must be above 0")
             continue
         values[key] = value
-    return Policy(**values)
+    return replace(defaults, **values)  # type: ignore[type-var]
 
 
 # -- tables owned by features ----------------------------------------------------------------

@@ -53,6 +53,17 @@ class TooLarge(HallError):
     code = "too_large"
 
 
+class TooMany(HallError):
+    """A source acted more often than its limit allows; it may try again after ``retry_after`` seconds."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
 class Unavailable(HallError):
     """The store cannot be reached; the request was not carried out."""
 

@@ -82,6 +82,27 @@ def _parse_dt(value: str | None) -> datetime | None:
 
 
 _TO_DICT: dict[type, Callable[[Any], dict[str, Any]]] = {}
+# from_dict's converter per field of each record class, worked out once: every event
+# read from Redis's stream (another process's) is converted back field by field.
+_FROM_DICT: dict[type, dict[str, Callable[[Any], Any] | None]] = {}
+_UNKNOWN: Any = object()
+
+
+def _enum_or_none(kind: type) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else kind(value)
+
+
+def _converters(cls: type[_Record]) -> dict[str, Callable[[Any], Any] | None]:
+    """Field name -> how ``from_dict`` converts its JSON value (None: as it is, lists to tuples)."""
+    out: dict[str, Callable[[Any], Any] | None] = {}
+    for f in dataclasses.fields(cls):
+        if f.name in cls._times:
+            out[f.name] = _parse_dt
+        elif f.name in cls._enums:
+            out[f.name] = _enum_or_none(cls._enums[f.name])
+        else:
+            out[f.name] = None
+    return out
 
 
 def _compile_to_dict(cls: type[_Record]) -> Callable[[Any], dict[str, Any]]:
@@ -125,18 +146,19 @@ class _Record:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
+        convert = _FROM_DICT.get(cls)
+        if convert is None:
+            convert = _FROM_DICT[cls] = _converters(cls)
         kwargs: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            if f.name not in data:
-                continue
-            value = data[f.name]
-            if f.name in cls._times:
-                value = _parse_dt(value)
-            elif f.name in cls._enums and value is not None:
-                value = cls._enums[f.name](value)
-            elif isinstance(value, list):
+        for name, value in data.items():
+            how = convert.get(name, _UNKNOWN)
+            if how is _UNKNOWN:
+                continue  # a field this version does not have
+            if how is not None:
+                value = how(value)
+            elif type(value) is list:
                 value = tuple(value)
-            kwargs[f.name] = value
+            kwargs[name] = value
         return cls(**kwargs)
 
 

@@ -51,6 +51,7 @@ class Hooks:
     issued: tuple[Callable[[Tx, Ticket], None], ...] = ()
     finished: tuple[Callable[[Tx, Ticket, dict[str, Any]], None], ...] = ()
     evaluated: tuple[Callable[[Tx, Evaluation], None], ...] = ()
+    limited: tuple[Callable[[Tx, dict[str, Any]], None], ...] = ()
 
 
 NO_HOOKS = Hooks()
@@ -136,7 +137,10 @@ def issue(
     """Take a ticket (取号) for a service. ``token``: what is stored of its tracking token, or a function of its id giving that."""
     st = tx.state
     if request_id and request_id in st.by_request:
-        return st.tickets[st.by_request[request_id]]  # a retried request: same ticket, no new event
+        again = st.tickets[st.by_request[request_id]]
+        if (again.origin_service, again.channel, again.priority) != (service, channel, priority):
+            raise Invalid("this Idempotency-Key was used for another request", code="idempotency_mismatch")
+        return again  # a retried request: same ticket, no new event
     svc = tx.config.services.get(service)
     if svc is None:
         raise NotFound(f"no service {service!r}", code="service_unknown")
@@ -180,6 +184,12 @@ def issue(
     if print_to:
         tx.emit("print.requested", ticket=ticket, extra=print_job(tx, print_to, ahead, eta))
     return ticket
+
+
+def limit_reached(tx: Tx, hit: dict[str, Any]) -> None:
+    """A source (a kiosk token, a client address, a phone session) reached its limit: features record it."""
+    for hook in tx.hooks.limited:
+        hook(tx, hit)
 
 
 def print_job(tx: Tx, kiosk: str, ahead: int, eta: int | None) -> dict[str, Any]:

@@ -11,13 +11,13 @@ from dataclasses import replace
 from typing import Any
 
 from queue_server.core import rules
-from queue_server.core.errors import Conflict, Forbidden, Invalid, NotFound
+from queue_server.core.errors import Conflict, Forbidden, Invalid, NotFound, TooMany
 from queue_server.core.model import REASONS, Channel, Outcome, Priority, Status, Ticket
 from queue_server.core.rules import Tx
 from queue_server.core.schema import DAY, NUMBER, STR, WINDOW, obj
 from queue_server.core.state import HallState
 
-from . import auth, views
+from . import auth, limits, views
 from .auth import ANYONE, MANAGERS, STAFF, Principal, rule
 from .commands import Call, Command, Http, command
 
@@ -65,15 +65,50 @@ def _channel_and_priority(p: Principal, channel: str | None, priority: str | Non
     return Channel(channel or "kiosk"), prio
 
 
+def scoped_request_id(p: Principal, key: str | None) -> str | None:
+    """An Idempotency-Key as kept with the ticket: the caller's own, so another caller's same key is another request.
+
+    Hashed with who sent it, so a key seen by one kiosk names nothing for the next one.
+    """
+    if not key:
+        return None
+    return "rq_" + auth.digest(f"{p.actor or p.role}\n{key}")[:40]
+
+
+async def _within_limits(c: Call, channel: Channel) -> None:
+    """Refuse a kiosk's ticket over its limits (429); the first refusal of a source in an hour raises an alert.
+
+    Staff are not limited: they issue for citizens at the desk, signed in and answerable.
+    """
+    p = c.principal
+    if p.role != "kiosk":
+        return
+    session = c.get("phone_session")
+    hit = c.hall.issuing.admit(token=p.id, address=p.address, phone_session=session, phone=channel is Channel.PHONE)
+    if hit is None:
+        return
+    # A phone session is the gateway's own opaque id; only a hash of it is kept in the alert.
+    key = auth.digest(hit.key)[:12] if hit.source == "phone" else hit.key
+    if c.hall.issuing.first_report(hit):
+        info = {"source": hit.source, "key": key, "kiosk": p.kiosk, "label": p.name}
+        await c.hall.run(lambda tx: rules.limit_reached(tx, info), p.actor)
+    wait = limits.retry_after(hit.wait)
+    what = {"kiosk": "this kiosk", "address": "this address", "phone": "this phone"}[hit.source]
+    raise TooMany(f"{what} is taking tickets too fast; try again in {wait} s", retry_after=wait)
+
+
 async def issue(c: Call) -> dict[str, Any]:
     p = c.principal
     chan, prio = _channel_and_priority(p, c.get("channel"), c.get("priority"))
     tracking = c.hall.tracking
     print_to = p.kiosk if p.role == "kiosk" and p.kiosk else None
+    request_id = scoped_request_id(p, c.get("request_id"))
+    if request_id not in c.hall.state.by_request:  # a retry of a ticket already taken is not another ticket
+        await _within_limits(c, chan)
 
     def decide(tx: Tx) -> dict[str, Any]:
         t = rules.issue(tx, c["service"], token=tracking.key_of, channel=chan, priority=prio, staff=p.is_staff,
-                        request_id=c.get("request_id"), print_to=print_to)
+                        request_id=request_id, print_to=print_to)
         issued = tx.events[0] if tx.events else None
         # A new ticket's place is known from the rule, so no queue scan per ticket.
         ahead = issued.extra["ahead"] if issued is not None and issued.ticket is not None and issued.ticket.id == t.id else None
@@ -375,8 +410,10 @@ def core_commands() -> list[Command]:
                 auth.KIOSK_OR_STAFF, issue,
                 args=obj(["service"], service=STR, channel={"type": "string", "enum": [c.value for c in Channel]},
                          priority={"type": "string", "enum": [p.value for p in Priority]},
-                         request_id={"type": "string", "maxLength": 100}),
-                http=Http("POST", "/tickets", 201, "tickets", headers={"Idempotency-Key": "request_id"})),
+                         request_id={"type": "string", "maxLength": 100},
+                         phone_session={"type": "string", "minLength": 8, "maxLength": 64}),
+                http=Http("POST", "/tickets", 201, "tickets",
+                          headers={"Idempotency-Key": "request_id", "X-Phone-Session": "phone_session"})),
         command("ticket", "A ticket with its position and ETA", rule("anyone with the token", *ANYONE.roles), ticket,
                 args=obj(["token"], token=TOKEN), http=Http("GET", "/tickets/{token}", tag="tickets")),
         command("cancel", "Cancel a waiting ticket: the citizen by its token, staff by its number",

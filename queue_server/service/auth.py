@@ -13,18 +13,25 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
 from queue_server.core.clock import Clock
-from queue_server.core.errors import Forbidden, NotFound, Unauthorized
+from queue_server.core.config import Limits
+from queue_server.core.errors import Forbidden, NotFound, TooMany, Unauthorized
 from queue_server.core.model import DeviceToken, Person, Session, Window, WindowStatus
 from queue_server.core.state import HallState
 from queue_server.store import Store
+
+from . import limits
+
+log = logging.getLogger("hallcall.auth")
 
 PEOPLE_ROLES = ("clerk", "manager", "admin")
 DEVICE_ROLES = ("kiosk", "display", "pad", "agent")
@@ -36,6 +43,11 @@ CSRF_HEADER = "X-CSRF-Token"
 CACHE_SECONDS = float(os.environ.get("HALLCALL_AUTH_CACHE_SECONDS", "2.0"))
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+# Password hashing (scrypt, ~16 MB and tens of milliseconds each) runs on this many threads
+# of its own, never on the event loop or its shared executor, so a flood of sign-ins leaves
+# the other core to the hall; more than HASHING_QUEUE sign-ins waiting are told to come back.
+HASHING_THREADS = 1
+HASHING_QUEUE = 32
 
 
 def hash_password(password: str, *, salt: bytes | None = None) -> str:
@@ -79,6 +91,7 @@ class Principal:
     person: Person | None = None
     session: Session | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    address: str = ""  # the client's address, for limits per address (see web.http.client_address)
 
     @property
     def is_person(self) -> bool:
@@ -250,14 +263,64 @@ AGENT = rule("agent", "agent")
 # -- authentication -------------------------------------------------------------------------
 
 
+class LoginThrottle:
+    """Failed sign-ins: a backoff per (address, login) and a budget per address.
+
+    Only a client that has failed waits. Wrong passwords for ``admin`` from one PC make
+    that PC wait for ``admin`` (1 s, 2 s, 4 s … up to the maximum) after the first
+    ``login_failures``; every other client, and the right password from anywhere else,
+    is let in as before. An address that fails ``address_login_failures`` times, whatever
+    the logins, then gets ``address_login_per_minute`` tries a minute, so guessing across
+    many logins is slow too. The clock is the hall's, in seconds.
+    """
+
+    MAX_PAIRS = 10_000
+
+    def __init__(self, settings: Limits, clock: limits.Clock) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._pairs: dict[tuple[str, str], tuple[int, float]] = {}  # (address, login) -> failures, not before
+        self._addresses = limits.Limiter(limits.Rate(settings.address_login_per_minute, settings.address_login_failures),
+                                         clock)
+
+    def wait(self, address: str, login: str) -> float:
+        """Seconds before this address may try this login again (0.0: now)."""
+        _, until = self._pairs.get((address, login), (0, 0.0))
+        return max(until - self.clock(), self._addresses.wait(address), 0.0)
+
+    def failed(self, address: str, login: str) -> None:
+        now = self.clock()
+        failures = self._pairs.get((address, login), (0, 0.0))[0] + 1
+        over = failures - self.settings.login_failures
+        until = now + min(self.settings.login_backoff_max_seconds, 2.0 ** (over - 1)) if over > 0 else 0.0
+        if len(self._pairs) >= self.MAX_PAIRS:
+            self._pairs = {k: v for k, v in self._pairs.items() if v[1] > now}
+            while len(self._pairs) >= self.MAX_PAIRS:
+                del self._pairs[next(iter(self._pairs))]
+        self._pairs[(address, login)] = (failures, until)
+        if over > 0:
+            # The login is who was tried, not a secret; the password is never logged.
+            log.warning("sign-in locked for login %r from %s for %.0f s after %d wrong passwords",
+                        login, address or "?", until - now, failures)
+        if self._addresses.take(address) == 0.0 and self._addresses.wait(address) > 0:
+            log.warning("sign-in locked for every login from %s after %d wrong passwords",
+                        address or "?", self.settings.address_login_failures)
+
+    def succeeded(self, address: str, login: str) -> None:
+        self._pairs.pop((address, login), None)
+
+
 class Authenticator:
     """Resolves bearer tokens and session cookies against the store, with a short cache."""
 
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: Store, clock: Clock, settings: Limits | None = None) -> None:
         self.store = store
         self.clock = clock
         self._cache: dict[str, tuple[float, Principal | None]] = {}
-        self._failures: dict[str, list[float]] = {}
+        self.throttle = LoginThrottle(settings or Limits(), lambda: self.clock.now().timestamp())
+        self._hashing: ThreadPoolExecutor | None = None
+        self._hashing_waiting = 0
+        self._dummy_hash: str | None = None
         # Called with a session's hash when it is signed out, so live pages of it can be told at once.
         self.session_ended: list[Callable[[str], None]] = []
 
@@ -303,19 +366,45 @@ class Authenticator:
         self._remember(key, p)
         return p
 
-    async def login(self, login: str, password: str) -> tuple[str, Principal]:
-        """Check a password; return a new session cookie value and the principal."""
-        now = time.monotonic()
-        recent = [t for t in self._failures.get(login, []) if now - t < 300]
-        if len(recent) >= 10:
-            raise Unauthorized("too many failed sign-ins; wait five minutes", code="locked")
+    async def _hash(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a password hash on the hashing threads; refuse when too many already wait."""
+        if self._hashing_waiting >= HASHING_QUEUE:
+            raise TooMany("too many sign-ins at once; try again in a moment", code="busy", retry_after=1)
+        if self._hashing is None:
+            self._hashing = ThreadPoolExecutor(HASHING_THREADS, thread_name_prefix="hallcall-hash")
+        self._hashing_waiting += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._hashing, fn, *args)
+        finally:
+            self._hashing_waiting -= 1
+
+    def close(self) -> None:
+        if self._hashing is not None:
+            self._hashing.shutdown(wait=False, cancel_futures=True)
+            self._hashing = None
+
+    async def login(self, login: str, password: str, address: str = "") -> tuple[str, Principal]:
+        """Check a password; return a new session cookie value and the principal.
+
+        ``address`` is the client's; a client that keeps failing waits (``LoginThrottle``).
+        """
+        wait = self.throttle.wait(address, login)
+        if wait > 0:
+            raise TooMany(f"too many wrong passwords from here; try again in {limits.retry_after(wait)} s",
+                          code="locked", retry_after=limits.retry_after(wait))
         person = await self.store.person(login=login)
-        stored = person.password_hash if person is not None else hash_password("x", salt=b"0" * 16)
-        ok = await asyncio.get_running_loop().run_in_executor(None, verify_password, password, stored)
+        if person is None:
+            # The same work for an unknown login as for a known one, so timing does not tell which exist.
+            if self._dummy_hash is None:
+                self._dummy_hash = await self._hash(hash_password, "x")
+            stored = self._dummy_hash
+        else:
+            stored = person.password_hash
+        ok = await self._hash(verify_password, password, stored)
         if person is None or not ok or not person.active:
-            self._failures[login] = recent + [now]
+            self.throttle.failed(address, login)
             raise Unauthorized("wrong login or password", code="bad_credentials")
-        self._failures.pop(login, None)
+        self.throttle.succeeded(address, login)
         cookie = secrets.token_urlsafe(32)
         at = self.clock.now()
         session = Session(digest(cookie), person.id, secrets.token_urlsafe(16), at, at + timedelta(hours=SESSION_HOURS))

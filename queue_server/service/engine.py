@@ -9,7 +9,10 @@ and the fork becomes the committed state. If another server process appended fir
 the batch again, so a ticket is claimed by exactly one window.
 
 Committed events reach listeners (the WebSocket hub, embedded agents) through the
-store's tail, in sequence order, whichever process made them.
+store's tail, in sequence order, whichever process made them. If the log goes back
+(a Redis failover lost events that were never acknowledged, but that this process
+had read), the engine reloads the state from the log and tells rewind listeners, so
+screens start again from a snapshot.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from queue_server.core.errors import HallError, Unavailable
 from queue_server.core.model import Event
 from queue_server.core.rules import NO_HOOKS, Hooks, Tx
 from queue_server.core.state import HallState
-from queue_server.store import SeqConflict, Store, StoreError
+from queue_server.store import LogRewound, SeqConflict, Store, StoreError
 
 from . import trace
 from .trace import Trace
@@ -87,6 +90,7 @@ class Engine:
         self.hooks = hooks
         self._jobs: asyncio.Queue[_Job[Any]] = asyncio.Queue()
         self._listeners: list[Callable[[Event], None]] = []
+        self._rewind_listeners: list[Callable[[int, int], None]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self.last_dispatched = 0
         self._seq_waiters: list[tuple[int, asyncio.Future[None]]] = []
@@ -134,6 +138,12 @@ class Engine:
                 self._listeners.remove(listener)
 
         return unsubscribe
+
+    def on_rewind(self, listener: Callable[[int, int], None]) -> Callable[[], None]:
+        """Call ``listener(seq, dispatched)`` when the log went back to ``seq`` after listeners had
+        been given events up to ``dispatched``; returns the unsubscribe function."""
+        self._rewind_listeners.append(listener)
+        return lambda: self._rewind_listeners.remove(listener) if listener in self._rewind_listeners else None
 
     def made_here(self, seq: int) -> bool:
         """Whether this process committed the event: one process acts on it (a webhook post, say)."""
@@ -195,20 +205,28 @@ class Engine:
             if events:
                 started = time.perf_counter()
                 try:
-                    await self._commit(base, events, work)
+                    try:
+                        await self._commit(base, events, work)
+                    except LogRewound as rewound:
+                        await self._reload(rewound)
+                        continue  # decide again on what the log really holds
                 except SeqConflict as conflict:
                     for event in conflict.missing:
                         self._fold(event)
                     continue
                 except StoreError as exc:
-                    self.probe.store_failed("commit")
-                    log.error("commit failed: %s", exc)
-                    for job in jobs:
-                        if not job.future.done():
-                            job.future.set_exception(Unavailable(f"the store failed: {exc}"))
+                    self._fail(jobs, "commit", exc)
                     return
                 self.probe.committed(len(jobs), len(events), time.perf_counter() - started)
                 _log_committed(jobs)
+            elif any(ok for ok, _ in outcomes):
+                # An answer that commits nothing (a retried request given its ticket again)
+                # may rest on events another process committed: it is given only once they are safe.
+                try:
+                    await self.store.confirm(self.state.seq)
+                except StoreError as exc:
+                    self._fail(jobs, "confirm", exc)
+                    return
             for job, (ok, value) in zip(jobs, outcomes):
                 if job.future.done():
                     continue
@@ -220,6 +238,27 @@ class Engine:
         for job in jobs:
             if not job.future.done():
                 job.future.set_exception(Unavailable("too much contention; try again"))
+
+    def _fail(self, jobs: list[_Job[Any]], operation: str, exc: StoreError) -> None:
+        self.probe.store_failed(operation)
+        log.error("%s failed: %s", operation, exc)
+        for job in jobs:
+            if not job.future.done():
+                job.future.set_exception(Unavailable(f"the store failed: {exc}"))
+
+    async def _reload(self, rewound: LogRewound) -> None:
+        """Start again from what the log holds, and tell rewind listeners (screens resync)."""
+        log.warning("%s; reloading the hall from the log", rewound)
+        loaded = await self.store.load()
+        state = HallState(self.config)
+        state.load(loaded.day, loaded.tickets, loaded.windows, loaded.notice, loaded.seq, loaded.docs)
+        self.state = state
+        dispatched, self.last_dispatched = self.last_dispatched, loaded.seq
+        for listener in list(self._rewind_listeners):
+            try:
+                listener(loaded.seq, dispatched)
+            except Exception:
+                log.exception("rewind listener failed")
 
     def _decide(self, jobs: list[_Job[Any]]) -> tuple[HallState, list[Event], list[tuple[bool, Any]]]:
         """Decide a batch against a fork of the committed state, without awaiting anything."""
@@ -308,6 +347,16 @@ class Engine:
                         self._fold(event)
                     self._dispatch(event)
                 return  # the store was closed
+            except LogRewound as rewound:
+                delay = 0.05
+                while True:
+                    try:
+                        await self._reload(rewound)
+                        break
+                    except StoreError as exc:
+                        log.warning("cannot reload the hall yet (%s); retrying", exc)
+                        await asyncio.sleep(delay)
+                        delay = min(delay * 2, 2.0)
             except Exception:  # a tail should never fail; if it does, listeners must not go quiet
                 log.exception("the event tail failed; following again")
                 await asyncio.sleep(1.0)

@@ -21,7 +21,7 @@ from queue_server.core.schema import validate
 from queue_server.reports import figures
 from queue_server.store import Store, StoreError
 
-from . import privacy, tracking, views
+from . import limits, privacy, tracking, views
 from .actions import core_commands
 from .auth import Authenticator, Principal
 from .commands import Call, CommandTable
@@ -36,7 +36,8 @@ class Hall(Engine):
                  features: Features | None = None) -> None:
         self.features = features if features is not None else Features(config, ())
         super().__init__(config, store, clock, self.features.hooks)
-        self.auth = Authenticator(store, self.clock)
+        self.auth = Authenticator(store, self.clock, config.limits)
+        self.issuing = limits.Issuing(config.limits, lambda: self.clock.now().timestamp())
         self.privacy = privacy.Hasher()
         self.tracking = tracking.Tracking()
         self.commands = CommandTable([*core_commands(), *(c for f in self.features for c in f.commands())])
@@ -62,6 +63,7 @@ class Hall(Engine):
     async def stop(self) -> None:
         await self._lifetimes.aclose()
         await super().stop()
+        self.auth.close()
 
     # -- the one way in ------------------------------------------------------------------
 

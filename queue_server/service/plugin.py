@@ -6,8 +6,8 @@ into its settings in ``__init__``; it may add
 
 - commands (``commands``): named actions with one schema and one authorization rule,
   served over HTTP and WebSocket alike;
-- hooks (``on_issued``, ``on_finished``, ``on_evaluated``): decisions that run inside
-  the transaction of a core rule, so their records commit atomically with it;
+- hooks (``on_issued``, ``on_finished``, ``on_evaluated``, ``on_limited``): decisions that
+  run inside the transaction of a core rule, so their records commit atomically with it;
 - tickers (``tickers``): checks the Hall runs every few seconds, each a decision of its own;
 - a lifetime (``lifetime``): resources that live as long as the running Hall;
 - an audience for its events (``audience``): which clients see each event family.
@@ -86,6 +86,7 @@ class Feature:
     on_issued: Callable[[Tx, Ticket], None] | None = None
     on_finished: Callable[[Tx, Ticket, dict[str, Any]], None] | None = None
     on_evaluated: Callable[[Tx, Evaluation], None] | None = None
+    on_limited: Callable[[Tx, dict[str, Any]], None] | None = None
 
 
 class Features:
@@ -119,6 +120,7 @@ class Features:
             issued=tuple(f.on_issued for f in self.items if f.on_issued is not None),
             finished=tuple(f.on_finished for f in self.items if f.on_finished is not None),
             evaluated=tuple(f.on_evaluated for f in self.items if f.on_evaluated is not None),
+            limited=tuple(f.on_limited for f in self.items if f.on_limited is not None),
         )
 
     def get(self, kind: type[F]) -> F:

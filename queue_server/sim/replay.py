@@ -309,6 +309,7 @@ async def replay(cfg: HallConfig, store: Store, arrivals: list[Arrival], options
     trace_day = arrivals[0].at.astimezone(cfg.hall.tz).date()
     days = days or [trace_day]
     cfg = pooled(cfg, options.pooled_zones)
+    cfg = replace(cfg, limits=cfg.limits.issuing_lifted())  # one simulated kiosk stands for every citizen
     windows = list(options.windows or cfg.windows)
     held = await store.load()
     if held.day > days[0].isoformat() or (held.day == days[0].isoformat() and held.tickets):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .base import Loaded, SeqConflict, Store, StoreError
+from .base import History, Loaded, LogRewound, SeqConflict, Store, StoreError
 
-__all__ = ["Loaded", "SeqConflict", "Store", "StoreError", "open_store"]
+__all__ = ["History", "Loaded", "LogRewound", "SeqConflict", "Store", "StoreError", "open_store"]
 
 
 def open_store(url: str, *, hall_id: str = "hall", admin: bool = False) -> Store:
@@ -13,8 +13,9 @@ def open_store(url: str, *, hall_id: str = "hall", admin: bool = False) -> Store
         from .sqlite import SqliteStore
 
         return SqliteStore(url, exclusive=not admin)
-    if url.startswith(("redis://", "rediss://", "unix://")):
+    if url.startswith(("redis://", "rediss://", "unix://", "redis+sentinel://")):
         from .redis import RedisStore
 
         return RedisStore(url, hall_id=hall_id, admin=admin)
-    raise StoreError(f"unknown store URL {url!r}: use sqlite:///path/to/hall.db or redis://host:6379/0")
+    raise StoreError(f"unknown store URL {url!r}: use sqlite:///path/to/hall.db, redis://host:6379/0 "
+                     "or redis+sentinel://host:26379,host:26379/master-name/0")

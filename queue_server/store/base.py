@@ -10,6 +10,7 @@ what makes a claim atomic however many server processes share the store.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import AsyncIterator, Protocol
 
 from queue_server.core.model import DeviceToken, Doc, Evaluation, Event, Notice, Person, Session, Ticket, Visit, Window
@@ -20,6 +21,17 @@ from .outbox import Outbox
 
 class StoreError(Exception):
     """The store failed or cannot be reached; the operation did not happen."""
+
+
+class LogRewound(StoreError):
+    """The log now ends before events this process was given: Redis failed over to a replica
+    that never received them. None was acknowledged (a commit is acknowledged only once its
+    replicas confirm it); what was built on them must be read again from the log."""
+
+    def __init__(self, seq: int) -> None:
+        super().__init__(f"the hall's log went back to seq {seq}: the Redis primary failed over and lost "
+                         "events no replica had confirmed")
+        self.seq = seq
 
 
 class SeqConflict(Exception):
@@ -42,6 +54,42 @@ class Loaded:
     docs: list[Doc] = field(default_factory=list)
 
 
+@dataclass
+class History:
+    """What a store keeps of a hall besides its log: the rows its events left, as of ``seq``.
+
+    ``hallcall migrate`` moves these when the oldest events were pruned (the rows stay when
+    the log is trimmed), then replays the events still kept, which start after ``seq``.
+    """
+
+    seq: int
+    day: str
+    notice: Notice | None
+    windows: list[Window]
+    tickets: list[Ticket]
+    visits: list[Visit]
+    evaluations: list[Evaluation]
+    window_log: list[Event]  # window.* events before seq + 1: attendance
+    docs: list[Doc]
+
+    def carriers(self) -> list[Event]:
+        """The rows, each on an event that carries it, for a store's projection; never logged.
+
+        Only ``window_log`` holds real events: a store logs nothing of these, and projects
+        the window.* ones into its window log as it did when they were committed.
+        """
+        at = datetime.fromisoformat(f"{self.day or '2000-01-01'}T00:00:00+00:00")
+        rows = [Event(0, "history.ticket", t.issued_at, ticket=t) for t in self.tickets]
+        rows += [Event(0, "history.visit", v.called_at, visit=v) for v in self.visits]
+        rows += [Event(0, "history.evaluation", ev.at or at, evaluation=ev) for ev in self.evaluations]
+        rows += [Event(0, "history.doc", at, docs=(doc,)) for doc in self.docs]
+        rows += self.window_log
+        rows += [Event(0, "history.window", at, window=w) for w in self.windows]  # the current rows, last
+        if self.notice is not None:
+            rows.append(Event(0, "history.notice", at, notice=self.notice))
+        return rows
+
+
 class Store(Outbox, Protocol):
     url: str
     kind: str  # "sqlite" or "redis"
@@ -54,12 +102,28 @@ class Store(Outbox, Protocol):
         """Append events seq expect_seq+1.. atomically, or raise SeqConflict / StoreError."""
         ...
 
+    async def confirm(self, seq: int) -> None:
+        """Make sure the log up to ``seq`` would survive losing the store's host, or raise StoreError.
+
+        A commit confirms its own events; this is for an answer that commits nothing but
+        rests on events others committed (a retried request given its ticket again).
+        """
+        ...
+
     async def events_since(self, seq: int, limit: int = 10_000) -> list[Event]:
         """Committed events after ``seq``, oldest first; empty if ``seq`` is older than kept."""
         ...
 
     async def first_seq(self) -> int:
         """The oldest sequence number still kept (0 when the log is empty)."""
+        ...
+
+    async def put_history(self, history: History) -> None:
+        """Write a hall's rows into this empty store, with its log to go on after ``history.seq``."""
+        ...
+
+    async def doc_kinds(self) -> list[str]:
+        """Every kind of doc this store holds."""
         ...
 
     def tail(self) -> AsyncIterator[Event]:

@@ -10,6 +10,13 @@ History stays in per-day projections; the stream itself is trimmed to
 Redis being down is an ordinary condition: every call fails within the socket
 timeouts with ``StoreError`` (the API answers 503), and the tail reconnects with
 backoff and resumes from the last entry it gave out, so it never ends or skips.
+
+With replicas (``replicas=N`` in the DSN; through Sentinel one by default) a commit
+counts only once N replicas confirm it: the script and a ``WAIT`` (``WAITAOF`` where
+Redis has it) go in one round trip on one connection (redis_replicas.py). After a failover the new
+primary may lack events that were on the old one but on no replica; nobody was
+answered for them, but this process may have read them. Both the commit and the
+tail notice the log going back and raise ``LogRewound``, so the hall reloads.
 """
 
 from __future__ import annotations
@@ -31,11 +38,12 @@ from queue_server.core.model import Doc, Evaluation, Event, Ticket, Visit, token
 
 from . import redis_keys as K
 from . import redis_project as P
-from .base import Loaded, SeqConflict, StoreError
+from .base import History, Loaded, LogRewound, SeqConflict, StoreError
 from .facts import FactsFromRecords
 from .redis_keys import Keys, day_score
 from .redis_outbox import OutboxOnRedis
 from .redis_people import PeopleOnRedis
+from .redis_replicas import Replicas
 from .redis_settings import RedisSettings, durability
 
 log = logging.getLogger("hallcall.store.redis")
@@ -45,7 +53,8 @@ TAIL_BLOCK_MS = 5_000  # an idle tail wakes this often, which also proves the co
 TAIL_BATCH = 1_000  # entries per XREAD when catching up
 RECONNECT_MIN, RECONNECT_MAX = 0.05, 1.0  # the tail's backoff while Redis is away (seconds)
 LOAD_ATTEMPTS = 50
-RECENT_OWN = 4_096  # own events kept for the tail, so it need not decode what this process wrote
+HISTORY_CHUNK = 5_000  # rows per script call when a migration writes a hall's history
+RECENT_OWN = 4_096  # events kept for the tail, so it need not decode what this process wrote or read already
 # Fairness between processes: a process that lost this many races in a row claims
 # the next turn, for this long at most (if it dies holding it, the others wait that
 # long once); the others look again every few ms. Two busy processes mostly just race.
@@ -84,7 +93,9 @@ class RedisStore(PeopleOnRedis, OutboxOnRedis, FactsFromRecords):
         self._seq = 0  # highest seq this store knows committed: where a new tail starts
         self._writer = secrets.token_hex(6)  # this process, in the commit script's turn-taking
         self._losses = 0  # races lost in a row
-        self._recent: dict[int, Event] = {}  # this process's last committed events, by seq
+        self._recent: dict[int, Event] = {}  # the last events this process committed or decoded, by seq
+        self._confirmed = 0  # highest seq known to be on the replicas the settings ask for
+        self._replicas = Replicas(self.settings.replicas, self.settings.replica_timeout_ms)
         self._background: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -107,8 +118,8 @@ class RedisStore(PeopleOnRedis, OutboxOnRedis, FactsFromRecords):
 
     async def open(self) -> None:
         s = self.settings
-        self._r = aioredis.Redis.from_url(s.url, **s.client_options())
-        self._tail_r = aioredis.Redis.from_url(s.url, **s.client_options(blocking_ms=TAIL_BLOCK_MS))
+        self._r = s.client()
+        self._tail_r = s.client(blocking_ms=TAIL_BLOCK_MS)
         self._commit = self._r.register_script(COMMIT_LUA)  # EVALSHA, reloaded on NOSCRIPT
         try:
             with self._errors("open"):
@@ -120,10 +131,13 @@ class RedisStore(PeopleOnRedis, OutboxOnRedis, FactsFromRecords):
                 _, schema, seq = await pipe.execute()
             if schema != K.SCHEMA_VERSION:
                 raise StoreError(f"hall {self.keys.hall_id!r} in Redis has key layout {schema}, this hallcall reads {K.SCHEMA_VERSION}")
+            if s.replicas:
+                with self._errors("open"):
+                    await self._replicas.look(self.r, s.where)
         except BaseException:
             await self.close()
             raise
-        self._seq = int(seq or 0)
+        self._seq = self._confirmed = int(seq or 0)
         if not self.admin:
             self.durability_problems = await durability(self.r)
             for problem in self.durability_problems:
@@ -181,12 +195,13 @@ class RedisStore(PeopleOnRedis, OutboxOnRedis, FactsFromRecords):
         if self.admin:
             raise StoreError("this store was opened for administration only")
         commit_id = secrets.token_hex(8)
+        retried = False
         claim = TURN_MS if self._losses >= LOSSES_BEFORE_TURN else 0
         keys, args = P.commit_args(self.keys, expect_seq, events, self._writer, commit_id, claim)
         deadline = time.monotonic() + TURN_MS / 1000 * 3
         while True:
             with self._errors("commit"):
-                ok, seq, *missed = await self._commit(keys=keys, args=args)
+                ok, seq, *missed = await self._run_commit(keys, args)
             if ok != YIELD or time.monotonic() > deadline:
                 break
             # Another process lost the last race and commits next; it needs a few ms.
@@ -194,23 +209,66 @@ class RedisStore(PeopleOnRedis, OutboxOnRedis, FactsFromRecords):
         if ok == YIELD:
             raise SeqConflict([])  # the hall decides again and comes back
         if not ok:
+            if int(seq) < expect_seq:
+                self._rewind(int(seq))
             self._seq = max(self._seq, int(seq))
             entries = P.script_entries(missed[0])
             if len(entries) < int(seq) - expect_seq:  # more than the script hands back
                 entries += await self._entries_since(expect_seq + len(entries))
             if not entries or entries[0][1].get("c") != commit_id:
                 self._losses += 1
-                raise SeqConflict([P.event(fields) for _id, fields in entries])
-            # Our own batch: the first attempt ran but its reply was lost, and redis-py retried.
+                missed = [P.event(fields) for _id, fields in entries]
+                self._keep(missed)  # the tail brings them too: decoded once
+                raise SeqConflict(missed)
+            # Our own batch: the first attempt ran but its reply was lost, and redis-py retried
+            # on a new connection, whose WAIT covers nothing: confirm the batch on its own.
+            retried = True
         self._losses = 0
+        if retried and self.settings.replicas:
+            await self.confirm(events[-1].seq)
+        self._confirmed = max(self._confirmed, events[-1].seq)
         self._seq = max(self._seq, events[-1].seq)
         # The tail gives these back as they are, instead of decoding their JSON again.
-        self._recent.update((e.seq, e) for e in events)
-        while len(self._recent) > RECENT_OWN:
-            del self._recent[next(iter(self._recent))]
+        self._keep(events)
         for event in events:
             if event.name == "day.started":
                 self._spawn(self._prune_quietly(date.fromisoformat(event.day) - timedelta(days=self.settings.stream_days)))
+
+    def _keep(self, events: list[Event]) -> None:
+        """Keep events this process has decoded or made, for the tail to give back as they are."""
+        self._recent.update((e.seq, e) for e in events)
+        while len(self._recent) > RECENT_OWN:
+            del self._recent[next(iter(self._recent))]
+
+    async def _run_commit(self, keys: list[str], args: list[Any]) -> list[Any]:
+        """Run the commit script and, with replicas to wait for, the WAIT for it in the same
+        round trip (WAIT covers the writes of its own connection only)."""
+        if not self.settings.replicas:
+            return cast(list[Any], await self._commit(keys=keys, args=args))
+        async with self.r.pipeline(transaction=False) as pipe:
+            await self._commit(keys=keys, args=args, client=pipe)
+            want = self._replicas.add_wait(pipe)
+            reply, *replication = await pipe.execute()
+        self._replicas.judge(want, *replication)
+        return cast(list[Any], reply)
+
+    async def confirm(self, seq: int) -> None:
+        if not self.settings.replicas or seq <= self._confirmed:
+            return
+        with self._errors("confirm"):
+            async with self.r.pipeline(transaction=False) as pipe:
+                pipe.set(self.keys.k(K.CONFIRM), self._writer)  # a write of our own, for WAIT to wait for
+                want = self._replicas.add_wait(pipe)
+                _, *replication = await pipe.execute()
+        self._replicas.judge(want, *replication)
+        self._confirmed = max(self._confirmed, seq)
+
+    def _rewind(self, seq: int) -> None:
+        """The log ends at ``seq``, before what this process saw: forget what it kept beyond, and say so."""
+        self._seq = self._confirmed = seq
+        for stale in [s for s in self._recent if s > seq]:
+            del self._recent[stale]
+        raise LogRewound(seq)
 
     def tail(self) -> AsyncIterator[Event]:
         # The start is fixed now, not at the first iteration, so nothing committed in
@@ -221,7 +279,15 @@ class RedisStore(PeopleOnRedis, OutboxOnRedis, FactsFromRecords):
         assert self._tail_r is not None, "store is not open"
         client, last_id = self._tail_r, f"{after}-0"
         delay, down_since = RECONNECT_MIN, 0.0
+        last_fields: dict[str, str] | None = None  # the last entry given out, to recognise it after a failover
         while not self._closed:
+            if down_since:
+                try:
+                    await self._check_not_rewound(client, after, last_id, last_fields)
+                except (rx.ConnectionError, rx.TimeoutError, OSError, rx.ResponseError):
+                    await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                    delay = min(delay * 2, RECONNECT_MAX)
+                    continue
             # redis-py may swallow a cancellation that lands in a blocking read and just
             # read again, so the follower would never stop: await the read through a
             # shield and leave it behind when cancelled (it ends within TAIL_BLOCK_MS).
@@ -246,9 +312,40 @@ class RedisStore(PeopleOnRedis, OutboxOnRedis, FactsFromRecords):
                 delay, down_since = RECONNECT_MIN, 0.0
             for _stream, entries in cast(list[tuple[str, list[Entry]]], reply or ()):
                 for entry_id, fields in entries:
-                    last_id = entry_id
+                    last_id, last_fields = entry_id, fields
                     own = self._recent.get(int(entry_id.split("-", 1)[0]))
                     yield own if own is not None else P.event(fields)
+
+    async def _check_not_rewound(self, client: aioredis.Redis, after: int, last_id: str,
+                                 last_fields: dict[str, str] | None) -> None:
+        """After the stream was lost: raise LogRewound if the log no longer holds what the tail gave out."""
+        current = int(await client.get(self.keys.seq) or 0)
+        if last_fields is not None:
+            found = cast(list[Entry], await client.xrange(self.keys.log, min=last_id, max=last_id))
+            if found and found[0][1] == last_fields:
+                return
+        elif current >= after:
+            return  # nothing given out yet, and the log still reaches where the tail starts
+        self._rewind(current)
+
+    async def put_history(self, history: History) -> None:
+        if self.admin:
+            raise StoreError("this store was opened for administration only")
+        carriers = history.carriers()
+        chunks = [carriers[i:i + HISTORY_CHUNK] for i in range(0, len(carriers), HISTORY_CHUNK)] or [[]]
+        for n, chunk in enumerate(chunks):
+            last = n == len(chunks) - 1  # the seq is set with the last chunk: a hall half moved has none
+            keys, args = P.history_args(self.keys, chunk, history.day if last else None,
+                                        history.seq if last else 0, self._writer)
+            with self._errors("write history"):
+                ok, *_ = await self._commit(keys=keys, args=args)
+            if ok != 1:
+                raise StoreError("the store already holds a hall's log")
+        self._seq = self._confirmed = history.seq
+
+    async def doc_kinds(self) -> list[str]:
+        with self._errors("read docs"):
+            return sorted(cast(set[str], await self.r.smembers(self.keys.k(K.DOC_KINDS))))
 
     async def events_since(self, seq: int, limit: int = 10_000) -> list[Event]:
         return [P.event(fields) for _id, fields in await self._entries_since(seq, limit)]

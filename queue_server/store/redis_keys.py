@@ -28,6 +28,7 @@ SEQ = "seq"  # string: last committed sequence number; the commit script's compa
 LOG = "log"  # stream: one entry per event, entry ID "<seq>-0", field "e" = the event's JSON record
 LOG_DAYS = "log:days"  # hash: day -> first seq of that day in the log; how age-based trimming finds a MINID
 TURN = "turn"  # string, 50 ms TTL: a writer that lost races in a row, which commits next (fairness)
+CONFIRM = "confirm"  # string: a process's id, written only so that a WAIT after it covers every earlier write
 
 # -- projections (written by the commit script from Python-computed arguments) ----------
 META = "meta"  # hash: "day" (current business day), "notice" (JSON), "schema" (layout version)

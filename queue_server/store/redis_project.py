@@ -96,11 +96,30 @@ def commit_args(keys: Keys, expect_seq: int, events: list[Event], writer: str, c
         _project(ops, keys, event, days, kinds)
     for day, seq in first_of_day.items():
         ops.add("HSETNX", keys.k(K.LOG_DAYS), day, seq)
+    _index(ops, keys, days, kinds)
+    return ops.keys, [expect_seq, events[-1].seq, writer, turn_ms, ops.count, *ops.args]
+
+
+def history_args(keys: Keys, carriers: list[Event], day: str | None, seq: int, writer: str) -> tuple[list[str], list[Any]]:
+    """KEYS and ARGV for ``commit.lua`` that write rows of a hall's history (``History.carriers``)
+    into a store whose log is still empty, adding nothing to the stream, and set its seq to ``seq``."""
+    ops = Ops(keys.seq, keys.log, keys.k(K.TURN))
+    days: set[str] = set()
+    kinds: set[str] = set()
+    for event in carriers:
+        _project(ops, keys, event, days, kinds)
+    if day is not None:
+        ops.add("HSET", keys.k(K.META), "day", day)
+    _index(ops, keys, days, kinds)
+    return ops.keys, [0, seq, writer, 0, ops.count, *ops.args]
+
+
+def _index(ops: Ops, keys: Keys, days: set[str], kinds: set[str]) -> None:
+    """The days with history and the doc kinds, which range queries and start-up walk."""
     for day in sorted(days):
         ops.add("ZADD", keys.k(K.DAYS), day_score(day), day)
     for kind in sorted(kinds):
         ops.add("SADD", keys.k(K.DOC_KINDS), kind)
-    return ops.keys, [expect_seq, events[-1].seq, writer, turn_ms, ops.count, *ops.args]
 
 
 def _project(ops: Ops, keys: Keys, event: Event, days: set[str], kinds: set[str]) -> None:

@@ -3,20 +3,25 @@
 The DSN is read with redis-py's ``from_url`` rules (``redis://[[user]:password@]host[:port][/db]``,
 ``rediss://`` for TLS, ``unix:///path/redis.sock?db=N``, query options such as
 ``socket_timeout`` or ``ssl_cert_reqs``), plus hallcall's own ``stream_days`` (how many
-days of the event stream to keep). What redis-py would silently accept but is surely
-a mistake (a database path that is not a number, a port out of range, an unknown
-scheme) stops the server at start with a message that names the problem.
+days of the event stream to keep), ``replicas`` and ``replica_timeout_ms`` (how many
+replicas must confirm a commit before it is acknowledged, and how long to wait).
+``redis+sentinel://host:26379,host:26379/master-name[/db]`` finds the primary through
+Redis Sentinel and follows it when Sentinel fails over. What redis-py would silently
+accept but is surely a mistake (a database path that is not a number, a port out of
+range, an unknown scheme) stops the server at start with a message that names the problem.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Mapping
-from urllib.parse import parse_qs, unquote, urlencode, urlparse, urlunparse
+from typing import Any, Mapping, TypedDict
+from urllib.parse import parse_qs, unquote, urlencode, urlparse
 
+import redis.asyncio as aioredis
 from redis import exceptions as rx
 from redis.asyncio.connection import parse_url
+from redis.asyncio.sentinel import Sentinel
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -24,15 +29,22 @@ from .base import StoreError
 
 log = logging.getLogger("hallcall.store.redis")
 
-SCHEMES = ("redis", "rediss", "unix")
+SENTINEL = "redis+sentinel"
+SCHEMES = ("redis", "rediss", "unix", SENTINEL)
 # A request that needs Redis while it is down must fail (503) within seconds, not hang:
 # connecting is given 2 s, every reply 5 s; one immediate retry covers a pooled
 # connection that Redis closed while it restarted.
 CONNECT_TIMEOUT = 2.0
 SOCKET_TIMEOUT = 5.0
 STREAM_DAYS = 3  # days of events kept in the stream (fan-out, resync, audit); history lives on in the projections
-OWN_OPTIONS = ("stream_days",)
-USAGE = "use redis://[:password@]host:6379/0, rediss://… for TLS, or unix:///path/redis.sock?db=0"
+SENTINEL_PORT = 26379
+# A commit is acknowledged once this many replicas confirm it (WAIT), within this time;
+# through Sentinel there is a replica to fail over to, so one must confirm by default.
+REPLICA_TIMEOUT_MS = 1_000
+OWN_OPTIONS = ("stream_days", "replicas", "replica_timeout_ms")
+SENTINEL_OPTIONS = (*OWN_OPTIONS, "sentinel_password", "socket_timeout", "socket_connect_timeout")
+USAGE = ("use redis://[:password@]host:6379/0, rediss://… for TLS, unix:///path/redis.sock?db=0, "
+         "or redis+sentinel://[:password@]host:26379,host:26379/master-name/0")
 
 
 @dataclass(frozen=True)
@@ -51,12 +63,20 @@ class RedisSettings:
     stream_days: int = STREAM_DAYS
     socket_timeout: float = SOCKET_TIMEOUT
     connect_timeout: float = CONNECT_TIMEOUT
+    sentinels: tuple[tuple[str, int], ...] = ()  # redis+sentinel: where the sentinels listen
+    master: str = ""  # redis+sentinel: the name the sentinels know the primary by
+    sentinel_password: str = field(default="", repr=False)
+    replicas: int = 0  # replicas that must confirm a commit before it is acknowledged
+    replica_timeout_ms: int = REPLICA_TIMEOUT_MS
 
     @property
     def where(self) -> str:
         """The address for messages and logs, never the password."""
         if self.scheme == "unix":
             return f"unix://{self.path} db {self.db}"
+        if self.scheme == SENTINEL:
+            hosts = ",".join(f"{h}:{p}" for h, p in self.sentinels)
+            return f"{SENTINEL}://{hosts}/{self.master}/{self.db}"
         return f"{self.scheme}://{self.host}:{self.port}/{self.db}"
 
     @classmethod
@@ -68,8 +88,12 @@ class RedisSettings:
         if parsed.scheme not in SCHEMES:
             raise StoreError(f"bad Redis URL scheme {parsed.scheme!r}: {USAGE}")
         query = {k: v[-1] for k, v in parse_qs(parsed.query, keep_blank_values=True).items()}
+        if parsed.scheme == SENTINEL:
+            return _sentinel_settings(dsn, parsed.netloc, parsed.path, query)
         own = {k: query.pop(k) for k in OWN_OPTIONS if k in query}
-        clean = urlunparse(parsed._replace(query=urlencode(query)))
+        # Rebuilt from the text, not with urlunparse: that drops the "//" of "unix:///path",
+        # which redis-py 8 no longer takes for a unix URL.
+        clean = dsn.split("#", 1)[0].split("?", 1)[0] + (f"?{urlencode(query)}" if query else "")
         where = f"{parsed.scheme}://{parsed.hostname or ''}{parsed.path}"  # for messages: no password
         try:
             port = parsed.port if parsed.scheme != "unix" else 0
@@ -84,19 +108,30 @@ class RedisSettings:
             kwargs: Mapping[str, Any] = parse_url(clean)
         except ValueError as exc:
             raise StoreError(f"bad Redis URL {where!r}: {exc}") from None
-        days = own.get("stream_days", str(STREAM_DAYS))
-        if not days.isdigit() or int(days) < 1:
-            raise StoreError(f"stream_days in the Redis URL must be a whole number of days ≥ 1, not {days!r}")
         return cls(
             url=clean, scheme=parsed.scheme, host=parsed.hostname or "", port=port or 6379, db=db,
             path=unquote(parsed.path) if parsed.scheme == "unix" else "", tls=parsed.scheme == "rediss",
-            username=kwargs.get("username", ""), password=kwargs.get("password", ""), stream_days=int(days),
+            username=kwargs.get("username", ""), password=kwargs.get("password", ""),
             socket_timeout=float(kwargs.get("socket_timeout", SOCKET_TIMEOUT)),
             connect_timeout=float(kwargs.get("socket_connect_timeout", CONNECT_TIMEOUT)),
+            **_own_options(own, replicas=0),
         )
 
+    def client(self, *, blocking_ms: int = 0, decode: bool = True) -> aioredis.Redis:
+        """A client of the primary; through Sentinel, one that follows the primary when it fails over."""
+        options = {**self.client_options(blocking_ms=blocking_ms), "decode_responses": decode}
+        if self.scheme != SENTINEL:
+            return aioredis.Redis.from_url(self.url, **options)
+        sentinel = Sentinel(list(self.sentinels), sentinel_kwargs={
+            "socket_timeout": self.socket_timeout, "socket_connect_timeout": self.connect_timeout,
+            "password": self.sentinel_password or None, "protocol": 2, "decode_responses": True,
+        })
+        client: aioredis.Redis = sentinel.master_for(self.master, db=self.db, username=self.username or None,
+                                                     password=self.password or None, **options)
+        return client
+
     def client_options(self, *, blocking_ms: int = 0) -> dict[str, Any]:
-        """Keyword arguments for ``redis.asyncio.Redis.from_url(self.url, …)``; the URL's own win."""
+        """Keyword arguments for a ``redis.asyncio.Redis`` client of these settings; the URL's own win."""
         return {
             "decode_responses": True,
             "protocol": 2,  # reply shapes this store parses; redis-py 8 would pick RESP3
@@ -106,6 +141,57 @@ class RedisSettings:
             "retry": Retry(NoBackoff(), 1),
             "health_check_interval": 30,
         }
+
+
+def _sentinel_settings(dsn: str, netloc: str, path: str, query: dict[str, str]) -> RedisSettings:
+    """``redis+sentinel://[[user]:password@]host:port[,host:port…]/master-name[/db][?options]``."""
+    credentials, _, hosts = netloc.rpartition("@")
+    username, _, password = credentials.partition(":")
+    sentinels: list[tuple[str, int]] = []
+    for item in hosts.split(","):
+        host, colon, port = item.strip().rpartition(":") if ":" in item else (item.strip(), "", "")
+        if not host or (colon and not (port.isdigit() and 1 <= int(port) <= 65535)):
+            raise StoreError(f"bad sentinel address {item!r} in the Redis URL: give host:port, e.g. 10.0.0.5:26379")
+        sentinels.append((host, int(port) if colon else SENTINEL_PORT))
+    parts = [unquote(p) for p in path.strip("/").split("/")] if path.strip("/") else []
+    if not parts or len(parts) > 2:
+        raise StoreError(f"the Redis URL {dsn.split('@')[-1]!r} must name the primary as the sentinels know it "
+                         f"and may add a database: {SENTINEL}://host:26379,host:26379/mymaster/0")
+    unknown = sorted(set(query) - set(SENTINEL_OPTIONS))
+    if unknown:
+        raise StoreError(f"unknown option {unknown[0]!r} in a {SENTINEL} URL; known: {', '.join(SENTINEL_OPTIONS)}")
+    where = f"{SENTINEL}://{hosts}{path}"
+    timeouts = {}
+    for name, default in (("socket_timeout", SOCKET_TIMEOUT), ("socket_connect_timeout", CONNECT_TIMEOUT)):
+        try:
+            timeouts[name] = float(query.get(name, default))
+        except ValueError:
+            raise StoreError(f"{name} in the Redis URL {where!r} must be a number of seconds") from None
+    return RedisSettings(
+        url="", scheme=SENTINEL, host="", port=0, db=_db(parts[1] if len(parts) > 1 else "", None, where),
+        username=unquote(username), password=unquote(password), sentinels=tuple(sentinels), master=parts[0],
+        sentinel_password=query.get("sentinel_password", ""), socket_timeout=timeouts["socket_timeout"],
+        connect_timeout=timeouts["socket_connect_timeout"],
+        **_own_options(query, replicas=1),
+    )
+
+
+class OwnOptions(TypedDict):
+    stream_days: int
+    replicas: int
+    replica_timeout_ms: int
+
+
+def _own_options(own: dict[str, str], *, replicas: int) -> OwnOptions:
+    """hallcall's own DSN options, checked: stream_days, replicas, replica_timeout_ms."""
+    found = {"stream_days": own.get("stream_days", str(STREAM_DAYS)), "replicas": own.get("replicas", str(replicas)),
+             "replica_timeout_ms": own.get("replica_timeout_ms", str(REPLICA_TIMEOUT_MS))}
+    least = {"stream_days": 1, "replicas": 0, "replica_timeout_ms": 1}
+    for name, value in found.items():
+        if not value.isdigit() or int(value) < least[name]:
+            raise StoreError(f"{name} in the Redis URL must be a whole number ≥ {least[name]}, not {value!r}")
+    return OwnOptions(stream_days=int(found["stream_days"]), replicas=int(found["replicas"]),
+                      replica_timeout_ms=int(found["replica_timeout_ms"]))
 
 
 def _db(path: str, query_db: str | None, where: str) -> int:

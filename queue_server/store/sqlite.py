@@ -24,7 +24,7 @@ from queue_server import protocol
 from queue_server.core.model import DeviceToken, Doc, Evaluation, Event, Notice, Person, Session, Ticket, Visit, Window, token_key
 
 from . import sqlite_outbox
-from .base import Loaded, SeqConflict, StoreError
+from .base import History, Loaded, SeqConflict, StoreError
 from .facts import (
     BusyRow,
     EtaGroup,
@@ -281,6 +281,35 @@ class SqliteStore(sqlite_outbox.OutboxOnSqlite):
 
         return await self._read(run)
 
+    async def put_history(self, history: History) -> None:
+        if not self.exclusive:
+            raise StoreError("this store was opened for administration only")
+        carriers = [(e, _dumps(e.data())) for e in history.carriers()]
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if conn.execute("SELECT value FROM meta WHERE key='seq'").fetchone() or \
+                        conn.execute("SELECT 1 FROM events LIMIT 1").fetchone():
+                    raise StoreError("the store already holds a hall's log")
+                for event, data in carriers:
+                    _project(conn, event, data, log=False)
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('day', ?)", (history.day,))
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('seq', ?)", (str(history.seq),))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+        await self._write(run)
+        self._seq = history.seq
+
+    async def doc_kinds(self) -> list[str]:
+        return await self._read(lambda c: [r[0] for r in c.execute("SELECT DISTINCT kind FROM docs ORDER BY kind")])
+
+    async def confirm(self, seq: int) -> None:
+        pass  # a commit returns once its transaction is on disk: nothing is pending
+
     async def first_seq(self) -> int:
         return await self._read(lambda c: c.execute("SELECT min(seq) FROM events").fetchone()[0] or 0)
 
@@ -337,7 +366,8 @@ class SqliteStore(sqlite_outbox.OutboxOnSqlite):
 
     async def docs(self, kind: str, *, day_from: str | None = None, day_to: str | None = None, key: str | None = None) -> list[Doc]:
         def run(conn: sqlite3.Connection) -> list[Doc]:
-            sql = "SELECT d.kind, d.id, d.day, d.live, d.data FROM docs d"
+            sql = ("SELECT d.kind, d.id, d.day, d.live, d.data, (SELECT group_concat(key, char(31)) FROM doc_keys dk"
+                   " WHERE dk.kind = d.kind AND dk.id = d.id) FROM docs d")
             args: list[Any] = []
             where = ["d.kind = ?"]
             args.append(kind)
@@ -352,7 +382,8 @@ class SqliteStore(sqlite_outbox.OutboxOnSqlite):
                 where.append("d.day <= ?")
                 args.append(day_to)
             sql += " WHERE " + " AND ".join(where) + " ORDER BY d.day, d.id"
-            return [Doc(k, i, d, json.loads(x), live=bool(lv)) for k, i, d, lv, x in conn.execute(sql, args)]
+            return [Doc(k, i, d, json.loads(x), tuple(sorted(ks.split("\x1f"))) if ks else (), bool(lv))
+                    for k, i, d, lv, x, ks in conn.execute(sql, args)]
 
         return await self._read(run)
 
@@ -549,11 +580,12 @@ class _Moved(Exception):
         self.last_seq = last_seq
 
 
-def _project(conn: sqlite3.Connection, event: Event, data: str) -> None:
-    """Write one event and its records into the log and the query tables."""
+def _project(conn: sqlite3.Connection, event: Event, data: str, *, log: bool = True) -> None:
+    """Write one event and its records into the log and the query tables (``log=False``: the records only)."""
     at = event.at.isoformat()
     day = event.day
-    conn.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?)", (event.seq, event.name, at, day, data))
+    if log:
+        conn.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?)", (event.seq, event.name, at, day, data))
     t = event.ticket
     if t is not None:
         wait = (t.first_called_at - t.issued_at).total_seconds() if t.first_called_at else None

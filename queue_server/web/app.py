@@ -11,13 +11,14 @@ from aiohttp import web
 from queue_server.core.clock import Clock
 from queue_server.core.config import HallConfig
 from queue_server.features import catalog
+from queue_server.service import limits
 from queue_server.service.hall import Hall
 from queue_server.service.plugin import Features
 from queue_server.store import Store, open_store
 
 from . import http as api
 from . import health, metrics, openapi, pages
-from .hub import HEARTBEAT, RING, SEND_BUFFER, Hub
+from .hub import HEARTBEAT, MESSAGES, RING, SEND_BUFFER, Hub
 
 log = logging.getLogger("hallcall")
 
@@ -33,14 +34,14 @@ Lifetime = Callable[[web.Application], AsyncIterator[None]]
 
 def make_app(config: HallConfig, *, store: Store | None = None, clock: Clock | None = None,
              features: Features | None = None, extras: list[Lifetime] | None = None, ws_ring: int = RING,
-             ws_send_buffer: int = SEND_BUFFER, ws_heartbeat: float = HEARTBEAT,
+             ws_send_buffer: int = SEND_BUFFER, ws_heartbeat: float = HEARTBEAT, ws_messages: limits.Rate = MESSAGES,
              metrics_token: str | None = None) -> web.Application:
     """Build the server for one hall with its features. The store is opened and closed with the app.
 
     ``metrics_token`` opens /metrics on this app to its bearer; see ``metrics.separate_site`` for the other way.
     """
     features = features if features is not None else catalog.build(config)
-    app = web.Application(client_max_size=api.MAX_BODY, middlewares=[api.request_id_middleware, api.errors_middleware])
+    app = web.Application(client_max_size=api.MAX_BODY, middlewares=[api.request_id_middleware, api.errors_middleware, api.body_timeout_middleware])
     store = store or open_store(config.store_url, hall_id=config.hall.id)
     hall = Hall(config, store, clock, features=features)
     app[CONFIG_KEY] = config
@@ -53,7 +54,7 @@ def make_app(config: HallConfig, *, store: Store | None = None, clock: Clock | N
         await store.open()
         try:
             await hall.start()
-            hub = Hub(hall, ring=ws_ring, send_buffer=ws_send_buffer, heartbeat=ws_heartbeat)
+            hub = Hub(hall, ring=ws_ring, send_buffer=ws_send_buffer, heartbeat=ws_heartbeat, messages=ws_messages)
             app[HUB_KEY] = hub
             log.info("hall %s ready on the %s store at seq %d", config.hall.id, store.kind, hall.state.seq)
             yield

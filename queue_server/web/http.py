@@ -9,15 +9,16 @@ by hand, because they set cookies. Errors of every kind leave as
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
 from queue_server import protocol
-from queue_server.core.errors import BadRequest, Forbidden, HallError, Invalid, TooLarge, Unauthorized
+from queue_server.core.errors import BadRequest, Forbidden, HallError, Invalid, TooLarge, TooMany, Unauthorized
 from queue_server.core.schema import obj, validate
 from queue_server.service import auth, trace
 from queue_server.service.auth import Principal
@@ -85,6 +86,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     api = request.path.startswith("/api/")
     try:
         return await handler(request)
+    except TooMany as exc:
+        resp = json_response(error_body(exc.code, exc.message), exc.status)
+        resp.headers["Retry-After"] = str(exc.retry_after)
+        return resp
     except HallError as exc:
         return json_response(error_body(exc.code, exc.message), exc.status)
     except StoreError as exc:
@@ -112,8 +117,39 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return json_response(error_body("internal", "internal error; the request was not carried out"), 500)
 
 
+@web.middleware
+async def body_timeout_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Read a request's body within ``[limits] body_seconds`` of its headers, or answer 408 and close.
+
+    A client that trickles its body (a byte a second) would otherwise hold its socket, and
+    a handler, for as long as it likes; a few hundred of them would hold the hall's.
+    """
+    if request.body_exists:
+        seconds = request.app[HALL_KEY].config.limits.body_seconds
+        try:
+            await asyncio.wait_for(request.read(), seconds)  # kept by aiohttp: the handler reads it again for free
+        except asyncio.TimeoutError:
+            log.info("%s %s: the body did not arrive within %g s; closing", request.method, request.path, seconds)
+            resp = json_response(error_body("body_timeout", f"the request body did not arrive within {seconds:g} s"), 408)
+            resp.force_close()
+            t = trace.current()
+            if t is not None:
+                resp.headers[REQUEST_ID] = t.request_id
+            await resp.prepare(request)
+            await resp.write_eof()
+            # Closed now: aiohttp would otherwise linger up to 10 s reading the rest of the body.
+            if request.transport is not None:
+                request.transport.close()
+            return resp
+    return await handler(request)
+
+
 async def principal_of(request: web.Request) -> Principal:
-    """Resolve the caller: bearer token, else session cookie (CSRF-checked), else anonymous."""
+    """Resolve the caller: bearer token, else session cookie (CSRF-checked), else anonymous; with its address."""
+    return replace(await _caller(request), address=client_address(request))
+
+
+async def _caller(request: web.Request) -> Principal:
     hall = request.app[HALL_KEY]
     header = request.headers.get("Authorization", "")
     if header:
@@ -138,6 +174,20 @@ async def principal_of(request: web.Request) -> Principal:
             return p
     trace.act_as(auth.ANONYMOUS.role)
     return auth.ANONYMOUS
+
+
+def client_address(request: web.Request) -> str:
+    """The client's address: the peer's, or, when the peer is a trusted proxy (nginx on this
+    host), the nearest address in ``X-Forwarded-For`` that is not one of them."""
+    peer = request.remote or ""
+    trusted = request.app[HALL_KEY].config.limits.trusted_proxies
+    if peer not in trusted:
+        return peer
+    for hop in reversed(request.headers.get("X-Forwarded-For", "").split(",")):
+        hop = hop.strip()
+        if hop and hop not in trusted:
+            return hop[:64]
+    return peer
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
@@ -254,7 +304,7 @@ LOGIN_BODY = obj(["login", "password"], login={"type": "string", "maxLength": 80
 async def login(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
     validate(body, LOGIN_BODY)
-    cookie, who = await request.app[HALL_KEY].auth.login(body["login"], body["password"])
+    cookie, who = await request.app[HALL_KEY].auth.login(body["login"], body["password"], client_address(request))
     assert who.session is not None
     resp = json_response({"person": who.describe(), "csrf_token": who.session.csrf})
     resp.set_cookie(auth.SESSION_COOKIE, cookie, httponly=True, samesite="Strict", secure=request.secure,

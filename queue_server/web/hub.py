@@ -18,6 +18,7 @@ import asyncio
 import base64
 import logging
 import secrets
+import time
 from collections import deque
 from dataclasses import replace
 from typing import Any, Iterable
@@ -26,9 +27,9 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from queue_server import __version__, protocol
 from queue_server.core import queueing, rules
-from queue_server.core.errors import HallError, Invalid
+from queue_server.core.errors import HallError, Invalid, TooMany
 from queue_server.core.model import Event, Status, token_key
-from queue_server.service import auth, trace, views
+from queue_server.service import auth, limits, trace, views
 from queue_server.service.auth import Principal
 from queue_server.service.commands import Download
 from queue_server.service.hall import Hall
@@ -37,6 +38,7 @@ from queue_server.store import StoreError
 from . import audience
 from .audience import ALL
 from .flusher import Flusher
+from .http import client_address
 
 log = logging.getLogger("hallcall.ws")
 
@@ -46,6 +48,11 @@ HEARTBEAT = 20.0
 HELLO_TIMEOUT = 10.0
 CATCH_UP_SECONDS = 5.0  # a reconnecting client waits at most this for this process to reach its since
 STAFFING = ("window.opened", "window.closed")  # events that change who serves a queue, and so its ETA
+MAX_TOPICS = 200  # topics one connection may hold, hello and later subscribes together
+MAX_TOPIC_LENGTH = 100  # the longest real topic is a ticket's: "ticket:" and a 64-character token
+# Frames a connection may send: a keypad or console sends a few a second at most; a client
+# that floods is told ``rate_limited`` and closed.
+MESSAGES = limits.Rate(per_minute=20 * 60, burst=200)
 
 
 Encoded = tuple[int, list[tuple[frozenset[str], bytes]]]  # an event's seq and its audiences' frames
@@ -72,20 +79,27 @@ def frames(hall: Hall, event: Event, service_view: audience.ServiceView | None =
 
 
 class Client:
-    __slots__ = ("ws", "principal", "topics", "tokens", "floor", "closed", "transport", "limit", "pending", "flusher")
+    __slots__ = ("ws", "principal", "topics", "tokens", "floor", "closed", "transport", "limit", "messages", "pending",
+                 "flusher")
 
     def __init__(self, ws: web.WebSocketResponse, principal: Principal, transport: Any, limit: int = SEND_BUFFER,
                  flusher: Flusher | None = None) -> None:
         self.ws = ws
         self.principal = principal
         self.topics: set[str] = set()
-        self.tokens: set[str] = set()
+        self.tokens: dict[str, str | None] = {}  # followed tracking token -> today's ticket id (None: no such ticket)
         self.floor = 0  # events up to here are covered by the snapshot or replay already sent
         self.closed = False
         self.transport = transport
         self.limit = limit
         self.pending: list[bytes] = []  # frames queued since the last flush, written together
         self.flusher = flusher
+        self.messages = limits.Bucket(MESSAGES, time.monotonic())
+
+    @property
+    def topic_count(self) -> int:
+        """Topics accepted, a token that names no ticket included (it counts as any other)."""
+        return len(self.topics) + sum(1 for ticket in self.tokens.values() if ticket is None)
 
     def send(self, frame: bytes) -> None:
         """Queue a finished frame for the socket; it is written with the others at the next flush."""
@@ -124,15 +138,25 @@ class Client:
 
 
 class Hub:
-    def __init__(self, hall: Hall, *, ring: int = RING, send_buffer: int = SEND_BUFFER, heartbeat: float = HEARTBEAT) -> None:
+    def __init__(self, hall: Hall, *, ring: int = RING, send_buffer: int = SEND_BUFFER, heartbeat: float = HEARTBEAT,
+                 messages: limits.Rate = MESSAGES) -> None:
         self.hall = hall
         self.send_buffer = send_buffer
         self.heartbeat = heartbeat
+        self.messages = messages
         self.clients: set[Client] = set()
         self.by_topic: dict[str, set[Client]] = {}
+        # Today's tickets somebody follows -> their followers and the token each used: position
+        # updates cost per followed ticket, not per topic held.
+        self.following: dict[str, dict[Client, str]] = {}
+        # Tokens of no ticket this process knows, by their key -> who asked: with several processes a
+        # phone may come here a moment before the ticket's event does; it follows it from that event.
+        self.awaiting: dict[str, dict[Client, str]] = {}
         self.ring: deque[Encoded] = deque(maxlen=ring)
         self._count_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._unsubscribe = hall.subscribe(self.on_event)
+        self._unrewind = hall.on_rewind(self.on_rewind)
+        self._void = (0, 0)  # seqs (after, up to] that the log lost in a failover: a since there gets a snapshot
         self._snapshot: tuple[int, dict[str, Any]] | None = None
         # Events committed before this hub started are not in the ring; ``_earlier`` holds
         # those read back from the log for reconnecting clients (contiguous, ending at ``started``).
@@ -191,7 +215,8 @@ class Hub:
             self.hall.auth.session_ended.remove(self.end_session)
         self._closing = True  # agents cut by our shutdown are not gone: they come back elsewhere, or here
         self._unsubscribe()
-        self._unsubscribe = lambda: None  # closing twice is harmless
+        self._unrewind()
+        self._unsubscribe = self._unrewind = lambda: None  # closing twice is harmless
         self.flusher.flush()
         for c in list(self.clients):
             c.closed = True
@@ -215,6 +240,10 @@ class Hub:
             self._earlier = []  # the ring alone now reaches as far back as a replay may go
         if not self.clients:
             return
+        if event.name == "ticket.issued" and event.ticket is not None and event.ticket.token in self.awaiting:
+            for c, token in self.awaiting.pop(event.ticket.token).items():
+                c.tokens.pop(token, None)
+                self._subscribe(c, [f"ticket:{token}"])
         sent: set[Client] = set()
         for topics, frame in audiences:
             for c in self._recipients(topics) - sent:
@@ -222,8 +251,24 @@ class Hub:
                     c.send(frame)
                 sent.add(c)
         self.flusher.flush_due()  # in a quiet hall, before the caller's own answer goes out
-        if (event.ticket is not None or event.name in STAFFING) and any(c.tokens for c in self.clients):
+        if (event.ticket is not None or event.name in STAFFING) and self.following:
             self._positions(event)
+
+    def on_rewind(self, seq: int, dispatched: int) -> None:
+        """The log went back to ``seq`` (a Redis failover): what clients were sent after it is void.
+
+        Every client is cut; it reconnects with its ``since`` and, since that lies in the
+        void, is sent a snapshot of the state as the log now has it.
+        """
+        self.ring.clear()
+        self._earlier = []
+        self._snapshot = None
+        self.started = seq
+        self._void = (seq, max(dispatched, self._void[1]))
+        for c in list(self.clients):
+            c.closed = True
+            if c.transport is not None:
+                c.transport.close()
 
     def _positions(self, event: Event) -> None:
         """Tell citizens following a ticket how many now stand before them, and the wait (a window
@@ -234,33 +279,65 @@ class Hub:
             services.add(event.extra["from_service"])
         if event.name in STAFFING and event.window is not None and event.window.number in self.hall.config.windows:
             services.update(self.hall.config.windows[event.window.number].services)
-        for service in services:
-            pace = queueing.Pace.of(st, service)
-            for c in self.clients:
-                if event.seq <= c.floor:
-                    continue  # the client's snapshot is newer than this event (its process dispatched it late)
-                for token in c.tokens:
-                    t = st.ticket_by_token(token)
-                    if t is None or t.service != service or t.status is not Status.WAITING or t.day != st.day:
-                        continue
-                    ahead = queueing.ahead_of(st, t)  # a look-up in the queue's kept order, not a sort
-                    c.reply({
-                        "type": protocol.POSITION, "seq": event.seq, "ticket": t.number, "status": t.status,
-                        "ahead": ahead, "eta_minutes": pace.minutes(ahead),
-                    })
+        paces: dict[str, queueing.Pace] = {}
+        for ticket_id, followers in self.following.items():
+            t = st.tickets.get(ticket_id)
+            if t is None or t.service not in services or t.status is not Status.WAITING or t.day != st.day:
+                continue
+            if t.service not in paces:
+                paces[t.service] = queueing.Pace.of(st, t.service)
+            ahead = queueing.ahead_of(st, t)  # a look-up in the queue's kept order, not a sort
+            frame = ws_frame(protocol.encode({
+                "type": protocol.POSITION, "seq": event.seq, "ticket": t.number, "status": t.status,
+                "ahead": ahead, "eta_minutes": paces[t.service].minutes(ahead),
+            }))
+            for c in followers:
+                if event.seq > c.floor:  # else the client's snapshot is newer than this event
+                    c.send(frame)
 
     def _subscribe(self, c: Client, topics: Iterable[str]) -> None:
         for topic in topics:
             if topic.startswith("ticket:"):
+                token = topic[len("ticket:"):]
+                if token in c.tokens:
+                    continue
+                t = self.hall.state.ticket_by_token(token)
+                c.tokens[token] = t.id if t is not None else None
+                if t is None:
+                    # Accepted like any other, so nobody learns which tokens exist; nothing is sent for it
+                    # unless a ticket with this token is issued (seen here later than on another process).
+                    self.awaiting.setdefault(token_key(token), {})[c] = token
+                    continue
+                self.following.setdefault(t.id, {})[c] = token
                 # Events name a ticket's topic by what the store keeps of its token, never the token.
-                c.tokens.add(topic[len("ticket:"):])
-                topic = protocol.topic_ticket(token_key(topic[len("ticket:"):]))
+                topic = protocol.topic_ticket(token_key(token))
             c.topics.add(topic)
             self.by_topic.setdefault(topic, set()).add(c)
+
+    def _check_topics(self, c: Client, topics: list[str]) -> None:
+        """Refuse the lot if one topic is not allowed, or if they would take the client over ``MAX_TOPICS``."""
+        new = [t for t in topics if not self._holds(c, t)]
+        if c.topic_count + len(new) > MAX_TOPICS:
+            raise Invalid(f"at most {MAX_TOPICS} topics on one connection", code="too_many_topics")
+        for topic in new:
+            self.check_topic(c.principal, topic)
+
+    @staticmethod
+    def _holds(c: Client, topic: str) -> bool:
+        if topic.startswith("ticket:"):
+            return topic[len("ticket:"):] in c.tokens
+        return topic in c.topics
 
     def _drop(self, c: Client) -> None:
         c.closed = True
         self.clients.discard(c)
+        for token, ticket_id in c.tokens.items():
+            index, key = (self.following, ticket_id) if ticket_id else (self.awaiting, token_key(token))
+            followers = index.get(key)
+            if followers is not None:
+                followers.pop(c, None)
+                if not followers:
+                    del index[key]
         for topic in c.topics:
             members = self.by_topic.get(topic)
             if members is not None:
@@ -293,6 +370,8 @@ class Hub:
     def check_topic(self, p: Principal, topic: str) -> None:
         cfg = self.hall.config
         kind, _, arg = topic.partition(":")
+        if len(topic) > MAX_TOPIC_LENGTH:
+            raise Invalid(f"a topic is at most {MAX_TOPIC_LENGTH} characters", code="bad_topic")
         if topic == "hall" or topic.startswith("ticket:") and len(arg) >= 8:
             return
         if kind == "zone" and arg in cfg.zones:
@@ -335,7 +414,8 @@ class Hub:
         last = self.hall.last_dispatched
         replayable = self._replayable()
         oldest = replayable[0][0] if replayable else last + 1
-        if since is not None and since <= last and since >= oldest - 1:
+        void = since is not None and self._void[0] < since <= self._void[1]
+        if since is not None and since <= last and since >= oldest - 1 and not void:
             for seq, audiences in replayable:
                 if seq <= since:
                     continue
@@ -359,6 +439,7 @@ class Hub:
         ws = web.WebSocketResponse(heartbeat=self.heartbeat, max_msg_size=1024 * 1024, compress=False)
         await ws.prepare(request)
         c = Client(ws, auth.ANONYMOUS, request.transport, self.send_buffer, self.flusher)
+        c.messages = limits.Bucket(self.messages, time.monotonic())
         try:
             if await self._hello(request, c):
                 await self._read(c)
@@ -408,12 +489,12 @@ class Hub:
             hello = protocol.parse_client(msg.data)
             if hello["type"] != protocol.HELLO:
                 raise protocol.ProtocolError("hello_first", "the first message must be hello")
-            c.principal = await self._principal(request, hello.get("token"))
+            c.principal = replace(await self._principal(request, hello.get("token")), address=client_address(request))
             if c.principal.role == "agent":  # its device reports name this connection (rules.agent_gone)
                 c.principal = replace(c.principal, extra={**c.principal.extra, "link": secrets.token_hex(8)})
             topics = list(dict.fromkeys(hello.get("topics") or []))
-            if len(topics) > 200:
-                raise Invalid("at most 200 topics", code="bad_topic")
+            if len(topics) > MAX_TOPICS:
+                raise Invalid(f"at most {MAX_TOPICS} topics", code="bad_topic")
             for topic in topics:
                 self.check_topic(c.principal, topic)
         except (protocol.ProtocolError, HallError) as exc:
@@ -463,6 +544,14 @@ class Hub:
 
     async def _read(self, c: Client) -> None:
         async for msg in c.ws:
+            if c.messages.take(time.monotonic()):
+                log.warning("closing a WebSocket client (%s) that sent frames faster than %d a minute",
+                            c.principal.role, self.messages.per_minute)
+                c.flush()  # what was queued for it goes out before the reason and the close
+                await c.ws.send_str(protocol.encode(protocol.error(
+                    "rate_limited", f"more than {self.messages.per_minute:g} frames a minute; reconnect later")))
+                await c.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"rate limited")
+                break
             if msg.type == WSMsgType.BINARY:
                 self._reply(c, protocol.error("bad_message", "binary frames are not part of the protocol"))
                 continue
@@ -479,14 +568,15 @@ class Hub:
             elif kind == protocol.COMMAND:
                 await self._command(c, m)
             elif kind == protocol.SUBSCRIBE:
+                topics = list(dict.fromkeys(m["topics"]))
                 try:
-                    for topic in m["topics"]:
-                        self.check_topic(c.principal, topic)
+                    self._check_topics(c, topics)
                 except HallError as exc:
                     self._reply(c, protocol.error(exc.code, exc.message))
                     continue
-                self._subscribe(c, m["topics"])
-                self._reply(c, {"type": "subscribed", "topics": sorted(c.topics)})
+                self._subscribe(c, topics)
+                # The topics of this request, as asked (never the client's whole list), and how many it holds now.
+                self._reply(c, {"type": "subscribed", "topics": topics, "count": c.topic_count})
             else:
                 self._reply(c, protocol.error("bad_type", "hello was already received"))
             if c.closed:
@@ -499,7 +589,10 @@ class Hub:
             try:
                 data = await self.hall.execute(m["name"], c.principal, args)
             except HallError as exc:
-                self._reply(c, protocol.failure(msg_id, exc.code, exc.message))
+                failure = protocol.failure(msg_id, exc.code, exc.message)
+                if isinstance(exc, TooMany):  # as HTTP's Retry-After
+                    failure["error"]["retry_after"] = exc.retry_after
+                self._reply(c, failure)
                 return
             except Exception:
                 log.exception("command %s failed", m["name"])

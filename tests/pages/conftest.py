@@ -24,7 +24,7 @@ from queue_server.core import config
 from queue_server.core.clock import ManualClock
 from queue_server.web.app import make_app
 
-from ..conftest import HALL_FILE, Harness, ServeProcess, StoreSpec, free_port, write_hall_file  # type: ignore[import-not-found]
+from ..conftest import HALL_FILE, Harness, ServeProcess, StoreSpec, free_port, lifted, write_hall_file  # type: ignore[import-not-found]
 
 CHROMIUM = "/usr/bin/chromium"
 CJK_FONT = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
@@ -125,7 +125,7 @@ async def make_server(hall_config: config.HallConfig, clock: ManualClock, tmp_pa
         if hall_text is not None:
             path = tmp_path / f"hall-{len(started)}.toml"
             path.write_text(hall_text, encoding="utf-8")
-            cfg = config.load(path, store_url=f"sqlite://{tmp_path}/hall-{len(started)}.db")
+            cfg = lifted(config.load(path, store_url=f"sqlite://{tmp_path}/hall-{len(started)}.db"))
         app = make_app(cfg, clock=clock, **app_kwargs)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
         await runner.setup()

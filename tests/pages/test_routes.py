@@ -45,6 +45,11 @@ async def test_every_page_serves_its_shell(server: Any) -> None:
                 assert 'lang="zh-CN"' in html
                 # Screens nobody touches have no language switch; every other page has one.
                 assert ("data-lang-toggle" in html) is not path.startswith("/display/"), path
+                # Every page names its icon, so no browser asks for a /favicon.ico that is not there.
+                icon = re.search(r'<link rel="icon" type="image/svg\+xml" href="([^"]+)">', html)
+                assert icon, path
+                async with s.get(server.base + icon.group(1)) as ri:
+                    assert ri.status == 200 and ri.content_type == "image/svg+xml", path
 
 
 async def test_unknown_windows_and_zones_are_404_pages_with_escaping(server: Any) -> None:

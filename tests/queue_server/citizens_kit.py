@@ -7,7 +7,7 @@ from typing import Any
 
 from queue_server.core import config
 
-from ..conftest import HALL_FILE, TZ, Harness, Http  # type: ignore[import-not-found]
+from ..conftest import HALL_FILE, TZ, Harness, Http, lifted  # type: ignore[import-not-found]
 
 # Friday 2026-12-04 is a holiday in the test hall, so deadlines visibly skip it as well as weekends.
 EXTRA = """
@@ -32,7 +32,7 @@ def id_number(first17: str) -> str:
 
 
 def hall_config(store_url: str, extra: str = EXTRA) -> config.HallConfig:
-    return config.loads(HALL_FILE.read_text(encoding="utf-8") + extra, source=str(HALL_FILE), store_url=store_url)
+    return lifted(config.loads(HALL_FILE.read_text(encoding="utf-8") + extra, source=str(HALL_FILE), store_url=store_url))
 
 
 def at(day: int, hour: int, minute: int = 0) -> datetime:

@@ -61,6 +61,9 @@ class Alerts(Feature):
         rules.bad_review(tx, ev, self.settings)
         rules.rating_pace(tx, ev, self.settings)
 
+    def on_limited(self, tx: Tx, hit: dict[str, Any]) -> None:
+        rules.rate_limit(tx, hit, self.settings)
+
     def tickers(self) -> list[Ticker]:
         return [Ticker("alerts", self.settings.check_seconds, self.check)]
 

@@ -22,7 +22,7 @@ from queue_server.core.model import Doc, Evaluation, Status, WindowStatus
 from queue_server.core.rules import Tx
 from queue_server.core.state import HallState
 
-from .settings import CHECKED, LEVELS, RANK, Settings
+from .settings import CHECKED, LEVELS, RANK, RATE_LIMIT_LEVEL, Settings
 
 KIND = "alert"
 
@@ -274,6 +274,21 @@ def bad_review(tx: Tx, ev: Evaluation, s: Settings) -> Doc | None:
                    "rating": ev.level, "reasons": list(ev.reasons), "comment": ev.comment})
 
 
+def rate_limit(tx: Tx, hit: dict[str, Any], s: Settings) -> Doc | None:
+    """A kiosk token, a client address or a phone session reached its limit on taking tickets.
+
+    One alert per source in ``rate_limit_minutes``: a script hammering the kiosk API is
+    one line on the board, not one per refused request.
+    """
+    subject = f"{hit['source']}.{hit['key']}"
+    since = (tx.now - timedelta(minutes=s.rate_limit_minutes)).isoformat()
+    for doc in tx.state.docs.get(KIND, {}).values():
+        d = doc.data
+        if d["type"] == "rate_limit" and d["subject"] == subject and d["raised_at"] >= since:
+            return None
+    return _raise(tx, "rate_limit", subject, RATE_LIMIT_LEVEL, 1.0, (1.0, 1.0, 1.0), dict(hit))
+
+
 PACE = "rating_pace"  # a Doc per window: how many ratings in a row came faster than a citizen can press
 
 
@@ -341,6 +356,16 @@ def close(tx: Tx, alert_id: str, who: str, note: str) -> Doc:
     return _emit(tx, "alert.closed", data, doc.day)
 
 
+_SOURCES = {"kiosk": ("取号机", "Kiosk"), "address": ("地址", "Address"), "phone": ("手机会话", "Phone session")}
+
+
+def _source(d: dict[str, Any]) -> tuple[str, str, str]:
+    """What reached its limit, in both languages, and its name."""
+    zh, en = _SOURCES.get(str(d.get("source")), ("", ""))
+    name = (d.get("label") or d.get("kiosk")) if d.get("source") == "kiosk" else None
+    return zh, en, str(name or d.get("key", ""))
+
+
 def view(doc: Doc, cfg: HallConfig) -> dict[str, Any]:
     """An alert as the API and the board show it, with names and a message in both languages."""
     d = dict(doc.data)
@@ -365,6 +390,8 @@ def view(doc: Doc, cfg: HallConfig) -> dict[str, Any]:
         "unrated_gap": (f"{where}今日未评价占比 {d.get('share', 0):.0%}，全厅 {d.get('hall_share', 0):.0%}",
                         f"Window {d.get('window')}: {d.get('share', 0):.0%} of services unrated today,"
                         f" against {d.get('hall_share', 0):.0%} for the hall"),
+        "rate_limit": (f"{_source(d)[0]} {_source(d)[2]} 取号过于频繁，已按限额拒绝",
+                       f"{_source(d)[1]} {_source(d)[2]} took tickets too fast and was refused"),
         "bad_review": (f"{where}{d.get('ticket')} 收到差评（{'非常不满意' if d.get('rating') == 1 else '不满意'}）",
                        f"Window {d.get('window')}: {d.get('ticket')} rated {'very dissatisfied' if d.get('rating') == 1 else 'dissatisfied'}"),
     }[kind]

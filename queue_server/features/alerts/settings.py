@@ -30,14 +30,16 @@ DEFAULTS: dict[str, tuple[float, float, float]] = {
 THRESHOLDS = ("wait", *DEFAULTS)
 PER_SERVICE = ("wait", "handling", "saturation", "queue", "no_show_rate", "over_wait_rate")
 TYPES = ("wait", "handling", "saturation", "pause", "no_show_rate", "over_wait_rate", "bad_review", "rating_fast",
-         "unrated_gap")
-# The checker raises and clears these; bad reviews and too-fast ratings come from the rating itself.
-CHECKED = frozenset(TYPES) - {"bad_review", "rating_fast"}
+         "unrated_gap", "rate_limit")
+# The checker raises and clears these; bad reviews and too-fast ratings come from the rating itself,
+# a source over its limit ([limits]) from the refused request.
+CHECKED = frozenset(TYPES) - {"bad_review", "rating_fast", "rate_limit"}
+RATE_LIMIT_LEVEL = "orange"
 RATES = frozenset({"no_show_rate", "over_wait_rate", "unrated_gap"})
 # A rate over fewer calls swings with every citizen: 1 no-show in 10 calls is 10 %. Likewise a
 # window's unrated share is judged only once it has served min_served citizens today.
 OPTIONS = {"check_seconds": 30, "slot_minutes": 60, "min_calls": 20, "auto_close_days": 7, "fast_rating_seconds": 1,
-           "min_served": 20}
+           "min_served": 20, "rate_limit_minutes": 60}
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class Settings:
     auto_close_days: int = 7  # cleared alerts nobody closed are closed by the system after this
     fast_rating_seconds: int = 1  # a rating this soon after the request is faster than a citizen can press
     min_served: int = 20  # a window's unrated share is compared with the hall's from this many served today
+    rate_limit_minutes: int = 60  # one rate_limit alert per source in this many minutes, however often it is refused
     expected_windows: tuple[int, ...] = ()  # [attendance]: windows absent from the first span if closed
 
     def levels(self, cfg: HallConfig, kind: str, service: str | None = None) -> tuple[float, float, float]:

@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 
 from queue_server.core import periods
+from queue_server.core.clock import ManualClock
 from queue_server.reports import build as reports
 from queue_server.reports.figures import DIMENSIONS
+from queue_server.service.engine import Engine
 from queue_server.store import open_store
 
 from ...conftest import HALL_FILE, TZ, book, run_cli  # type: ignore[import-not-found]
@@ -105,3 +107,43 @@ async def test_migrate_moves_the_day_to_redis_and_back(day: Replayed, tmp_path: 
 
     full = run_cli("migrate", "--config", str(HALL_FILE), "--from", source, "--to", back)
     assert full.returncode == 1 and "empty store" in full.stderr
+
+
+async def test_migrate_moves_a_redis_hall_whose_stream_was_trimmed(day: Replayed, tmp_path: Path, redis_store_url: str) -> None:
+    """sqlite → redis → sqlite, with the replayed day's events trimmed from the stream in between."""
+    source = day.copy_of(tmp_path / "live.db")
+    original = await every_report(source, day.cfg)
+    cli("migrate", "--config", str(HALL_FILE), "--from", source, "--to", redis_store_url)
+
+    # Days later the hall opens again; the stream keeps only the new days (stream_days),
+    # and the replayed day lives on in the projections alone.
+    store = open_store(redis_store_url, hall_id=day.cfg.hall.id)
+    await store.open()
+    try:
+        engine = Engine(day.cfg, store, ManualClock(datetime(2026, 12, 4, 9, 0, tzinfo=TZ)))
+        await engine.start(day_timer=False)  # starts the new business day: its events are the stream's newest
+        await engine.stop()
+        assert await store.prune_events("2026-12-02") > 10_000
+        first = await store.first_seq()
+    finally:
+        await store.close()
+    trimmed = await every_report(redis_store_url, day.cfg)
+    assert trimmed["events"][0][0] == first > 10_000
+    for key, figures in original.items():
+        if key != "events":
+            assert trimmed[key] == figures, f"{key} changed on Redis"  # the new day added no figures to the old
+
+    back = f"sqlite://{tmp_path}/back/hall.db"
+    said = cli("migrate", "--config", str(HALL_FILE), "--from", redis_store_url, "--to", back)
+    assert f"after the history up to seq {first - 1}" in said
+    assert await every_report(back, day.cfg) == trimmed
+
+    # The moved hall goes on where the stream ended: same day, same state, next seq.
+    moved = open_store(back, hall_id=day.cfg.hall.id)
+    await moved.open()
+    try:
+        loaded = await moved.load()
+        assert (loaded.day, loaded.seq) == ("2026-12-04", trimmed["events"][-1][0])
+        assert await moved.first_seq() == first
+    finally:
+        await moved.close()

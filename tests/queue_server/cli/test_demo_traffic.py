@@ -23,9 +23,11 @@ async def test_demo_traffic_serves_citizens_and_nobody_is_late(tmp_path: Path) -
     cfg = demo.demo_config(f"sqlite://{tmp_path}/demo.db")
     await demo.seed(cfg)
     tz = cfg.hall.tz
-    # The demo's own clock starts just before the hall opens, today, whatever the hour now.
+    # The demo's own clock starts just before the hall opens, on today or the next working
+    # day, whatever the hour and the day now.
     start = demo.demo_clock(cfg).now().astimezone(tz)
     assert time(8, 27) <= start.time() <= time(8, 29)
+    assert cfg.calendar.is_workday(start.date()), start
     clock = ManualClock(datetime(2026, 12, 1, start.hour, start.minute, tzinfo=tz))
     until = datetime(2026, 12, 1, 10, 0, tzinfo=tz)
     stretch_over = asyncio.Event()

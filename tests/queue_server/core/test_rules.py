@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -564,6 +565,16 @@ def test_issue_with_a_known_request_id_returns_the_same_ticket() -> None:
     first = h.do(rules.issue, "a", token="t1", request_id="kiosk-1-0001")
     again = h.do(rules.issue, "a", token="t2", request_id="kiosk-1-0001")
     assert again.id == first.id and h.last_events == []
+
+
+@pytest.mark.parametrize("change", [{"service": "b"}, {"channel": Channel.PHONE}, {"priority": Priority.GREEN}])
+def test_a_known_request_id_with_another_body_is_refused(change: dict[str, Any]) -> None:
+    h = Hall()
+    h.do(rules.issue, "a", token="t1", request_id="kiosk-1-0001")
+    args = {"service": "a", **change}
+    with pytest.raises(Invalid) as err:
+        h.do(rules.issue, args.pop("service"), token="t2", request_id="kiosk-1-0001", **args)
+    assert err.value.code == "idempotency_mismatch" and len(h.st.tickets) == 1
 
 
 def test_channels_and_kiosk_print_job() -> None:

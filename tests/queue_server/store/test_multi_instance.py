@@ -24,7 +24,7 @@ from queue_server.core.model import Person, token_key
 from queue_server.service import auth
 from queue_server.store import open_store
 
-from ...conftest import HALL_FILE, RedisServer, ServeProcess, free_port  # type: ignore[import-not-found]
+from ...conftest import HALL_FILE, LIFTED_LIMITS_TOML, RedisServer, ServeProcess, free_port  # type: ignore[import-not-found]
 
 HALL_ID = "taikang"
 WINDOWS = range(1, 41)
@@ -37,7 +37,8 @@ def hall_file(dir: Path) -> Path:
     path = dir / "hall.toml"
     # No alert checker: its events reach the admin topic only, and these screens, following
     # "hall", check that they see every sequence number.
-    path.write_text(text + "\n[policy]\nissue_outside_hours = true\n[alerts]\ncheck_seconds = 0\n", encoding="utf-8")
+    path.write_text(text + "\n[policy]\nissue_outside_hours = true\n[alerts]\ncheck_seconds = 0\n" + LIFTED_LIMITS_TOML,
+                    encoding="utf-8")
     return path
 
 

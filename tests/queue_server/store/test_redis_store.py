@@ -50,6 +50,18 @@ def test_settings_follow_redis_py_urls() -> None:
     assert (tls.tls, tls.port, tls.username) == (True, 6379, "user")
     unix = RedisSettings.from_dsn("unix:///run/redis/redis.sock?db=3")
     assert (unix.path, unix.db) == ("/run/redis/redis.sock", 3)
+    assert (s.replicas, RedisSettings.from_dsn("redis://h/0?replicas=2").replicas) == (0, 2)
+
+
+def test_a_sentinel_dsn_names_the_sentinels_and_the_primary() -> None:
+    s = RedisSettings.from_dsn("redis+sentinel://:s3cret@10.0.0.5:26380,10.0.0.6/hallcall/2"
+                               "?sentinel_password=sp&replica_timeout_ms=500&stream_days=7")
+    assert (s.sentinels, s.master, s.db, s.password, s.sentinel_password) == (
+        (("10.0.0.5", 26380), ("10.0.0.6", 26379)), "hallcall", 2, "s3cret", "sp")
+    assert (s.replicas, s.replica_timeout_ms, s.stream_days) == (1, 500, 7)  # a replica confirms by default
+    assert s.where == "redis+sentinel://10.0.0.5:26380,10.0.0.6:26379/hallcall/2"
+    assert "s3cret" not in repr(s) and "sp" not in repr(s)
+    assert RedisSettings.from_dsn("redis+sentinel://h/m?replicas=0").replicas == 0
 
 
 @pytest.mark.parametrize("dsn, says", [
@@ -60,6 +72,14 @@ def test_settings_follow_redis_py_urls() -> None:
     ("redis://127.0.0.1:6379/0?socket_timeout=soon", "socket_timeout"),
     ("redis://127.0.0.1:6379/0?stream_days=0", "stream_days"),
     ("redis:///0", "no host"),
+    ("redis://h/0?replicas=one", "replicas"),
+    ("redis+sentinel://10.0.0.5:26379", "must name the primary"),
+    ("redis+sentinel://10.0.0.5:26379/m/0/1", "must name the primary"),
+    ("redis+sentinel://10.0.0.5:port/m", "bad sentinel address"),
+    ("redis+sentinel://10.0.0.5:26379,/m", "bad sentinel address"),
+    ("redis+sentinel://10.0.0.5/m/x", "database"),
+    ("redis+sentinel://10.0.0.5/m?ssl=true", "unknown option 'ssl'"),
+    ("redis+sentinel://10.0.0.5/m?replica_timeout_ms=0", "replica_timeout_ms"),
 ])
 def test_a_bad_dsn_fails_before_connecting(dsn: str, says: str) -> None:
     with pytest.raises(StoreError, match=says):

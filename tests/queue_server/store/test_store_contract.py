@@ -14,7 +14,7 @@ from queue_server.core.model import Doc, Event, Outcome, Session, token_key
 from queue_server.core.rules import Tx
 from queue_server.core.state import HallState
 from queue_server.service import auth
-from queue_server.store import SeqConflict
+from queue_server.store import History, SeqConflict, StoreError, open_store
 
 from ...conftest import OPEN_TIME  # type: ignore[import-not-found]
 
@@ -119,8 +119,8 @@ async def test_tail_yields_commits_in_order(store: Any, hall_config: Any) -> Non
     assert seen == list(range(1, seq + 1))
 
 
-async def test_history_queries(store: Any, hall_config: Any) -> None:
-    sc = Scenario(hall_config)
+def served_and_rated(sc: Scenario) -> tuple[Any, list[Event]]:
+    """A day on which one ticket is served at window 15 and rated 1 (非常不满意), then the window pauses."""
     events = sc.day()
     t, evs = sc.issue()
     events += evs
@@ -129,6 +129,12 @@ async def test_history_queries(store: Any, hall_config: Any) -> None:
     events += sc.run(rules.finish, 15, Outcome.DONE)[1]
     events += sc.run(rules.evaluate, sc.st.ticket(t.id), 1, ["attitude", "efficiency"], "态度差")[1]
     events += sc.run(rules.pause_window, 15, "rest")[1]
+    return t, events
+
+
+async def test_history_queries(store: Any, hall_config: Any) -> None:
+    sc = Scenario(hall_config)
+    t, events = served_and_rated(sc)
     await store.commit(0, events)
     [visit] = await store.visits("2026-12-01", "2026-12-01")
     assert (visit.ticket, visit.window, visit.clerk, visit.handling_seconds) == (t.id, 15, "p1", 30)
@@ -187,3 +193,39 @@ async def test_a_hall_stops_at_once_after_starting(hall_config: Any, store: Any)
     await hall.start(day_timer=False)
     await hall.wait_dispatched(hall.state.seq)
     await asyncio.wait_for(hall.stop(), 3)  # under the store's 5-second blocking read
+
+
+async def test_history_moves_into_an_empty_store_and_its_log_goes_on(store: Any, hall_config: Any, store_spec: Any,
+                                                                     tmp_path: Any) -> None:
+    sc = Scenario(hall_config)
+    _, events = served_and_rated(sc)
+    booking = Doc("booking", "b1", "2026-12-01", {"slot": "09:00"}, keys=("idhash:aa",))
+    events.append(Event(events[-1].seq + 1, "booking.created", sc.now, docs=(booking,)))
+    await store.commit(0, events)
+    loaded = await store.load()
+    every = ("2000-01-01", "2100-01-01")
+    history = History(
+        seq=loaded.seq, day=loaded.day, notice=loaded.notice, windows=loaded.windows,
+        tickets=await store.tickets(*every), visits=await store.visits(*every), evaluations=await store.evaluations(*every),
+        window_log=await store.window_log(*every), docs=[d for k in await store.doc_kinds() for d in await store.docs(k)])
+    assert await store.doc_kinds() == ["booking"]
+
+    other_url = f"sqlite://{tmp_path}/other.db" if store_spec.kind == "sqlite" else store_spec.url
+    target = open_store(other_url, hall_id="other-hall")  # on Redis: the same database, another hall's keys
+    await target.open()
+    try:
+        await target.put_history(history)
+        again = await target.load()
+        assert (again.seq, again.day, again.windows, again.tickets) == (loaded.seq, loaded.day, loaded.windows, loaded.tickets)
+        assert await target.tickets(*every) == history.tickets and await target.visits(*every) == history.visits
+        assert await target.evaluations(*every) == history.evaluations
+        assert [e.seq for e in await target.window_log(*every)] == [e.seq for e in history.window_log]
+        assert [d.id for d in await target.docs("booking", key="idhash:aa")] == ["b1"]
+        assert await target.events_since(0) == []  # rows only: the log itself is not made up
+        more = sc.issue()[1]
+        await target.commit(loaded.seq, more)  # and it goes on after the moved seq
+        assert (await target.load()).seq == more[-1].seq
+        with pytest.raises(StoreError):
+            await target.put_history(history)  # never over a hall
+    finally:
+        await target.close()

@@ -97,6 +97,22 @@ async def test_idempotency_key_returns_the_same_ticket(server: Harness) -> None:
     assert c["number"] == "K002"
 
 
+async def test_an_idempotency_key_is_the_callers_own(server: Harness) -> None:
+    """Kiosk K2 replaying K1's key gets a ticket of its own, never K1's ticket and tracking token."""
+    k1, k2 = await server.kiosk("k1"), await server.kiosk("k2")
+    headers = {"Idempotency-Key": "kiosk-000042"}
+    _, first = await k1.post("/api/v1/tickets", {"service": "pension"}, headers=headers)
+    status, other = await k2.post("/api/v1/tickets", {"service": "pension"}, headers=headers)
+    assert status == 201 and other["id"] != first["id"] and other["token"] != first["token"]
+    status, err = await k2.post("/api/v1/tickets", {"service": "referral"}, headers=headers)
+    assert status == 422 and err["error"]["code"] == "idempotency_mismatch"
+    status, err = await k1.post("/api/v1/tickets", {"service": "pension", "channel": "phone"}, headers=headers)
+    assert status == 422 and err["error"]["code"] == "idempotency_mismatch" and first["token"] not in json.dumps(err)
+    status, again = await k2.post("/api/v1/tickets", {"service": "pension"}, headers=headers)
+    assert status == 201 and again["id"] == other["id"]
+    assert len(server.hall.state.tickets) == 2
+
+
 BAD_REQUESTS = [
     ("malformed JSON", "POST", "/api/v1/tickets", b'{"service": ', 400, "bad_json"),
     ("not UTF-8", "POST", "/api/v1/tickets", b'\xff\xfe{"service"', 400, "bad_json"),

@@ -15,6 +15,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from queue_server.service.limits import Rate
+
 from ...conftest import Harness  # type: ignore[import-not-found]
 from .test_hostile_input import Records, records  # noqa: F401 - the fixture
 
@@ -69,7 +71,9 @@ async def _alive(ws: aiohttp.ClientWebSocketResponse) -> None:
 
 
 @pytest.mark.parametrize("role", ["anonymous", "kiosk", "agent", "manager"])
-async def test_hostile_frames_after_hello(server: Harness, records: Records, role: str) -> None:  # noqa: F811
+async def test_hostile_frames_after_hello(make_server: Any, records: Records, role: str) -> None:  # noqa: F811
+    # As fast as the test can send them: the frame rate limit (test_ws_limits.py) is lifted here.
+    server = await make_server(ws_messages=Rate(per_minute=60 * FRAMES, burst=2 * FRAMES))
     token = None
     if role in ("kiosk", "agent"):
         token = await server.token(role, windows=(15,) if role == "agent" else (), kiosk="k1")
