@@ -41,6 +41,7 @@ PEOPLE = [
     ("wangfang", "王芳", "clerk", "0102", "税务局"),
     ("lina", "李娜", "clerk", "0103", "人力资源和社会保障局"),
     ("liuyang", "刘洋", "clerk", "0104", "医疗保障局"),
+    ("zhaomin", "赵敏", "guide", "0301", "政务服务中心"),
 ]
 SIMULATED = [  # (window, login, name, staff number, department)
     (2, "sim-chenjing", "陈静", "0201", "市场监督管理局"),
@@ -214,6 +215,7 @@ def banner(base: str, tokens: DemoTokens, outputs: Path, *, traffic: bool = True
         f"  Window screen     {base}/display/window/3?token={t.display}",
         f"  Evaluation pad    {base}/pad/3?token={t.pad}",
         f"  Clerk console     {base}/console        sign in as zhangwei / {PASSWORD} (also wangfang, lina, liuyang)",
+        f"  Guides' page      {base}/guide          sign in as zhaomin / {PASSWORD} (帮办: press 需要帮办 at the kiosk)",
         f"  Live monitor      {base}/admin          sign in as manager / {PASSWORD} (or admin / {PASSWORD})",
         f"  Tracking page     {base}/t/<token>      the QR code on every ticket",
         f"  API               {base}/api/v1/openapi.json",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
-from typing import Protocol
+from typing import Callable, Protocol
 
 
 class Clock(Protocol):
@@ -71,15 +71,17 @@ def spans_on(day: date, tz: tzinfo, hours: tuple[tuple[time, time], ...]) -> lis
     return [(datetime.combine(day, a, tz), datetime.combine(day, b, tz)) for a, b in hours]
 
 
-def seconds_in_hours(start: datetime, end: datetime, tz: tzinfo, hours: tuple[tuple[time, time], ...]) -> float:
-    """Seconds of [start, end) that fall inside business hours: lunch, nights and other days' gaps excluded."""
+def seconds_in_hours(start: datetime, end: datetime, tz: tzinfo, hours: tuple[tuple[time, time], ...],
+                     is_workday: Callable[[date], bool] | None = None) -> float:
+    """Seconds of [start, end) that fall inside business hours: lunch, nights and other days' gaps excluded
+    (and, with ``is_workday``, the days it rejects)."""
     if end <= start:
         return 0.0
     total = 0.0
     day = start.astimezone(tz).date()
     last = end.astimezone(tz).date()
     while day <= last:
-        for a, b in spans_on(day, tz, hours):
+        for a, b in spans_on(day, tz, hours) if is_workday is None or is_workday(day) else ():
             lo, hi = max(a, start), min(b, end)
             if hi > lo:
                 total += (hi - lo).total_seconds()

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from . import time_limits
+from .time_limits import TimeLimit
 from .workdays import Calendar, parse_calendar
 
 DEFAULT_STORE_FILE = "hallcall.db"
@@ -50,6 +52,15 @@ class Zone:
 
 
 @dataclass(frozen=True)
+class Department:
+    """A 窗口单位: the department (市场监管局, 税务局 …) whose staff run a window."""
+
+    id: str
+    name: str
+    name_en: str = ""
+
+
+@dataclass(frozen=True)
 class Service:
     id: str
     zone: str
@@ -60,6 +71,7 @@ class Service:
     target_wait_minutes: int = 20
     handling_minutes: float = 8.0  # expected handling time, the ETA's prior
     bundle: tuple[str, ...] = ()
+    time_limit: TimeLimit | None = None  # 办结时限: issue to final 办结, on the working-day calendar
 
     @property
     def is_bundle(self) -> bool:
@@ -74,6 +86,7 @@ class WindowConfig:
     services: tuple[str, ...]
     name_en: str = ""
     prefer_listed: bool = False  # call its services strictly in listed order
+    department: str = ""  # a Department id; "" when the hall names none
 
 
 @dataclass(frozen=True)
@@ -123,6 +136,7 @@ class Hall:
     public_url: str = ""  # base of tracking links printed on tickets
     language: str = "zh"  # what every citizen, and every screen nobody touches, starts in
     bilingual_tickets: bool = False  # printed tickets carry English lines under the Chinese
+    department: str = ""  # the 窗口单位 of windows that name none (a Department id)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -142,6 +156,17 @@ class HallConfig:
     text: str = field(default="", repr=False)  # the file's text, to locate lines in feature sections
     calendar: Calendar = field(default_factory=Calendar)  # working days, from [calendar]
     limits: Limits = field(default_factory=Limits)  # rates of issuing and signing in, body timeouts
+    departments: dict[str, Department] = field(default_factory=dict)  # 窗口单位, in file order
+
+    def department_of(self, window: int | None) -> str | None:
+        """The department id of a window; None for no window or one the hall does not know."""
+        w = self.windows.get(window) if window is not None else None
+        return w.department or None if w is not None else None
+
+    def service_department(self, service: str) -> str | None:
+        """The department of every window serving ``service``; None when they differ or name none."""
+        found = {self.department_of(n) for n in self.windows_serving(service)}
+        return found.pop() if len(found) == 1 else None
 
     def issue(self, table: str, key: str | None, message: str, idx: int | None = None) -> ConfigIssue:
         """A problem in a section owned by a feature, located in the file like the core's own."""
@@ -272,7 +297,7 @@ def parse_hours(values: list[Any]) -> tuple[tuple[time, time], ...]:
 
 # The tables the core reads; every other table belongs to a feature or a tool, which
 # reads it (and reports problems) when the hall's features are built.
-CORE_TABLES = frozenset({"hall", "zones", "services", "windows", "policy", "store", "calendar", "limits"})
+CORE_TABLES = frozenset({"hall", "zones", "services", "windows", "policy", "store", "calendar", "limits", "departments"})
 
 
 def load(path: str | Path, *, store_url: str | None = None) -> HallConfig:
@@ -306,6 +331,8 @@ def loads(text: str, *, source: str = "<memory>", store_url: str | None = None) 
     zones = _zones(c, data.get("zones", []))
     services = _services(c, data.get("services", []), zones)
     windows = _windows(c, data.get("windows", []), zones, services)
+    departments = _departments(c, data.get("departments"), data.get("windows", []), hall)
+    windows = {n: _with_department(w, departments, hall) for n, w in windows.items()}
     policy = _flat(c, "policy", data.get("policy", {}), Policy())
     limits = _flat(c, "limits", data.get("limits", {}), Limits())
 
@@ -329,7 +356,8 @@ def loads(text: str, *, source: str = "<memory>", store_url: str | None = None) 
         raise ConfigError(c.issues)
     assert hall is not None
     extra = {k: v for k, v in data.items() if k not in CORE_TABLES}
-    return HallConfig(hall, zones, services, windows, policy, url, source, extra, text, calendar, limits)
+    return HallConfig(hall, zones, services, windows, policy, url, source, extra, text, calendar, limits,
+                      {d.id: d for d in departments.values()})
 
 
 def _hall(c: _Checker, data: Any) -> Hall | None:
@@ -337,7 +365,7 @@ def _hall(c: _Checker, data: Any) -> Hall | None:
         c.fail("hall", None, None, "a [hall] table is required")
         return None
     c.unknown(data, "hall", None, {"id", "name", "name_en", "timezone", "hours", "public_url", "language",
-                                   "bilingual_tickets"})
+                                   "bilingual_tickets", "department"})
     hid = c.get(data, "hall", None, "id", str)
     if hid is not None and not _ID.match(hid):
         c.fail("hall", None, "id", f"{hid!r} must be lowercase letters, digits, - or _")
@@ -368,6 +396,7 @@ def _hall(c: _Checker, data: Any) -> Hall | None:
         public_url=c.get(data, "hall", None, "public_url", str, ""),
         language=language if language in LANGUAGES else "zh",
         bilingual_tickets=bool(c.get(data, "hall", None, "bilingual_tickets", bool, False)),
+        department=c.get(data, "hall", None, "department", str, "") or "",
     )
 
 
@@ -384,19 +413,27 @@ def _array(c: _Checker, table: str, items: Any) -> list[tuple[int, dict[str, Any
     return out
 
 
+def _named(c: _Checker, table: str, items: Any) -> list[tuple[int, str, str, str]]:
+    """The entries of a table of (id, name, name_en) things, each id checked: (index, id, name, name_en)."""
+    out = []
+    for idx, d in _array(c, table, items):
+        c.unknown(d, table, idx, {"id", "name", "name_en"})
+        tid = c.get(d, table, idx, "id", str)
+        name = c.get(d, table, idx, "name", str)
+        if tid is None or name is None:
+            continue
+        if not _ID.match(tid):
+            c.fail(table, idx, "id", f"{tid!r} must be lowercase letters, digits, - or _")
+        out.append((idx, tid, name, c.get(d, table, idx, "name_en", str, "") or ""))
+    return out
+
+
 def _zones(c: _Checker, items: Any) -> dict[str, Zone]:
     zones: dict[str, Zone] = {}
-    for idx, d in _array(c, "zones", items):
-        c.unknown(d, "zones", idx, {"id", "name", "name_en"})
-        zid = c.get(d, "zones", idx, "id", str)
-        name = c.get(d, "zones", idx, "name", str)
-        if zid is None or name is None:
-            continue
-        if not _ID.match(zid):
-            c.fail("zones", idx, "id", f"{zid!r} must be lowercase letters, digits, - or _")
+    for idx, zid, name, name_en in _named(c, "zones", items):
         if zid in zones:
             c.fail("zones", idx, "id", f"duplicate zone {zid!r}")
-        zones[zid] = Zone(zid, name, c.get(d, "zones", idx, "name_en", str, ""))
+        zones[zid] = Zone(zid, name, name_en)
     if not zones and isinstance(items, list):
         c.fail("zones", None, None, "at least one [[zones]] is required")
     return zones
@@ -406,7 +443,8 @@ def _services(c: _Checker, items: Any, zones: dict[str, Zone]) -> dict[str, Serv
     services: dict[str, Service] = {}
     prefixes: dict[str, str] = {}
     bundles: list[tuple[int, str, list[Any]]] = []
-    allowed = {"id", "zone", "name", "name_en", "prefix", "daily_limit", "target_wait_minutes", "handling_minutes", "bundle"}
+    allowed = {"id", "zone", "name", "name_en", "prefix", "daily_limit", "target_wait_minutes", "handling_minutes", "bundle",
+               "time_limit"}
     for idx, d in _array(c, "services", items):
         c.unknown(d, "services", idx, allowed)
         sid = c.get(d, "services", idx, "id", str)
@@ -444,6 +482,7 @@ def _services(c: _Checker, items: Any, zones: dict[str, Zone]) -> dict[str, Serv
         services[sid] = Service(
             sid, zone, name, prefix, c.get(d, "services", idx, "name_en", str, ""), limit or 999, target or 20,
             float(handling or 8.0), tuple(b for b in bundle or [] if isinstance(b, str)),
+            _time_limit(c, idx, c.get(d, "services", idx, "time_limit", str, "")),
         )
     for idx, sid, bundle in bundles:
         for part in bundle:
@@ -460,10 +499,20 @@ def _services(c: _Checker, items: Any, zones: dict[str, Zone]) -> dict[str, Serv
     return services
 
 
+def _time_limit(c: _Checker, idx: int, value: str | None) -> TimeLimit | None:
+    if not value:
+        return None
+    try:
+        return time_limits.parse(value)
+    except ValueError as exc:
+        c.fail("services", idx, "time_limit", str(exc))
+        return None
+
+
 def _windows(c: _Checker, items: Any, zones: dict[str, Zone], services: dict[str, Service]) -> dict[int, WindowConfig]:
     windows: dict[int, WindowConfig] = {}
     for idx, d in _array(c, "windows", items):
-        c.unknown(d, "windows", idx, {"number", "zone", "name", "name_en", "services", "prefer_listed"})
+        c.unknown(d, "windows", idx, {"number", "zone", "name", "name_en", "services", "prefer_listed", "department"})
         number = c.get(d, "windows", idx, "number", int)
         zone = c.get(d, "windows", idx, "zone", str)
         name = c.get(d, "windows", idx, "name", str, "")
@@ -486,6 +535,7 @@ def _windows(c: _Checker, items: Any, zones: dict[str, Zone], services: dict[str
         windows[number] = WindowConfig(
             number, zone, name or f"{number}号窗口", tuple(s for s in served if isinstance(s, str)),
             c.get(d, "windows", idx, "name_en", str, ""), bool(c.get(d, "windows", idx, "prefer_listed", bool, False)),
+            c.get(d, "windows", idx, "department", str, "") or "",
         )
     if not windows and isinstance(items, list):
         c.fail("windows", None, None, "at least one [[windows]] is required")
@@ -494,6 +544,34 @@ def _windows(c: _Checker, items: Any, zones: dict[str, Zone], services: dict[str
         if windows and sid not in served_anywhere:
             c.fail("services", idx, "id", f"no window serves {sid!r}")
     return windows
+
+
+def _departments(c: _Checker, items: Any, windows: Any, hall: Hall | None) -> dict[str, Department]:
+    """The [[departments]] table, keyed by id and by name; without one, every name a window gives is a department."""
+    found: dict[str, Department] = {}
+    if items is not None:
+        for idx, did, name, name_en in _named(c, "departments", items):
+            for key, value in (("id", did), ("name", name)):
+                if value in found:
+                    c.fail("departments", idx, key, f"duplicate department {value!r}")
+            found[did] = found[name] = Department(did, name, name_en)
+    named: list[tuple[int | None, Any]] = [(None, hall.department if hall else "")]
+    if isinstance(windows, list):
+        named += [(i, w.get("department")) for i, w in enumerate(windows) if isinstance(w, dict)]
+    for at, value in named:  # at: the window's index, None for [hall]
+        if not isinstance(value, str) or not value:
+            continue
+        if items is None:
+            found.setdefault(value, Department(value, value))
+        elif value not in found:
+            c.fail("hall" if at is None else "windows", at, "department", f"unknown department {value!r} (not in [[departments]])")
+    return found
+
+
+def _with_department(w: WindowConfig, departments: dict[str, Department], hall: Hall | None) -> WindowConfig:
+    """The window with its department resolved to an id (its own, else the hall's default)."""
+    dept = departments.get(w.department or (hall.department if hall else ""))
+    return replace(w, department=dept.id if dept else "")
 
 
 F = TypeVar("F")

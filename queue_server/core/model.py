@@ -339,12 +339,12 @@ class Doc(_Record):
 
 @dataclass(frozen=True, slots=True)
 class Person(_Record):
-    """Somebody who signs in: clerk, manager or admin."""
+    """Somebody who signs in: clerk, guide (导办/帮办员), manager or admin."""
 
     id: str
     login: str
     name: str
-    role: str  # clerk, manager, admin
+    role: str  # clerk, guide, manager, admin
     staff_no: str = ""
     department: str = ""
     photo: str = ""

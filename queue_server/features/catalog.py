@@ -15,14 +15,16 @@ from queue_server.sim.planning import Planning
 
 from .alerts import Alerts
 from .appointments import Appointments
+from .assist import Assist
 from .complaints import Complaints
 from .export import ProvincialExport
 from .followup import FollowUp
 from .pending_materials import PendingMaterials
+from .time_limits import TimeLimits
 from .webhooks import Webhooks
 
-ALL: tuple[type[Feature], ...] = (Reports, Alerts, FollowUp, PendingMaterials, Complaints, Appointments, ProvincialExport,
-                                  Planning, Webhooks)
+ALL: tuple[type[Feature], ...] = (Reports, Alerts, TimeLimits, FollowUp, PendingMaterials, Complaints, Appointments,
+                                  ProvincialExport, Planning, Webhooks, Assist)
 # Tables read by tools rather than the server: the voice agent and the day replayer.
 TOOL_TABLES = ("voice", "simulate")
 

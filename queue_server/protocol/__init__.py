@@ -110,6 +110,7 @@ def topic_printer(kiosk: str) -> str:
 
 TOPIC_ADMIN = "admin"
 TOPIC_DEVICES = "devices"
+TOPIC_GUIDES = "guides"  # 帮办 requests, for the guides' page and the clerks' consoles
 
 
 class ProtocolError(ValueError):

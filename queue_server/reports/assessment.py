@@ -9,8 +9,14 @@ Each month every clerk who served or signed in gets four component scores (0–1
 - **attendance**: 100 minus points per late or early span, per absent span, and per hour
   of pauses beyond a daily allowance.
 
+Each clerk is assessed with the 窗口单位 (department) of the windows where they finished
+most visits that month, and each department gets the mean of its clerks' final scores,
+ranked the same way: the hall's rules assess 窗口单位 as well as people.
+
 The **computed score** is the weighted mean of the components a clerk has (weights from
-``[assessment]``), minus the manager's deductions (each with a reason). A manager may
+``[assessment]``), plus the **overtime** points (延时服务, a plus item: ``overtime_points_per_hour``
+per hour of service given after a span ended, at most ``overtime_points_max`` a month),
+minus the manager's deductions (each with a reason). A manager may
 set a **corrected score**; it is kept beside the computed one, never over it, and the
 rank follows the corrected score where there is one. A quarter's or year's score is the
 mean of the clerk's monthly (final) scores.
@@ -35,7 +41,7 @@ DEFAULT_WEIGHTS = {"volume": 30.0, "efficiency": 20.0, "satisfaction": 30.0, "at
 RED_FLAG_DEFAULTS = {"count": 3, "min_satisfaction_rate": 0.98, "max_bad_reviews": 0, "max_over_handling_rate": 0.10,
                      "min_served_share": 0.5, "max_attendance_faults": 0}
 POINTS_DEFAULTS = {"late_points": 2.0, "early_points": 2.0, "absent_points": 10.0, "pause_allowance_minutes": 30.0,
-                   "pause_points_per_hour": 5.0}
+                   "pause_points_per_hour": 5.0, "overtime_points_per_hour": 1.0, "overtime_points_max": 5.0}
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,12 @@ def attendance_score(days: Iterable[DayRow], s: Settings) -> float:
     return max(0.0, 100.0 - lost)
 
 
+def overtime_points(days: Iterable[DayRow], s: Settings) -> float:
+    """The plus for service given after a span ended (延时服务), capped per month."""
+    hours = sum(d.overtime_seconds for d in days) / 3600
+    return round(min(s.points["overtime_points_max"], hours * s.points["overtime_points_per_hour"]), 2)
+
+
 def monthly(month: str, visits: Iterable[VisitGroup], ratings: Iterable[RatingGroup], days: Iterable[DayRow],
             corrections: dict[str, dict[str, Any]], people: dict[str, dict[str, str]], s: Settings) -> list[dict[str, Any]]:
     """The month's table: one row per clerk with components, computed and corrected scores, and the rank."""
@@ -152,7 +164,9 @@ def monthly(month: str, visits: Iterable[VisitGroup], ratings: Iterable[RatingGr
         base = sum(w * v for w, v in weighted) / sum(w for w, _ in weighted) if weighted else 0.0
         fix = corrections.get(c, {})
         deductions = list(fix.get("deductions", []))
-        computed = round(base - sum(float(d["points"]) for d in deductions), 2)
+        mine = by_day.get(c, [])
+        plus = overtime_points(mine, s)
+        computed = round(base + plus - sum(float(d["points"]) for d in deductions), 2)
         corrected = fix.get("corrected")
         who = people.get(c, {})
         rows.append({
@@ -160,15 +174,41 @@ def monthly(month: str, visits: Iterable[VisitGroup], ratings: Iterable[RatingGr
             "served": served.get(c, 0), "rated": rated, "days_present": len(by_day.get(c, [])),
             "components": comp, "weights": dict(s.weights), "deductions": deductions,
             "deduction_points": round(sum(float(d["points"]) for d in deductions), 2),
+            "overtime_minutes": round(sum(d.overtime_seconds for d in mine) / 60, 1),
+            "overtime_tickets": sum(d.overtime_visits for d in mine), "plus_points": plus,
             "computed": computed, "corrected": corrected, "final": corrected if corrected is not None else computed,
             "note": fix.get("note"),
         })
     return rank(rows)
 
 
+def clerk_departments(cfg: HallConfig, visits: Iterable[VisitGroup]) -> dict[str | None, str | None]:
+    """Each clerk's department: that of the windows where the clerk finished most visits (ties: the first in the file)."""
+    order = {d: i for i, d in enumerate(cfg.departments)}
+    counts: dict[str | None, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for g in visits:
+        dept = cfg.department_of(g.window)
+        if dept is not None and g.end == "finished":
+            counts[g.clerk][dept] += len(g.waits_us)
+    return {c: min(by, key=lambda d: (-by[d], order.get(d, 0))) for c, by in counts.items()}
+
+
+def by_department(cfg: HallConfig, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Departments ranked by the mean final score of their clerks (rows carry ``department``)."""
+    acc: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        if r.get("department"):
+            acc[r["department"]].append(r)
+    out = [{"department": d, "name": cfg.departments[d].name if d in cfg.departments else d,
+            "name_en": cfg.departments[d].name_en if d in cfg.departments else "", "clerks": len(rs),
+            "served": sum(r["served"] for r in rs), "final": round(sum(r["final"] for r in rs) / len(rs), 2)}
+           for d, rs in acc.items()]
+    return rank(out)
+
+
 def rank(rows: list[dict[str, Any]], score: str = "final") -> list[dict[str, Any]]:
     """Competition ranking (1, 2, 2, 4) by ``score``, highest first; ties listed by name."""
-    rows = sorted(rows, key=lambda r: (-r[score], r["name"] or "", r["clerk"]))
+    rows = sorted(rows, key=lambda r: (-r[score], r["name"] or "", r.get("clerk") or r.get("department") or ""))
     for i, r in enumerate(rows):
         r["rank"] = rows[i - 1]["rank"] if i and r[score] == rows[i - 1][score] else i + 1
     return rows

@@ -1,4 +1,4 @@
-"""Reports of any period by hall, zone, service, window, clerk, day, month or hour, as JSON or files.
+"""Reports of any period by hall, zone, service, department, window, clerk, day, month or hour, as JSON or files.
 
 The store hands back grouped facts (``store/facts.py``); ``figures``, ``attendance`` and
 ``assessment`` turn them into rows; this module assembles a report from what a ``Book``
@@ -21,7 +21,7 @@ from queue_server.core.periods import Period
 from queue_server.store import Store
 from queue_server.store.facts import BusyRow, WindowMark, busy_rows, regroup_visits
 
-from . import assessment, attendance, figures, files
+from . import assessment, attendance, figures, files, time_limits
 from .files import Table
 
 
@@ -53,6 +53,8 @@ def label(cfg: HallConfig, by: str, key: Any, people: dict[str, dict[str, str]])
         return cfg.zones[key].name if key in cfg.zones else str(key)
     if by == "service":
         return cfg.services[key].name if key in cfg.services else str(key)
+    if by == "department":
+        return cfg.departments[key].name if key in cfg.departments else "（未设单位）"
     if by == "window":
         return f"{key}号窗口 {cfg.windows[key].name}" if key in cfg.windows else f"{key}号窗口"
     if by == "clerk":
@@ -69,14 +71,19 @@ def _after(period: Period) -> str:
 
 async def attendance_rows(book: Book, period: Period, by: str, now: datetime | None = None, *,
                           busy: list[BusyRow] | None = None, marks: list[WindowMark] | None = None) -> list[attendance.DayRow]:
-    """Attendance per (clerk or window, day), reading what is not already at hand."""
+    """Attendance per (clerk or window, day), with overtime, reading what is not already at hand."""
     cfg, store = book.config, book.store
-    if marks is None:
-        marks = await store.window_marks(period.first, _after(period))
-    sessions = [s for s in attendance.sessions(marks, cfg.hall.tz, now) if period.first <= s.day <= period.last]
-    if busy is None:
-        busy = await store.busy_facts(period.first, period.last)
-    return attendance.day_rows(cfg, sessions, busy, by, book.attendance, now=now)
+    # Started first: the store reads the late visits while the sessions are worked out here.
+    late = asyncio.ensure_future(store.late_visits(period.first, period.last, attendance.gaps(cfg)))
+    try:
+        if marks is None:
+            marks = await store.window_marks(period.first, _after(period))
+        sessions = [s for s in attendance.sessions(marks, cfg.hall.tz, now) if period.first <= s.day <= period.last]
+        if busy is None:
+            busy = await store.busy_facts(period.first, period.last)
+        return attendance.day_rows(cfg, sessions, busy, by, book.attendance, now=now, late=await late)
+    finally:
+        late.cancel()  # only if not done: a failed read leaves nothing running
 
 
 async def figures_report(book: Book, period: Period, by: str, *, now: datetime | None = None) -> dict[str, Any]:
@@ -129,6 +136,20 @@ async def eta_report(book: Book, period: Period, by: str = "service") -> dict[st
     return {"period": period.to_dict(), "by": by, "hall": total, "rows": out}
 
 
+async def time_limit_report(book: Book, period: Period, by: str = "service") -> dict[str, Any]:
+    """按时办结率 of the services with a 办结时限, per ``by``, with the period's total."""
+    if by not in time_limits.DIMENSIONS:
+        raise Invalid(f"by must be one of {', '.join(time_limits.DIMENSIONS)}", code="bad_value")
+    cfg = book.config
+    docs = await book.store.docs(time_limits.KIND, day_from=period.first, day_to=period.last)
+    rows, total = time_limits.table(cfg, by, (d.data for d in docs))
+    people = await people_of(book.store) if by == "clerk" else {}
+    out = [{"key": k, "name": label(cfg, by, k, people), **rows[k]} for k in figures.sort_keys(rows)]
+    limits = [{"service": sid, "name": s.name, "name_en": s.name_en, "limit": s.time_limit.text(),
+               "limit_en": s.time_limit.text("en")} for sid, s in cfg.services.items() if s.time_limit is not None]
+    return {"period": period.to_dict(), "by": by, "limits": limits, "hall": total, "rows": out}
+
+
 async def attendance_report(book: Book, period: Period, by: str = "clerk", *, days: bool = False,
                             now: datetime | None = None) -> dict[str, Any]:
     if by not in ("clerk", "window"):
@@ -165,6 +186,11 @@ async def assessment_report(book: Book, period: Period, *, now: datetime | None 
     tables = {m: rows for m, rows in tables.items() if rows}
     out: dict[str, Any] = {"period": period.to_dict(), "weights": s.weights, "months": tables}
     out["rows"] = next(iter(tables.values()), []) if len(period.months()) == 1 else assessment.period_scores(tables)
+    departments = assessment.clerk_departments(book.config, visits)  # the period's: a clerk is one department's
+    for r in [*out["rows"], *(r for rows in tables.values() for r in rows)]:
+        r["department"] = departments.get(r["clerk"])
+        r["department_name"] = label(book.config, "department", r["department"], {}) if r["department"] else ""
+    out["departments"] = assessment.by_department(book.config, out["rows"])
     return out
 
 
@@ -212,6 +238,7 @@ def tables_of(kind: str, report: dict[str, Any]) -> list[Table]:
         out = [Table(f"考核 {label_}", files.ASSESSMENT if single else files.PERIOD_SCORES, report["rows"])]
         if not single:
             out += [Table(f"月讲评 {m}", files.ASSESSMENT, rows) for m, rows in report["months"].items()]
+        out.append(Table(f"窗口单位考核 {label_}", files.DEPARTMENT_SCORES, report.get("departments", [])))
         return out
     if kind == "eta":
         total = {"name": "合计", **report["hall"]}
@@ -219,11 +246,15 @@ def tables_of(kind: str, report: dict[str, Any]) -> list[Table]:
                       report["rows"] + [total])]
     if kind == "red-flags":
         return [Table(f"红旗窗口 {label_}", [("name", "窗口名称"), *files.RED_FLAGS], report["windows"])]
+    if kind == "time-limits":
+        total = {"name": "合计", **report["hall"]}
+        return [Table(f"按时办结 {label_}", [("name", files.KEY_TITLES[report["by"]]), *files.TIME_LIMITS],
+                      report["rows"] + [total])]
     raise ValueError(kind)
 
 
 REPORT_TITLES = {"figures": "业务统计", "attendance": "考勤统计", "assessment": "考核", "red-flags": "红旗窗口",
-                 "eta": "等候预估准确度"}
+                 "eta": "等候预估准确度", "time-limits": "按时办结率"}
 
 
 def heading(hall: str, kind: str, report: dict[str, Any]) -> str:

@@ -17,13 +17,13 @@ from queue_server.service.commands import SVG, TABLES, Call, Command, Download, 
 from queue_server.service.plugin import Feature, Features
 from queue_server.store import Store
 
-from . import assessment, attendance, build, charts, figures
+from . import assessment, attendance, build, charts, figures, time_limits
 from .build import Book, correction_doc
 
 FORMATS = ("json", "csv", "xlsx")
 PERIOD_ARGS: dict[str, dict[str, Any]] = {"period": PERIOD, "from": DAY, "to": DAY}
 _FORMAT = {"type": "string", "enum": list(FORMATS)}
-STATS_GROUPS = ("service", "zone", "window", "clerk", "day")
+STATS_GROUPS = ("service", "zone", "department", "window", "clerk", "day")
 _CORRECTION = {
     "corrected": {"type": ["number", "null"], "minimum": 0, "maximum": 200}, "note": {"type": ["string", "null"], "maxLength": 500},
     "deductions": {"type": "array", "maxItems": 20, "items": obj(
@@ -72,6 +72,9 @@ class Reports(Feature):
             report("report_eta", "/reports/eta",
                    "ETA accuracy: promised against actual waits (median and p90 error, share within 5 minutes, bias)",
                    self._eta, by={"type": "string", "enum": list(figures.ETA_DIMENSIONS)}),
+            report("report_time_limits", "/reports/time-limits",
+                   "按时办结率: tickets of services with a 办结时限 finished within it, by a dimension",
+                   self._time_limits, by={"type": "string", "enum": list(time_limits.DIMENSIONS)}),
             report("report_red_flags", "/reports/red-flags", "红旗窗口 candidates of a period and the criteria each window meets",
                    self._red_flags),
             command("assessment_correct", "Set a clerk's corrected score and deductions for a month", MANAGERS,
@@ -90,7 +93,7 @@ class Reports(Feature):
                   measure={"type": "string", "enum": list(charts.MEASURES)}),
             command("stats", "Counts, waits, handling times and satisfaction for a day or period", MANAGERS, self._stats,
                     args=obj(date=DAY, by={"type": "string", "maxLength": 100,
-                                           "description": "comma list of service,zone,window,clerk,day"},
+                                           "description": "comma list of service,zone,department,window,clerk,day"},
                              **{"from": DAY, "to": DAY}),
                     http=Http("GET", "/stats", tag="reports")),
         ]
@@ -124,6 +127,10 @@ class Reports(Feature):
     async def _eta(self, c: Call) -> Any:
         report = await build.eta_report(self.book(c.hall.store), self._period(c), c.get("by", "service"))
         return self._respond("eta", report, c)
+
+    async def _time_limits(self, c: Call) -> Any:
+        report = await build.time_limit_report(self.book(c.hall.store), self._period(c), c.get("by", "service"))
+        return self._respond("time-limits", report, c)
 
     async def _red_flags(self, c: Call) -> Any:
         report = await build.red_flag_report(self.book(c.hall.store), self._period(c), now=c.hall.clock.now())

@@ -17,8 +17,9 @@ Pure functions; every figure of every report is computed here and nowhere else.
 - **By time** (day, month, hour): a citizen counts in the hour of issue, a visit in the
   hour of its call.
 - **Served** counts the finishing visits: a ticket is finished by one visit, and counts
-  for that visit's service, window, clerk and the hour of its call (a transferred
-  citizen counts for the service transferred to). A rating counts with the visit it
+  for that visit's service, window, clerk, the window's department (窗口单位) and the hour
+  of its call (a transferred citizen counts for the service transferred to). Like a
+  window's, a department's counts and waits are per visit. A rating counts with the visit it
   rates, so 未评价 (served − rated) adds up in every dimension.
 - **No-shows** per ticket are tickets that ended the day as no-shows (a no-show
   requeued and served is served), so a closed day's served + no-shows + expired +
@@ -60,7 +61,7 @@ def percentile_sorted(ordered: list[V], q: float) -> V | None:
 
 
 BANDS = (("0-5", 300), ("5-10", 600), ("10-15", 900), ("15-20", 1200), ("20-30", 1800), (">30", None))  # upper bound, s
-DIMENSIONS = ("hall", "zone", "service", "window", "clerk", "day", "month", "hour")
+DIMENSIONS = ("hall", "zone", "service", "department", "window", "clerk", "day", "month", "hour")
 TIME_DIMENSIONS = ("day", "month", "hour")
 TICKET_DIMENSIONS = ("hall", "zone", "service", "day", "month", "hour")  # where issued/cancelled mean something
 HANDLED = frozenset({"finished", "transferred", "held"})
@@ -95,6 +96,7 @@ def key_function(cfg: HallConfig, by: str) -> Callable[[Any], Any]:
         "zone": lambda g: zone_of.get(g.service, "?"),
         "service": lambda g: g.service,
         "window": lambda g: g.window,
+        "department": lambda g: cfg.department_of(g.window),  # the 窗口单位 of the window that served
         "clerk": lambda g: g.clerk,
         "day": lambda g: g.time, "month": lambda g: g.time, "hour": lambda g: g.time,
     }[by]

@@ -31,7 +31,7 @@ CSV_TYPE = "text/csv"
 Path = Union[str, Callable[[dict[str, Any]], Any]]  # a dotted path into a row, or a function of it
 Column = Union[tuple[Path, str], tuple[Path, str, str]]  # where the value is, its title[, its unit]
 
-KEY_TITLES = {"hall": "大厅", "zone": "专区", "service": "服务事项", "window": "窗口", "clerk": "工作人员",
+KEY_TITLES = {"hall": "大厅", "zone": "专区", "service": "服务事项", "department": "窗口单位", "window": "窗口", "clerk": "工作人员",
               "day": "日期", "month": "月份", "hour": "时段"}
 
 # Units of a column: a duration in seconds shown in minutes, a share shown as a percentage.
@@ -51,13 +51,13 @@ FIGURES: list[Column] = [
     ("satisfaction.levels.2", "不满意"), ("satisfaction.levels.1", "非常不满意"), ("satisfaction.not_rated", "未评价"),
     ("satisfaction.rate", "满意率", RATE), ("satisfaction.bad", "差评数"),
 ]
-# Counted per ticket (号) by hall, zone, service and time; per visit (人次) by window and clerk.
+# Counted per ticket (号) by hall, zone, service and time; per visit (人次) by department, window and clerk.
 COUNTED = ("called", "no_show", "transferred")
 
 
 def figure_columns(by: str) -> list[Column]:
     """The figures' columns of a report by ``by``, the titles saying what a count counts."""
-    per = "人次" if by in ("window", "clerk") else "号"
+    per = "人次" if by in ("window", "clerk", "department") else "号"
     return [(c[0], f"{c[1]}({per})") if c[0] in COUNTED else c for c in FIGURES]  # counts have no unit
 
 
@@ -71,19 +71,23 @@ ATTENDANCE: list[Column] = [
     ("early_minutes", "早退(分钟)"), ("absent_spans", "缺勤时段"), ("away_minutes", "离岗(分钟)"), ("pauses", "暂停次数"),
     ("pause_minutes", "暂停(分钟)"), ("on_post_hours", "在岗(小时)"), ("working_hours", "工作(小时)"),
     ("busy_hours", "办理(小时)"), ("idle_hours", "空闲(小时)"), ("utilization", "利用率", RATE),
+    ("overtime_tickets", "延时服务(件)"), ("overtime_minutes", "延时服务(分钟)"),
 ]
 ATTENDANCE_DAYS: list[Column] = [
     ("day", "日期"), ("name", "姓名"), ("windows", "窗口"), ("sign_in", "签到"), ("sign_out", "签退"),
     *[c for c in ATTENDANCE if c[0] not in ("days_present", "utilization")],
 ]
 ASSESSMENT: list[Column] = [
-    ("rank", "名次"), ("name", "姓名"), ("staff_no", "工号"), ("served", "办件量"), ("rated", "评价数"),
-    ("days_present", "出勤天数"), ("components.volume", "业务量得分"), ("components.efficiency", "效率得分"),
-    ("components.satisfaction", "满意度得分"), ("components.attendance", "考勤得分"), ("deduction_points", "扣分"),
+    ("rank", "名次"), ("name", "姓名"), ("staff_no", "工号"), ("department_name", "窗口单位"), ("served", "办件量"),
+    ("rated", "评价数"), ("days_present", "出勤天数"), ("components.volume", "业务量得分"), ("components.efficiency", "效率得分"),
+    ("components.satisfaction", "满意度得分"), ("components.attendance", "考勤得分"),
+    ("overtime_tickets", "延时服务(件)"), ("overtime_minutes", "延时服务(分钟)"), ("plus_points", "加分"), ("deduction_points", "扣分"),
     ("deductions", "扣分事由"), ("computed", "计算得分"), ("corrected", "修正得分"), ("final", "最终得分"), ("note", "备注"),
 ]
-PERIOD_SCORES: list[Column] = [("rank", "名次"), ("name", "姓名"), ("staff_no", "工号"), ("served", "办件量"),
-                               ("months_assessed", "考核月数"), ("final", "平均得分")]
+PERIOD_SCORES: list[Column] = [("rank", "名次"), ("name", "姓名"), ("staff_no", "工号"), ("department_name", "窗口单位"),
+                               ("served", "办件量"), ("months_assessed", "考核月数"), ("final", "平均得分")]
+DEPARTMENT_SCORES: list[Column] = [("rank", "名次"), ("name", "窗口单位"), ("clerks", "考核人数"), ("served", "办件量"),
+                                   ("final", "平均得分")]
 RED_FLAGS: list[Column] = [
     ("window", "窗口"), ("candidate", "红旗窗口候选"), ("served", "办结数"), ("satisfaction_rate", "满意率", RATE),
     ("bad_reviews", "差评数"), ("over_handling_rate", "办理超时率", RATE), ("attendance_faults", "考勤异常"),
@@ -95,6 +99,11 @@ ETA: list[Column] = [
     ("within_5_minutes", "±5分钟内占比", RATE), ("bias_minutes", "平均偏差(分)"),
     ("under_an_hour.tickets", "一小时内票数"), ("under_an_hour.median_abs_error_minutes", "一小时内误差中位数(分)"),
     ("under_an_hour.within_5_minutes", "一小时内±5分钟占比", RATE),
+]
+
+TIME_LIMITS: list[Column] = [
+    ("judged", "办结件数"), ("on_time", "按时办结"), ("late", "超时办结"), ("on_time_rate", "按时办结率", RATE),
+    ("used_mean_minutes", "平均用时(分)"), ("used_max_minutes", "最长用时(分)"),
 ]
 
 

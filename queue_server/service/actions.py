@@ -312,8 +312,8 @@ async def device_status(c: Call) -> dict[str, Any]:
 
 
 async def add_person(c: Call) -> dict[str, Any]:
-    if c.principal.role == "manager" and c["role"] != "clerk":
-        raise Forbidden("a manager may add clerks only")
+    if c.principal.role == "manager" and c["role"] not in auth.MANAGED_ROLES:
+        raise Forbidden("a manager may add clerks and guides only")
     store = c.hall.store
     if await store.person(login=c["login"]) is not None:
         raise Conflict(f"login {c['login']!r} is taken", code="login_taken")
@@ -331,8 +331,8 @@ async def change_person(c: Call) -> dict[str, Any]:
     person = await hall.store.person(id=c["id"])
     if person is None:
         raise NotFound("no such person", code="person_unknown")
-    if p.role == "manager" and person.role != "clerk":
-        raise Forbidden("a manager may change clerks only")
+    if p.role == "manager" and person.role not in auth.MANAGED_ROLES:
+        raise Forbidden("a manager may change clerks and guides only")
     if person.id == p.id and c.get("active") is False:
         raise Conflict("you cannot deactivate yourself", code="self_deactivate")
     changes: dict[str, Any] = {k: v for k, v in c.args.items() if k not in ("id", "password", "windows")}
@@ -417,11 +417,11 @@ def core_commands() -> list[Command]:
         command("ticket", "A ticket with its position and ETA", rule("anyone with the token", *ANYONE.roles), ticket,
                 args=obj(["token"], token=TOKEN), http=Http("GET", "/tickets/{token}", tag="tickets")),
         command("cancel", "Cancel a waiting ticket: the citizen by its token, staff by its number",
-                rule("anyone with the token; staff by number", *ANYONE.roles, check=_by_number_needs(*auth.PEOPLE_ROLES)),
+                rule("anyone with the token; staff by number", *ANYONE.roles, check=_by_number_needs(*auth.STAFF_ROLES)),
                 cancel, args=obj(ticket=NUMBER, token=TOKEN),
                 http=(Http("DELETE", "/tickets/{token}", tag="tickets"), Http("POST", "/cancel", tag="tickets"))),
         command("requeue", "Put a missed (no-show) ticket back in its queue",
-                rule("kiosk, agent, staff", "kiosk", "agent", *auth.PEOPLE_ROLES), requeue,
+                rule("kiosk, agent, staff", "kiosk", "agent", *auth.STAFF_ROLES), requeue,
                 args=obj(["ticket"], ticket=NUMBER), http=Http("POST", "/requeue", tag="tickets")),
         command("reprint", "Print a waiting ticket again, at its own kiosk or at the one named", STAFF, reprint,
                 args=obj(["ticket"], ticket=NUMBER, kiosk={"type": "string", "minLength": 1, "maxLength": 80}),
@@ -479,14 +479,14 @@ def core_commands() -> list[Command]:
                          detail={"type": "string", "maxLength": 300}, window={"type": ["integer", "null"], "minimum": 1},
                          kiosk={"type": ["string", "null"], "maxLength": 80}),
                 http=Http("POST", "/devices/status", tag="devices")),
-        command("people", "Clerks, managers and admins", MANAGERS,
+        command("people", "Clerks, guides, managers and admins", MANAGERS,
                 lambda c: _people(c), http=Http("GET", "/people", tag="admin")),
-        command("add_person", "Add a person (managers may add clerks only)", MANAGERS, add_person,
+        command("add_person", "Add a person (managers may add clerks and guides only)", MANAGERS, add_person,
                 args=obj(["login", "name", "role", "password"], login={"type": "string", "pattern": r"[A-Za-z0-9_.-]{2,40}"},
                          role={"type": "string", "enum": list(auth.PEOPLE_ROLES)}, **_PERSON_FIELDS),
                 http=Http("POST", "/people", 201, "admin")),
         command("change_person", "Change a person: deactivate, reactivate, windows, password…",
-                rule("manager (clerks only), admin", "manager", "admin"), change_person,
+                rule("manager (clerks and guides only), admin", "manager", "admin"), change_person,
                 args=obj(["id"], id={"type": "string", "maxLength": 64}, active={"type": "boolean"}, **_PERSON_FIELDS),
                 http=Http("PATCH", "/people/{id}", tag="admin")),
         command("tokens", "Device tokens (never the secrets)", MANAGERS, lambda c: _tokens(c),

@@ -33,7 +33,12 @@ from . import limits
 
 log = logging.getLogger("hallcall.auth")
 
-PEOPLE_ROLES = ("clerk", "manager", "admin")
+# People who sign in. A guide (导办/帮办员) escorts citizens and takes no part in the queue:
+# rules for staff (STAFF_ROLES) do not admit a guide.
+STAFF_ROLES = ("clerk", "manager", "admin")
+GUIDE = "guide"
+PEOPLE_ROLES = (*STAFF_ROLES, GUIDE)
+MANAGED_ROLES = ("clerk", GUIDE)  # the people a manager may add and change; admins manage everyone
 DEVICE_ROLES = ("kiosk", "display", "pad", "agent")
 SESSION_HOURS = 12
 SESSION_COOKIE = "hallcall_session"
@@ -82,7 +87,7 @@ def new_device_token() -> str:
 class Principal:
     """The caller of one request or WebSocket connection."""
 
-    role: str  # admin, manager, clerk, kiosk, display, pad, agent, anonymous
+    role: str  # admin, manager, clerk, guide, kiosk, display, pad, agent, anonymous
     id: str = ""  # person id or token id
     name: str = ""
     windows: frozenset[int] = frozenset()  # a device's bound windows; a clerk's permitted ones (empty = any)
@@ -99,7 +104,7 @@ class Principal:
 
     @property
     def is_staff(self) -> bool:
-        return self.is_person
+        return self.role in STAFF_ROLES
 
     @property
     def is_manager(self) -> bool:
@@ -247,15 +252,15 @@ def signed_in_at(p: Principal, st: HallState) -> int | None:
 
 
 ANYONE = rule("anyone", "anonymous", *PEOPLE_ROLES, *DEVICE_ROLES)
-STAFF = rule("staff (clerk, manager, admin)", *PEOPLE_ROLES)
+STAFF = rule("staff (clerk, manager, admin)", *STAFF_ROLES)
 MANAGERS = rule("manager, admin", "manager", "admin")
 ADMIN = rule("admin", "admin")
-KIOSK_OR_STAFF = rule("kiosk token, staff", "kiosk", *PEOPLE_ROLES)
-WINDOW_OPERATOR = rule("the clerk signed in at the window, or its agent", *PEOPLE_ROLES, "agent", check=_operator)
-WINDOW_STATUS = rule("the clerk signed in at the window, its agent, an admin", *PEOPLE_ROLES, "agent", check=_status)
-MAY_OPEN = rule("a clerk permitted there, an admin, or its agent (with staff_no)", *PEOPLE_ROLES, "agent", check=_may_open)
-QUEUE_VIEWERS = rule("staff, agent, display, pad", *PEOPLE_ROLES, "agent", "display", "pad", check=_window_exists)
-WINDOW_RECORDS = rule("the clerk signed in at the window, its agent, manager, admin", *PEOPLE_ROLES, "agent",
+KIOSK_OR_STAFF = rule("kiosk token, staff", "kiosk", *STAFF_ROLES)
+WINDOW_OPERATOR = rule("the clerk signed in at the window, or its agent", *STAFF_ROLES, "agent", check=_operator)
+WINDOW_STATUS = rule("the clerk signed in at the window, its agent, an admin", *STAFF_ROLES, "agent", check=_status)
+MAY_OPEN = rule("a clerk permitted there, an admin, or its agent (with staff_no)", *STAFF_ROLES, "agent", check=_may_open)
+QUEUE_VIEWERS = rule("staff, agent, display, pad", *STAFF_ROLES, "agent", "display", "pad", check=_window_exists)
+WINDOW_RECORDS = rule("the clerk signed in at the window, its agent, manager, admin", *STAFF_ROLES, "agent",
                       check=_window_records)
 AGENT = rule("agent", "agent")
 

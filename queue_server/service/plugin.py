@@ -39,8 +39,10 @@ log = logging.getLogger("hallcall.features")
 F = TypeVar("F", bound="Feature")
 
 # Who sees an event family. "admin" is the managers' topic; "window" is the window the
-# event names (its ``window_no`` extra, or the ``window`` of its first record).
-AUDIENCES = frozenset({"admin", "window"})
+# event names (its ``window_no`` extra, or the ``window`` of its first record); "guides" the
+# guides' and clerks' topic; "ticket" the citizen's own ticket (the ``ticket`` id of its first
+# record), who gets only the record fields the feature names in ``citizen_fields``.
+AUDIENCES = frozenset({"admin", "window", "guides", "ticket"})
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class Feature:
     section: ClassVar[str | None] = None  # the hall-file table it owns
     tables: ClassVar[tuple[str, ...]] = ()  # more tables it owns ([webhook] for alerts, say)
     audience: ClassVar[Mapping[str, tuple[str, ...]]] = {}  # event family ("case.") -> audiences
+    citizen_fields: ClassVar[tuple[str, ...]] = ()  # what the "ticket" audience sees of a record
 
     def __init__(self, cfg: HallConfig, features: Features) -> None:
         self.config = cfg
@@ -137,10 +140,15 @@ class Features:
 
     def audience(self, event_name: str) -> tuple[str, ...] | None:
         """Who sees a feature's event, or None when no feature claims it."""
+        owner = self.owner(event_name)
+        return None if owner is None else owner[1]
+
+    def owner(self, event_name: str) -> tuple[Feature, tuple[str, ...]] | None:
+        """The feature whose event family this is, and who sees it."""
         for f in self.items:
             for family, who in f.audience.items():
                 if event_name.startswith(family):
-                    return who
+                    return f, who
         return None
 
 

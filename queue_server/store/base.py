@@ -15,7 +15,7 @@ from typing import AsyncIterator, Protocol
 
 from queue_server.core.model import DeviceToken, Doc, Evaluation, Event, Notice, Person, Session, Ticket, Visit, Window
 
-from .facts import BusyRow, EtaGroup, RatingGroup, TicketGroup, VisitGroup, WindowMark
+from .facts import BusyRow, EtaGroup, Gap, LateVisit, RatingGroup, TicketGroup, VisitGroup, WindowMark
 from .outbox import Outbox
 
 
@@ -146,6 +146,7 @@ class Store(Outbox, Protocol):
     async def rating_facts(self, day_from: str, day_to: str, time: str | None = None) -> list[RatingGroup]: ...
     async def busy_facts(self, day_from: str, day_to: str) -> list[BusyRow]: ...
     async def window_marks(self, day_from: str, day_to: str) -> list[WindowMark]: ...
+    async def late_visits(self, day_from: str, day_to: str, gaps: list[Gap]) -> list[LateVisit]: ...
 
     # people, device tokens, sessions
     async def put_person(self, person: Person) -> None: ...

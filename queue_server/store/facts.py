@@ -50,6 +50,37 @@ class VisitGroup:
     closed: str = ""  # Visit.closed: "" by the clerk, "next" or "unstarted" by a keypad's next key
 
 
+@dataclass(frozen=True, slots=True)
+class LateVisit:
+    """A visit whose handling reached into a gap after a business span (延时服务): where, who, from when to when."""
+
+    day: str
+    window: int
+    clerk: str | None
+    start: datetime  # started, or called when start was never pressed
+    end: datetime
+
+
+# A gap after a business span as times of day in the hall's offset, "HH:MM:SS": from a span's
+# end to the next span's start, or to midnight after the last span.
+Gap = tuple[str, str]
+SERVED_ENDS = ("finished", "transferred", "held")  # visits in which a service was given
+
+
+def late_visits(visits: Iterable[Visit], gaps: Iterable[Gap]) -> list[LateVisit]:
+    """The visits that served a citizen during one of ``gaps``, the way ``Store.late_visits`` finds them."""
+    gaps = list(gaps)
+    out = []
+    for v in visits:
+        if str(v.end.value) not in SERVED_ENDS or v.closed == "unstarted":
+            continue
+        start = v.started_at or v.called_at
+        lo, hi = start.isoformat()[11:19], v.ended_at.isoformat()[11:19]
+        if any(lo < b and hi > a for a, b in gaps):
+            out.append(LateVisit(v.day, v.window, v.clerk, start, v.ended_at))
+    return out
+
+
 # The status facts give a ticket done without an outcome: a keypad's next key closed it
 # before anyone started it, so nobody said it was served (not 办结).
 UNSTARTED = "closed_unstarted"
@@ -292,3 +323,6 @@ class FactsFromRecords:
 
     async def window_marks(self: _Records, day_from: str, day_to: str) -> list[WindowMark]:
         return window_marks(await self.window_log(day_from, day_to))
+
+    async def late_visits(self: _Records, day_from: str, day_to: str, gaps: list[Gap]) -> list[LateVisit]:
+        return late_visits(await self.visits(day_from, day_to), gaps)

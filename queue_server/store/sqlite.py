@@ -26,8 +26,11 @@ from queue_server.core.model import DeviceToken, Doc, Evaluation, Event, Notice,
 from . import sqlite_outbox
 from .base import History, Loaded, SeqConflict, StoreError
 from .facts import (
+    SERVED_ENDS,
     BusyRow,
     EtaGroup,
+    Gap,
+    LateVisit,
     RatingGroup,
     UNSTARTED,
     TicketGroup,
@@ -87,6 +90,11 @@ CREATE INDEX IF NOT EXISTS tickets_by_day ON tickets(day, origin_service, status
 CREATE INDEX IF NOT EXISTS visits_missed ON visits(end, day, ticket);
 CREATE INDEX IF NOT EXISTS evaluations_report ON evaluations(day, service, window, clerk, level, excluded);
 CREATE INDEX IF NOT EXISTS evaluations_grouped ON evaluations(service, window, clerk, level, day, excluded);
+-- 延时服务: visits ending, or starting, at a time of day in a gap after a business span, and
+-- the few long enough to span a whole gap (see late_visits).
+CREATE INDEX IF NOT EXISTS visits_end_time ON visits(substr(ended_at, 12, 8));
+CREATE INDEX IF NOT EXISTS visits_start_time ON visits(substr(coalesce(started_at, called_at), 12, 8));
+CREATE INDEX IF NOT EXISTS visits_long ON visits(handling_s);
 """
 
 
@@ -430,6 +438,30 @@ class SqliteStore(sqlite_outbox.OutboxOnSqlite):
 
         return await self._read(run)
 
+    async def late_visits(self, day_from: str, day_to: str, gaps: list[Gap]) -> list[LateVisit]:
+        """Visits that served a citizen in a gap after a business span (times of day as stored, the hall's offset)."""
+        if not gaps:
+            return []
+        start, end = "substr(coalesce(started_at, called_at), 12, 8)", "substr(ended_at, 12, 8)"
+        # A visit overlaps a gap if it ends in it, starts in it, or spans it whole (then it lasted at
+        # least the gap): three index ranges instead of a scan of every visit of the period.
+        found = " UNION ".join([f"SELECT rowid FROM visits WHERE {end} > ? AND {end} <= ?",
+                                f"SELECT rowid FROM visits WHERE {start} >= ? AND {start} < ?"] * len(gaps)
+                               + ["SELECT rowid FROM visits WHERE handling_s >= ?"])
+        during = " OR ".join([f"({start} < ? AND {end} > ?)"] * len(gaps))
+        sql = (f"SELECT day, window, clerk, coalesce(started_at, called_at), ended_at FROM visits "
+               f"WHERE rowid IN ({found}) AND day BETWEEN ? AND ? AND end IN ({', '.join('?' * len(SERVED_ENDS))}) "
+               f"AND closed != 'unstarted' AND ({during})")
+        shortest = min(_gap_seconds(a, b) for a, b in gaps)
+        args = [*(t for a, b in gaps for t in (a, b, a, b)), shortest, day_from, day_to, *SERVED_ENDS,
+                *(t for a, b in gaps for t in (b, a))]
+
+        def run(conn: sqlite3.Connection) -> list[LateVisit]:
+            return [LateVisit(d, w, c, datetime.fromisoformat(a), datetime.fromisoformat(b))
+                    for d, w, c, a, b in conn.execute(sql, args)]
+
+        return await self._read(run)
+
     async def ticket_facts(self, day_from: str, day_to: str, time: str | None = None) -> list[TicketGroup]:
         """Tickets grouped by (time, issued service, status), with their waits and how many were missed or moved."""
         split, t_split = ("substr(issued_at, 12, 2)", "substr(t.issued_at, 12, 2)") if time == "hour" else ("day", "t.day")
@@ -565,6 +597,15 @@ LONG_PERIOD_DAYS = 62  # longer periods read visits service first (one pass, no 
 # A ticket's status in report facts: a ticket done without an outcome (closed unstarted by a
 # keypad's next key) is told apart from the served (see facts.fact_status).
 _STATUS = f"CASE WHEN {{0}}status = 'done' AND {{0}}outcome IS NULL THEN '{UNSTARTED}' ELSE {{0}}status END"
+
+
+def _gap_seconds(first: str, last: str) -> float:
+    """Seconds between two times of day "HH:MM:SS" ("24:00:00" is midnight after)."""
+    def secs(t: str) -> int:
+        h, m, x = (int(p) for p in t.split(":"))
+        return h * 3600 + m * 60 + x
+
+    return float(secs(last) - secs(first))
 
 
 def _days(day_from: str, day_to: str) -> int:

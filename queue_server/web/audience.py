@@ -15,6 +15,7 @@ from queue_server import protocol
 from queue_server.core.model import Event
 from queue_server.service import views
 from queue_server.service.hall import Hall
+from queue_server.service.plugin import Feature
 
 ALL = "*"
 # Core families outside the queue: who viewed citizens' data goes to managers only.
@@ -53,6 +54,8 @@ def _feature_topics(who: tuple[str, ...], event: Event) -> frozenset[str]:
     topics = set()
     if "admin" in who:
         topics.add(protocol.TOPIC_ADMIN)
+    if "guides" in who:
+        topics.add(protocol.TOPIC_GUIDES)
     if "window" in who:
         window = event.extra.get("window_no")
         if window is None and event.docs:
@@ -60,6 +63,18 @@ def _feature_topics(who: tuple[str, ...], event: Event) -> frozenset[str]:
         if isinstance(window, int):
             topics.add(protocol.topic_window(window))
     return frozenset(topics or {protocol.TOPIC_ADMIN})
+
+
+def _citizen(hall: Hall, feature: Feature, who: tuple[str, ...], event: Event) -> list[Audience]:
+    """A feature's event as the citizen's own ticket page sees it: the fields the feature names, no more."""
+    if "ticket" not in who or not event.docs:
+        return []
+    doc = event.docs[0]
+    t = hall.state.tickets.get(doc.data.get("ticket", ""))
+    if t is None:
+        return []
+    record = {"kind": doc.kind, "id": doc.id, "data": {k: doc.data.get(k) for k in feature.citizen_fields}}
+    return [(frozenset({protocol.topic_ticket(t.token)}), {"docs": [record]})]
 
 
 def of(hall: Hall, event: Event, service_view: ServiceView | None = None) -> list[Audience]:
@@ -79,9 +94,13 @@ def of(hall: Hall, event: Event, service_view: ServiceView | None = None) -> lis
         if t is not None:
             data = {**data, "ticket": {**data["ticket"], "token": hall.tracking.token(t.id)}}
         return [(frozenset({protocol.topic_kiosk(event.extra.get("kiosk", ""))}), data)]
-    who = next((w for family, w in CORE_FAMILIES.items() if name.startswith(family)), None) or hall.features.audience(name)
-    if who is not None:
-        return [(_feature_topics(who, event), data)]
+    core = next((w for family, w in CORE_FAMILIES.items() if name.startswith(family)), None)
+    if core is not None:
+        return [(_feature_topics(core, event), data)]
+    owner = hall.features.owner(name)
+    if owner is not None:
+        feature, who = owner
+        return [(_feature_topics(who, event), data), *_citizen(hall, feature, who, event)]
     public = _strip_ticket(data)
     if name not in _QUIET:
         view = service_view or (lambda s: views.service(hall.state, s))

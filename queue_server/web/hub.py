@@ -388,6 +388,9 @@ class Hub:
         if topic == protocol.TOPIC_DEVICES:
             auth.require(p, "manager", "admin", "agent")
             return
+        if topic == protocol.TOPIC_GUIDES:
+            auth.require(p, *auth.PEOPLE_ROLES)
+            return
         raise Invalid(f"unknown topic {topic!r}", code="bad_topic")
 
     def snapshot(self, c: Client) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """The pages people use: kiosk, clerk console, hall TV, window screen, evaluation pad, tracking,
-the live monitor, and the managers' reports, alert board and case desk.
+the guides' page, the live monitor, and the managers' reports, alert board and case desk.
 
 Each page is a jinja2 shell (autoescaped) that embeds what the browser needs to start:
 the hall's layout, the strings of its language table and the page's parameters, as one
@@ -26,6 +26,8 @@ from aiohttp import web
 from markupsafe import Markup
 
 from queue_server import __version__
+from queue_server.features.assist import Assist
+from queue_server.features.assist.requests import HELP
 from queue_server.features.complaints import Complaints
 from queue_server.features.complaints.ledger import REASONS, tier_name
 from queue_server.features.followup.cases import GROUNDS, REPLY_CHANNELS
@@ -82,16 +84,21 @@ PAGES = {
     for p in (
         Page("index", "index.html", "index.js", "index.css", ("index.",), "index.title"),
         Page("kiosk", "kiosk.html", "kiosk.js", "kiosk.css", ("kiosk.", "err.", "prio."), "kiosk.title", shared=True),
-        Page("track", "track.html", "track.js", "track.css", ("track.", "status.", "rate.", "err.", "prio."), "track.title"),
+        Page("track", "track.html", "track.js", "track.css", ("track.", "status.", "rate.", "err.", "prio.", "assist."),
+             "track.title"),
         Page("console", "console.html", "console.js", "console.css",
-             ("console.", "status.", "wstatus.", "pause.", "outcome.", "prio.", "err.", "login.", "pick.", "dur."),
+             ("console.", "status.", "wstatus.", "pause.", "outcome.", "prio.", "err.", "login.", "pick.", "dur.",
+              "assist."),
              "console.title"),
+        Page("guide", "guide.html", "guide.js", "guide.css", ("gd.", "help.", "assist.", "prio.", "err.", "login.", "dur."),
+             "gd.title"),
         Page("hall", "hall_tv.html", "hall-tv.js", "hall-tv.css", ("tv.",), "tv.title", shared=True),
         Page("window", "window_screen.html", "window-screen.js", "window-screen.css", ("ws.", "pause."), "ws.title",
              shared=True),
         Page("pad", "pad.html", "pad.js", "pad.css", ("pad.", "rate.", "err."), "pad.title", shared=True),
         Page("admin", "admin.html", "admin.js", "admin.css",
-             ("admin.", "wstatus.", "pause.", "status.", "err.", "login.", "role.", "prio.", "dkind.", "dstatus.", "dur."),
+             ("admin.", "wstatus.", "pause.", "status.", "err.", "login.", "role.", "prio.", "dkind.", "dstatus.", "dur.",
+              "assist."),
              "admin.title"),
     )
 }
@@ -271,7 +278,13 @@ def seconds(request: web.Request, *names: str) -> dict[str, int]:
 
 async def kiosk(request: web.Request) -> web.Response:
     # Tests and site staff shorten the return-to-start timeouts with ?idle=&done= (seconds).
-    return await render(request, PAGES["kiosk"], seconds(request, "idle", "done"))
+    features = api.hall_of(request).features
+    assist = features.has(Assist) and features.get(Assist).kiosk_button  # 需要帮办 on the confirmation
+    return await render(request, PAGES["kiosk"], {**seconds(request, "idle", "done"), "assist": assist})
+
+
+async def guide(request: web.Request) -> web.Response:
+    return await render(request, PAGES["guide"], {"help": list(HELP)})
 
 
 async def track(request: web.Request) -> web.Response:
@@ -352,6 +365,7 @@ ROUTES: list[tuple[str, Callable[[web.Request], Awaitable[web.Response]]]] = [
     ("/kiosk", kiosk),
     ("/t/{token:[A-Za-z0-9_-]{8,64}}", track),
     ("/console", console),
+    ("/guide", guide),
     ("/display/hall", hall_tv),
     ("/display/window/{n:\\d{1,4}}", window_screen),
     ("/pad/{n:\\d{1,4}}", pad),

@@ -4,7 +4,7 @@
 // the hall screens, people, device tokens and the webhooks' delivery log. Sign-in required; the live part comes
 // over the WebSocket's admin topic.
 
-import { $, $$, api, ApiError, explain, expose, fmtDateTime, fmtDuration, fmtTime, frameBatcher, h, hall, Live, onLangChange, secondsSince, setText, signInForm, startPage, t, toast } from "./hallcall.js";
+import { $, $$, api, ApiError, explain, expose, fmtDateTime, fmtDuration, fmtTime, frameBatcher, h, hall, Live, nameOf, onLangChange, secondsSince, setText, signInForm, startPage, t, toast } from "./hallcall.js";
 import { signedInManager } from "./manager.js";
 
 const servicesById = new Map(hall.services.map((s) => [s.id, s]));
@@ -36,7 +36,7 @@ async function whoAmI() {
   setText($("#a-who"), `${me.person.name} · ${t(`role.${me.role}`)}`);
   screen("main");
   if (!live) live = new Live({ topics: ["admin"], onSnapshot, onEvent }).start();
-  expose("admin", { live, windows, queues, tickets, devices });
+  expose("admin", { live, windows, queues, tickets, devices, assist });
   showTab(tab);
 }
 
@@ -66,6 +66,7 @@ for (const b of $$(".a-tab")) b.addEventListener("click", () => showTab(b.datase
 function onSnapshot(state) {
   countAlerts();
   loadDevices();
+  loadAssist();
   windows.clear();
   tickets.clear();
   for (const w of state.windows || []) {
@@ -98,7 +99,40 @@ function onEvent(msg) {
     for (const doc of d.docs || []) devices.set(doc.id, doc.data);
     renderDevices();
   }
+  if (msg.name.startsWith("assist.")) {
+    for (const doc of d.docs || []) {
+      if (doc.live) assist.set(doc.id, doc.data);
+      else assist.delete(doc.id);
+    }
+    renderAssist();
+  }
   schedule();
+}
+
+// -- 帮办 requests ------------------------------------------------------------------------------------
+// Read once per snapshot; every step then arrives as an assist.* event with the record.
+
+const assist = new Map(); // request id -> the live request (open or accepted)
+
+async function loadAssist() {
+  try {
+    const { assist: list } = await api("GET", "/api/v1/assist");
+    assist.clear();
+    for (const r of list) assist.set(r.id, r);
+    renderAssist();
+  } catch (ex) {
+    toast(explain(ex));
+  }
+}
+
+function renderAssist() {
+  const list = [...assist.values()].sort((a, b) => (a.state !== "open") - (b.state !== "open") || b.green - a.green
+    || a.requested_at.localeCompare(b.requested_at));
+  $("#a-assist").replaceChildren(...list.map((r) => h("tr", { class: r.overdue && r.state === "open" ? "fault" : "", dataset: { assist: r.id, state: r.state } },
+    h("td", {}, r.number), h("td", {}, nameOf({ name: r.service_name, name_en: r.service_name_en })),
+    h("td", { "data-astate": "" }, t(`assist.state_${r.state}`)), h("td", {}, r.guide_name || "–"),
+    h("td", {}, fmtTime(new Date(r.requested_at), false)))));
+  $("#a-assist-none").hidden = list.length > 0;
 }
 
 // Open alerts, counted when the board changes (alert events), never polled.
@@ -409,6 +443,7 @@ setInterval(() => {
 onLangChange(() => {
   if (live) render();
   if (live) renderDevices();
+  if (live) renderAssist();
   if (tab === "people") loadPeople();
   if (tab === "tokens") loadTokens();
   if (tab === "webhooks") loadHooks();

@@ -3,10 +3,10 @@
 // follow-up cases, 办不成事 cases and 容缺受理 records near or past their deadline (each
 // is handled in its own flow), then today's alerts, closed ones included.
 
-import { $, Live, api, explain, expose, frameBatcher, h, onLangChange, params, setText, startPage, t, toast } from "./hallcall.js";
+import { $, Live, api, explain, expose, frameBatcher, h, nameOf, onLangChange, params, setText, startPage, t, toast } from "./hallcall.js";
 import { managerSession } from "./manager.js";
 
-let board = { alerts: [], counts: {} };
+let board = { alerts: [], counts: {}, departments: [] };
 let history = [];
 let deadlines = [];
 let live = null;
@@ -42,10 +42,15 @@ function status(a) {
   return text;
 }
 
-function cells(a) {
+function departmentName(d) {
+  return d.department ? nameOf(d) : t("al.no_department");
+}
+
+function cells(a, withDepartment) {
   return [
     h("td", {}, h("span", { class: "r-lv", dataset: { level: a.level } }, t(`al.l_${a.level}`))),
     h("td", {}, t(`al.t_${a.type}`)),
+    ...(withDepartment ? [h("td", { class: "al-dept" }, a.department ? a.department_name : "")] : []),
     h("td", {}, message(a)),
     h("td", {}, clock(a.raised_at)),
     h("td", { class: "al-status" }, status(a)),
@@ -80,18 +85,32 @@ function deadlineRow(i) {
     h("td", {}, t(`al.k_${i.kind}`)), h("td", {}, i.number ? `${i.number} · ${i.id}` : i.id), h("td", {}, what || ""), h("td", {}, i.due || ""));
 }
 
+// The board by 窗口单位: "*" shows every alert, "" those of no one department.
+function departmentOptions() {
+  const select = $("#al-dept");
+  const chosen = select.value;
+  const options = board.departments.map((d) =>
+    h("option", { value: d.department || "" }, t("al.dept_option", { name: departmentName(d), n: d.alerts })));
+  select.replaceChildren(h("option", { value: "*" }, t("al.all_departments")), ...options);
+  select.value = [...select.options].some((o) => o.value === chosen) ? chosen : "*";
+  return select.value;
+}
+
 function render() {
-  for (const level of ["red", "orange", "yellow"]) setText($(`#al-n-${level}`), board.counts[level] || 0);
+  const dept = departmentOptions();
+  const shown = board.alerts.filter((a) => dept === "*" || (a.department || "") === dept);
+  const counts = dept === "*" ? board.counts : (board.departments.find((d) => (d.department || "") === dept) || {}).counts || {};
+  for (const level of ["red", "orange", "yellow"]) setText($(`#al-n-${level}`), counts[level] || 0);
   // Rows are rebuilt on every change; whoever was typing a note keeps the cursor in it.
   const typing = document.activeElement && document.activeElement.classList.contains("al-note")
     ? document.activeElement.closest("tr").dataset.alert : null;
   $("#al-live").tBodies[0].replaceChildren(
-    ...board.alerts.map((a) => h("tr", { dataset: { alert: a.id, status: a.status } }, cells(a), actions(a))));
+    ...shown.map((a) => h("tr", { dataset: { alert: a.id, status: a.status } }, cells(a, true), actions(a))));
   if (typing) {
     const input = $("#al-live").querySelector(`tr[data-alert="${CSS.escape(typing)}"] .al-note`);
     if (input) input.focus();
   }
-  $("#al-none").hidden = board.alerts.length > 0;
+  $("#al-none").hidden = shown.length > 0;
   $("#al-deadlines").tBodies[0].replaceChildren(...deadlines.map(deadlineRow));
   $("#al-deadlines-none").hidden = deadlines.length > 0;
   $("#al-history").tBodies[0].replaceChildren(...history.map((a) => h("tr", { dataset: { alert: a.id } }, cells(a))));
@@ -99,6 +118,7 @@ function render() {
 
 startPage();
 onLangChange(schedule);
+$("#al-dept").addEventListener("change", schedule);
 managerSession(async () => {
   if (!live) {
     live = new Live({

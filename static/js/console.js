@@ -6,7 +6,7 @@
 // calls twice; and every ticket action carries the ticket shown (`expect`), so the
 // server refuses one decided on an out-of-date screen.
 
-import { $, $$, api, ApiError, explain, expose, fmtDuration, h, hall, Live, nameOf, onLangChange, secondsSince, setCsrf, setText, signInForm, startPage, t, toast } from "./hallcall.js";
+import { $, $$, api, ApiError, explain, expose, fmtDuration, h, hall, Live, nameOf, onLangChange, secondsSince, setCsrf, setText, showAssist, signInForm, startPage, t, toast } from "./hallcall.js";
 
 const windowsByNumber = new Map(hall.windows.map((w) => [w.number, w]));
 const servicesById = new Map(hall.services.map((s) => [s.id, s]));
@@ -104,7 +104,8 @@ function enter(n) {
   screen("main");
   const zones = [...new Set(w.services.map((s) => (servicesById.get(s) || {}).zone).filter(Boolean))];
   if (live) live.stop();
-  live = new Live({ topics: [`window:${n}`, ...zones.map((z) => `zone:${z}`)], onSnapshot, onEvent, onWelcome: scheduleRefresh }).start();
+  // "guides": 帮办 requests, so the console shows the guide looking after the ticket at the window.
+  live = new Live({ topics: [`window:${n}`, ...zones.map((z) => `zone:${z}`), "guides"], onSnapshot, onEvent, onWelcome: scheduleRefresh }).start();
   expose("console", { live, state: () => ({ number, win, ticket, queue, busy, pending }) });
   pending = [];
   renderPending();
@@ -123,6 +124,7 @@ function onSnapshot(state) {
   render();
   refreshQueue();
   refreshPending(); // after a reconnect too: a record may have closed meanwhile
+  refreshAssist();
 }
 
 function touchesMe(d) {
@@ -149,7 +151,34 @@ function onEvent(msg) {
   }
   if (touchesMe(d)) scheduleRefresh();
   if (msg.name.startsWith("pending.")) refreshPending();
+  // The guide's name is read when the ticket at the window changes or a request moves, not on every event.
+  if (msg.name.startsWith("assist.") || (ticket ? ticket.id : null) !== assistTicket) refreshAssist();
   render();
+}
+
+// 帮办: the request of the ticket at the window (the guide looking after the citizen), or none.
+let assist = null;
+let assistTicket = null; // the ticket at the window when the request was last read
+let assistReads = 0; // only the newest read is shown
+
+async function refreshAssist() {
+  if (number == null) return;
+  assistTicket = ticket ? ticket.id : null;
+  const mine = ++assistReads;
+  try {
+    const body = await api("GET", `/api/v1/windows/${number}/assist`);
+    if (mine !== assistReads) return;
+    assist = body.assist;
+  } catch (ex) {
+    if (ex instanceof ApiError && ex.code !== "network") toast(explain(ex));
+    return;
+  }
+  renderAssist();
+}
+
+function renderAssist() {
+  const shown = assist && ticket && assist.ticket === ticket.id && assist.state !== "cancelled";
+  showAssist($("#c-assist"), shown ? assist : null, "console");
 }
 
 async function refreshPending() {
@@ -230,6 +259,7 @@ function render() {
     setText(ts, t(statusKey(tk.status)) + (tk.recalls && tk.status === "called" ? ` · ${t("console.recalled_n", { n: tk.recalls })}` : ""));
   }
   $("#c-prio").hidden = !tk || tk.priority !== "green";
+  renderAssist();
   renderTimer();
   setText($("#c-pause-label"), status === "paused" ? t("console.resume") : t("console.pause"));
   enableActions();

@@ -36,6 +36,18 @@ export function nameOf(obj) {
   return currentLang === "en" ? obj.name_en || obj.name || "" : obj.name || "";
 }
 
+/**
+ * A 帮办 request in one line (`assist.<view>_<state>` of the language table, naming the guide
+ * and staff number), or the element hidden when there is none to show.
+ */
+export function showAssist(el, request, view) {
+  el.hidden = !request;
+  if (!request) return;
+  el.dataset.state = request.state;
+  const guide = request.guide_name ? `${request.guide_name}${request.staff_no ? ` (${request.staff_no})` : ""}` : "";
+  setText(el, t(`assist.${view}_${request.state}`, { guide }));
+}
+
 export function onLangChange(fn) {
   langListeners.push(fn);
 }

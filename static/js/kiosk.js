@@ -23,6 +23,7 @@ let blocked = ""; // a reason this kiosk cannot issue at all: no_token, bad_toke
 let idleTimer = 0;
 let meLoaded = false;
 let countdown = 0;
+let wantsHelp = false; // 需要帮办 pressed on the confirmation: ask for a guide with the ticket
 const printers = new Map(); // this kiosk's printers (device id -> last health report), over printer:<kiosk>
 const PRINTING = ["online", "paper_near_end"];
 
@@ -154,8 +155,15 @@ function renderConfirm() {
   $("#k-take-green").hidden = !green;
 }
 
+function setWantsHelp(on) {
+  wantsHelp = on;
+  const b = $("#k-assist");
+  if (b) b.setAttribute("aria-pressed", String(on));
+}
+
 function openConfirm(id) {
   chosen = id;
+  setWantsHelp(false);
   requestKey = crypto.randomUUID(); // one ticket per confirmation, even if the request is retried
   renderConfirm();
   showOnly("confirm");
@@ -180,12 +188,29 @@ async function take(priority) {
       result = await api("POST", "/api/v1/tickets", body, { token, headers: { "Idempotency-Key": requestKey } });
     }
     showTicket(result);
+    if (wantsHelp) askForHelp(result.token);
   } catch (err) {
     showMessage(err instanceof ApiError ? err.code : "network");
   } finally {
     busy = false;
     delete document.body.dataset.busy;
   }
+}
+
+// The guides see the request at once; the ticket screen says a guide is coming, or where to go instead.
+async function askForHelp(tok) {
+  const note = $("#k-assist-note");
+  let key = "kiosk.assist_sent";
+  try {
+    await api("POST", "/api/v1/assist", { token: tok }, { token });
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.code !== "assist_exists") key = "kiosk.assist_failed";
+  }
+  if (!ticket || ticket.token !== tok) return; // the next citizen is at the kiosk already
+  note.dataset.i18n = key;
+  note.dataset.state = key === "kiosk.assist_sent" ? "sent" : "failed";
+  setText(note, t(key));
+  note.hidden = false;
 }
 
 // -- appointment check-in (预约签到) --------------------------------------------------------------
@@ -253,6 +278,7 @@ function applyPrinters(list) {
 
 function showTicket(result) {
   ticket = result;
+  $("#k-assist-note").hidden = true;
   renderTicket();
   const box = $("#k-qr");
   box.replaceChildren(qrSvg(trackingUrl(result.token), { label: t("kiosk.scan") }));
@@ -287,6 +313,7 @@ for (const b of $$(".k-zone")) b.addEventListener("click", () => selectZone(b.da
 for (const tile of $$(".k-service")) tile.addEventListener("click", () => openConfirm(tile.dataset.service));
 $("#k-take").addEventListener("click", () => take(""));
 $("#k-take-green").addEventListener("click", () => take("green"));
+if ($("#k-assist")) $("#k-assist").addEventListener("click", () => setWantsHelp(!wantsHelp));
 $("#k-cancel").addEventListener("click", () => {
   chosen = null;
   showOnly("start");

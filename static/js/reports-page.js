@@ -6,7 +6,7 @@
 import { $, api, explain, expose, h, lang, onLangChange, startPage, t, toast } from "./hallcall.js";
 import { managerSession, minutes, percent } from "./manager.js";
 
-let last = null; // { report, q, data }
+let last = null; // { report, q, by (the assessment's page-side grouping), data }
 let charted = null; // the period query of the charts shown
 
 const dash = (v) => (v == null ? "–" : v);
@@ -37,16 +37,20 @@ const ATTENDANCE = [
   ["rp.col_on_post", (a) => a.on_post_hours],
   ["rp.col_idle", (a) => a.idle_hours],
   ["rp.col_util", (a) => percent(a.utilization)],
+  ["rp.col_overtime", (a) => a.overtime_tickets],
+  ["rp.col_overtime_min", (a) => a.overtime_minutes],
 ];
 const MONTH = [
   ["rp.col_rank", (r) => r.rank],
   ["rp.col_name", (r) => r.name],
   ["rp.col_staff_no", (r) => r.staff_no],
+  ["rp.col_department", (r) => r.department_name || ""],
   ["rp.col_served", (r) => r.served],
   ["rp.col_volume", (r) => dash(r.components.volume)],
   ["rp.col_efficiency", (r) => dash(r.components.efficiency)],
   ["rp.col_satisfaction", (r) => dash(r.components.satisfaction)],
   ["rp.col_attendance", (r) => dash(r.components.attendance)],
+  ["rp.col_plus", (r) => r.plus_points || ""],
   ["rp.col_deductions", (r) => r.deduction_points || ""],
   ["rp.col_computed", (r) => r.computed],
   ["rp.col_final", (r) => r.final],
@@ -55,9 +59,37 @@ const PERIOD_SCORES = [
   ["rp.col_rank", (r) => r.rank],
   ["rp.col_name", (r) => r.name],
   ["rp.col_staff_no", (r) => r.staff_no],
+  ["rp.col_department", (r) => r.department_name || ""],
   ["rp.col_served", (r) => r.served],
   ["rp.col_final", (r) => r.final],
 ];
+const TIME_LIMITS = [
+  ["rp.col_name", (r) => r.name],
+  ["rp.col_judged", (r) => r.judged],
+  ["rp.col_on_time", (r) => r.on_time],
+  ["rp.col_late", (r) => r.late],
+  ["rp.col_on_time_rate", (r) => percent(r.on_time_rate)],
+  ["rp.col_used_mean", (r) => dash(r.used_mean_minutes)],
+  ["rp.col_used_max", (r) => dash(r.used_max_minutes)],
+];
+// The groupings each report offers (the figures offer every one).
+const DEPARTMENT_SCORES = [
+  ["rp.col_rank", (r) => r.rank],
+  ["rp.col_department", (r) => (lang() === "en" ? r.name_en || r.name : r.name)],
+  ["rp.col_clerks", (r) => r.clerks],
+  ["rp.col_served", (r) => r.served],
+  ["rp.col_final", (r) => r.final],
+];
+// The groupings each report offers (the figures offer every one). The assessment comes whole
+// from the server; by department the page shows its departments' table.
+const GROUPINGS = {
+  assessment: ["clerk", "department"],
+  attendance: ["clerk", "window"],
+  "time-limits": ["hall", "service", "department", "window", "clerk", "day", "month"],
+  assist: ["guide", "service"],
+};
+const GROUPED = ["figures", "attendance", "time-limits", "assessment", "assist"];
+const QUERIED = ["figures", "attendance", "time-limits", "assist"]; // the reports whose query names the grouping
 const RED_FLAGS = [
   ["rp.col_name", (r) => r.name],
   ["rp.col_candidate", (r) => (r.candidate ? t("rp.yes") : "")],
@@ -68,7 +100,19 @@ const RED_FLAGS = [
   ["rp.col_faults", (r) => r.attendance_faults],
   ["rp.col_misses", (r) => (lang() === "en" ? r.misses_en.join("; ") : r.misses.join("；"))],
 ];
-
+const ASSIST = [
+  ["rp.col_name", (r) => r.name],
+  ["rp.col_requests", (r) => r.requests],
+  ["rp.col_accepted", (r) => r.accepted],
+  ["rp.col_done", (r) => r.done],
+  ["rp.col_cancelled", (r) => r.cancelled],
+  ["rp.col_overdue", (r) => r.overdue],
+  ["rp.col_green", (r) => r.green],
+  ["rp.col_accept_wait", (r) => minutes(r.wait_to_accept.mean)],
+  ["rp.col_help_minutes", (r) => r.help_minutes],
+  ["rp.col_mean_help", (r) => dash(r.mean_help_minutes)],
+];
+// The groupings each report offers (the figures offer every dimension but a guide).
 // -- the query ---------------------------------------------------------------------------------
 
 function periodQuery() {
@@ -88,23 +132,25 @@ function showInputs() {
   $("#r-quarter").hidden = kind !== "quarter";
   $("#r-year").hidden = !["quarter", "year"].includes(kind);
   $("#r-range").hidden = kind !== "range";
-  $("#r-by-box").hidden = !["figures", "attendance"].includes(report);
-  const onlyPeople = report === "attendance";
-  for (const opt of $("#r-by").options) opt.hidden = onlyPeople && !["clerk", "window"].includes(opt.value);
-  if (onlyPeople && !["clerk", "window"].includes($("#r-by").value)) $("#r-by").value = "clerk";
+  $("#r-by-box").hidden = !GROUPED.includes(report);
+  const offered = GROUPINGS[report];
+  const allowed = (by) => (offered ? offered.includes(by) : by !== "guide");
+  for (const opt of $("#r-by").options) opt.hidden = !allowed(opt.value);
+  if (!allowed($("#r-by").value)) $("#r-by").value = offered ? (offered.includes("service") ? "service" : offered[0]) : "service";
 }
 
 async function show() {
   const report = $("#r-report").value;
   let q = periodQuery();
-  if (["figures", "attendance"].includes(report)) q += `&by=${$("#r-by").value}`;
+  if (QUERIED.includes(report)) q += `&by=${$("#r-by").value}`;
+  const by = report === "assessment" ? $("#r-by").value : null;
   const base = `/api/v1/reports/${report}?${q}`;
   $("#r-csv").href = `${base}&format=csv`;
   $("#r-xlsx").href = `${base}&format=xlsx`;
   charted = periodQuery();
   drawCharts();
   try {
-    last = { report, q, data: await api("GET", base, undefined, { timeout: 60000 }) };
+    last = { report, q, by, data: await api("GET", base, undefined, { timeout: 60000 }) };
   } catch (ex) {
     toast(explain(ex));
     return;
@@ -132,19 +178,31 @@ function render() {
   let note = null;
   if (report === "figures") {
     const people = ["clerk", "window"].includes(data.by);
-    // By window or clerk a call, a no-show and a transfer are counted per visit (人次), elsewhere per ticket (号).
-    const figures = FIGURES.map(([k, f]) => [PER_VISIT[k] && people ? PER_VISIT[k] : k, f]);
+    // By department, window or clerk a call, a no-show and a transfer are counted per visit (人次), elsewhere per ticket (号).
+    const visits = people || data.by === "department";
+    const figures = FIGURES.map(([k, f]) => [PER_VISIT[k] && visits ? PER_VISIT[k] : k, f]);
     columns = people ? [...figures, ...ATTENDANCE.map(([k, f]) => [k, (r) => (r.attendance ? f(r.attendance) : "–")])] : figures;
     rows = data.rows;
     total = { ...data.hall, name: t("rp.total") };
-    note = people ? "rp.note_visits" : "rp.note_tickets";
+    note = visits ? "rp.note_visits" : "rp.note_tickets";
+  } else if (report === "time-limits") {
+    columns = TIME_LIMITS;
+    rows = data.rows;
+    total = { ...data.hall, name: t("rp.total") };
+    const en = lang() === "en";
+    const limits = data.limits.map((l) => `${en ? l.name_en || l.name : l.name} ${en ? l.limit_en : l.limit}`);
+    note = ["rp.note_time_limits", { limits: limits.join("、") || "–" }];
   } else if (report === "attendance") {
     columns = [["rp.col_name", (r) => r.name], ...ATTENDANCE];
     rows = data.rows;
+  } else if (report === "assist") {
+    columns = ASSIST;
+    rows = data.rows;
+    total = { ...data.total, name: t("rp.total") };
   } else if (report === "assessment") {
     const single = Object.keys(data.months).length <= 1 && data.period.kind !== "quarter" && data.period.kind !== "year";
-    columns = single ? MONTH : PERIOD_SCORES;
-    rows = data.rows;
+    columns = last.by === "department" ? DEPARTMENT_SCORES : single ? MONTH : PERIOD_SCORES;
+    rows = last.by === "department" ? data.departments : data.rows;
   } else {
     columns = RED_FLAGS;
     rows = data.windows;
@@ -157,8 +215,9 @@ function render() {
   table.tFoot.replaceChildren(...(total && rows.length ? [row(columns, total, false)] : []));
   $("#r-empty").hidden = rows.length > 0;
   $("#r-legend").hidden = !note;
-  $("#r-legend").textContent = note ? t(note) : "";
-  const by = data.by ? ` · ${t(`rp.by_${data.by}`)}` : "";
+  $("#r-legend").textContent = !note ? "" : Array.isArray(note) ? t(...note) : t(note);
+  const grouping = data.by || (last.by === "department" ? "department" : null);
+  const by = grouping ? ` · ${t(`rp.by_${grouping}`)}` : "";
   $("#r-heading").textContent = `${t(`rp.r_${report.replace("-", "_")}`)} · ${data.period.label}${by}`;
   for (const r of rows) if (r.candidate) table.querySelector(`tr[data-key="${r.window}"]`)?.classList.add("r-flag");
 }

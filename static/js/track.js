@@ -3,7 +3,7 @@
 // while waiting, and the rating after the service. It subscribes to its own ticket's
 // topic only, so it never learns anything about other citizens.
 
-import { $, $$, ApiError, Live, api, explain, expose, hall, nameOf, noWindowText, onLangChange, params, setText, startPage, t, toast } from "./hallcall.js";
+import { $, $$, ApiError, Live, api, explain, expose, hall, nameOf, noWindowText, onLangChange, params, setText, showAssist, startPage, t, toast } from "./hallcall.js";
 
 const token = params.token;
 const windowsByNumber = new Map(hall.windows.map((w) => [w.number, w]));
@@ -147,9 +147,30 @@ function onSnapshot(state) {
   }
 }
 
+// 帮办: the request of this ticket, as the citizen sees it (its state and the guide who took it).
+let assist = null;
+
+function renderAssist() {
+  showAssist($("#tr-assist"), assist, "citizen");
+}
+
+async function loadAssist() {
+  try {
+    assist = (await api("GET", `/api/v1/tickets/${encodeURIComponent(token)}/assist`)).assist;
+  } catch {
+    return; // the ticket's own read says what is wrong
+  }
+  renderAssist();
+}
+
 function onEvent(msg) {
   seenSeq = Math.max(seenSeq, msg.seq || 0);
   const d = msg.data || {};
+  if (msg.name.startsWith("assist.") && d.docs && d.docs.length) {
+    assist = d.docs[0].data;
+    renderAssist();
+    return;
+  }
   if (!d.ticket) return;
   const wasWaiting = ticket && ticket.status === "waiting";
   merge(d.ticket);
@@ -269,6 +290,12 @@ for (const i of $$("#tr-reasons input")) i.addEventListener("change", updateRate
 $("#tr-submit").addEventListener("click", submitRating);
 
 // Positions are sent live only, never replayed: after a reconnect, ask for ours again.
-const live = new Live({ topics: [`ticket:${token}`], onSnapshot, onEvent, onPosition, onWelcome: () => load() }).start();
-onLangChange(render);
+const live = new Live({ topics: [`ticket:${token}`], onSnapshot, onEvent, onPosition, onWelcome: () => {
+  load();
+  loadAssist();
+} }).start();
+onLangChange(() => {
+  render();
+  renderAssist();
+});
 expose("track", { live, state: () => ticket, untilLoads });

@@ -10,7 +10,7 @@ from playwright.async_api import expect
 from queue_server.features.alerts import rules as alert_rules
 
 from ..conftest import PASSWORD  # type: ignore[import-not-found]
-from .conftest import Browsing
+from .conftest import Browsing, hall_text
 from .helpers import person, signed_in
 
 
@@ -40,12 +40,18 @@ async def serve_some(server: Any, clock: Any) -> str:
     return unhappy
 
 
-async def test_reports_page(server: Any, clock: Any, pages: Browsing) -> None:
+async def reports_page(server: Any, clock: Any, pages: Browsing) -> Any:
+    """The reports page, signed in as a manager, after three pension citizens were served at window 15."""
     pages.base = server.base
     await person(server, "boss", "马主任", "manager")
     await serve_some(server, clock)
     page = await pages.open("/admin/reports", width=1600, height=1000)
     await sign_in(page, "boss")
+    return page
+
+
+async def test_reports_page(server: Any, clock: Any, pages: Browsing) -> None:
+    page = await reports_page(server, clock, pages)
     await expect(page.locator("#r-heading")).to_have_text("综合指标 · 2026-12 · 服务事项", timeout=5000)
     pension = page.locator("#r-table tbody tr[data-key=pension]")
     await expect(pension.locator("td").nth(1)).to_have_text("3")  # issued
@@ -56,22 +62,57 @@ async def test_reports_page(server: Any, clock: Any, pages: Browsing) -> None:
     href = await page.locator("#r-xlsx").get_attribute("href")
     assert href == "/api/v1/reports/figures?period=2026-12&by=service&format=xlsx"
 
+    # By 窗口单位: the visits of 人社局's windows, counted per visit.
+    await page.locator("#r-by").select_option("department")
+    await page.locator("#r-form button[type=submit]").click()
+    await expect(page.locator("#r-heading")).to_have_text("综合指标 · 2026-12 · 窗口单位", timeout=5000)
+    hrss = page.locator("#r-table tbody tr[data-key=hrss]")
+    await expect(hrss.locator("td").first).to_have_text("人社局")
+    await expect(hrss.locator("td").nth(3)).to_have_text("3")  # served
+    await expect(page.locator("#r-legend")).to_contain_text("按人次计")
+
     # The month's assessment: a corrected score is saved beside the computed one.
     await page.locator("#r-report").select_option("assessment")
+    await page.locator("#r-by").select_option("clerk")
     await page.locator("#r-form button[type=submit]").click()
     await expect(page.locator("#r-heading")).to_have_text("月度考核 · 2026-12", timeout=5000)
     row = page.locator("#r-table tbody tr").first
-    computed = await row.locator("td").nth(9).text_content()
+    await expect(row.locator("td").nth(3)).to_have_text("人社局")  # the 窗口单位 of window 15
+    computed = await row.locator("td").nth(11).text_content()
     await row.locator(".r-corrected").fill("88.5")
     await row.locator(".r-note").fill("支援邻窗")
     await row.locator("button").click()
     await expect(page.locator("#hc-toast")).to_have_text("已保存", timeout=3000)
-    await expect(page.locator("#r-table tbody tr").first.locator("td").nth(10)).to_have_text("88.5", timeout=3000)
-    assert await page.locator("#r-table tbody tr").first.locator("td").nth(9).text_content() == computed
+    await expect(page.locator("#r-table tbody tr").first.locator("td").nth(12)).to_have_text("88.5", timeout=3000)
+    assert await page.locator("#r-table tbody tr").first.locator("td").nth(11).text_content() == computed
+
+    # The same month by 窗口单位: each department's mean score.
+    await page.locator("#r-by").select_option("department")
+    await page.locator("#r-form button[type=submit]").click()
+    await expect(page.locator("#r-heading")).to_have_text("月度考核 · 2026-12 · 窗口单位", timeout=5000)
+    await expect(page.locator("#r-table tbody tr").first.locator("td")).to_have_text(["1", "人社局", "1", "3", "88.5"])
 
     # English on the switch.
     await page.locator("[data-lang-toggle]").first.click()
-    await expect(page.locator("#r-heading")).to_have_text("Assessment · 2026-12")
+    await expect(page.locator("#r-heading")).to_have_text("Assessment · 2026-12 · Department")
+
+
+async def test_the_on_time_rate_by_department(make_server: Any, clock: Any, pages: Browsing) -> None:
+    """养老保险 promised within 10 business minutes: of the three served, the first is on time."""
+    server = await make_server(hall_text=hall_text({'id = "pension"\n': 'id = "pension"\ntime_limit = "10m"\n'}))
+    page = await reports_page(server, clock, pages)
+    await expect(page.locator("#r-heading")).to_contain_text("综合指标", timeout=5000)
+    await page.locator("#r-report").select_option("time-limits")
+    assert await page.locator("#r-by option[value=zone]").is_hidden()  # not a grouping of this report
+    await page.locator("#r-by").select_option("department")
+    await page.locator("#r-form button[type=submit]").click()
+    await expect(page.locator("#r-heading")).to_have_text("按时办结率 · 2026-12 · 窗口单位", timeout=5000)
+    cells = page.locator("#r-table tbody tr[data-key=hrss] td")
+    await expect(cells).to_have_text(["人社局", "3", "1", "2", "33.3%", re.compile(r"\d+\.\d"), re.compile(r"\d+\.\d")])
+    await expect(page.locator("#r-legend")).to_contain_text("养老保险 10分钟")
+    assert await page.locator("#r-xlsx").get_attribute("href") == "/api/v1/reports/time-limits?period=2026-12&by=department&format=xlsx"
+    await page.locator("[data-lang-toggle]").first.click()
+    await expect(page.locator("#r-legend")).to_contain_text("Pension insurance 10 business minute(s)")
 
 
 async def test_alert_board(server: Any, clock: Any, pages: Browsing) -> None:
@@ -108,6 +149,36 @@ async def test_alert_board(server: Any, clock: Any, pages: Browsing) -> None:
     await expect(row).to_have_count(0, timeout=3000)  # a closed bad review leaves the board…
     closed = page.locator(f"#al-history tr[data-alert^='bad_review.{unhappy}.']")
     await expect(closed).to_contain_text("已回访，群众表示理解")  # …and stays in today's record
+
+
+async def test_the_alert_board_groups_by_department(server: Any, clock: Any, pages: Browsing) -> None:
+    pages.base = server.base
+    await person(server, "boss", "马主任", "manager")
+    kiosk = server.client(await server.token("kiosk"))
+    for service in ("pension", "free-seals", "tax-invoice"):  # 人社局's, 公安局's, and one served by two 单位
+        await kiosk.post("/api/v1/tickets", {"service": service})
+    clock.advance(25 * 60)  # past each one's standard
+    await server.hall.check("alerts")
+    page = await pages.open("/admin/alerts", width=1600, height=1000)
+    await sign_in(page, "boss")
+    await expect(page.locator("#al-live tbody tr")).to_have_count(3, timeout=5000)
+    await expect(page.locator("#al-live tr[data-alert^='wait.free-seals.'] .al-dept")).to_have_text("公安局")
+    options = page.locator("#al-dept option")
+    await expect(options).to_have_text(["全部单位", "公安局（1）", "人社局（1）", "跨单位（1）"])
+    await page.locator("#al-dept").select_option(label="人社局（1）")
+    await expect(page.locator("#al-live tbody tr")).to_have_count(1)
+    await expect(page.locator("#al-live tbody tr .al-dept")).to_have_text("人社局")
+    await expect(page.locator("#al-n-orange")).to_have_text("1")  # 养老保险 at 25 of its 15 minutes
+    await expect(page.locator("#al-n-yellow")).to_have_text("0")  # 免费刻制印章's yellow is 公安局's
+    await page.locator("#al-dept").select_option(value="")
+    await expect(page.locator("#al-live tr[data-alert^='wait.tax-invoice.']")).to_have_count(1)
+    await expect(page.locator("#al-live tbody tr")).to_have_count(1)
+    # A new alert arrives live and the chosen 单位 stays chosen.
+    await kiosk.post("/api/v1/tickets", {"service": "referral"})
+    clock.advance(20 * 60)
+    await server.hall.check("alerts")
+    await expect(options).to_have_count(5, timeout=5000)
+    await expect(page.locator("#al-dept")).to_have_value("")
 
 
 async def test_the_alert_board_lists_cases_past_their_deadline(server: Any, clock: Any, pages: Browsing) -> None:

@@ -140,6 +140,24 @@ async def test_every_page_at_its_design_sizes(make_server: Any, clock: Any, page
     await shoot(admin, "admin-tokens-1920x1080")
     await admin.close()
 
+    # The guides' page: one request in hand, two waiting (the green channel first).
+    await person(server, "guide1", "赵敏", "guide", staff_no="0301")
+    guide = server.client()
+    await guide.login("guide1")
+    waiting = [t for t in demo.tickets if server.hall.state.tickets[t["id"]].status.value == "waiting"][:3]
+    for t in waiting:
+        await guide.post("/api/v1/assist", {"ticket": t["number"], **({"need": "老人，需代填表"} if t is waiting[0] else {})})
+    await guide.post(f"/api/v1/assist/{waiting[0]['id']}/accept")
+    phone = await pages.open("/guide", width=390, height=844)
+    await freeze(phone, at)
+    await phone.locator("#g-user").fill("guide1")
+    await phone.locator("#g-pass").fill("secret-pw")
+    await phone.locator("#g-login-form button[type=submit]").click()
+    await expect(phone.locator("#g-mine li")).to_have_count(1, timeout=5000)
+    await expect(phone.locator("#g-open li")).to_have_count(len(waiting) - 1)
+    await shoot(phone, "guide-390x844")
+    await phone.close()
+
     index = await pages.open("/", width=1440, height=900)
     await shoot(index, "index-1440x900")
     await index.close()

@@ -121,8 +121,7 @@ class Alerts(Feature):
 
     async def _board(self, c: Call) -> dict[str, Any]:
         alerts = live_alerts(c.hall)
-        return {"alerts": alerts, "counts": {lvl: sum(1 for a in alerts if a["level"] == lvl and a["status"] == "active")
-                                             for lvl in LEVELS}}
+        return {"alerts": alerts, "counts": level_counts(alerts), "departments": by_department(self.config, alerts)}
 
     async def _deadlines(self, c: Call) -> dict[str, Any]:
         items = deadline_items(c.hall)
@@ -138,6 +137,23 @@ def live_alerts(hall: Hall) -> list[dict[str, Any]]:
     docs = hall.state.docs.get(rules.KIND, {}).values()
     views = [rules.view(d, hall.config) for d in docs]
     return sorted(views, key=lambda a: (a["status"] != "active", -RANK[a["level"]], a["raised_at"]))
+
+
+def level_counts(alerts: list[dict[str, Any]]) -> dict[str, int]:
+    """Active alerts per level."""
+    return {lvl: sum(1 for a in alerts if a["level"] == lvl and a["status"] == "active") for lvl in LEVELS}
+
+
+def by_department(cfg: HallConfig, alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The board grouped by 窗口单位: each department with alerts, in the file's order, then those of no one
+    department (a service served by windows of several)."""
+    order = {d: i for i, d in enumerate(cfg.departments)}
+    groups: dict[str | None, list[dict[str, Any]]] = {}
+    for a in alerts:
+        groups.setdefault(a["department"], []).append(a)
+    return [{"department": d, "name": cfg.departments[d].name if d else None,
+             "name_en": cfg.departments[d].name_en if d else None, "alerts": len(group), "counts": level_counts(group)}
+            for d, group in sorted(groups.items(), key=lambda kv: order.get(kv[0], len(order)) if kv[0] else len(order))]
 
 
 def deadline_items(hall: Hall) -> list[dict[str, Any]]:

@@ -18,7 +18,8 @@ from typing import Any, Iterable
 from queue_server.core.clock import seconds_in_hours, spans_on, within_hours
 from queue_server.core.config import HallConfig
 from queue_server.core.errors import Conflict, Invalid, NotFound
-from queue_server.core.model import Doc, Evaluation, Status, WindowStatus
+from queue_server.core import time_limits
+from queue_server.core.model import ACTIVE, Doc, Evaluation, Status, WindowStatus
 from queue_server.core.rules import Tx
 from queue_server.core.state import HallState
 
@@ -166,6 +167,17 @@ def evaluate(state: HallState, now: datetime, s: Settings) -> list[Finding]:
             count=missed, slot_minutes=s.slot_minutes)
         add("over_wait_rate", sid, over / len(ts), s.levels(cfg, "over_wait_rate", sid), service=sid, called=len(ts),
             count=over, slot_minutes=s.slot_minutes)
+
+    for t in state.tickets.values():
+        svc = cfg.services.get(t.origin_service)
+        if svc is None or svc.time_limit is None or t.status not in ACTIVE:
+            continue
+        allowed = svc.time_limit.seconds(hours)
+        used = time_limits.working_seconds(t.issued_at, now, tz, hours, cfg.calendar)
+        add("time_limit", t.id, used / allowed, s.levels(cfg, "time_limit", svc.id), service=svc.id, ticket=t.number,
+            window=t.window if t.status is not Status.WAITING else None, used_minutes=round(used / 60, 1),
+            limit=svc.time_limit.text(), limit_en=svc.time_limit.text("en"),
+            due=time_limits.due_at(t.issued_at, allowed, tz, hours, cfg.calendar).isoformat())
 
     served: dict[int, list[int]] = {}  # window -> [served today, of them unrated]
     for t in state.tickets.values():
@@ -356,6 +368,15 @@ def close(tx: Tx, alert_id: str, who: str, note: str) -> Doc:
     return _emit(tx, "alert.closed", data, doc.day)
 
 
+def _time_limit_text(name: str, name_en: str, d: dict[str, Any]) -> tuple[str, str]:
+    used, due = d.get("used_minutes", 0), (d.get("due") or "")[11:16]
+    if d["value"] >= 1:
+        return (f"{name}：{d.get('ticket')} 已超出办结时限（{d.get('limit')}，应于 {due} 前办结），已用 {used:.0f} 分钟",
+                f"{name_en}: {d.get('ticket')} is past its time limit ({d.get('limit_en')}, due {due}); {used:.0f} min used")
+    return (f"{name}：{d.get('ticket')} 已用办结时限（{d.get('limit')}）的 {d['value']:.0%}，应于 {due} 前办结",
+            f"{name_en}: {d.get('ticket')} has used {d['value']:.0%} of its time limit ({d.get('limit_en')}); due {due}")
+
+
 _SOURCES = {"kiosk": ("取号机", "Kiosk"), "address": ("地址", "Address"), "phone": ("手机会话", "Phone session")}
 
 
@@ -390,6 +411,7 @@ def view(doc: Doc, cfg: HallConfig) -> dict[str, Any]:
         "unrated_gap": (f"{where}今日未评价占比 {d.get('share', 0):.0%}，全厅 {d.get('hall_share', 0):.0%}",
                         f"Window {d.get('window')}: {d.get('share', 0):.0%} of services unrated today,"
                         f" against {d.get('hall_share', 0):.0%} for the hall"),
+        "time_limit": _time_limit_text(name, name_en, d),
         "rate_limit": (f"{_source(d)[0]} {_source(d)[2]} 取号过于频繁，已按限额拒绝",
                        f"{_source(d)[1]} {_source(d)[2]} took tickets too fast and was refused"),
         "bad_review": (f"{where}{d.get('ticket')} 收到差评（{'非常不满意' if d.get('rating') == 1 else '不满意'}）",
@@ -397,4 +419,7 @@ def view(doc: Doc, cfg: HallConfig) -> dict[str, Any]:
     }[kind]
     d["message"], d["message_en"] = text
     d["service_name"] = name
+    dept = cfg.department_of(d["window"]) if d.get("window") else cfg.service_department(d.get("service") or "")
+    d["department"] = dept
+    d["department_name"] = cfg.departments[dept].name if dept else None
     return d

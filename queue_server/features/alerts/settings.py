@@ -26,11 +26,12 @@ DEFAULTS: dict[str, tuple[float, float, float]] = {
     "over_wait_rate": (0.20, 0.30, 0.40),  # share of the slot's called tickets that waited over the standard
     "rating_fast": (3, 5, 8),  # ratings in a row at a window given within fast_rating_seconds of the request
     "unrated_gap": (0.30, 0.40, 0.50),  # a window's share of unrated services today, away from the hall's (either way)
+    "time_limit": (0.80, 0.90, 1.00),  # share of a service's 办结时限 a ticket has used; red at 1 is the breach
 }
 THRESHOLDS = ("wait", *DEFAULTS)
-PER_SERVICE = ("wait", "handling", "saturation", "queue", "no_show_rate", "over_wait_rate")
+PER_SERVICE = ("wait", "handling", "saturation", "queue", "no_show_rate", "over_wait_rate", "time_limit")
 TYPES = ("wait", "handling", "saturation", "pause", "no_show_rate", "over_wait_rate", "bad_review", "rating_fast",
-         "unrated_gap", "rate_limit")
+         "unrated_gap", "time_limit", "rate_limit")
 # The checker raises and clears these; bad reviews and too-fast ratings come from the rating itself,
 # a source over its limit ([limits]) from the refused request.
 CHECKED = frozenset(TYPES) - {"bad_review", "rating_fast", "rate_limit"}

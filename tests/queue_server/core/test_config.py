@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -116,3 +117,43 @@ def test_the_store_comes_from_the_file_the_flag_or_the_current_directory(tmp_pat
         config.loads(typo, source="hall.toml", store_url="sqlite:///srv/hall.db")
     [issue] = err.value.issues
     assert issue.field == "store.uri" and issue.line == line_of(typo, "uri = ")
+
+
+# -- 窗口单位 ---------------------------------------------------------------------------------
+
+
+def test_every_sample_window_belongs_to_a_department() -> None:
+    cfg = config.load(HALL_FILE, store_url="sqlite://x.db")
+    assert all(w.department in cfg.departments for w in cfg.windows.values())
+    assert cfg.departments[cfg.department_of(6) or ""].name == "税务局"
+    assert cfg.service_department("pension") == "hrss"  # every window serving it is 人社局's
+    assert cfg.service_department("tax-invoice") is None  # 税务局 at window 6, 人社局 at window 8
+
+
+def test_a_window_names_its_department_by_id_or_name_and_the_hall_gives_a_default() -> None:
+    text = GOOD.replace('department = "tax"', 'department = "税务局"').replace(
+        'number = 7\ndepartment = "psb"\n', 'number = 7\n').replace('timezone = "Asia/Shanghai"\n', 'timezone = "Asia/Shanghai"\ndepartment = "center"\n', 1)
+    cfg = config.loads(text)
+    assert (cfg.department_of(6), cfg.department_of(7), cfg.department_of(None)) == ("tax", "center", None)
+
+
+def test_an_unknown_department_is_named_with_its_line() -> None:
+    text = GOOD.replace('department = "psb"', 'department = "公安"')
+    [issue] = problems(text)
+    assert issue.field == "windows[6].department" and "公安" in issue.message
+    assert issue.line == line_of(text, 'department = "公安"')
+
+
+def test_a_duplicate_department_and_a_bad_id_are_named() -> None:
+    text = GOOD.replace('id = "tax"\nname = "税务局"', 'id = "amr"\nname = "税务局"').replace('id = "psb"', 'id = "P S B"')
+    found = {(i.field, i.line) for i in problems(text)}
+    assert ("departments[1].id", line_of(text, 'id = "amr"', 1)) in found
+    assert ("departments[2].id", line_of(text, 'id = "P S B"')) in found
+
+
+def test_without_a_departments_table_the_names_windows_give_are_the_departments() -> None:
+    text = re.sub(r"\[\[departments\]\]\n(.+\n)+\n", "", GOOD)
+    text = "\n".join(line for line in text.splitlines() if not line.startswith("department ="))
+    text = text.replace('name = "税务发票"', 'name = "税务发票"\ndepartment = "税务局"')
+    cfg = config.loads(text)
+    assert list(cfg.departments) == ["税务局"] and cfg.department_of(6) == "税务局" and cfg.department_of(7) is None

@@ -431,6 +431,10 @@ async def test_alert_board_and_handling_over_http_and_websocket(server: Harness)
     assert status == 200 and board["counts"]["red"] == 1
     [alert] = board["alerts"]
     assert alert["message"].startswith("养老保险") and alert["message_en"].startswith("Pension insurance")
+    # Only 人社局's windows serve 养老保险: the board groups the alert under that 窗口单位.
+    assert (alert["department"], alert["department_name"]) == ("hrss", "人社局")
+    assert board["departments"] == [{"department": "hrss", "name": "人社局", "name_en": "Human Resources and Social Security Bureau",
+                                     "alerts": 1, "counts": {"yellow": 0, "orange": 0, "red": 1}}]
 
     clerk15 = await server.clerk_at(15)
     assert (await clerk15.post(f"/api/v1/alerts/{alert['id']}/ack", {}))[0] == 403
@@ -454,6 +458,18 @@ async def test_alert_board_and_handling_over_http_and_websocket(server: Harness)
     assert status == 409 and err["error"]["code"] == "already_closed"
     status, history = await boss.get("/api/v1/alerts/history?period=2026-12-01")
     assert status == 200 and history["counts"]["wait"]["red"] == 1
+
+
+async def test_an_alert_at_a_window_belongs_to_the_windows_department_and_one_of_a_shared_service_to_none(
+        hall: Hall, clock: ManualClock) -> None:
+    await hall.execute("open", clerk(6), window=6)
+    await hall.execute("issue", KIOSK, service="tax-invoice")  # served by 税务局 (6) and 人社局 (8)
+    await hall.execute("call_next", clerk(6), window=6)
+    await hall.execute("issue", KIOSK, service="tax-invoice")
+    clock.advance(60 * 60)
+    changed = {d.data["type"]: alert_rules.view(d, hall.config) for d in await check(hall)}
+    assert (changed["handling"]["department"], changed["handling"]["department_name"]) == ("tax", "税务局")
+    assert changed["wait"]["department"] is None
 
 
 async def test_webhook_posts_alert_events_with_retries(hall: Hall, clock: ManualClock) -> None:

@@ -113,6 +113,18 @@ async def test_corrections_over_http_on_the_replayed_month(day: Replayed, tmp_pa
         top = dict(zip(header, lines[0]))
         assert (top["名次"], top["姓名"], top["修正得分"], top["计算得分"]) == (1, last["name"], 100, last["computed"])
 
+        # 窗口单位 are assessed too: each department's score is the mean of its clerks' final scores.
+        depts = {d["department"]: d for d in after["departments"]}
+        cfg = config.load(HALL_FILE, store_url="sqlite://x.db")
+        assert set(depts) == {r["department"] for r in after["rows"]} <= set(cfg.departments)
+        for d, row in depts.items():
+            mine = [r["final"] for r in after["rows"] if r["department"] == d]
+            assert row["final"] == round(sum(mine) / len(mine), 2) and row["clerks"] == len(mine)
+        assert [d["rank"] for d in after["departments"]][0] == 1
+        async with boss.session.get(server.base + "/api/v1/reports/assessment?period=2026-12&format=xlsx") as resp:
+            book = openpyxl.load_workbook(io.BytesIO(await resp.read()))
+        assert book.worksheets[-1].cell(2, 2).value == "窗口单位"
+
         _, quarter = await boss.get("/api/v1/reports/assessment?period=2026-Q4")
         assert list(quarter["months"]) == ["2026-12"]
         assert {r["clerk"]: r["final"] for r in quarter["rows"]} == {r["clerk"]: r["final"] for r in after["rows"]}
@@ -137,3 +149,20 @@ def test_assessment_section_is_checked() -> None:
                         "volume = 50\n", source="hall.toml")
     s = catalog.build(good).get(Reports).assessment
     assert s.weights["volume"] == 50 and s.weights["satisfaction"] == 30 and s.points["late_points"] == 1
+
+
+def test_a_clerk_is_assessed_with_the_department_where_most_was_finished() -> None:
+    cfg = config.load(HALL_FILE, store_url="sqlite://x.db")
+    minute = 60_000_000
+    visits = [VisitGroup(MONTH, "tax-invoice", 6, "a", "finished", [minute] * 3, [minute] * 3),  # 税务局
+              VisitGroup(MONTH, "tax-invoice", 8, "a", "finished", [minute] * 5, [minute] * 5),  # 人社局
+              VisitGroup(MONTH, "tax-invoice", 6, "a", "no_show", [minute] * 9, [minute] * 9),  # not served: not counted
+              VisitGroup(MONTH, "pension", 15, "b", "finished", [minute], [minute])]
+    assert assessment.clerk_departments(cfg, visits) == {"a": "hrss", "b": "hrss"}
+    rows = [{"clerk": "a", "name": "甲", "served": 8, "final": 90.0, "department": "hrss"},
+            {"clerk": "b", "name": "乙", "served": 1, "final": 70.0, "department": "hrss"},
+            {"clerk": "c", "name": "丙", "served": 4, "final": 85.0, "department": "tax"},
+            {"clerk": "d", "name": "丁", "served": 0, "final": 50.0, "department": None}]
+    got = assessment.by_department(cfg, rows)
+    assert [(d["name"], d["final"], d["clerks"], d["served"], d["rank"]) for d in got] == [
+        ("税务局", 85.0, 1, 4, 1), ("人社局", 80.0, 2, 9, 2)]

@@ -10,8 +10,8 @@ import pytest
 
 from queue_server.core import config, periods
 from queue_server.core.clock import ManualClock
-from queue_server.core.model import Person
-from queue_server.reports import attendance
+from queue_server.core.model import DeviceToken, Person
+from queue_server.reports import assessment, attendance
 from queue_server.reports import build as reports
 from queue_server.service import auth
 from queue_server.service.hall import Hall
@@ -122,6 +122,61 @@ async def test_attendance_from_a_real_hall(hall: Hall, clock: ManualClock, store
     assert row["early"] == 1 and row["early_minutes"] == 30.0 and row["pauses"] == 1 and row["pause_minutes"] == 15.0
     assert row["on_post_hours"] == round(160 / 60, 2) and row["idle_hours"] == round(145 / 60, 2)
     assert report["days"][0]["sign_in"] == t(8, 50).isoformat()
+
+
+async def test_service_after_a_span_ends_is_overtime_not_absence(hall: Hall, clock: ManualClock, store: Any) -> None:
+    """延时服务 over lunch and after closing: minutes and tickets per clerk and window, a plus in the month's assessment."""
+    clerk = auth.from_person(Person("w15", "w15", "王芳", "clerk", staff_no="0015"))
+    await store.put_person(Person("w15", "w15", "王芳", "clerk", staff_no="0015"))
+    kiosk = auth.from_device(DeviceToken("k1", "kiosk", "kiosk", ""))
+
+    async def serve(call: datetime, start: datetime, end: datetime, outcome: str | None = "done") -> None:
+        clock.set(call)
+        await hall.execute("call_next", clerk, window=15)
+        clock.set(start)
+        if outcome is None:
+            await hall.execute("no_show", clerk, window=15)
+            return
+        await hall.execute("start", clerk, window=15)
+        clock.set(end)
+        await hall.execute("finish", clerk, window=15)
+
+    clock.set(t(8, 30))
+    await hall.execute("open", clerk, window=15)
+    for _ in range(4):  # kiosks issue in business hours only: these citizens came before noon
+        await hall.execute("issue", kiosk, service="pension")
+    await serve(t(11, 30), t(11, 31), t(11, 59))  # within the span: not overtime
+    await serve(t(11, 50), t(11, 52), t(12, 10))  # 10 minutes into lunch
+    await serve(t(12, 12), t(12, 20), t(12, 20), outcome=None)  # a no-show gives no service
+    await serve(t(12, 20), t(12, 21), t(12, 26))  # all 5 minutes in lunch
+    clock.set(t(12, 30))
+    await hall.execute("close", clerk, window=15)
+    clock.set(t(14, 30))
+    await hall.execute("open", clerk, window=15)
+    clock.set(t(17, 14))
+    await hall.execute("issue", kiosk, service="pension")
+    await serve(t(17, 15), t(17, 20), t(17, 45))  # 15 minutes after closing
+    clock.set(t(17, 50))
+    await hall.execute("close", clerk, window=15)
+
+    cfg, period = hall.config, periods.parse("2026-12-01")
+    for by, key in (("clerk", "w15"), ("window", 15)):
+        report = await reports.attendance_report(book(cfg, store), period, by, days=True, now=t(18, 0))
+        [row] = report["rows"]
+        assert row["key"] == key and (row["overtime_tickets"], row["overtime_minutes"]) == (3, 30.0)
+        assert (row["late"], row["early"], row["absent_spans"], row["away_minutes"]) == (0, 0, 0, 0.0)  # not absence
+        assert report["days"][0]["overtime_minutes"] == 30.0
+    month = await reports.assessment_report(book(cfg, store), periods.parse("2026-12"), now=t(18, 0))
+    [mine] = [r for r in month["rows"] if r["clerk"] == "w15"]
+    assert (mine["overtime_tickets"], mine["overtime_minutes"], mine["plus_points"]) == (3, 30.0, 0.5)  # 1 point an hour
+    weighted = [(w, v) for k, v in mine["components"].items() if v is not None and (w := mine["weights"][k]) > 0]
+    assert mine["computed"] == round(sum(w * v for w, v in weighted) / sum(w for w, _ in weighted) + 0.5, 2)
+
+
+def test_overtime_points_are_capped_per_month() -> None:
+    s = assessment.Settings()
+    row = attendance.DayRow("2026-12-01", "a", overtime_seconds=20 * 3600.0, overtime_visits=30)
+    assert assessment.overtime_points([row], s) == 5.0
 
 
 async def test_attendance_of_the_replayed_day(day: Replayed) -> None:

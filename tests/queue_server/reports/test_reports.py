@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from collections import defaultdict
 from datetime import datetime
@@ -16,6 +17,7 @@ from openpyxl.utils import get_column_letter
 
 from queue_server.core import periods
 from queue_server.core.model import Channel, Event, Priority, Status, Ticket, Visit, VisitEnd
+from queue_server.reports import attendance
 from queue_server.reports import build as reports
 from queue_server.reports import files
 
@@ -74,6 +76,18 @@ async def test_counts_match_the_trace(day: Replayed) -> None:
     # By hour, a citizen counts in the hour of issue; handling counts in the hour of the call.
     assert {r["key"]: r["issued"] for r in by_hour["rows"] if r["issued"]} == _arrival_hours(day)
     assert sum(r["handling"]["count"] for r in by_hour["rows"]) == day.result.served
+
+
+async def test_a_department_counts_what_its_windows_counted(day: Replayed) -> None:
+    by_window, by_department = await figures(day, "window"), await figures(day, "department")
+    cfg = day.cfg
+    for row in by_department["rows"]:
+        mine = [w for w in by_window["rows"] if cfg.department_of(w["key"]) == row["key"]]
+        assert row["name"] == cfg.departments[row["key"]].name
+        for column in ("called", "served", "no_show", "transferred"):
+            assert row[column] == sum(w[column] for w in mine), (row["key"], column)
+        assert row["satisfaction"]["rated"] == sum(w["satisfaction"]["rated"] for w in mine)
+    assert by_department["hall"]["served"] == by_window["hall"]["served"]
 
 
 def _arrival_hours(day: Replayed) -> dict[str, int]:
@@ -286,6 +300,22 @@ def test_report_command_writes_an_xlsx(day: Replayed, tmp_path: Path) -> None:
     assert run_cli("report", "--config", str(HALL_FILE), "--store", day.url, "--format", "xlsx", cwd=tmp_path).returncode == 2
 
 
+async def test_the_replayed_day_judges_every_enterprise_registration_against_its_half_day(day: Replayed, tmp_path: Path) -> None:
+    """企业设立登记 is promised in 0.5 working day: each ticket issued for it and finished is judged once."""
+    done = run_cli("report", "--config", str(HALL_FILE), "--store", day.url, "--report", "time-limits", "--period", DAY,
+                   "--by", "department", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    tickets = await read_store(day.url, lambda s: s.tickets(DAY, DAY))
+    finished = [t for t in tickets if t.origin_service == "company-registration" and t.status is Status.DONE and t.outcome]
+    assert report["hall"]["judged"] == len(finished) > 0
+    assert report["hall"]["on_time"] + report["hall"]["late"] == report["hall"]["judged"]
+    assert sum(r["judged"] for r in report["rows"]) == report["hall"]["judged"]
+    # Counted where the citizen was finished: a registration sent on to tax or seals counts for that department.
+    names = {r["name"]: r["judged"] for r in report["rows"]}
+    assert set(names) <= {d.name for d in day.cfg.departments.values()} and max(names, key=names.get) == "市场监管局"
+
+
 async def test_reports_on_every_store(server: Harness) -> None:
     """The same figures from the embedded store's SQL and from the records (the Redis store's path)."""
     clock = server.hall.clock
@@ -350,6 +380,10 @@ async def test_the_sql_facts_equal_the_facts_from_records(day: Replayed) -> None
                 assert _norm(await store.ticket_facts(DAY, last, time)) == _norm(facts.ticket_groups(tickets, visits, time))
                 assert _norm(await store.rating_facts(DAY, last, time)) == _norm(facts.rating_groups(ratings, time, visits))
         assert _norm(await store.busy_facts(DAY, DAY)) == _norm(facts.busy_rows(facts.visit_groups(visits, "day")))
+        gaps = attendance.gaps(day.cfg)
+        late = await store.late_visits(DAY, DAY, gaps)
+        assert sorted(map(repr, late)) == sorted(map(repr, facts.late_visits(visits, gaps)))
+        assert late, "the replayed day serves into the lunch break and past closing"
         marks = await store.window_marks(DAY, DAY)
         from_log = facts.window_marks(await store.window_log(DAY, DAY))
         assert [(m.seq, m.name, m.at, m.window, m.reason) for m in marks] == \

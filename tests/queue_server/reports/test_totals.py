@@ -20,16 +20,17 @@ from queue_server.store import open_store
 from ...conftest import HALL_FILE, OPEN_TIME, TZ, book  # type: ignore[import-not-found]
 from ..replay_kit import DAY, Replayed, read_store, replayed_day
 
-DIMENSIONS = ("hall", "zone", "service", "window", "clerk", "hour", "day", "month")
+DIMENSIONS = ("hall", "zone", "service", "department", "window", "clerk", "hour", "day", "month")
 # Every column that counts something: its total must be the sum of the rows in every dimension.
 COUNTS = ("issued", "called", "served", "no_show", "cancelled", "transferred", "expired",
           "wait.count", *(f"wait.bands.{b}" for b in ("0-5", "5-10", "10-15", "15-20", "20-30", ">30")),
           "wait.over_standard", "handling.count", "handling.over_standard",
           *(f"satisfaction.levels.{n}" for n in "54321"), "satisfaction.rated", "satisfaction.not_rated",
           "satisfaction.bad")
-ATTENDANCE_COUNTS = ("days_present", "late", "early", "absent_spans", "pauses")
+ATTENDANCE_COUNTS = ("days_present", "late", "early", "absent_spans", "pauses", "overtime_tickets")
 # Minutes and hours are rounded per row (to 0.1 min, 0.01 h): the total may differ by the rows' rounding.
 ATTENDANCE_AMOUNTS = {"late_minutes": 0.05, "early_minutes": 0.05, "away_minutes": 0.05, "pause_minutes": 0.05,
+                      "overtime_minutes": 0.05,
                       "on_post_hours": 0.005, "working_hours": 0.005, "busy_hours": 0.005, "idle_hours": 0.005}
 KIOSK = auth.from_device(DeviceToken("k1", "kiosk", "kiosk", "", green=True))
 PAD = auth.from_device(DeviceToken("pad", "pad", "pads", "", windows=tuple(range(1, 41))))
@@ -148,7 +149,7 @@ async def test_a_closed_day_accounts_for_every_ticket_once(hall_config: config.H
     await hall.stop()
 
     figures = {by: await reports.figures_report(book(hall_config, store), periods.parse(DAY), by)
-               for by in ("hall", "service", "window", "clerk", "hour")}
+               for by in ("hall", "service", "department", "window", "clerk", "hour")}
     total = figures["hall"]["hall"]
     assert (total["issued"], total["served"], total["no_show"], total["cancelled"], total["expired"]) == (8, 3, 1, 1, 3)
     assert total["served"] + total["no_show"] + total["expired"] + total["cancelled"] == total["issued"]

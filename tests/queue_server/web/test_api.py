@@ -196,8 +196,10 @@ async def test_stats_for_a_day(server: Harness) -> None:
     await server.person("boss", "manager")
     boss = server.client()
     await boss.login("boss")
-    status, report = await boss.get("/api/v1/stats?date=2026-12-01&by=service,window,clerk")
+    status, report = await boss.get("/api/v1/stats?date=2026-12-01&by=service,window,clerk,department")
     assert status == 200
+    [medical] = report["by"]["department"]  # window 29 is 医保局's
+    assert (medical["department"], medical["served"]) == ("medical", 3)
     [referral] = [r for r in report["by"]["service"] if r["service"] == "referral"]
     assert (referral["issued"], referral["called"], referral["served"]) == (3, 3, 3)
     assert referral["handling_seconds"] == {"mean": 300.0, "p90": 600.0, "max": 600.0}

@@ -21,7 +21,7 @@ from ...conftest import Harness, StoreSpec  # type: ignore[import-not-found]
 
 EXAMPLES = 3  # cases per operation and role
 SECONDS = 240  # the bound on one role's pass; on a quiet machine it takes a few seconds
-ROLES = ["anonymous", "kiosk", "display", "pad", "agent", "clerk", "manager", "admin"]
+ROLES = ["anonymous", "kiosk", "display", "pad", "agent", "clerk", "guide", "manager", "admin"]
 
 
 @pytest.fixture

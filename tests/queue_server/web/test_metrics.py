@@ -125,7 +125,7 @@ async def test_metrics_during_a_replay_agree_with_the_api(replay_server: Any) ->
         during = checked[0]
         assert by(during, "hallcall_windows", "status")["open"] > 0
         assert by(during, "hallcall_websocket_clients", "role") == {
-            "anonymous": 0, "clerk": 0, "manager": 0, "admin": 0, "kiosk": 0, "display": 1, "pad": 1, "agent": 0}
+            "anonymous": 0, "clerk": 0, "manager": 0, "admin": 0, "guide": 0, "kiosk": 0, "display": 1, "pad": 1, "agent": 0}
         assert by(during, "hallcall_devices", "status", kind="printer") == {"paper_near_end": 1}
         assert by(during, "hallcall_device_status", "device", status="paper_near_end") == {"printer-k1": 1}
         after = await check_against_api(h, manager)

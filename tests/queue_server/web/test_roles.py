@@ -9,12 +9,12 @@ import pytest
 from ...conftest import Harness, Http  # type: ignore[import-not-found]
 
 OK = "ok"
-ROLES = ["anonymous", "kiosk", "display", "pad15", "pad16", "agent15", "clerk15", "clerk16", "manager", "admin"]
+ROLES = ["anonymous", "kiosk", "display", "pad15", "pad16", "agent15", "clerk15", "clerk16", "guide", "manager", "admin"]
 
 # endpoint -> role -> expected ("ok" for any 2xx). Run in this order against one hall:
 # window 15 is open with clerk15 and two pension tickets waiting (K002, K003).
 DENY = {"anonymous": 401, "kiosk": 403, "display": 403, "pad15": 403, "pad16": 403, "agent15": 403,
-        "clerk15": 403, "clerk16": 403, "manager": 403, "admin": 403}
+        "clerk15": 403, "clerk16": 403, "guide": 403, "manager": 403, "admin": 403}
 ANYONE = dict.fromkeys(ROLES, OK)
 MANAGERS = {**DENY, "manager": OK, "admin": OK}
 OPERATORS = {**DENY, "agent15": OK, "clerk15": OK}  # the clerk signed in at window 15, its agent
@@ -45,7 +45,7 @@ MATRIX: dict[str, dict[str, Any]] = {
     "POST /windows/15/resume": when_allowed(STATUS, 409),  # resumed already, by the test
     "POST /windows/20/open": {**DENY, "clerk15": 409, "clerk16": 409, "manager": OK, "admin": OK},
     "POST /evaluations": {**DENY, "anonymous": 404, "pad15": OK, "agent15": OK},
-    "GET /windows/15/queue": {**ANYONE, "anonymous": 401, "kiosk": 403},
+    "GET /windows/15/queue": {**ANYONE, "anonymous": 401, "kiosk": 403, "guide": 403},
     "GET /stats": MANAGERS,
     "GET /audit": {**DENY, "admin": OK},
     "PUT /notice": MANAGERS,
@@ -67,7 +67,7 @@ MATRIX: dict[str, dict[str, Any]] = {
 # Notes on the non-auth codes above: clerks 15 and 16 are already signed in elsewhere (409
 # clerk_busy), so they may try to open window 20; a manager or admin may sign in at a
 # window to serve there; an anonymous rating must name a tracking token, and "x" is none
-# (404).
+# (404). A guide (导办/帮办员) signs in but takes no part in the queue: only what anyone may do.
 
 
 async def caller(server: Harness, role: str) -> Http:
