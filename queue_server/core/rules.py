@@ -697,6 +697,8 @@ def evaluate(
     """
     if bundles.rated_by_part(tx.config, ticket):
         return _evaluate_part(tx, ticket, level, tuple(reasons), comment, source, part, window)
+    if part is not None:
+        raise Conflict(f"ticket {ticket.number} is rated as a whole, not part by part", code="rated_whole")
     if ticket.status is not Status.DONE:
         raise Conflict(f"ticket {ticket.number} is {ticket.status}; only a finished service can be rated", code="not_finished")
     if ticket.outcome is None:

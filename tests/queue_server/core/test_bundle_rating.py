@@ -132,6 +132,12 @@ def test_by_default_a_part_done_is_not_rated_on_its_own() -> None:
     with pytest.raises(Conflict) as err:
         h.do(rules.evaluate, h.st.tickets[t.id], 5)
     assert err.value.code == "not_finished"
+    for n in (2, 3, 4):
+        serve(h, n)
+    assert h.st.tickets[t.id].status is Status.DONE
+    with pytest.raises(Conflict) as err:
+        h.do(rules.evaluate, h.st.tickets[t.id], 5, part="licence")
+    assert err.value.code == "rated_whole"
 
 
 def test_a_one_window_bundle_is_rated_once_even_when_parts_are_rated() -> None:
