@@ -104,8 +104,11 @@ def done_at(t: Ticket, window: int) -> str | None:
     return max(times) if times else None
 
 
-def rating_window(t: Ticket, windows: frozenset[int]) -> int | None:
-    """Of a device's windows, the one where the ticket's latest part was done (the part it may rate)."""
+def rating_window(t: Ticket, windows: frozenset[int], part: str | None = None) -> int | None:
+    """Of a device's windows, the one where the part named was done, else where the ticket's latest part was."""
+    named: int | None = next((p.get("window") for p in t.parts if p["service"] == part), None) if part is not None else None
+    if named is not None and named in windows:
+        return named
     marks = [(at, w) for w in windows if (at := done_at(t, w)) is not None]
     return max(marks)[1] if marks else None
 

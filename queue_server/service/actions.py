@@ -286,7 +286,7 @@ async def evaluate(c: Call) -> dict[str, Any]:
                 raise NotFound(f"no ticket {c['ticket']} today", code="ticket_unknown")
             # A bundle rated by part: the device rates the part done at its own window.
             if bundles.rated_by_part(tx.config, t):
-                window = bundles.rating_window(t, p.windows)
+                window = bundles.rating_window(t, p.windows, c.get("part"))
                 if window is None:
                     raise Conflict(f"no part of {t.number} was done at window {sorted(p.windows)}", code="not_finished")
             if p.role == "pad":

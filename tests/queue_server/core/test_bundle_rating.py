@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from queue_server.core import config, rules
+from queue_server.core import bundles, config, rules
 from queue_server.core.errors import Conflict, NotFound
 from queue_server.core.model import Outcome, Status
 
@@ -81,6 +81,17 @@ def test_a_part_not_done_or_not_in_the_bundle_is_not_rated() -> None:
     with pytest.raises(Conflict) as err:
         h.do(rules.evaluate, h.st.tickets[t.id], 5, part="licence", window=2)
     assert err.value.code == "other_window"
+
+
+def test_a_device_of_several_windows_rates_the_part_it_names_or_the_latest() -> None:
+    h = hall()
+    t = h.issue("shop")
+    serve(h, 1)
+    serve(h, 2)
+    done = h.st.tickets[t.id]
+    assert bundles.rating_window(done, frozenset({1, 2, 3})) == 2
+    assert bundles.rating_window(done, frozenset({1, 2, 3}), "licence") == 1
+    assert bundles.rating_window(done, frozenset({3, 4})) is None
 
 
 def test_the_citizen_rates_the_latest_part_not_yet_rated() -> None:
