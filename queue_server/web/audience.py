@@ -119,10 +119,11 @@ def of(hall: Hall, event: Event, service_view: ServiceView | None = None) -> lis
         return [(frozenset({protocol.TOPIC_ADMIN, protocol.TOPIC_DEVICES, *printers}), public)]
     if name == "evaluation.submitted" and t is not None:
         out = [(frozenset({protocol.TOPIC_ADMIN, protocol.topic_ticket(t.token)}), public)]
-        if t.window is not None:
-            rating = data["evaluation"]
+        rating = data["evaluation"]
+        # The rated visit's window: a part rated on its own was served where the ticket is no longer.
+        if rating["window"] is not None:
             brief = {"ticket": public["ticket"], "evaluation": {"ticket": t.id, "level": rating["level"], "part": rating["part"]}}
-            out.append((frozenset({protocol.topic_window(t.window)}), brief))
+            out.append((frozenset({protocol.topic_window(rating["window"])}), brief))
         return out
     if name == "evaluation.requested" and t is not None:
         # Only the window's pad (and keypad), the citizen's phone and managers ask for ratings;

@@ -89,6 +89,8 @@ async def test_rated_by_part_each_window_s_pad_rates_its_own_part_once(make_serv
     pads = {n: server.client(await server.token("pad", windows=(n,))) for n in (3, 4, 6, 7)}
     pad_screen = await ws_client(server)
     await pad_screen.connect(["window:3", "window:4", "window:6"])
+    pad3_screen = await ws_client(server)
+    await pad3_screen.connect(["window:3"])
     rated = []
     # 企业设立登记 at window 3, 食品经营许可 at window 4, 税务 at window 6.
     for window, level in ((3, 5), (4, 4), (6, 2)):
@@ -106,6 +108,9 @@ async def test_rated_by_part_each_window_s_pad_rates_its_own_part_once(make_serv
                                                                      "reasons": ["efficiency"] if level < 3 else []})
         assert status == 201, ev
         rated.append((ev["part"], ev["service"], ev["window"], ev["level"]))
+        if window == 3:  # window 3's pad hears of it, though the ticket is at window 4 now
+            heard = await pad3_screen.next("event", "evaluation.submitted")
+            assert heard["data"]["evaluation"] == {"ticket": ticket["id"], "level": 5, "part": "company-registration"}
         status, again = await pads[window].post("/api/v1/evaluations", {"ticket": ticket["id"], "level": 5})
         assert status == 409 and again["error"]["code"] == "already_rated"
     assert rated == [("company-registration", "company-registration", 3, 5), ("food-licence", "food-licence", 4, 4),
