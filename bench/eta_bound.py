@@ -67,7 +67,7 @@ class Desk:
     paused: bool
     current: str | None  # the ticket it is calling or serving
     current_service: str | None
-    began: datetime | None  # when its current visit was called or started
+    guessed: float  # seconds until it is free, as the model expects
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ class Observer(Feature):
             cur = st.tickets.get(w.current) if w.current else None
             desks.append(Desk(n, wc.services, wc.prefer_listed, w.status is WindowStatus.PAUSED,
                               cur.id if cur else None, cur.service if cur else None,
-                              (cur.started_at or cur.called_at) if cur else None))
+                              queueing.free_in(st, w, tx.now)))
         Observer.seen[ticket.id] = Snapshot(
             ticket.id, order_key(ticket), ticket.service, tx.now, tuple(desks),
             {s: tuple(keys) for s in services if (keys := st.lanes.get(s))},
@@ -207,14 +207,6 @@ def oracles(snap: Snapshot, truth: Truth) -> tuple[float | None, ...]:
         # A normal ticket: priority tickets still to come jump ahead, as the model expects.
         return seconds * snap.stretch if seconds is not None and snap.key[0] else seconds
 
-    def guessed_left(d: Desk) -> float:  # what the model expects of a visit under way
-        if d.paused:
-            return queueing.PAUSE_LEFT
-        if d.current is None or d.current_service is None or d.began is None:
-            return 0.0
-        expected = snap.handling[d.current_service]
-        return max(expected - (now - d.began).total_seconds(), expected / 4)
-
     def model_cost(ticket: str, service: str) -> float:
         share, calling = snap.no_shows[service]
         return (1 - share) * snap.handling[service] + share * calling
@@ -223,8 +215,8 @@ def oracles(snap: Snapshot, truth: Truth) -> tuple[float | None, ...]:
     later = [((t.issued_at - now).total_seconds(), t.origin_service, order_key(t)) for t in truth.tickets.values()
              if t.issued_at > now and t.origin_service in services]
     return (stretched(play(snap, work_cost, left)), play(snap, day_cost, left, later),
-            stretched(play(snap, mean_cost, left)), stretched(play(snap, mean_cost, guessed_left)),
-            stretched(play(snap, model_cost, left)), stretched(play(snap, model_cost, guessed_left)))
+            stretched(play(snap, mean_cost, left)), stretched(play(snap, mean_cost, lambda d: d.guessed)),
+            stretched(play(snap, model_cost, left)), stretched(play(snap, model_cost, lambda d: d.guessed)))
 
 
 def minutes(seconds: float) -> int:

@@ -186,7 +186,7 @@ def linked(state: HallState, service: str, servers: list[int] | None = None) -> 
     return windows, services
 
 
-def _free_in(state: HallState, window: Window, now: datetime | None) -> float:
+def free_in(state: HallState, window: Window, now: datetime | None) -> float:
     """Seconds until a signed-in window is free to call: now, after its break, or after its citizen."""
     if window.status is WindowStatus.PAUSED:
         return PAUSE_LEFT
@@ -197,8 +197,17 @@ def _free_in(state: HallState, window: Window, now: datetime | None) -> float:
     began = current.started_at or current.called_at
     if now is None or began is None:
         return expected / 2  # on average, half way through
-    # A visit already longer than expected is likely near its end, not over: a quarter left.
-    return max(expected - (now - began).total_seconds(), expected / 4)
+    return remaining(state, current.service, (now - began).total_seconds())
+
+
+def remaining(state: HallState, service: str, elapsed: float) -> float:
+    """Expected seconds left of a visit under way for ``elapsed`` seconds: what the recent visits
+    that lasted longer went on for, smoothed toward the mean less the time gone (at least a quarter of it)."""
+    expected = mean_handling(state, service)
+    guess = max(expected - elapsed, expected / 4)
+    longer = [s - elapsed for s in state.handling.get(service, ()) if s > elapsed]
+    weight = 2
+    return (sum(longer) + guess * weight) / (len(longer) + weight)
 
 
 def _breaks(state: HallState, now: datetime | None) -> list[tuple[float, float]]:
@@ -272,7 +281,7 @@ class Pace:
             worked = at - sum(max(0.0, min(at, resume) - end) for end, resume in breaks if end < at)
             return at + (stretch - 1) * worked
 
-        free = [(_free_in(state, state.windows[n], now), n) for n in sorted(windows)]
+        free = [(free_in(state, state.windows[n], now), n) for n in sorted(windows)]
         heapq.heapify(free)
         calls: list[float] = []
         played = 0
