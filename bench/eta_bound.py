@@ -6,20 +6,23 @@ Replays the day through the real Hall into a new SQLite file. At each ticket iss
 observer (a feature's issue hook) notes what the server knew then: the signed-in windows
 linked to the ticket's queue through shared windows, what each was doing, every ticket
 waiting in those queues, and the model's own no-show and priority-ticket estimates. After
-the day, the stored visits give each citizen's true handling time, and two oracles play the
-queues forward from each issue by the hall's order (priority lane, then rank):
+the day, the stored visits give each citizen's true handling time, and the queues are
+played forward from each issue by the hall's order (priority lane, then rank), each play
+knowing more of the truth:
 
-- **knows the work**: the true handling time of everyone ahead and of the visits under
-  way; it does not know which of those citizens will not come (each counts as the model
-  does, missing as often as lately), nor the priority tickets still to come (a normal
-  ticket's wait is stretched as the model does);
-- **each service's mean of the day** (between the model and the first oracle): knows the
-  visits under way, but of those waiting only each service's mean visit over the whole day;
-- **knows the day**: also who does not come (and how long the window called them) and
-  every ticket taken later, with its true handling time; only the citizen's own visit is
-  not needed.
+- the model's own estimates (a check that this play is the model's: it should score as
+  the ETA shown);
+- the true end of the visits under way, else the model; each service's mean visit over
+  the whole day, else the model; both of these;
+- **oracle 1, knows the work**: the true handling time of everyone ahead and of the visits
+  under way; it does not know which of those citizens will not come (each counts as the
+  model does, missing as often as lately), nor the priority tickets still to come (a
+  normal ticket's wait is stretched as the model does);
+- **oracle 2, knows the day**: also who does not come (and how long the window called
+  them) and every ticket taken later, with its true handling time; only the citizen's own
+  visit is not needed.
 
-Both leave out what no queue play knows: a window that signs in or pauses after the issue,
+All leave out what no queue play knows: a window that signs in or pauses after the issue,
 a ticket transferred later, the priority streak. The ETA the hall showed (as stored) and the
 oracles' promises, all rounded to minutes, are judged against the actual waits by the
 report's own figures (``figures.eta_accuracy``): waits under an hour, share within ±5 minutes.
@@ -29,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import bisect
 import heapq
 import math
 import os
@@ -53,6 +55,7 @@ from queue_server.core.rules import Tx  # noqa: E402
 from queue_server.reports import figures  # noqa: E402
 from queue_server.service.plugin import Feature  # noqa: E402
 from queue_server.sim import replay as simulate  # noqa: E402
+from queue_server.sim.arrivals import read_trace, settings  # noqa: E402
 from queue_server.store import open_store  # noqa: E402
 
 HALL = ROOT / "queue_server" / "halls" / "taikang.toml"
@@ -66,7 +69,6 @@ class Desk:
     prefer_listed: bool
     paused: bool
     current: str | None  # the ticket it is calling or serving
-    current_service: str | None
     guessed: float  # seconds until it is free, as the model expects
 
 
@@ -91,7 +93,7 @@ class Observer(Feature):
     name: ClassVar[str] = "eta_bound"
     seen: ClassVar[dict[str, Snapshot]] = {}
 
-    def on_issued(self, tx: Tx, ticket: Ticket) -> None:  # type: ignore[override]
+    def on_issued(self, tx: Tx, ticket: Ticket) -> None:
         st, cfg = tx.state, tx.config
         windows, services = queueing.linked(st, ticket.service)
         if not windows:
@@ -101,7 +103,7 @@ class Observer(Feature):
             w, wc = st.windows[n], cfg.windows[n]
             cur = st.tickets.get(w.current) if w.current else None
             desks.append(Desk(n, wc.services, wc.prefer_listed, w.status is WindowStatus.PAUSED,
-                              cur.id if cur else None, cur.service if cur else None,
+                              cur.id if cur else None,
                               queueing.free_in(st, w, tx.now)))
         Observer.seen[ticket.id] = Snapshot(
             ticket.id, order_key(ticket), ticket.service, tx.now, tuple(desks),
@@ -229,9 +231,9 @@ async def replay_day(dir: Path, hall: Path, trace: Path) -> tuple[list[Ticket], 
     store = open_store(url, hall_id=cfg.hall.id)
     await store.open()
     try:
+        Observer.seen.clear()
         started = time.process_time()
-        [result] = await simulate.replay(cfg, store, simulate.read_trace(trace), simulate.settings(cfg),
-                                         extra=(Observer,))
+        [result] = await simulate.replay(cfg, store, read_trace(trace), settings(cfg), extra=(Observer,))
         cpu = time.process_time() - started
         return await store.tickets(result.day, result.day), await store.visits(result.day, result.day), cpu
     finally:
@@ -239,7 +241,7 @@ async def replay_day(dir: Path, hall: Path, trace: Path) -> tuple[list[Ticket], 
 
 
 def judge(name: str, pairs: list[tuple[int, int]]) -> dict[str, Any]:
-    a = figures.eta_accuracy([p for p, _ in pairs], [w for _, w in pairs])["under_an_hour"]
+    a: dict[str, Any] = figures.eta_accuracy([p for p, _ in pairs], [w for _, w in pairs])["under_an_hour"]
     print(f"{name:<44} {a['tickets']:>5} {a['median_abs_error_minutes']:>6} {a['p90_abs_error_minutes']:>6} "
           f"{a['within_5_minutes']:>8.1%} {a['bias_minutes']:>+6}")
     return a
@@ -256,22 +258,20 @@ def main() -> int:
         tickets, visits, cpu = asyncio.run(replay_day(Path(d), args.config, args.trace))
     print(f"replayed {len(tickets)} tickets, {len(visits)} visits ({cpu:.1f} s CPU)")
     truth = Truth(visits, tickets)
-    shown, work, day, mean, mean_only, current_only, replayed = [], [], [], [], [], [], []
+    # The ETA shown, then each play of oracles(), in its order, as (promised, waited) seconds.
+    rows: list[list[tuple[int, int]]] = [[] for _ in range(7)]
     for t in tickets:
         snap = Observer.seen.get(t.id)
         if t.first_called_at is None or snap is None or t.promised_wait_minutes is None:
             continue
         waited = round((t.first_called_at - t.issued_at).total_seconds())
-        known, everything, averaged, averaged_only, current, model = found = oracles(snap, truth)
+        found = oracles(snap, truth)
         if any(f is None for f in found):
             continue
-        shown.append((t.promised_wait_minutes * 60, waited))
-        work.append((minutes(known) * 60, waited))
-        day.append((minutes(everything) * 60, waited))
-        mean.append((minutes(averaged) * 60, waited))
-        mean_only.append((minutes(averaged_only) * 60, waited))
-        current_only.append((minutes(current) * 60, waited))
-        replayed.append((minutes(model) * 60, waited))
+        rows[0].append((t.promised_wait_minutes * 60, waited))
+        for row, seconds in zip(rows[1:], found):
+            row.append((minutes(seconds or 0.0) * 60, waited))
+    shown, work, day, mean, mean_only, current_only, replayed = rows
     print(f"{'waits under an hour':<44} {'n':>5} {'median':>6} {'p90':>6} {'±5 min':>8} {'bias':>6}")
     judge("the hall's ETA (as shown)", shown)
     judge("the model, played here (a check of this play)", replayed)
