@@ -79,6 +79,13 @@ def startup(line: str) -> Iterator[tuple[str, str, str]]:
         yield "start-up: RSS MB once ready", r["rss_mb"], f"{float(r['rss_mb']) / 70:.2f}× the 70 MB target"
 
 
+def reconnect_storm(line: str) -> Iterator[tuple[str, str, str]]:
+    r = _result(line)
+    if r is not None:
+        yield (f"{int(r['screens']):,} screens resynced after a SIGKILL and a restart 0.5 s later: seconds (median of runs)",
+               r["all_s"], f"{float(r['all_s']) / 2:.2f}× the 2 s target")
+
+
 _HTTP_ROW = re.compile(r"^\s*(\d+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s*$")
 _http_base: dict[str, float] = {}
 
@@ -103,13 +110,18 @@ def replay(line: str) -> Iterator[tuple[str, str, str]]:
                f"{events / commits:.2f} events per commit")
 
 
-_FANOUT = re.compile(r"^\s*(\d+)\s+(-?[\d.]+)\s+(-?[\d.]+)\s+(-?[\d.]+)\s+([\d.]+)%\s*$")
+_FANOUT = re.compile(r"^\s*(\d+)\s+(-?[\d.]+)\s+(-?[\d.]+)\s+(-?[\d.]+)\s+([\d.]+)%"
+                     r"(?:\s+(-?[\d.]+)\s+(\d+)\s+(\d+)\s+([\d.]+)\s+[\d.]+)?\s*$")
 
 
 def ws_fanout(line: str) -> Iterator[tuple[str, str, str]]:
     m = _FANOUT.match(line)
     if m:
-        yield f"call → event at {m.group(1)} WebSocket clients: p99 ms (p50 {m.group(2)})", m.group(3), f"{m.group(5)}% delivered"
+        load = f", {m.group(7)} tickets/s issued meanwhile" if m.group(7) else ""
+        yield (f"call → event at {m.group(1)} WebSocket clients{load}: p99 ms (p50 {m.group(2)})", m.group(3),
+               f"{m.group(5)}% delivered")
+        if m.group(9):
+            yield f"fan-out at {m.group(1)} WebSocket clients: server CPU ms per event", m.group(9), ""
     m2 = re.search(r"server RSS with (\d+) clients and (\d+) tickets: ([\d.]+) MB", line)
     if m2:
         yield f"server RSS with {m2.group(1)} clients and {m2.group(2)} tickets, MB", m2.group(3), ""
@@ -155,6 +167,7 @@ BENCHES = [
     Bench("http_load", ["--requests", "4000"], http_load),
     Bench("replay", ["--runs", "2"], replay),
     Bench("ws_fanout", ["--calls", "100"], ws_fanout),
+    Bench("reconnect_storm", ["--runs", "3"], reconnect_storm),
     Bench("ws_topics", ["--tickets", "200"], ws_topics),
     Bench("login_flood", [], login_flood),
     Bench("multi_instance", ["--tickets", "4000", "--calls", "100"], multi_instance, needs=("redis-server",)),

@@ -45,7 +45,7 @@ class Tuning:
     """Timings; the defaults suit real halls, tests shorten them."""
 
     port_backoff: tuple[float, float] = (0.5, 30.0)  # initial, cap
-    link_backoff: tuple[float, float] = (0.5, 30.0)
+    link_backoff: tuple[float, float] = (0.2, 30.0)
     bus_poll: float = 0.1
     bus_reply_timeout: float = 0.25
     printer_settle: float = 0.5

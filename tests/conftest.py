@@ -395,6 +395,12 @@ class ServeProcess:
 
         await asyncio.wait_for(ready(), timeout)
 
+    def token(self, *args: str) -> str:
+        """A new token on this server's store, made with ``hallcall token add`` (e.g. "--role", "kiosk")."""
+        out = run_cli("token", "add", "--config", str(self.hall_file), "--store", self.store_url, *args, cwd=self.log_dir)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip().splitlines()[-1]
+
     async def kill(self, sig: int = signal.SIGKILL) -> int:
         assert self.proc is not None
         self.proc.send_signal(sig)

@@ -63,7 +63,7 @@ class VoiceAgent:
         zones: Sequence[str] | None = None,
         settings: VoiceSettings | None = None,
         now: Callable[[], datetime] | None = None,
-        reconnect: tuple[float, float] = (0.5, 30.0),
+        reconnect: tuple[float, float] = (0.2, 30.0),
     ) -> None:
         self.announcer = announcer
         self.zones = tuple(zones or ())

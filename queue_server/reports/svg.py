@@ -8,6 +8,7 @@ Pure functions from labels and numbers to an SVG document that scales to its con
 from __future__ import annotations
 
 import math
+import unicodedata
 from html import escape
 from typing import Sequence
 
@@ -34,6 +35,21 @@ def _fmt(v: float) -> str:
     return f"{v:.0f}" if abs(v) >= 10 or v == int(v) else f"{v:.1f}"
 
 
+def _text_width(text: str, size: float) -> float:
+    """About how wide ``text`` is drawn at ``size`` px: a Chinese character is a full em, Latin about 0.6."""
+    return sum(size if unicodedata.east_asian_width(ch) in "WF" else 0.6 * size for ch in text)
+
+
+def _divisions(top: float) -> int:
+    """Grid lines that land on round numbers: 0–50 by 10s, 0–20 by 5s, 0–1 by 0.2s."""
+    for n in (5, 4):
+        step = top / n
+        power = 10 ** math.floor(math.log10(step)) if step > 0 else 1
+        if any(math.isclose(step, k * power) for k in (1, 2, 2.5, 5)):
+            return n
+    return 4
+
+
 def _frame(title: str, unit: str, top: float, legend: Sequence[str]) -> list[str]:
     plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
     out = [
@@ -42,16 +58,22 @@ def _frame(title: str, unit: str, top: float, legend: Sequence[str]) -> list[str
         f'<text x="{PAD_LEFT}" y="24" font-size="16" font-weight="bold" fill="#222">{escape(title)}</text>',
         f'<text x="8" y="{PAD_TOP - 8}" font-size="11" fill="#666">{escape(unit)}</text>',
     ]
-    for i in range(5):
-        v = top * i / 4
-        y = PAD_TOP + plot_h - plot_h * i / 4
+    n = _divisions(top)
+    for i in range(n + 1):
+        v = top * i / n
+        y = PAD_TOP + plot_h - plot_h * i / n
         out.append(f'<line x1="{PAD_LEFT}" y1="{y:.1f}" x2="{WIDTH - PAD_RIGHT}" y2="{y:.1f}" stroke="#e5e5e5"/>')
         out.append(f'<text x="{PAD_LEFT - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end" fill="#555">{_fmt(v)}</text>')
-    x = WIDTH - PAD_RIGHT
-    for i, name in reversed(list(enumerate(legend))):
-        x -= 14 + 8 * len(name) + 18
-        out.append(f'<rect x="{x}" y="14" width="12" height="12" fill="{PALETTE[i % len(PALETTE)]}"/>')
-        out.append(f'<text x="{x + 16}" y="24" font-size="12" fill="#333">{escape(name)}</text>')
+    # The legend sits at the top right, or under the axis where the title leaves it no room.
+    widths = [14 + _text_width(name, 12) + 14 for name in legend]
+    x = WIDTH - PAD_RIGHT - sum(widths)
+    y = 14
+    if x < PAD_LEFT + _text_width(title, 16) + 16:
+        x, y = PAD_LEFT, HEIGHT - 18
+    for i, name in enumerate(legend):
+        out.append(f'<rect x="{x:.1f}" y="{y}" width="12" height="12" fill="{PALETTE[i % len(PALETTE)]}"/>')
+        out.append(f'<text x="{x + 16:.1f}" y="{y + 10}" font-size="12" fill="#333">{escape(name)}</text>')
+        x += widths[i]
     return out
 
 

@@ -182,12 +182,16 @@ class Outlook:
         }
 
 
-async def outlook(store: Store, calendar: Calendar, day: date, weeks: int = 8, checked_days: int = 10) -> Outlook:
+async def outlook(store: Store, calendar: Calendar, day: date, weeks: int = 8, checked_days: int = 10,
+                  *, open_day: date | None = None) -> Outlook:
     """Read the history before ``day`` from the store and forecast ``day`` from it.
 
+    ``open_day`` is the hall's business day still under way: it and later days are not
+    history (half a day's arrivals would read as a quiet day).
     Raises ValueError when there is nothing to forecast (not a working day, no history).
     """
-    first, last = day - timedelta(days=7 * weeks + 14), day - timedelta(days=1)
+    end = day if open_day is None else min(day, open_day)
+    first, last = day - timedelta(days=7 * weeks + 14), end - timedelta(days=1)
     history = await read_history(store, first, last)
     handled: dict[str, list[int]] = defaultdict(list)
     for g in await store.visit_facts(first.isoformat(), last.isoformat()):

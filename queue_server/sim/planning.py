@@ -76,12 +76,13 @@ class Planning(Feature):
         """The forecast and the planner's report for ``day``: computed, or the same question's answer of the last minute."""
         cfg, hall = self.config, c.hall
         now = hall.clock.now()
+        today = date.fromisoformat(hall.state.day)
         key = (day, c.get("target_wait"), c.get("weeks", 8), hall.state.day)
         kept = self._kept.get(key)
         if kept is not None and (now - kept[0]).total_seconds() < KEPT_SECONDS:
             return kept[1]
         try:
-            seen = await forecast.outlook(hall.store, cfg.calendar, day, c.get("weeks", 8))
+            seen = await forecast.outlook(hall.store, cfg.calendar, day, c.get("weeks", 8), open_day=today)
         except ValueError as exc:
             raise Invalid(str(exc), code="no_forecast") from exc
         model = plan.Model(cfg, forecast.arrivals(cfg, seen.counts, day, seen.handling), settings(cfg), c.get("target_wait"))

@@ -1,7 +1,9 @@
 """The WebSocket hub at /ws: hello, snapshot or replay, live events, commands.
 
 Each committed event is routed once to the topics that may see it and encoded once, as
-a finished WebSocket frame; sending it to a client is one write to that client's socket.
+a finished WebSocket frame; sending it to a client queues it, and the frames queued for a
+client are written in one write per flush (``flusher.py``: at once in a quiet hall, a few
+milliseconds apart under load, so a socket is not written a thousand times a second).
 The socket's buffer is the client's bounded send queue: a frozen screen that lets it
 pass ``SEND_BUFFER`` bytes is cut off, costing the hall nothing, and reconnects with
 ``since``. A ring of recent encoded events serves those reconnects; a client whose
@@ -35,6 +37,7 @@ from queue_server.store import StoreError
 
 from . import audience
 from .audience import ALL
+from .flusher import Flusher
 from .http import client_address
 
 log = logging.getLogger("hallcall.ws")
@@ -76,9 +79,11 @@ def frames(hall: Hall, event: Event, service_view: audience.ServiceView | None =
 
 
 class Client:
-    __slots__ = ("ws", "principal", "topics", "tokens", "floor", "closed", "transport", "limit", "messages")
+    __slots__ = ("ws", "principal", "topics", "tokens", "floor", "closed", "transport", "limit", "messages", "pending",
+                 "flusher")
 
-    def __init__(self, ws: web.WebSocketResponse, principal: Principal, transport: Any, limit: int = SEND_BUFFER) -> None:
+    def __init__(self, ws: web.WebSocketResponse, principal: Principal, transport: Any, limit: int = SEND_BUFFER,
+                 flusher: Flusher | None = None) -> None:
         self.ws = ws
         self.principal = principal
         self.topics: set[str] = set()
@@ -87,6 +92,8 @@ class Client:
         self.closed = False
         self.transport = transport
         self.limit = limit
+        self.pending: list[bytes] = []  # frames queued since the last flush, written together
+        self.flusher = flusher
         self.messages = limits.Bucket(MESSAGES, time.monotonic())
 
     @property
@@ -95,12 +102,23 @@ class Client:
         return len(self.topics) + sum(1 for ticket in self.tokens.values() if ticket is None)
 
     def send(self, frame: bytes) -> None:
-        """Queue a finished frame on the socket; cut a client that has stopped reading.
-
-        A frame is one write of whole bytes in one step of the event loop, so it never
-        interleaves with the pings and closes aiohttp writes on the same socket.
-        """
+        """Queue a finished frame for the socket; it is written with the others at the next flush."""
         if self.closed:
+            return
+        self.pending.append(frame)
+        if self.flusher is None:
+            self.flush()
+        elif len(self.pending) == 1:
+            self.flusher.queued(self)
+
+    def flush(self) -> None:
+        """Write the queued frames in one write; cut a client that has stopped reading.
+
+        Frames are whole bytes written in one step of the event loop, so they never
+        interleave with the pings and closes aiohttp writes on the same socket.
+        """
+        frames, self.pending = self.pending, []
+        if self.closed or not frames:
             return
         transport = self.transport
         if transport is None or transport.is_closing():
@@ -113,7 +131,7 @@ class Client:
             log.warning("dropping a WebSocket client that fell %d bytes behind", transport.get_write_buffer_size())
             transport.abort()
             return
-        transport.write(frame)
+        transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
 
     def reply(self, message: dict[str, Any]) -> None:
         self.send(ws_frame(protocol.encode(message)))
@@ -148,6 +166,7 @@ class Hub:
         hall.auth.session_ended.append(self.end_session)
         self._closing = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self.flusher = Flusher()
 
     async def _read_earlier(self, since: int) -> None:
         """Read the events after ``since`` that this process dispatched before it started the hub.
@@ -186,6 +205,7 @@ class Hub:
             session = c.principal.session
             if session is not None and session.hash == session_hash:
                 c.reply(protocol.error("session_ended", "this sign-in has ended; sign in again"))
+                c.flush()
                 c.closed = True
                 if c.transport is not None:
                     c.transport.close()  # after the reason is written: the page shows its sign-in
@@ -197,6 +217,7 @@ class Hub:
         self._unsubscribe()
         self._unrewind()
         self._unsubscribe = self._unrewind = lambda: None  # closing twice is harmless
+        self.flusher.flush()
         for c in list(self.clients):
             c.closed = True
             await c.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
@@ -229,6 +250,7 @@ class Hub:
                 if event.seq > c.floor:
                     c.send(frame)
                 sent.add(c)
+        self.flusher.flush_due()  # in a quiet hall, before the caller's own answer goes out
         if (event.ticket is not None or event.name in STAFFING) and self.following:
             self._positions(event)
 
@@ -419,7 +441,7 @@ class Hub:
         # would run per client for every event and keep a zlib context per connection.
         ws = web.WebSocketResponse(heartbeat=self.heartbeat, max_msg_size=1024 * 1024, compress=False)
         await ws.prepare(request)
-        c = Client(ws, auth.ANONYMOUS, request.transport, self.send_buffer)
+        c = Client(ws, auth.ANONYMOUS, request.transport, self.send_buffer, self.flusher)
         c.messages = limits.Bucket(self.messages, time.monotonic())
         try:
             if await self._hello(request, c):
@@ -528,6 +550,7 @@ class Hub:
             if c.messages.take(time.monotonic()):
                 log.warning("closing a WebSocket client (%s) that sent frames faster than %d a minute",
                             c.principal.role, self.messages.per_minute)
+                c.flush()  # what was queued for it goes out before the reason and the close
                 await c.ws.send_str(protocol.encode(protocol.error(
                     "rate_limited", f"more than {self.messages.per_minute:g} frames a minute; reconnect later")))
                 await c.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"rate limited")

@@ -42,6 +42,14 @@ async function whoAmI() {
     $("#c-user").focus();
     return;
   }
+  if (!["clerk", "manager", "admin"].includes(me.role)) {
+    // A guide's session (帮办) on this PC: the console is for window staff.
+    const err = $("#c-login-error");
+    err.textContent = t("console.need_staff");
+    err.hidden = false;
+    screen("login");
+    return;
+  }
   setCsrf(me.csrf_token);
   setText($("#c-who"), `${me.person.name}${me.person.staff_no ? ` · ${me.person.staff_no}` : ""}`);
   if (me.window) enter(me.window);

@@ -434,8 +434,13 @@ export function connection() {
 
 // -- the WebSocket client ---------------------------------------------------------------------------
 
-const BACKOFF_FIRST = 250; // ms
-const BACKOFF_CAP = 5000; // a restarted server is found within ~5 s, without a stampede
+// Reconnect delays, as the Python client's (queue_server/protocol/backoff.py): a restarted
+// server is usually back within a second or two, so for the first BACKOFF_FAST_FOR ms of
+// waiting a page tries again every 100–200 ms; then the delay doubles up to the cap.
+// The jitter spreads a hall's screens over each delay, so they do not all knock at once.
+const BACKOFF_FIRST = 200; // ms
+const BACKOFF_FAST_FOR = 3000; // ms of waiting at the first delay before it grows
+const BACKOFF_CAP = 5000; // a server that stays away is still found within ~5 s of its return
 const PING_EVERY = 15000; // half-open connections (a pulled cable) show up as silence
 const SILENCE_LIMIT = 40000;
 
@@ -452,7 +457,8 @@ export class Live {
     this.handlers = { onSnapshot, onEvent, onPosition, onWelcome, onRefused, onStatus };
     this.seq = null; // the last sequence number applied; null until the first snapshot
     this.ws = null;
-    this.attempt = 0;
+    this.attempt = 0; // delays since the fast stretch ended
+    this.waited = 0; // ms of delay since the last welcome
     this.nextId = 1;
     this.pending = new Map();
     this.lastHeard = 0;
@@ -489,6 +495,7 @@ export class Live {
     clearTimeout(this.retryTimer);
     if (!this.ws || this.ws.readyState > 1) {
       this.attempt = 0;
+      this.waited = 0;
       this.connect();
     }
   }
@@ -545,9 +552,13 @@ export class Live {
   }
 
   scheduleRetry(min = 0) {
-    const base = Math.min(BACKOFF_CAP, BACKOFF_FIRST * 2 ** this.attempt);
+    let base = BACKOFF_FIRST;
+    if (this.waited >= BACKOFF_FAST_FOR) {
+      base = Math.min(BACKOFF_CAP, BACKOFF_FIRST * 2 ** this.attempt);
+      this.attempt += 1;
+    }
     const delay = Math.max(min, base / 2 + Math.random() * (base / 2)); // jitter: no stampede after a restart
-    this.attempt += 1;
+    this.waited += delay;
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 
@@ -570,6 +581,7 @@ export class Live {
       case "welcome":
         this.welcomed = true;
         this.attempt = 0;
+        this.waited = 0;
         this.watchdog();
         this.status("online");
         if (h.onWelcome) h.onWelcome(msg);
@@ -613,6 +625,7 @@ export class Live {
           // The hello was refused (revoked token, forbidden topic): retry slowly, say so.
           if (h.onRefused) h.onRefused(msg.error);
           this.attempt = Math.max(this.attempt, 6);
+          this.waited = Math.max(this.waited, BACKOFF_FAST_FOR);
         }
         break;
       default:

@@ -6,7 +6,7 @@ from typing import Any
 
 from playwright.async_api import expect
 
-from .conftest import Browsing
+from .conftest import SCREENS, Browsing
 from .test_console import _console_at  # type: ignore[import-not-found]
 from .test_kiosk import choose  # type: ignore[import-not-found]
 
@@ -35,6 +35,8 @@ async def test_the_phone_shows_a_route_bundles_progress_live(server: Any, pages:
     await expect(phone.locator("#tr-parts-left")).to_have_text("还有 4 项待办理")
     await expect(phone.locator("#tr-number")).to_have_text("S001")
     await expect(phone.locator("#tr-status")).to_have_text("排队等候中")
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    await phone.screenshot(path=str(SCREENS / "track-bundle-390x844.png"), full_page=True)
     next_part = server.hall.state.ticket_by_number("S001").service
     window = {"food-licence": 4, "tax-invoice": 6, "free-seals": 7}[next_part]
     other = await server.clerk_at(window)

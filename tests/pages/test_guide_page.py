@@ -175,6 +175,16 @@ async def test_a_clerk_is_told_the_guide_page_is_for_guides(server: Any, pages: 
     await expect(page.locator("#g-main")).to_be_hidden()
 
 
+async def test_a_guide_is_told_the_console_is_for_window_staff(server: Any, pages: Browsing) -> None:
+    pages.base = server.base
+    await person(server, "li", "李导办", "guide")
+    page = await pages.open("/console")
+    await sign_in(page, "c", "li")
+    await expect(page.locator("#c-login-error")).to_have_text("此页面供窗口工作人员使用，请用窗口账号登录", timeout=5000)
+    await expect(page.locator("#c-choose")).to_be_hidden()
+    await expect(page.locator("#c-main")).to_be_hidden()
+
+
 async def test_a_hall_can_keep_the_kiosk_without_the_button(make_server: Any, pages: Browsing) -> None:
     server = await make_server(hall_text=hall_text({}) + "\n[assist]\nkiosk = false\n")
     page = await pages.open(f"/kiosk?token={await server.token('kiosk')}", base=server.base, width=1080, height=1920)

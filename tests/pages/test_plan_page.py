@@ -13,7 +13,7 @@ from queue_server.sim import replay as simulate
 from queue_server.store import open_store
 
 from ..conftest import DATA_DIR, TZ  # type: ignore[import-not-found]
-from .conftest import Browsing
+from .conftest import SCREENS, Browsing
 from .helpers import person
 from .test_report_pages import sign_in
 
@@ -71,6 +71,8 @@ async def test_a_manager_plans_tomorrows_windows(hall_config: HallConfig, clock:
     for chart in ("#pl-chart-windows", "#pl-chart-waits"):
         await expect(page.locator(chart)).to_have_js_property("complete", True, timeout=30000)
         assert await page.locator(chart).evaluate("img => img.naturalWidth") > 0
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENS / "plan-1600x1000.png"))
     async with boss.session.get(server.base + await page.locator("#pl-csv").get_attribute("href")) as resp:
         assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/csv")
         lines = (await resp.text()).lstrip("\ufeff").splitlines()

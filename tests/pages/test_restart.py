@@ -16,7 +16,7 @@ from queue_server.store import open_store
 from ..conftest import PASSWORD, Http, ServeProcess  # type: ignore[import-not-found]
 from .conftest import Browsing
 
-BACK = 15_000  # ms: the restart itself plus the pages' backoff (capped at 8 s)
+BACK = 15_000  # ms: the restart itself plus the pages' backoff (capped at 5 s)
 
 
 async def seed(proc: ServeProcess) -> dict[str, str]:

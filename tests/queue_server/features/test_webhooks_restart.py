@@ -10,7 +10,6 @@ from typing import Any
 import aiohttp
 
 from ...conftest import ServeProcess, free_port, write_hall_file  # type: ignore[import-not-found]
-from ..store.test_durability import make_token  # type: ignore[import-not-found]
 from .webhook_kit import SECRET, Receiver, endpoint_table  # type: ignore[import-not-found]
 
 
@@ -38,7 +37,7 @@ async def test_a_killed_server_and_a_restarted_receiver_lose_no_delivery(store_s
         "crm", receiver.url, str(secret), '["ticket.issued", "ticket.cancelled"]', backoff_seconds=0.05,
         max_backoff_seconds=1.0, timeout_seconds=2.0, max_attempts=50))
     proc = ServeProcess(hall_file, store_spec.url, free_port(), tmp_path)
-    token = make_token(proc, "--role", "kiosk", "--kiosk", "k1")
+    token = proc.token("--role", "kiosk", "--kiosk", "k1")
     acked: list[str] = []
     try:
         await proc.start()

@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from websockets.datastructures import Headers
@@ -38,7 +39,7 @@ from queue_server.protocol.client import (
 )
 from queue_server.web.app import make_app
 
-from ...conftest import Harness, free_port  # type: ignore[import-not-found]
+from ...conftest import Harness, ServeProcess, free_port  # type: ignore[import-not-found]
 from ...devices.netcut import Proxy  # type: ignore[import-not-found]
 
 TIMEOUT = 10
@@ -196,6 +197,46 @@ async def test_after_a_server_restart_the_events_missed_meanwhile_are_replayed(r
     assert [m["data"]["ticket"]["number"] for m in inbox.of("event")] == ["A001", "A002", "A003"]
     assert_each_event_once_in_order(inbox)
     await proxy.cut()
+
+
+async def test_clients_with_the_default_backoff_resync_after_a_sigkill_and_restart(serve_process: ServeProcess) -> None:
+    """A real ``hallcall serve`` killed with SIGKILL and started again: every client comes back by
+    itself with the default backoff, resumes with ``since`` (no second snapshot) and misses nothing."""
+    display = serve_process.token("--role", "display")
+    kiosk = serve_process.token("--role", "kiosk")
+    await serve_process.start()
+    inboxes = [Inbox() for _ in range(3)]
+    clients = [HallClient(serve_process.base, display, ["hall"], on_message=inbox) for inbox in inboxes]
+    async with contextlib.AsyncExitStack() as stack:
+        for client in clients:
+            await stack.enter_async_context(running(client))
+        for client in clients:
+            await client.wait_connected(timeout=TIMEOUT)
+        before = await post_tickets(serve_process.base, kiosk, 1)
+        for inbox in inboxes:
+            await inbox.issued(before[0])
+        await serve_process.kill()  # SIGKILL: no close frames, nothing flushed
+        for client in clients:
+            await asyncio.wait_for(client.down.wait(), TIMEOUT)
+        await serve_process.start()
+        after = await post_tickets(serve_process.base, kiosk, 2)
+        for client, inbox in zip(clients, inboxes):
+            await client.wait_connected(2, timeout=TIMEOUT)
+            for number in after:
+                await inbox.issued(number)
+            assert len(inbox.of("snapshot")) == 1  # the second connection resumed with since
+            assert [m["data"]["ticket"]["number"] for m in inbox.of("event")] == [*before, *after]
+            assert_each_event_once_in_order(inbox)
+
+
+async def post_tickets(base: str, token: str, n: int) -> list[str]:
+    numbers = []
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as s:
+        for _ in range(n):
+            async with s.post(base + "/api/v1/tickets", json={"service": SERVICE}) as r:
+                assert r.status == 201, await r.text()
+                numbers.append((await r.json())["number"])
+    return numbers
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import re
 from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +18,7 @@ from openpyxl.utils import get_column_letter
 
 from queue_server.core import periods
 from queue_server.core.model import Channel, Event, Priority, Status, Ticket, Visit, VisitEnd
-from queue_server.reports import attendance
+from queue_server.reports import attendance, svg
 from queue_server.reports import build as reports
 from queue_server.reports import files
 
@@ -296,6 +297,19 @@ async def test_charts_are_svg(replay_server: Harness) -> None:
             assert resp.status == 200 and resp.content_type == "image/svg+xml"
             svg = await resp.text()
         assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>") and "<title>" in svg
+
+
+def test_chart_axes_are_round_and_legends_do_not_run_into_the_title() -> None:
+    zones = ["企业开办专区", "工程建设专区", "人社服务区", "医保服务区", "综合服务区"]
+    chart = svg.line_chart("按建议开窗的等候P90 · 2026-12-22", ["8时", "9时"], [(z, [24.0, 12.0]) for z in zones], unit="分钟")
+    axis = [t for t in re.findall(r'text-anchor="end" fill="#555">([^<]+)<', chart)]
+    assert axis == ["0", "10", "20", "30", "40", "50"]
+    # Five zone names do not fit beside the title: they go under the axis, one after another.
+    spots = [(float(x), float(y)) for x, y in re.findall(r'<rect x="([\d.]+)" y="([\d.]+)" width="12"', chart)]
+    assert len(spots) == 5 and {y for _, y in spots} == {svg.HEIGHT - 18}
+    assert all(b[0] - a[0] >= 14 + 12 * len(z) for (a, b, z) in zip(spots, spots[1:], zones))
+    short = svg.bar_chart("窗口数", ["8时"], [("甲", [3.0]), ("乙", [2.0])])
+    assert {float(y) for y in re.findall(r'<rect x="[\d.]+" y="([\d.]+)" width="12"', short)} == {14.0}
 
 
 def test_report_command_writes_an_xlsx(day: Replayed, tmp_path: Path) -> None:

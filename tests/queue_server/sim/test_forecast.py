@@ -112,9 +112,13 @@ async def ask_the_server(cfg: config.HallConfig, tables: list[list[str]]) -> Non
         await server.person("boss", "manager")
         boss = server.client()
         await boss.login("boss")
+        kiosk = await server.kiosk()
+        for _ in range(2):  # today's business is under way: half a day is not history
+            assert (await kiosk.post("/api/v1/tickets", {"service": "pension"}))[0] == 201
         status, body = await boss.get("/api/v1/plan")  # tomorrow, the next working day
         assert status == 200, body
         assert body["forecast"]["date"] == "2026-12-22" and body["forecast"]["arrivals"] == 300
+        assert body["forecast"]["history_days"] == 3
         assert body["forecast"]["error"] == {"days": 2, "cells": 0.0, "total": 0.0}
         assert sum(r["arrivals"] for r in body["rows"]) == 300
         printed = {(r[0], r[1]): int(r[2]) for r in tables}

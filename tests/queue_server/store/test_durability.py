@@ -17,14 +17,8 @@ from ...conftest import ServeProcess, run_cli  # type: ignore[import-not-found]
 pytestmark = pytest.mark.every_store  # the store is this module's subject
 
 
-def make_token(proc: ServeProcess, *args: str) -> str:
-    out = run_cli("token", "add", "--config", str(proc.hall_file), "--store", proc.store_url, *args, cwd=proc.log_dir)
-    assert out.returncode == 0, out.stderr
-    return out.stdout.strip().splitlines()[-1]
-
-
 async def test_sigkill_under_load_loses_no_acknowledged_ticket(serve_process: ServeProcess, tmp_path: Path) -> None:
-    token = make_token(serve_process, "--role", "kiosk", "--kiosk", "k1")
+    token = serve_process.token("--role", "kiosk", "--kiosk", "k1")
     await serve_process.start()
     acked: dict[str, dict[str, Any]] = {}
     enough = asyncio.Event()
@@ -83,9 +77,9 @@ async def test_sigkill_under_load_loses_no_acknowledged_ticket(serve_process: Se
 
 async def test_sigkill_loses_no_acknowledged_call_finish_or_rating(serve_process: ServeProcess) -> None:
     """Two windows call, finish and rate as fast as they can while the server is killed."""
-    kiosk = make_token(serve_process, "--role", "kiosk")
-    agent = make_token(serve_process, "--role", "agent", "--windows", "15-16")
-    pad = make_token(serve_process, "--role", "pad", "--windows", "15-16")
+    kiosk = serve_process.token("--role", "kiosk")
+    agent = serve_process.token("--role", "agent", "--windows", "15-16")
+    pad = serve_process.token("--role", "pad", "--windows", "15-16")
     for window in (15, 16):
         out = run_cli("user", "add", "--config", str(serve_process.hall_file), "--store", serve_process.store_url,
                       "--role", "clerk", "--login", f"c{window}", "--name", f"clerk {window}", "--staff-no", f"{window:04d}",
