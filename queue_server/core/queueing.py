@@ -118,13 +118,18 @@ def mean_handling(state: HallState, service: str) -> float:
 NO_SHOW_PRIOR = 5  # visits, all served, that the no-show rate starts from: one miss is not yet a habit
 
 
+def no_shows(state: HallState, service: str) -> tuple[float, float]:
+    """How often lately a citizen of a service did not come (a share), and the seconds the window then spent calling."""
+    recent = state.missed.get(service, ())
+    misses = [s for s in recent if s > 0]
+    return len(misses) / (len(recent) + NO_SHOW_PRIOR), (sum(misses) / len(misses) if misses else 0.0)
+
+
 def visit_seconds(state: HallState, service: str) -> float:
     """Expected seconds a window spends on the next citizen of a service: a visit, or the calls
     for a citizen who does not come, as often as recent visits went either way."""
-    recent = state.missed.get(service, ())
-    misses = [s for s in recent if s > 0]
-    share = len(misses) / (len(recent) + NO_SHOW_PRIOR)
-    return (1 - share) * mean_handling(state, service) + (share * sum(misses) / len(misses) if misses else 0.0)
+    share, calling = no_shows(state, service)
+    return (1 - share) * mean_handling(state, service) + share * calling
 
 
 def eta_minutes(state: HallState, service: str, ahead: int, now: datetime | None = None) -> int | None:
@@ -166,7 +171,22 @@ def _signed_in(state: HallState, service: str) -> list[int]:
             if (w := windows.get(n)) is not None and w.status is not WindowStatus.CLOSED]
 
 
-def _free_in(state: HallState, window: Window, now: datetime | None) -> float:
+def linked(state: HallState, service: str, servers: list[int] | None = None) -> tuple[set[int], set[str]]:
+    """The signed-in windows and the queues linked to a service through shared windows: those
+    that serve it, the other services they serve, the windows serving those, and so on."""
+    servers = _signed_in(state, service) if servers is None else servers
+    windows, services, todo = set(servers), {service}, list(servers)
+    while todo:
+        for other in state.config.windows[todo.pop()].services:
+            if other not in services:
+                services.add(other)
+                fresh = [n for n in _signed_in(state, other) if n not in windows]
+                windows.update(fresh)
+                todo.extend(fresh)
+    return windows, services
+
+
+def free_in(state: HallState, window: Window, now: datetime | None) -> float:
     """Seconds until a signed-in window is free to call: now, after its break, or after its citizen."""
     if window.status is WindowStatus.PAUSED:
         return PAUSE_LEFT
@@ -177,8 +197,17 @@ def _free_in(state: HallState, window: Window, now: datetime | None) -> float:
     began = current.started_at or current.called_at
     if now is None or began is None:
         return expected / 2  # on average, half way through
-    # A visit already longer than expected is likely near its end, not over: a quarter left.
-    return max(expected - (now - began).total_seconds(), expected / 4)
+    return remaining(state, current.service, (now - began).total_seconds())
+
+
+def remaining(state: HallState, service: str, elapsed: float) -> float:
+    """Expected seconds left of a visit under way for ``elapsed`` seconds: what the recent visits
+    that lasted longer went on for, smoothed toward the mean less the time gone (at least a quarter of it)."""
+    expected = mean_handling(state, service)
+    guess = max(expected - elapsed, expected / 4)
+    longer = [s - elapsed for s in state.handling.get(service, ()) if s > elapsed]
+    weight = 2
+    return (sum(longer) + guess * weight) / (len(longer) + weight)
 
 
 def _breaks(state: HallState, now: datetime | None) -> list[tuple[float, float]]:
@@ -193,7 +222,7 @@ def _breaks(state: HallState, now: datetime | None) -> list[tuple[float, float]]
             for (_, end), (start, _) in zip(spans, spans[1:]) if start > now]
 
 
-def _priority_load(state: HallState, services: set[str], windows: int, now: datetime | None) -> float:
+def priority_load(state: HallState, services: set[str], windows: int, now: datetime | None) -> float:
     """The share of the windows' time that priority tickets still to come will take, at the last hour's rate.
 
     They are called before every normal ticket waiting, so a normal ticket's wait
@@ -220,7 +249,7 @@ class Pace:
     handling time, or the recalls of one who does not come, as often as lately
     (``visit_seconds``). ``calls`` are the moments, in seconds from now, the service's waiting
     tickets are called, in queue order; ``tail`` that of a normal ticket taken now. A normal
-    ticket's moment is stretched for the priority tickets still to come (``_priority_load``).
+    ticket's moment is stretched for the priority tickets still to come (``priority_load``).
     Play stops after ``PLAYED_CALLS`` calls, so a queue of thousands costs what one of
     hundreds does; the tickets behind are then called ``every`` seconds. With no window
     signed in there is no pace (``minutes`` is None).
@@ -239,20 +268,12 @@ class Pace:
         handling = mean_handling(state, service)
         if not servers:
             return cls((), 0.0, handling, 0)
-        # The windows and queues linked to this service through shared windows, all signed in.
-        windows, services, todo = set(servers), {service}, list(servers)
-        while todo:
-            for other in cfg.windows[todo.pop()].services:
-                if other not in services:
-                    services.add(other)
-                    fresh = [n for n in _signed_in(state, other) if n not in windows]
-                    windows.update(fresh)
-                    todo.extend(fresh)
+        windows, services = linked(state, service, servers)
         queues = {s: iter(keys) for s in services if (keys := state.lanes.get(s))}
         heads = {s: next(it) for s, it in queues.items()}
         heads[service] = heads.get(service, TAIL)  # the ticket taken now joins behind the whole queue
         durations = {s: visit_seconds(state, s) for s in services}
-        stretch = 1 / (1 - _priority_load(state, services, len(windows), now))
+        stretch = 1 / (1 - priority_load(state, services, len(windows), now))
         breaks = _breaks(state, now)
 
         def stretched(at: float) -> float:
@@ -260,7 +281,7 @@ class Pace:
             worked = at - sum(max(0.0, min(at, resume) - end) for end, resume in breaks if end < at)
             return at + (stretch - 1) * worked
 
-        free = [(_free_in(state, state.windows[n], now), n) for n in sorted(windows)]
+        free = [(free_in(state, state.windows[n], now), n) for n in sorted(windows)]
         heapq.heapify(free)
         calls: list[float] = []
         played = 0

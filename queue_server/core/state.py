@@ -17,7 +17,7 @@ from .lanes import Key, SortedKeys, joined_key, order_key
 from .model import Doc, Event, Notice, Priority, Status, Ticket, VisitEnd, Window, WindowStatus, token_key
 
 SERVED_ENDS = frozenset({VisitEnd.FINISHED, VisitEnd.ROUTED, VisitEnd.PART})  # visits whose time was service
-RECENT_HANDLING = 20  # handling times kept per service for the ETA
+RECENT_HANDLING = 50  # handling times kept per service for the ETA (with 20, each mean missed by ~15 %)
 RECENT_PRIORITY = 20  # issue times of priority tickets kept per service: how often they jump the queue
 RECENT_OUTCOMES = 50  # visits kept per service: how often a called citizen does not come, and what that costs
 RECENT_CALLS = 30  # calls kept for screens that join late

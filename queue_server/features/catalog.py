@@ -30,6 +30,6 @@ ALL: tuple[type[Feature], ...] = (Reports, Alerts, TimeLimits, FollowUp, Pending
 TOOL_TABLES = ("voice", "simulate")
 
 
-def build(cfg: HallConfig) -> Features:
-    """Every feature of the hall, its settings read once; one ConfigError lists every problem."""
-    return Features(cfg, ALL, other_sections=TOOL_TABLES, checks=(arrivals.validate,))
+def build(cfg: HallConfig, extra: tuple[type[Feature], ...] = ()) -> Features:
+    """Every feature of the hall (and ``extra`` ones a tool adds), its settings read once; one ConfigError lists every problem."""
+    return Features(cfg, ALL + extra, other_sections=TOOL_TABLES, checks=(arrivals.validate,))

@@ -34,6 +34,7 @@ from queue_server.reports import figures
 from queue_server.service import auth
 from queue_server.service.auth import Principal
 from queue_server.service.hall import Hall
+from queue_server.service.plugin import Feature
 from queue_server.store import Store
 
 from . import parts
@@ -331,8 +332,11 @@ def _day_start(cfg: HallConfig, day: date) -> datetime:
 
 
 async def replay(cfg: HallConfig, store: Store, arrivals: list[Arrival], options: Settings | None = None,
-                 *, days: list[date] | None = None) -> list[ReplayResult]:
-    """Replay a trace on an opened store: once on its own date, or once on each of ``days``."""
+                 *, days: list[date] | None = None, extra: tuple[type[Feature], ...] = ()) -> list[ReplayResult]:
+    """Replay a trace on an opened store: once on its own date, or once on each of ``days``.
+
+    ``extra`` features run beside the hall's own (a bench's observer of each issue, say).
+    """
     from queue_server.features import catalog
     from queue_server.features.alerts import Alerts
 
@@ -351,7 +355,7 @@ async def replay(cfg: HallConfig, store: Store, arrivals: list[Arrival], options
     clock = ManualClock(_day_start(cfg, days[0]))
     # Every feature runs as in a server (a bad rating opens its follow-up case, a 容缺受理
     # finish its record), but its checks run in simulated time, not on a wall-clock ticker.
-    hall = Hall(cfg, store, clock, features=catalog.build(cfg))
+    hall = Hall(cfg, store, clock, features=catalog.build(cfg, extra))
     await hall.start(day_timer=False, tickers=False)
     results = []
     try:

@@ -611,6 +611,26 @@ def test_recent_handling_times_move_the_eta() -> None:
     assert queueing.mean_handling(h.st, "a") == pytest.approx((4 * 120 + 2 * 600) / 6, abs=2)
 
 
+def test_a_visit_under_way_is_expected_to_last_as_the_longer_recent_ones_did() -> None:
+    h = Hall()
+    h.open(1)
+    for _ in range(5):  # the daily limit of "a"
+        h.issue("a")
+    for seconds in (120, 120, 600, 600):  # quick visits and long ones
+        h.call(1)
+        h.tick(seconds)
+    h.call(1)
+    h.tick(300)  # five minutes into a visit: not a quick one, so likely a long one
+    mean = queueing.mean_handling(h.st, "a")
+    assert mean == pytest.approx((2 * 120 + 2 * 600 + 2 * 600) / 6, abs=2)
+    guess = max(mean - 300, mean / 4)  # the mean less the time gone: 2 minutes
+    left = (2 * (600 - 300) + 2 * guess) / (2 + 2)  # the two long visits went on for 5 more minutes
+    assert queueing.remaining(h.st, "a", 300) == pytest.approx(left, abs=2)
+    assert queueing.eta_minutes(h.st, "a", 0, h.now) == math.floor(left / 60 + 0.5) == 4
+    # Past every recent visit, only the smoothed guess is left: a quarter of the mean.
+    assert queueing.remaining(h.st, "a", 900) == pytest.approx(mean / 4)
+
+
 def test_green_ticket_counts_only_priority_ahead() -> None:
     h = Hall()
     for _ in range(3):

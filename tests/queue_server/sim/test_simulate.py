@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
-from queue_server.core import config
+from queue_server.core import config, queueing
+from queue_server.core.model import Ticket
+from queue_server.core.rules import Tx
 from queue_server.features import catalog
+from queue_server.service.plugin import Feature
+from queue_server.sim import replay as simulate
+from queue_server.store import open_store
 
 from ...conftest import HALL_FILE, run_cli  # type: ignore[import-not-found]
 from ..replay_kit import DAY, TRACE, Replayed, read_store, replayed_day
@@ -107,6 +112,33 @@ def test_the_command_line_replays_a_trace(tmp_path: Path) -> None:
     bad.write_text(lines[0] + "\n1,2026-12-01T09:00:00+08:00,horse-licence,kiosk,normal,60,0,\n", encoding="utf-8")
     out = run_cli("simulate", "--config", str(HALL_FILE), "--trace", str(bad), "--store", store, cwd=tmp_path)
     assert out.returncode == 1 and "horse-licence" in out.stderr
+
+
+class Noting(Feature):
+    """A tool's observer: notes each ticket as it is issued, inside the issue's decision."""
+
+    name = "noting"
+    issued: ClassVar[list[tuple[str, int]]] = []
+
+    def on_issued(self, tx: Tx, ticket: Ticket) -> None:  # type: ignore[override]
+        Noting.issued.append((ticket.id, queueing.ahead_of(tx.state, ticket)))
+
+
+async def test_a_tool_adds_its_own_feature_to_a_replay(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path}/sim.db"
+    cfg = config.load(HALL_FILE, store_url=url)
+    arrivals = simulate.read_trace(TRACE)[:40]
+    store = open_store(url, hall_id=cfg.hall.id)
+    await store.open()
+    try:
+        [result] = await simulate.replay(cfg, store, arrivals, simulate.settings(cfg, alerts_every_seconds=0),
+                                         extra=(Noting,))
+        tickets = await store.tickets(result.day, result.day)
+    finally:
+        await store.close()
+    assert sorted(i for i, _ in Noting.issued) == sorted(t.id for t in tickets) and len(tickets) == 40
+    # It saw the queue as the citizen joined it: the first citizen of the day had nobody ahead.
+    assert Noting.issued[0][1] == 0
 
 
 def test_the_simulate_section_is_checked() -> None:
