@@ -259,7 +259,10 @@ function render() {
   const tk = ticket;
   setText($("#c-number"), tk ? tk.number : "—");
   const s = tk ? servicesById.get(tk.service) : null;
-  setText($("#c-service"), tk ? (s ? `${s.prefix} · ${nameOf(s)}` : tk.service) : t("console.no_ticket"));
+  // A route bundle's part is named with its bundle ("我要开超市 · 企业设立登记"), as on the citizen's phone.
+  const bundle = tk && tk.parts && tk.parts.length && tk.origin_service !== tk.service ? servicesById.get(tk.origin_service) : null;
+  const label = s ? (bundle ? `${nameOf(bundle)} · ${nameOf(s)}` : `${s.prefix} · ${nameOf(s)}`) : tk && tk.service;
+  setText($("#c-service"), tk ? label : t("console.no_ticket"));
   const ts = $("#c-tstatus");
   ts.hidden = !tk;
   if (tk) {

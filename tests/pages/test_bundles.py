@@ -74,6 +74,13 @@ async def test_the_console_ticks_the_parts_of_a_one_window_bundle(server: Any, p
         "done", "pending_materials", None, None]
 
 
+async def test_the_console_names_a_route_bundles_part_with_its_bundle(server: Any, pages: Browsing) -> None:
+    page = await _console_at(server, pages, "zhangsan", 3, 1, service="open-supermarket")
+    await page.locator(".c-act[data-act=call]").click()
+    await expect(page.locator("#c-number")).to_have_text("S001", timeout=3000)
+    await expect(page.locator("#c-service")).to_have_text("我要开超市 · 企业设立登记")
+
+
 async def test_the_reports_page_shows_the_bundles(server: Any, pages: Browsing) -> None:
     from .helpers import person  # type: ignore[import-not-found]
     from .test_report_pages import sign_in  # type: ignore[import-not-found]
