@@ -27,7 +27,7 @@ from queue_server.core.errors import HallError
 from queue_server.service import auth
 from queue_server.service.hall import Hall
 from queue_server.store import open_store
-from queue_server.web.app import make_app
+from queue_server.web.app import LISTEN_BACKLOG, make_app
 
 log = logging.getLogger("hallcall.demo")
 HALL_FILE = Path(__file__).resolve().parents[1] / "halls" / "taikang.toml"
@@ -264,7 +264,8 @@ def run_demo(args: argparse.Namespace) -> int:
                   "(--real-clock for the real time).\n", flush=True)
 
     use_uvloop()
-    web.run_app(app, host=args.host, port=args.port, print=ready, shutdown_timeout=3, access_log=None)
+    web.run_app(app, host=args.host, port=args.port, print=ready, shutdown_timeout=3, access_log=None,
+                backlog=LISTEN_BACKLOG)
     return 0
 
 

@@ -226,7 +226,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from queue_server.web import health, metrics
-    from queue_server.web.app import STATIC_DIR, hall_of, make_app, use_uvloop
+    from queue_server.web.app import LISTEN_BACKLOG, STATIC_DIR, hall_of, make_app, use_uvloop
 
     if not (STATIC_DIR / "js").is_dir():
         print(f"error: the pages' files are not at {STATIC_DIR}; install hallcall from its wheel or "
@@ -245,7 +245,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         systemd.notify(f"READY=1\nSTATUS=serving {cfg.hall.id} on port {args.port}")
 
     use_uvloop()
-    web.run_app(app, host=args.host, port=args.port, print=ready, shutdown_timeout=5,
+    web.run_app(app, host=args.host, port=args.port, print=ready, shutdown_timeout=5, backlog=LISTEN_BACKLOG,
                 access_log=logging.getLogger("aiohttp.access") if args.access_log else None,
                 access_log_class=logs.AccessLog)
     return 0

@@ -24,6 +24,10 @@ log = logging.getLogger("hallcall")
 
 STATIC_DIR = pages.STATIC_DIR
 
+# Connections the kernel holds while the server starts or is busy. After a restart every
+# screen of the hall reconnects at once; past aiohttp's default of 128 the kernel drops the
+# extra SYNs and those screens try again only a whole second later (its SYN retry timer).
+LISTEN_BACKLOG = 2048
 HUB_KEY = web.AppKey("hub", Hub)
 CONFIG_KEY = web.AppKey("config", HallConfig)
 # Extra lifetimes (embedded agents, alert checkers…) that start after the hall and stop before it.

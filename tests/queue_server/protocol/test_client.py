@@ -37,7 +37,7 @@ from queue_server.protocol.client import (
     StreamState,
     refusal,
 )
-from queue_server.web.app import make_app
+from queue_server.web.app import LISTEN_BACKLOG, make_app
 
 from ...conftest import Harness, ServeProcess, free_port  # type: ignore[import-not-found]
 from ...devices.netcut import Proxy  # type: ignore[import-not-found]
@@ -197,6 +197,16 @@ async def test_after_a_server_restart_the_events_missed_meanwhile_are_replayed(r
     assert [m["data"]["ticket"]["number"] for m in inbox.of("event")] == ["A001", "A002", "A003"]
     assert_each_event_once_in_order(inbox)
     await proxy.cut()
+
+
+async def test_the_server_holds_a_whole_hall_of_screens_reconnecting_at_once(serve_process: ServeProcess) -> None:
+    """After a restart every screen connects at once. The listening socket's queue holds them all;
+    with the default 128, the kernel drops the others' SYNs and they retry a second later."""
+    await serve_process.start()
+    listening = subprocess.run(["ss", "-Hltn", f"sport = :{serve_process.port}"], capture_output=True, text=True, check=True)
+    queues = {int(line.split()[2]) for line in listening.stdout.splitlines()}  # Send-Q: the backlog of a listener
+    assert queues == {LISTEN_BACKLOG}, listening.stdout
+    assert LISTEN_BACKLOG >= 1000
 
 
 async def test_clients_with_the_default_backoff_resync_after_a_sigkill_and_restart(serve_process: ServeProcess) -> None:
