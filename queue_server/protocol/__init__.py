@@ -48,6 +48,7 @@ RESULT = "result"
 ERROR = "error"
 POSITION = "position"
 PONG = "pong"
+QUEUES = "queues"  # a shared screen's digest of queue counts (instead of each ticket.issued)
 
 EVENT_NAMES = frozenset(
     {

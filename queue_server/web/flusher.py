@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-WRITE_RATE = 20_000.0  # writes a second that sustained load is paced to (20 flushes to 1,000 screens)
+WRITE_RATE = 100_000.0  # writes a second that sustained load is paced to (100 flushes to 1,000 screens)
 BURST = 5_000  # writes that may go out unpaced (a call-next is two or three events for every screen)
 MAX_DELAY = 0.015  # seconds a flush may be put off, however far behind
 

@@ -37,6 +37,7 @@ from queue_server.store import StoreError
 
 from . import audience
 from .audience import ALL
+from .digest import Digest
 from .flusher import Flusher
 from .http import client_address
 
@@ -48,6 +49,12 @@ HEARTBEAT = 20.0
 HELLO_TIMEOUT = 10.0
 CATCH_UP_SECONDS = 5.0  # a reconnecting client waits at most this for this process to reach its since
 STAFFING = ("window.opened", "window.closed")  # events that change who serves a queue, and so its ETA
+# Events a shared screen (hall TV, kiosk) needs only for the queue counts they change: in a
+# rush (more than DIGEST_ABOVE of them in the last second) it gets them as ``queues`` digests
+# (``digest.py``), at most ten a second, instead of one frame per ticket.
+DIGESTED = frozenset({"ticket.issued"})
+DIGEST_ABOVE = 10
+SCREEN_ROLES = frozenset({"anonymous", "display", "kiosk"})
 MAX_TOPICS = 200  # topics one connection may hold, hello and later subscribes together
 MAX_TOPIC_LENGTH = 100  # the longest real topic is a ticket's: "ticket:" and a 64-character token
 # Frames a connection may send: a keypad or console sends a few a second at most; a client
@@ -167,6 +174,11 @@ class Hub:
         self._closing = False
         self._tasks: set[asyncio.Task[None]] = set()
         self.flusher = Flusher()
+        self._rush: deque[float] = deque()  # loop times of the DIGESTED events of the last second
+        self.screens: set[Client] = set()  # clients of SCREEN_ROLES
+        self.digest = Digest(lambda service: views.service(self.hall.state, service),
+                             lambda: self.hall.clock.now().isoformat(), ws_frame,
+                             lambda topic: self.by_topic.get(topic, set()) & self.screens)
 
     async def _read_earlier(self, since: int) -> None:
         """Read the events after ``since`` that this process dispatched before it started the hub.
@@ -217,6 +229,7 @@ class Hub:
         self._unsubscribe()
         self._unrewind()
         self._unsubscribe = self._unrewind = lambda: None  # closing twice is harmless
+        self.digest.close()
         self.flusher.flush()
         for c in list(self.clients):
             c.closed = True
@@ -245,14 +258,34 @@ class Hub:
                 c.tokens.pop(token, None)
                 self._subscribe(c, [f"ticket:{token}"])
         sent: set[Client] = set()
+        rush = self._in_rush(event)
         for topics, frame in audiences:
-            for c in self._recipients(topics) - sent:
+            recipients = self._recipients(topics)
+            if rush:
+                # Screens reached only through the hall's or a zone's topic get the counts in a
+                # digest; the set arithmetic keeps a rush's cost off the number of screens.
+                shared = frozenset(t for t in topics if t == protocol.topic_hall() or t.startswith("zone:"))
+                if shared:
+                    self.digest.add(shared, audience.touched_services(self.hall, event))
+                    recipients = (recipients - self.screens) | (self._recipients(topics - shared) & self.screens)
+            for c in recipients - sent:
                 if event.seq > c.floor:
                     c.send(frame)
                 sent.add(c)
         self.flusher.flush_due()  # in a quiet hall, before the caller's own answer goes out
         if (event.ticket is not None or event.name in STAFFING) and self.following:
             self._positions(event)
+
+    def _in_rush(self, event: Event) -> bool:
+        """A DIGESTED event while more than DIGEST_ABOVE of them came in the last second."""
+        if event.name not in DIGESTED:
+            return False
+        now = asyncio.get_running_loop().time()
+        rush = self._rush
+        rush.append(now)
+        while rush[0] < now - 1.0:
+            rush.popleft()
+        return len(rush) > DIGEST_ABOVE
 
     def on_rewind(self, seq: int, dispatched: int) -> None:
         """The log went back to ``seq`` (a Redis failover): what clients were sent after it is void.
@@ -331,6 +364,7 @@ class Hub:
     def _drop(self, c: Client) -> None:
         c.closed = True
         self.clients.discard(c)
+        self.screens.discard(c)
         for token, ticket_id in c.tokens.items():
             index, key = (self.following, ticket_id) if ticket_id else (self.awaiting, token_key(token))
             followers = index.get(key)
@@ -432,6 +466,8 @@ class Hub:
             c.floor = msg["seq"]
             c.reply(msg)
         self.clients.add(c)
+        if c.principal.role in SCREEN_ROLES:
+            self.screens.add(c)
         self._count_changed()
 
     # -- one connection ------------------------------------------------------------------------
@@ -567,6 +603,9 @@ class Hub:
                 continue
             kind = m["type"]
             if kind == protocol.PING:
+                # A pong says every event up to its seq came before it: the counts of those a
+                # screen gets as a digest go first.
+                self.digest.send_to(c)
                 self._reply(c, {"type": protocol.PONG, "seq": self.hall.last_dispatched})
             elif kind == protocol.COMMAND:
                 await self._command(c, m)

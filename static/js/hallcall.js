@@ -600,6 +600,10 @@ export class Live {
         noteEventTime(msg.at); // replayed events are older and change nothing
         if (h.onEvent) h.onEvent(msg);
         break;
+      case "queues":
+        // A shared screen's digest of new tickets: the counts only, with no seq of its own.
+        if (h.onEvent) h.onEvent({ type: "event", name: "queues", at: msg.at, data: { queues: msg.queues } });
+        break;
       case "position":
         if (h.onPosition) h.onPosition(msg);
         break;

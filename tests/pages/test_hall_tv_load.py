@@ -123,3 +123,14 @@ async def test_ten_thousand_calls_keep_state_and_memory_bounded(server: Any, pag
     assert after - before < 512 * 1024, f"heap grew by {after - before} bytes over 10,000 calls"
     await expect(tv.locator("#tv-hero-number")).to_have_text("K9999")
     await expect(tv.locator(".tv-service[data-service=pension] [data-waiting]")).to_have_text("1")
+
+
+async def test_a_rush_of_tickets_reaches_the_tv_as_counts(server: Any, pages: Browsing) -> None:
+    """Hundreds of tickets a second: the TV gets digests of the counts (no event per ticket) and
+    shows every one of them counted."""
+    tv = await pages.open("/display/hall", base=server.base, width=1920, height=1080)
+    await tv.evaluate("window.hallcall.tv.live.ready")
+    kiosk = server.client(await server.token("kiosk"))
+    results = await asyncio.gather(*(kiosk.post("/api/v1/tickets", {"service": "pension"}) for _ in range(80)))
+    assert all(status == 201 for status, _ in results)
+    await expect(tv.locator(".tv-service[data-service=pension] [data-waiting]")).to_have_text("80", timeout=5000)

@@ -367,13 +367,15 @@ async def test_a_frozen_screen_is_dropped_and_never_slows_the_hall(make_server: 
     server = await make_server(ws_send_buffer=20_000)
     hub = server.app[HUB_KEY]
     port = int(server.base.rsplit(":", 1)[1])
-    frozen = _raw_ws(port, {"type": "hello", "topics": ["hall"]})
+    # Device agents get every event (a hall screen in a rush gets digests of the counts instead).
+    agent = await server.token("agent", kiosk="k9")
+    frozen = _raw_ws(port, {"type": "hello", "topics": ["hall"], "token": agent})
     await asyncio.wait_for(hub.wait_clients(1), TIMEOUT)
     # A slow network: the server's send buffer toward the frozen screen is small too.
     [stuck] = hub.clients
     stuck.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
     live = await ws_client(server)
-    await live.connect(["hall"])
+    await live.connect(["hall"], token=agent)
     await live.next("snapshot")
     await asyncio.wait_for(hub.wait_clients(2), TIMEOUT)
     kiosk = server.client(await server.token("kiosk"))  # no printer: one event per ticket
@@ -448,3 +450,39 @@ async def test_queue_events_carry_the_services_counts(server: Harness) -> None:
     await back.connect(["hall"], since=issued[0]["seq"])
     replayed = await back.events_until(moved["seq"])
     assert replayed[-1]["data"]["queues"] == moved["data"]["queues"]
+
+
+async def test_in_a_rush_hall_screens_get_digests_of_the_counts_and_calls_at_once(server: Harness) -> None:
+    """More than ten tickets a second: a hall TV gets the queue counts a few times a second, not
+    one frame per ticket; a device agent still gets every event, and a call reaches the TV at once."""
+    tv = await ws_client(server)
+    await tv.connect(["hall"])
+    await tv.next("snapshot")
+    agent = await ws_client(server)  # a device agent following the hall gets every event
+    await agent.connect(["hall"], token=await server.token("agent", kiosk="k9"))
+    await agent.next("snapshot")
+    kiosk = await server.kiosk()
+    count = 60
+    results = await asyncio.gather(*(kiosk.post("/api/v1/tickets", {"service": "pension"}) for _ in range(count)))
+    assert all(status == 201 for status, _ in results)
+    counts = []
+    while not counts or counts[-1] < count:
+        counts.append({q["id"]: q["waiting"] for q in (await tv.next("queues"))["queues"]}["pension"])
+    assert counts == sorted(counts) and counts[-1] == count
+    issued_events = [m for m in tv.seen if m.get("name") == "ticket.issued"]
+    # The first ten of the second came as events; the rush after them as a handful of digests.
+    assert len(issued_events) <= 10 + 1 and len(issued_events) + len(counts) < count
+    everything = [await agent.next("event", "ticket.issued") for _ in range(count)]
+    assert sorted(m["data"]["ticket"]["number"] for m in everything) == [f"K{n:03d}" for n in range(1, count + 1)]
+    clerk = await server.clerk_at(15)
+    await clerk.post("/api/v1/windows/15/call-next")
+    called = await tv.next("event", "ticket.called")
+    assert called["data"]["ticket"]["number"] == "K001"
+    # A ping's pong follows the counts it vouches for.
+    await kiosk.post("/api/v1/tickets", {"service": "pension"})
+    await tv.send({"type": "ping"})
+    pong = await tv.next("pong")
+    assert pong["seq"] == server.hall.last_dispatched
+    before = tv.seen[: tv.seen.index(pong)]
+    shown = [q["waiting"] for m in before for q in (m.get("queues") or m.get("data", {}).get("queues") or []) if q["id"] == "pension"]
+    assert shown[-1] == count  # one called, one more taken: what the pong vouches for is on the screen
