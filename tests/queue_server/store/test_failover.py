@@ -119,10 +119,15 @@ async def cluster(make_redis: Any, tmp_path: Path) -> AsyncIterator[tuple[RedisS
 
 
 class Screen:
-    """A hall screen that reconnects with ``since`` whenever it is cut, as the page does."""
+    """A hall screen that reconnects with ``since`` whenever it is cut, as the page does.
 
-    def __init__(self, base: str) -> None:
+    With a device agent's token it gets every event (a display in a rush gets digests of the
+    counts instead of each ``ticket.issued``), so the test can check that none is missed.
+    """
+
+    def __init__(self, base: str, token: str) -> None:
         self.base = base
+        self.token = token
         self.session = aiohttp.ClientSession()
         self.snapshots: list[int] = []
         self.segments: list[list[tuple[int, str, str]]] = []  # events after each snapshot: seq, name, number
@@ -134,7 +139,7 @@ class Screen:
         while True:
             try:
                 async with self.session.ws_connect(self.base.replace("http://", "ws://") + "/ws", heartbeat=5) as ws:
-                    hello: dict[str, Any] = {"type": "hello", "topics": ["hall", "window:1", "window:2"]}
+                    hello: dict[str, Any] = {"type": "hello", "token": self.token, "topics": ["hall", "window:1", "window:2"]}
                     if self.snapshots:
                         hello["since"] = self.last
                     await ws.send_json(hello)
@@ -172,7 +177,7 @@ async def test_sentinel_fails_over_under_load_and_nothing_acknowledged_is_lost(
     server = ServeProcess(hall_file(tmp_path), url, free_port(), tmp_path)
     server.log_level = "INFO"
     await server.start()
-    screen = Screen(server.base)
+    screen = Screen(server.base, tokens["agent"])
     issued: dict[str, dict[str, Any]] = {}  # acknowledged tickets by token
     called: list[str] = []  # acknowledged calls
     refused = Counter[int]()  # answers other than success while Redis failed over

@@ -68,9 +68,15 @@ async def stored(url: str) -> tuple[list[Any], list[Any]]:
 
 
 class Screen:
-    """A hall screen: records the seq and name of every event, and can move to another process."""
+    """A hall screen: records the seq and name of every event, and can move to another process.
 
-    def __init__(self) -> None:
+    It says hello with a device agent's token: a display in a rush of tickets gets digests of
+    the counts instead of every ``ticket.issued`` (docs/protocol.md), and these tests check
+    that every event reaches a client, gapless, whatever process it is connected to.
+    """
+
+    def __init__(self, token: str) -> None:
+        self.token = token
         self.session = aiohttp.ClientSession()
         self.events: list[tuple[int, str]] = []
         self.snapshots: list[int] = []
@@ -81,7 +87,7 @@ class Screen:
     async def connect(self, base: str, since: int | None = None) -> None:
         ws = await self.session.ws_connect(base.replace("http://", "ws://") + "/ws", heartbeat=5)
         # The hall and every window: rating requests go to windows, not to the hall topic.
-        hello: dict[str, Any] = {"type": "hello", "topics": ["hall", *(f"window:{n}" for n in range(1, 41))]}
+        hello: dict[str, Any] = {"type": "hello", "token": self.token, "topics": ["hall", *(f"window:{n}" for n in range(1, 41))]}
         if since is not None:
             hello["since"] = since
         await ws.send_json(hello)
@@ -157,7 +163,7 @@ async def test_two_processes_forty_windows_two_thousand_tickets(redis_store_url:
     tokens = await seed(redis_store_url)
     a, b = serve(procs, tmp_path, redis_store_url), serve(procs, tmp_path, redis_store_url)
     await asyncio.gather(a.start(), b.start())
-    screens = [Screen(), Screen()]
+    screens = [Screen(tokens["agent"]), Screen(tokens["agent"])]
     try:
         await screens[0].connect(a.base)
         await screens[1].connect(b.base)
@@ -210,7 +216,7 @@ async def test_a_process_killed_under_load_the_other_serves_and_screens_resync(
     tokens = await seed(redis_store_url)
     a, b = serve(procs, tmp_path, redis_store_url), serve(procs, tmp_path, redis_store_url)
     await asyncio.gather(a.start(), b.start())
-    on_a, on_b = Screen(), Screen()
+    on_a, on_b = Screen(tokens["agent"]), Screen(tokens["agent"])
     acked: dict[str, dict[str, Any]] = {}
     after_kill = asyncio.Event()
     enough = asyncio.Event()
@@ -285,7 +291,7 @@ async def test_redis_killed_and_restarted_keeps_every_acknowledged_ticket(
     tokens = await seed(url)
     server = serve(procs, tmp_path, url)
     await server.start()
-    screen = Screen()
+    screen = Screen(tokens["agent"])
     acked: dict[str, dict[str, Any]] = {}
     refused: list[float] = []  # how long each 503 took
     before = asyncio.Event()
