@@ -131,7 +131,7 @@ async def test_a_log_that_goes_back_reloads_the_hall_and_screens_resync(
     screen: Screen | None = None
     try:
         await server.start()
-        screen = Screen(server.base)
+        screen = Screen(server.base, tokens["agent"])
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {tokens['kiosk']}"}) as s:
             async def issue() -> dict[str, Any]:
                 async with s.post(server.base + "/api/v1/tickets", json={"service": "pension"}) as r:
