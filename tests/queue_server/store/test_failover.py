@@ -10,7 +10,7 @@ may be given twice, and a hall screen must see every call.
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import subprocess
 import threading
 import time
@@ -23,6 +23,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from queue_server.core.model import token_key
+from queue_server.protocol.client import HallClient
 
 from ...conftest import RedisServer, ServeProcess, free_port, require_binary  # type: ignore[import-not-found]
 from .test_multi_instance import HALL_ID, hall_file, seed, stored
@@ -72,12 +73,44 @@ class SentinelProcess:
             self.proc.wait(30)
 
 
-async def until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = TIMEOUT) -> None:
-    """Poll ``check`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
+async def until(check: Callable[[], Awaitable[bool]], what: str, wake: Callable[[], Awaitable[Any]],
+                timeout: float = TIMEOUT) -> None:
+    """Check ``check`` again each time ``wake`` returns (the news that may have changed it):
+    a sentinel's event, a replica's acknowledgement, a screen's message. Fail naming
+    ``what`` after ``timeout`` seconds."""
+    try:
+        async with asyncio.timeout(timeout):
+            while not await check():
+                await wake()
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+
+
+def acked(primary: RedisServer, ms: int = 500) -> Callable[[], Awaitable[Any]]:
+    """Waits until the primary's replica has acknowledged everything so far (WAIT), at most ``ms``."""
+    return lambda: ask(primary.port, "WAIT", "1", str(ms))
+
+
+@contextlib.asynccontextmanager
+async def sentinel_news(port: int) -> AsyncIterator[Callable[[], Awaitable[Any]]]:
+    """Waits for the sentinel's next event (+sentinel, +slave, +switch-master, …), at most a second."""
+    r = aioredis.Redis(port=port, decode_responses=True)
+    news = r.pubsub()
+    await news.psubscribe("*")
+    try:
+        yield lambda: news.get_message(timeout=1.0)
+    finally:
+        await news.aclose()
+        await r.aclose()
+
+
+def messages(screen: Screen) -> Callable[[], Awaitable[Any]]:
+    """Waits for the screen's next message, at most a second."""
+    async def wake() -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(screen.changed.wait(), 1.0)
+        screen.changed.clear()
+    return wake
 
 
 async def ask(port: int, *command: Any) -> Any:
@@ -110,8 +143,9 @@ async def cluster(make_redis: Any, tmp_path: Path) -> AsyncIterator[tuple[RedisS
                     return False
             return True
 
-        await until(replica_online, "the replica to sync")
-        await until(sentinels_know_everyone, "the sentinels to find each other and the replica")
+        await until(replica_online, "the replica to sync", acked(primary))
+        async with sentinel_news(sentinels[0].port) as news:
+            await until(sentinels_know_everyone, "the sentinels to find each other and the replica", news)
         yield primary, replica, sentinels
     finally:
         for s in sentinels:
@@ -119,44 +153,31 @@ async def cluster(make_redis: Any, tmp_path: Path) -> AsyncIterator[tuple[RedisS
 
 
 class Screen:
-    """A hall screen that reconnects with ``since`` whenever it is cut, as the page does.
+    """A hall screen: the project's own client, which reconnects with its backoff and resumes
+    with ``since`` whenever it is cut, as the pages do; it records what it is given.
 
     With a device agent's token it gets every event (a display in a rush gets digests of the
     counts instead of each ``ticket.issued``), so the test can check that none is missed.
     """
 
     def __init__(self, base: str, token: str) -> None:
-        self.base = base
-        self.token = token
-        self.session = aiohttp.ClientSession()
         self.snapshots: list[int] = []
         self.segments: list[list[tuple[int, str, str]]] = []  # events after each snapshot: seq, name, number
         self.last = 0
         self.changed = asyncio.Event()
-        self.task = asyncio.create_task(self._run())
+        self.client = HallClient(base, token, ["hall", "window:1", "window:2"], on_message=self._take)
+        self.task = self.client.start()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                async with self.session.ws_connect(self.base.replace("http://", "ws://") + "/ws", heartbeat=5) as ws:
-                    hello: dict[str, Any] = {"type": "hello", "token": self.token, "topics": ["hall", "window:1", "window:2"]}
-                    if self.snapshots:
-                        hello["since"] = self.last
-                    await ws.send_json(hello)
-                    async for msg in ws:
-                        data = json.loads(msg.data)
-                        if data["type"] == "snapshot":
-                            self.snapshots.append(data["seq"])
-                            self.segments.append([])
-                            self.last = data["seq"]
-                        elif data["type"] == "event":
-                            ticket = data["data"].get("ticket") or {}
-                            self.segments[-1].append((data["seq"], data["name"], ticket.get("number", "")))
-                            self.last = data["seq"]
-                        self.changed.set()
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)  # the page's reconnect backoff
+    def _take(self, data: dict[str, Any]) -> None:
+        if data["type"] == "snapshot":
+            self.snapshots.append(data["seq"])
+            self.segments.append([])
+            self.last = data["seq"]
+        elif data["type"] == "event":
+            ticket = data["data"].get("ticket") or {}
+            self.segments[-1].append((data["seq"], data["name"], ticket.get("number", "")))
+            self.last = data["seq"]
+        self.changed.set()
 
     async def reach(self, seq: int) -> None:
         deadline = time.monotonic() + TIMEOUT
@@ -165,8 +186,7 @@ class Screen:
             await asyncio.wait_for(self.changed.wait(), max(0.1, deadline - time.monotonic()))
 
     async def close(self) -> None:
-        self.task.cancel()
-        await self.session.close()
+        await self.client.stop()
 
 
 async def test_sentinel_fails_over_under_load_and_nothing_acknowledged_is_lost(
@@ -192,8 +212,7 @@ async def test_sentinel_fails_over_under_load_and_nothing_acknowledged_is_lost(
             async with s.post(server.base + path, json=body, headers=headers) as r:
                 if r.status != 503:
                     return r.status, (await r.json() if r.status != 204 else None)
-                refused[r.status] += 1
-            await asyncio.sleep(0.05)  # the kiosk's retry backoff
+                refused[r.status] += 1  # and again at once: the answer itself is the pace
 
     async def kiosk(i: int) -> None:
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {tokens['kiosk']}"}) as s:
@@ -223,13 +242,14 @@ async def test_sentinel_fails_over_under_load_and_nothing_acknowledged_is_lost(
         workers = [asyncio.create_task(kiosk(i)) for i in range(KIOSKS)]
         workers += [asyncio.create_task(window(n)) for n in (1, 2)]
         await asyncio.wait_for(enough_before.wait(), TIMEOUT)
-        primary.kill()  # SIGKILL: the sentinels see it down after 500 ms and promote the replica
-        killed = True
 
         async def promoted() -> bool:
             return (await ask(replica.port, "ROLE"))[0] == "master"
 
-        await until(promoted, "the sentinels to promote the replica")
+        async with sentinel_news(sentinels[0].port) as news:
+            primary.kill()  # SIGKILL: the sentinels see it down after 500 ms and promote the replica
+            killed = True
+            await until(promoted, "the sentinels to promote the replica", news)
         await asyncio.wait_for(enough_after.wait(), TIMEOUT)
         stop.set()
         await asyncio.wait_for(asyncio.gather(*workers), TIMEOUT)

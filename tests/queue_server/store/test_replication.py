@@ -19,7 +19,7 @@ from queue_server.core import config
 from queue_server.store import LogRewound, StoreError
 
 from ...conftest import HALL_FILE, RedisServer, ServeProcess, free_port  # type: ignore[import-not-found]
-from .test_failover import Screen, ask, until
+from .test_failover import Screen, acked, ask, messages, until
 from .test_multi_instance import hall_file, seed, stored
 from .test_redis_store import opened
 from .test_store_contract import Scenario  # type: ignore[import-not-found]
@@ -46,7 +46,7 @@ async def pair(make_redis: Any) -> AsyncIterator[tuple[RedisServer, RedisServer]
     async def online() -> bool:
         return await online_replicas(primary) == 1
 
-    await until(online, "the replica to sync")
+    await until(online, "the replica to sync", acked(primary))
     yield primary, replica
 
 
@@ -91,7 +91,7 @@ async def test_with_its_replica_gone_the_primary_serves_alone_until_it_is_back(
         async def alone() -> bool:
             return await online_replicas(primary) == 0
 
-        await until(alone, "the primary to see its replica go")
+        await until(alone, "the primary to see its replica go", acked(primary, 100))
         seq = day[-1].seq
         for _ in range(3):  # one copy, as after a failover until the old primary returns as a replica
             events = sc.issue()[1]
@@ -102,7 +102,7 @@ async def test_with_its_replica_gone_the_primary_serves_alone_until_it_is_back(
         async def back() -> bool:
             return await online_replicas(primary) == 1
 
-        await until(back, "the replica to come back")
+        await until(back, "the replica to come back", acked(primary))
         events = sc.issue()[1]
         await store.commit(seq, events)
         assert replica.proc is not None
@@ -146,7 +146,7 @@ async def test_a_log_that_goes_back_reloads_the_hall_and_screens_resync(
             async def replica_caught_up() -> bool:
                 return int(await ask(replica.port, "GET", "hallcall:{taikang}:seq") or 0) == seq_kept
 
-            await until(replica_caught_up, "the replica to have the first tickets")
+            await until(replica_caught_up, "the replica to have the first tickets", acked(primary))
             await ask(replica.port, "REPLICAOF", "NO", "ONE")
             lost = [await issue() for _ in range(3)]
             seq_lost = (await stored(url))[0][-1].seq
@@ -159,7 +159,7 @@ async def test_a_log_that_goes_back_reloads_the_hall_and_screens_resync(
             async def resynced() -> bool:
                 return len(screen.snapshots) >= 2 if screen else False
 
-            await until(resynced, "the screen to be sent a snapshot of the log as it now is")
+            await until(resynced, "the screen to be sent a snapshot of the log as it now is", messages(screen))
             assert screen.snapshots[-1] == seq_kept
             again = await issue()
             assert again["number"] == lost[0]["number"], "numbering did not go on from the log"

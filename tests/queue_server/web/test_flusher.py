@@ -45,13 +45,14 @@ async def test_under_load_every_frame_is_still_written_and_none_twice() -> None:
     flusher = Flusher(burst=100, max_delay=0.005)
     written: asyncio.Queue[tuple[Socket, bytes]] = asyncio.Queue()
     clients = [Socket(flusher, written) for _ in range(50)]
+    got: dict[Socket, bytes] = {c: b"" for c in clients}
     for n in range(200):  # events arriving faster than the flushes
         for c in clients:
             c.send(b"%d;" % n)
-        if n % 7 == 0:
-            await asyncio.sleep(0)  # the loop turns meanwhile; some flushes run
+        if n % 7 == 6:  # now and then a paced flush runs meanwhile: await its first write
+            c, data = await asyncio.wait_for(written.get(), TIMEOUT)
+            got[c] += data
     expected = b"".join(b"%d;" % n for n in range(200))
-    got: dict[Socket, bytes] = {c: b"" for c in clients}
     while any(got[c] != expected for c in clients):
         c, data = await asyncio.wait_for(written.get(), TIMEOUT)
         got[c] += data
@@ -63,10 +64,13 @@ async def test_a_flush_on_demand_writes_at_once() -> None:
     flusher = Flusher()
     written: asyncio.Queue[tuple[Socket, bytes]] = asyncio.Queue()
     a = Socket(flusher, written)
+    b = Socket(flusher, written)
     a.send(b"bye")
     flusher.flush()
     assert written.get_nowait() == (a, b"bye")
-    await asyncio.sleep(0)  # the flush that was scheduled no longer runs
+    # The flush that was scheduled for "bye" no longer runs: the next write is b's alone.
+    b.send(b"next")
+    assert await asyncio.wait_for(written.get(), TIMEOUT) == (b, b"next")
     assert written.empty()
 
 
