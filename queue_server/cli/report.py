@@ -6,6 +6,7 @@
     hallcall report --config hall.toml --by eta --period 2026-12-01      (ETA accuracy by service;
     hallcall report --config hall.toml --report eta --by hour ...        by hour, zone, day …)
     hallcall report --config hall.toml --report time-limits --by department --period 2026-12   (按时办结率)
+    hallcall report --config hall.toml --report bundles --period 2026-12 --format xlsx -o b.xlsx   (一件事)
 
 The store is opened for reading beside a running server (as the other admin commands do).
 """
@@ -30,7 +31,7 @@ from queue_server.reports import figures
 from queue_server.reports.feature import FORMATS, Reports
 from queue_server.store import StoreError, open_store
 
-KINDS = ("figures", "attendance", "assessment", "red-flags", "eta", "time-limits", "alerts")
+KINDS = ("figures", "attendance", "assessment", "red-flags", "eta", "time-limits", "bundles", "alerts")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,6 +71,8 @@ async def build(cfg: config.HallConfig, args: argparse.Namespace) -> dict[str, A
             return await reports.red_flag_report(book, period, now=now)
         if args.report == "time-limits":
             return await reports.time_limit_report(book, period, args.by)
+        if args.report == "bundles":
+            return await reports.bundles_report(book, period)
         return await alerts.history(cfg, store, period)
     finally:
         await store.close()

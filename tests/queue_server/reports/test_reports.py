@@ -322,6 +322,12 @@ def test_report_command_writes_an_xlsx(day: Replayed, tmp_path: Path) -> None:
     assert title[0].startswith("太康县行政服务中心") and header[0] == "工作人员" and "迟到次数" in header and len(lines) == 41  # 40 clerks and the total
     assert lines[-1][0] == "合计" and lines[-1][header.index("办结数")] == day.result.served
     assert run_cli("report", "--config", str(HALL_FILE), "--store", day.url, "--format", "xlsx", cwd=tmp_path).returncode == 2
+    # 一件事 from the command line: every bundle ticket of the trace is counted once.
+    done = run_cli("report", "--config", str(HALL_FILE), "--store", day.url, "--report", "bundles", "--period", DAY, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    bundles = json.loads(done.stdout)
+    issued = sum(n for service, n in day.count("service").items() if day.cfg.services[service].is_bundle)
+    assert bundles["hall"]["issued"] == sum(r["issued"] for r in bundles["rows"]) == issued > 0
 
 
 async def test_the_replayed_day_judges_every_enterprise_registration_against_its_half_day(day: Replayed, tmp_path: Path) -> None:
