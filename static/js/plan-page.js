@@ -43,7 +43,13 @@ async function show() {
   } catch (ex) {
     last = null;
     render();
-    toast(explain(ex));
+    if (ex.code === "no_forecast") {
+      // A day off, or a hall with no past days yet (a new install, the demo): say so in place.
+      const off = /not a working day/.test(ex.message);
+      $("#pl-forecast").textContent = t(off ? "pl.day_off" : "pl.no_history", { date: $("#pl-date").value });
+    } else {
+      toast(explain(ex));
+    }
     return;
   }
   last = { q, data };
@@ -62,6 +68,7 @@ function render() {
   const table = $("#pl-table");
   const advice = $("#pl-advice");
   $("#pl-charts").hidden = !last;
+  $("#pl-csv").hidden = $("#pl-xlsx").hidden = !last; // nothing to export without a plan
   if (!last) {
     table.tBodies[0].replaceChildren();
     advice.tBodies[0].replaceChildren();

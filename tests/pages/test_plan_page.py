@@ -89,3 +89,14 @@ async def test_a_manager_plans_tomorrows_windows(hall_config: HallConfig, clock:
     strict = await page.evaluate("window.hallcall.plan.last().data")
     assert strict["target"]["p90_wait_minutes"]["pension"] == 10
     assert sum(sum(a["by_hour"].values()) for a in strict["advice"]) > sum(sum(a["by_hour"].values()) for a in plan["advice"])
+
+
+async def test_a_hall_without_past_days_is_told_so_on_the_page(make_server: Any, pages: Browsing) -> None:
+    """A new install (or the demo) has no history to forecast from: the page says so in place."""
+    server = await make_server()
+    await person(server, "boss", "马主任", "manager")
+    page = await pages.open("/admin/plan", base=server.base, width=1600, height=1000)
+    await sign_in(page, "boss")
+    await expect(page.locator("#pl-forecast")).to_contain_text("暂无法测算：还没有此前工作日的取号记录", timeout=30000)
+    await expect(page.locator("#hc-toast")).to_be_hidden()
+    await expect(page.locator("#pl-csv")).to_be_hidden()
