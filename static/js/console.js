@@ -506,7 +506,11 @@ for (const b of $$("#c-finish-dialog [data-outcome]")) {
     });
   });
 }
-$("#c-finish-dialog").addEventListener("close", () => (afterOutcome = null)); // cancelled: nothing follows
+// Cancelled: nothing follows. The close event is queued, so a key pressed at once (Esc, then F1) may have
+// opened the dialog again before it arrives: then the new question stands.
+$("#c-finish-dialog").addEventListener("close", (e) => {
+  if (!e.target.open) afterOutcome = null;
+});
 
 $("#c-pick-go").addEventListener("click", () => {
   const dialog = $("#c-pick-dialog");
