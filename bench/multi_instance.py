@@ -1,6 +1,6 @@
 """SQLite, Redis with one server process and Redis with two: tickets/s and call → event latency.
 
-Run by hand: ``.venv/bin/python bench/multi_instance.py [--tickets 4000] [--calls 200]``.
+Run by hand: ``.venv/bin/python bench/multi_instance.py [--tickets 4000] [--calls 200] [--fold]``.
 
 All three setups run in one invocation on one machine, each on a fresh store:
 - throughput: ``--tickets`` tickets issued by 32 concurrent kiosks (``http_load.load``),
@@ -9,6 +9,10 @@ All three setups run in one invocation on one machine, each on a fresh store:
 - latency: a keypad calls the next ticket at window 15 on the first process, one call
   at a time, and a WebSocket screen on every process times the ``ticket.called`` event
   from just before the POST; then the same while 32 kiosks keep issuing tickets.
+
+``--fold`` measures one term of the model in docs/benchmarks.md alone: two processes on
+Redis, every ticket taken by the first, and the CPU per ticket of the second, which only
+folds the first one's events into its state and its screens' frames.
 """
 
 from __future__ import annotations
@@ -105,6 +109,29 @@ async def throughput(servers: list[Server], kiosk: str, total: int, redis: Redis
             "cpu": cpu / n * 1000, "redis_cpu": rcpu / n * 1000}
 
 
+async def caught_up(servers: list[Server]) -> None:
+    """Until every process has dispatched what the first one has (their /readyz ``seq``)."""
+    async with aiohttp.ClientSession() as s:
+        async def seq(x: Server) -> int:
+            async with s.get(x.base + "/readyz") as r:
+                return int((await r.json())["seq"])
+        target = await seq(servers[0])
+        while min([await seq(x) for x in servers[1:]]) < target:
+            await asyncio.sleep(0.05)
+
+
+async def fold(servers: list[Server], kiosk: str, total: int, redis: RedisProc) -> dict[str, float]:
+    """Every ticket to the first process: the second only folds them (the model's c_fold)."""
+    cpu0 = [x.cpu_seconds() for x in servers]
+    rcpu0 = redis.cpu_seconds()
+    t0 = time.perf_counter()
+    await load(servers[0].base, kiosk, 16, total)
+    wall = time.perf_counter() - t0
+    await caught_up(servers)
+    cpu = [(x.cpu_seconds() - c) / total * 1000 for x, c in zip(servers, cpu0)]
+    return {"rate": total / wall, "taking": cpu[0], "folding": cpu[1], "redis_cpu": (redis.cpu_seconds() - rcpu0) / total * 1000}
+
+
 def run_setup(name: str, store: str | None, processes: int, args: argparse.Namespace,
               redis: RedisProc | None = None) -> dict[str, Any]:
     servers = [Server(store) for _ in range(processes)]
@@ -115,6 +142,9 @@ def run_setup(name: str, store: str | None, processes: int, args: argparse.Names
     for x in servers:
         x.start()
     try:
+        if args.fold:
+            assert redis is not None and processes == 2
+            return {"name": name, **asyncio.run(fold(servers, kiosk, args.tickets, redis))}
         tp = asyncio.run(throughput(servers, kiosk, args.tickets, redis))
         idle = asyncio.run(latency(servers, kiosk, agent, args.calls, background=False))
         busy = asyncio.run(latency(servers, kiosk, agent, args.calls, background=True))
@@ -132,8 +162,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tickets", type=int, default=4000, help="tickets issued for the throughput figure")
     parser.add_argument("--calls", type=int, default=200, help="calls timed, idle and under load")
+    parser.add_argument("--fold", action="store_true",
+                        help="only this: two processes on Redis, every ticket to the first; CPU per ticket of each")
     args = parser.parse_args()
     redis = RedisProc(Path(tempfile.mkdtemp(prefix="hallcall-bench-redis-"))).start()
+    if args.fold:
+        try:
+            r = run_setup("Redis, 2 processes", redis.url(2), 2, args, redis)
+        finally:
+            redis.stop()
+        print(f"{r['rate']:.0f} tickets/s; CPU ms per ticket: taking them {r['taking']:.3f}, "
+              f"folding them {r['folding']:.3f}, redis-server {r['redis_cpu']:.3f}", flush=True)
+        return
     try:
         results = [
             run_setup("SQLite, 1 process", None, 1, args),

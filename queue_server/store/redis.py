@@ -51,6 +51,7 @@ log = logging.getLogger("hallcall.store.redis")
 COMMIT_LUA = (Path(__file__).with_name("commit.lua")).read_text(encoding="utf-8")
 TAIL_BLOCK_MS = 5_000  # an idle tail wakes this often, which also proves the connection alive
 TAIL_BATCH = 1_000  # entries per XREAD when catching up
+TAIL_GATHER = 0.002  # seconds a busy tail lets entries gather before its next read (see _tail_from)
 RECONNECT_MIN, RECONNECT_MAX = 0.05, 1.0  # the tail's backoff while Redis is away (seconds)
 LOAD_ATTEMPTS = 50
 HISTORY_CHUNK = 5_000  # rows per script call when a migration writes a hall's history
@@ -315,6 +316,11 @@ class RedisStore(PeopleOnRedis, OutboxOnRedis, FactsFromRecords):
                     last_id, last_fields = entry_id, fields
                     own = self._recent.get(int(entry_id.split("-", 1)[0]))
                     yield own if own is not None else P.event(fields)
+            if reply:
+                # Busy: each read costs a round trip, a wake-up and a parse whether it brings one
+                # entry or fifty, so let the next ones gather a moment (an idle tail, blocked in
+                # its read, still wakes at the first entry).
+                await asyncio.sleep(TAIL_GATHER)
 
     async def _check_not_rewound(self, client: aioredis.Redis, after: int, last_id: str,
                                  last_fields: dict[str, str] | None) -> None:
