@@ -31,7 +31,13 @@ def _nice_max(value: float) -> float:
     return 10 * power
 
 
-def _fmt(v: float) -> str:
+def _fmt(v: float, step: float | None = None) -> str:
+    """A value for a tooltip (one decimal below 10), or an axis label with the decimals its step needs."""
+    if step is not None:
+        decimals = 0
+        while decimals < 6 and not math.isclose(round(step, decimals), step, rel_tol=1e-9, abs_tol=1e-12):
+            decimals += 1
+        return f"{v:.{decimals}f}"
     return f"{v:.0f}" if abs(v) >= 10 or v == int(v) else f"{v:.1f}"
 
 
@@ -63,7 +69,7 @@ def _frame(title: str, unit: str, top: float, legend: Sequence[str]) -> list[str
         v = top * i / n
         y = PAD_TOP + plot_h - plot_h * i / n
         out.append(f'<line x1="{PAD_LEFT}" y1="{y:.1f}" x2="{WIDTH - PAD_RIGHT}" y2="{y:.1f}" stroke="#e5e5e5"/>')
-        out.append(f'<text x="{PAD_LEFT - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end" fill="#555">{_fmt(v)}</text>')
+        out.append(f'<text x="{PAD_LEFT - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end" fill="#555">{_fmt(v, top / n)}</text>')
     # The legend sits at the top right, or under the axis where the title leaves it no room.
     widths = [14 + _text_width(name, 12) + 14 for name in legend]
     x = WIDTH - PAD_RIGHT - sum(widths)

@@ -67,7 +67,7 @@ function drawCharts() {
 function render() {
   const table = $("#pl-table");
   const advice = $("#pl-advice");
-  $("#pl-charts").hidden = !last;
+  $("#pl-charts").hidden = $("#pl-result").hidden = !last;
   $("#pl-csv").hidden = $("#pl-xlsx").hidden = !last; // nothing to export without a plan
   if (!last) {
     table.tBodies[0].replaceChildren();

@@ -100,3 +100,4 @@ async def test_a_hall_without_past_days_is_told_so_on_the_page(make_server: Any,
     await expect(page.locator("#pl-forecast")).to_contain_text("暂无法测算：还没有此前工作日的取号记录", timeout=30000)
     await expect(page.locator("#hc-toast")).to_be_hidden()
     await expect(page.locator("#pl-csv")).to_be_hidden()
+    await expect(page.locator("#pl-result")).to_be_hidden()  # no empty table under the message

@@ -310,6 +310,11 @@ def test_chart_axes_are_round_and_legends_do_not_run_into_the_title() -> None:
     assert all(b[0] - a[0] >= 14 + 12 * len(z) for (a, b, z) in zip(spots, spots[1:], zones))
     short = svg.bar_chart("窗口数", ["8时"], [("甲", [3.0]), ("乙", [2.0])])
     assert {float(y) for y in re.findall(r'<rect x="[\d.]+" y="([\d.]+)" width="12"', short)} == {14.0}
+    # Small values (a quiet morning's waits, in minutes) keep every grid line's label distinct.
+    small = svg.bar_chart("窗口对比：平均等候", ["2", "4"], [("平均等候", [0.07, 0.1])], unit="分钟")
+    assert re.findall(r'text-anchor="end" fill="#555">([^<]+)<', small) == ["0.00", "0.02", "0.04", "0.06", "0.08", "0.10"]
+    fifths = svg.bar_chart("等候", ["8时"], [("平均", [0.15])])
+    assert re.findall(r'text-anchor="end" fill="#555">([^<]+)<', fifths) == ["0.00", "0.05", "0.10", "0.15", "0.20"]
 
 
 def test_report_command_writes_an_xlsx(day: Replayed, tmp_path: Path) -> None:
