@@ -95,6 +95,7 @@ class RedisStore(PeopleOnRedis, OutboxOnRedis, FactsFromRecords):
         self._writer = secrets.token_hex(6)  # this process, in the commit script's turn-taking
         self._losses = 0  # races lost in a row
         self._recent: dict[int, Event] = {}  # the last events this process committed or decoded, by seq
+        self._tailed = 0  # the last seq this process's tail handed out and its reader came back from
         self._confirmed = 0  # highest seq known to be on the replicas the settings ask for
         self._replicas = Replicas(self.settings.replicas, self.settings.replica_timeout_ms)
         self._background: set[asyncio.Task[None]] = set()
@@ -273,7 +274,8 @@ class RedisStore(PeopleOnRedis, OutboxOnRedis, FactsFromRecords):
 
     def tail(self) -> AsyncIterator[Event]:
         # The start is fixed now, not at the first iteration, so nothing committed in
-        # between is skipped.
+        # between is skipped; what came before, the reader has (it loaded it).
+        self._tailed = max(self._tailed, self._seq)
         return self._tail_from(self._seq)
 
     async def _tail_from(self, after: int) -> AsyncIterator[Event]:
@@ -314,8 +316,10 @@ class RedisStore(PeopleOnRedis, OutboxOnRedis, FactsFromRecords):
             for _stream, entries in cast(list[tuple[str, list[Entry]]], reply or ()):
                 for entry_id, fields in entries:
                     last_id, last_fields = entry_id, fields
-                    own = self._recent.get(int(entry_id.split("-", 1)[0]))
+                    seq = int(entry_id.split("-", 1)[0])
+                    own = self._recent.get(seq)
                     yield own if own is not None else P.event(fields)
+                    self._tailed = seq  # the hall has folded and dispatched it: the log may drop it
             if reply:
                 # Busy: each read costs a round trip, a wake-up and a parse whether it brings one
                 # entry or fifty, so let the next ones gather a moment (an idle tail, blocked in
@@ -365,8 +369,12 @@ class RedisStore(PeopleOnRedis, OutboxOnRedis, FactsFromRecords):
             entries = cast(list[Entry], await self.r.xrange(self.keys.log, min="-", max="+", count=1))
         return int(entries[0][0].split("-")[0]) if entries else 0
 
-    async def prune_events(self, before_day: str) -> int:
-        """Drop stream entries of days before ``before_day``; projections stay. Returns entries removed."""
+    async def prune_events(self, before_day: str, *, read_up_to: int | None = None) -> int:
+        """Drop stream entries of days before ``before_day``; projections stay. Returns entries removed.
+
+        With ``read_up_to``, entries after that seq stay whatever their day: this process's
+        tail has not given them to the hall yet (a clock set days ahead, as in a test).
+        """
         k = self.keys
         with self._errors("trim the log"):
             days = cast(dict[str, str], await self.r.hgetall(k.k(K.LOG_DAYS)))
@@ -374,13 +382,18 @@ class RedisStore(PeopleOnRedis, OutboxOnRedis, FactsFromRecords):
             kept = sorted(int(s) for d, s in days.items() if d >= before_day)
             if not old or not kept:
                 return 0  # nothing old, or nothing newer to keep: never trim the whole log
-            removed = await self.r.xtrim(k.log, minid=f"{kept[0]}-0", approximate=False)
-            await self.r.hdel(k.k(K.LOG_DAYS), *old)
+            first = kept[0] if read_up_to is None else min(kept[0], read_up_to + 1)
+            removed = await self.r.xtrim(k.log, minid=f"{first}-0", approximate=False)
+            # A day's mark goes once the whole day has: the next day starts at or before the cut.
+            starts = sorted((int(s), d) for d, s in days.items())
+            gone = [d for (_s, d), (after, _d) in zip(starts, starts[1:]) if d < before_day and after <= first]
+            if gone:
+                await self.r.hdel(k.k(K.LOG_DAYS), *gone)
         return int(removed)
 
     async def _prune_quietly(self, before: date) -> None:
         try:
-            removed = await self.prune_events(before.isoformat())
+            removed = await self.prune_events(before.isoformat(), read_up_to=self._tailed)
             if removed:
                 log.info("trimmed %d events older than %s from the stream", removed, before)
         except StoreError as exc:

@@ -172,6 +172,7 @@ async def test_the_stream_is_trimmed_by_age_and_history_stays(redis_store_url: s
         sc = Scenario(cfg)
         day1 = sc.day() + sc.issue()[1] + sc.issue()[1]
         await store.commit(0, day1)
+        store.tail()  # a hall that loaded day 1 follows the log from here
         sc.now += timedelta(days=2)  # two days later: day 1 is past the one day kept
         day3 = sc.day() + sc.issue()[1]
         await store.commit(len(day1), day3)
@@ -180,6 +181,36 @@ async def test_the_stream_is_trimmed_by_age_and_history_stays(redis_store_url: s
         assert [e.seq for e in await store.events_since(0)] == [e.seq for e in day3]
         assert len(await store.tickets("2026-12-01", "2026-12-31")) == 3  # projections keep every ticket
         assert await store.prune_events("2027-01-01") == 0  # never the whole log
+    finally:
+        await store.close()
+
+
+async def test_the_trim_keeps_what_the_hall_has_not_read_yet(redis_store_url: str, cfg: Any) -> None:
+    """A new day's trim never drops entries this process's tail has not handed to the hall:
+    with a clock set days ahead in a moment, the hall would miss them for good."""
+    store = await opened(redis_store_url + "?stream_days=1")
+    try:
+        sc = Scenario(cfg)
+        day1 = sc.day() + sc.issue()[1]
+        await store.commit(0, day1)
+        tail = store.tail().__aiter__()  # the hall loaded day 1 and follows from here
+        sc.now += timedelta(days=1)
+        day2 = sc.day() + sc.issue()[1]
+        await store.commit(len(day1), day2)
+        sc.now += timedelta(days=2)  # day 4: days 1 and 2 are both older than the day kept
+        day4 = sc.day()
+        await store.commit(len(day1) + len(day2), day4)
+        await asyncio.gather(*store._background)
+        assert await store.first_seq() == day2[0].seq  # day 1 went; day 2 is not read yet
+        got = [(await asyncio.wait_for(tail.__anext__(), 10)).seq for _ in range(len(day2) + len(day4))]
+        assert got == [e.seq for e in day2 + day4]  # no gap
+        # Read now: the next day's trim drops it.
+        sc.now += timedelta(days=1)
+        day5 = sc.day()
+        await store.commit(len(day1) + len(day2) + len(day4), day5)
+        await asyncio.gather(*store._background)
+        assert await store.first_seq() == day4[0].seq
+        await tail.aclose()
     finally:
         await store.close()
 
