@@ -36,6 +36,7 @@ from redisproc import RedisProc  # noqa: E402
 from serverproc import HALL  # noqa: E402
 
 from queue_server.core import config, rules  # noqa: E402
+from queue_server.core.model import Status  # noqa: E402
 from queue_server.core.rules import Tx  # noqa: E402
 from queue_server.core.state import HallState  # noqa: E402
 from queue_server.store.redis import RedisStore  # noqa: E402
@@ -81,10 +82,11 @@ async def play(store: RedisStore, cfg: config.HallConfig, tickets: int, per_day:
                 now += timedelta(seconds=3)
                 before = st.current_ticket(n)
                 t = run(now, rules.call_next, n, closes_current=True)  # the keypad flow: next ends the ticket served
-                if before is not None:
+                finished = st.ticket(before.id) if before is not None else None
+                # A route bundle's part done sends the ticket on to its next part: done at its last.
+                if finished is not None and finished.status is Status.DONE:
                     done += 1
-                    finished = st.ticket(before.id)
-                    if rnd.random() < 0.6 and finished is not None:
+                    if rnd.random() < 0.6:
                         level = 1 if rnd.random() < 0.1 else rnd.choice([4, 5])
                         reasons = ["attitude"] if level == 1 else []
                         run(now, rules.evaluate, finished, level, reasons, "等待时间太长" if level == 1 else None)
