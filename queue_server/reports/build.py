@@ -46,6 +46,31 @@ async def people_of(store: Store) -> dict[str, dict[str, str]]:
     return {p.id: {"name": p.name, "staff_no": p.staff_no, "department": p.department} for p in await store.people()}
 
 
+def names(cfg: HallConfig, by: str, key: Any, people: dict[str, dict[str, str]]) -> dict[str, str]:
+    """A report row's ``name`` (the files and the Chinese page) and ``name_en`` (the English page)."""
+    return {"name": label(cfg, by, key, people), "name_en": label_en(cfg, by, key, people)}
+
+
+def label_en(cfg: HallConfig, by: str, key: Any, people: dict[str, dict[str, str]]) -> str:
+    """The row's name in English where the hall gives one (a person's name stays as it is)."""
+    if by == "hall":
+        return cfg.hall.name_en or cfg.hall.name
+    if by == "zone" and key in cfg.zones:
+        return cfg.zones[key].name_en or cfg.zones[key].name
+    if by == "service" and key in cfg.services:
+        return cfg.services[key].name_en or cfg.services[key].name
+    if by == "department":
+        if key in cfg.departments:
+            return cfg.departments[key].name_en or cfg.departments[key].name
+        return "(no department)"
+    if by == "window":
+        w = cfg.windows.get(key)
+        return f"Window {key} {(w.name_en or w.name) if w is not None else ''}".rstrip()
+    if by == "clerk" and key not in people:
+        return key or "(not signed in)"
+    return label(cfg, by, key, people)
+
+
 def label(cfg: HallConfig, by: str, key: Any, people: dict[str, dict[str, str]]) -> str:
     if by == "hall":
         return cfg.hall.name
@@ -119,7 +144,7 @@ async def figures_report(book: Book, period: Period, by: str, *, now: datetime |
     per_ticket = tickets is not None
     out = []
     for k in figures.sort_keys(set(rows) | set(present)):
-        entry = {"key": k, "name": label(cfg, by, k, people), **(rows.get(k) or figures.empty(per_ticket))}
+        entry = {"key": k, **names(cfg, by, k, people), **(rows.get(k) or figures.empty(per_ticket))}
         if with_attendance:
             entry["attendance"] = present.get(k)
         out.append(entry)
@@ -132,7 +157,7 @@ async def eta_report(book: Book, period: Period, by: str = "service") -> dict[st
         raise Invalid(f"by must be one of {', '.join(figures.ETA_DIMENSIONS)}", code="bad_value")
     time = by if by in figures.TIME_DIMENSIONS else None
     rows, total = figures.eta_table(book.config, by, await book.store.eta_facts(period.first, period.last, time))
-    out = [{"key": k, "name": label(book.config, by, k, {}), **rows[k]} for k in figures.sort_keys(rows)]
+    out = [{"key": k, **names(book.config, by, k, {}), **rows[k]} for k in figures.sort_keys(rows)]
     return {"period": period.to_dict(), "by": by, "hall": total, "rows": out}
 
 
@@ -144,7 +169,7 @@ async def time_limit_report(book: Book, period: Period, by: str = "service") -> 
     docs = await book.store.docs(time_limits.KIND, day_from=period.first, day_to=period.last)
     rows, total = time_limits.table(cfg, by, (d.data for d in docs))
     people = await people_of(book.store) if by == "clerk" else {}
-    out = [{"key": k, "name": label(cfg, by, k, people), **rows[k]} for k in figures.sort_keys(rows)]
+    out = [{"key": k, **names(cfg, by, k, people), **rows[k]} for k in figures.sort_keys(rows)]
     limits = [{"service": sid, "name": s.name, "name_en": s.name_en, "limit": s.time_limit.text(),
                "limit_en": s.time_limit.text("en")} for sid, s in cfg.services.items() if s.time_limit is not None]
     return {"period": period.to_dict(), "by": by, "limits": limits, "hall": total, "rows": out}
@@ -153,7 +178,7 @@ async def time_limit_report(book: Book, period: Period, by: str = "service") -> 
 async def bundles_report(book: Book, period: Period) -> dict[str, Any]:
     """一件事 figures per bundle: 办件量, completed / partly / abandoned, 一次办结率, 办理时长, 环节, 材料."""
     rows, total = figures.bundle_table(book.config, await book.store.bundle_facts(period.first, period.last))
-    out = [{"key": k, "name": label(book.config, "service", k, {}), **rows[k]} for k in figures.sort_keys(rows)]
+    out = [{"key": k, **names(book.config, "service", k, {}), **rows[k]} for k in figures.sort_keys(rows)]
     return {"period": period.to_dict(), "hall": total, "rows": out}
 
 
@@ -167,10 +192,10 @@ async def attendance_report(book: Book, period: Period, by: str = "clerk", *, da
     summary = attendance.summarize(day_rows)
     out: dict[str, Any] = {
         "period": period.to_dict(), "by": by,
-        "rows": [{"key": k, "name": label(cfg, by, k, people), **summary[k]} for k in figures.sort_keys(summary)],
+        "rows": [{"key": k, **names(cfg, by, k, people), **summary[k]} for k in figures.sort_keys(summary)],
     }
     if days:
-        out["days"] = [{**attendance.day_view(r), "name": label(cfg, by, r.key, people)}
+        out["days"] = [{**attendance.day_view(r), **names(cfg, by, r.key, people)}
                        for r in sorted(day_rows, key=lambda r: (r.day, str(r.key)))]
     return out
 
@@ -197,6 +222,7 @@ async def assessment_report(book: Book, period: Period, *, now: datetime | None 
     for r in [*out["rows"], *(r for rows in tables.values() for r in rows)]:
         r["department"] = departments.get(r["clerk"])
         r["department_name"] = label(book.config, "department", r["department"], {}) if r["department"] else ""
+        r["department_name_en"] = label_en(book.config, "department", r["department"], {}) if r["department"] else ""
     out["departments"] = assessment.by_department(book.config, out["rows"])
     return out
 
@@ -210,7 +236,7 @@ async def red_flag_report(book: Book, period: Period, *, now: datetime | None = 
     present = attendance.summarize(await attendance_rows(book, period, "window", now))
     flagged = assessment.red_flags({k: v for k, v in windows.items() if k is not None}, present, s)
     for r in flagged:
-        r["name"] = label(cfg, "window", r["window"], {})
+        r.update(names(cfg, "window", r["window"], {}))
     return {"period": period.to_dict(), "criteria": s.red_flag, "windows": flagged}
 
 

@@ -92,9 +92,26 @@ async def test_reports_page(server: Any, clock: Any, pages: Browsing) -> None:
     await expect(page.locator("#r-heading")).to_have_text("月度考核 · 2026-12 · 窗口单位", timeout=5000)
     await expect(page.locator("#r-table tbody tr").first.locator("td")).to_have_text(["1", "人社局", "1", "3", "88.5"])
 
-    # English on the switch.
+    # English on the switch, the rows' names included (a person's name stays as it is).
     await page.locator("[data-lang-toggle]").first.click()
     await expect(page.locator("#r-heading")).to_have_text("Assessment · 2026-12 · Department")
+    await expect(page.locator("#r-table tbody tr").first.locator("td").nth(1)).to_have_text(
+        "Human Resources and Social Security Bureau")
+    await page.locator("#r-by").select_option("clerk")
+    await page.locator("#r-form button[type=submit]").click()
+    await expect(page.locator("#r-table tbody tr").first.locator("td").nth(3)).to_have_text(
+        "Human Resources and Social Security Bureau", timeout=5000)
+    await page.locator("#r-report").select_option("figures")
+    await page.locator("#r-by").select_option("window")
+    await page.locator("#r-form button[type=submit]").click()
+    await expect(page.locator("#r-table tbody tr[data-key='15'] td").first).to_have_text("Window 15 Pension insurance",
+                                                                                        timeout=5000)
+    await page.locator("#r-by").select_option("service")
+    await page.locator("#r-form button[type=submit]").click()
+    await expect(pension.locator("td").first).to_have_text("Pension insurance", timeout=5000)
+    # The English headers make the table wider than the page: it scrolls in its card, the page does not.
+    assert await page.evaluate("document.querySelector('#r-table').scrollWidth > document.querySelector('.r-table-wrap').clientWidth")
+    assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
 async def test_the_on_time_rate_by_department(make_server: Any, clock: Any, pages: Browsing) -> None:
