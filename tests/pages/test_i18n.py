@@ -53,3 +53,25 @@ async def _manager(server: Any) -> Any:
     p = auth.new_person("i18n-boss", "主任", "manager", "secret-pw")
     await server.hall.store.put_person(p)
     return auth.from_person(p)
+
+
+async def test_the_hall_tv_in_english_fits_its_boxes(server: Any, pages: Browsing) -> None:
+    """English names are longer: a call's window label stays inside its box, a zone's name in its row."""
+    kiosk = await server.kiosk()
+    for service, window in (("pension", 16), ("social-card", 22), ("referral", 30), ("cross-province", 36)):
+        await kiosk.post("/api/v1/tickets", {"service": service})
+        clerk = await server.clerk_at(window)
+        await clerk.post(f"/api/v1/windows/{window}/call-next")
+    tv = await pages.open("/display/hall?lang=en", base=server.base, width=1920, height=1080)
+    await expect(tv.locator(".tv-call:not(.empty) .tv-call-window")).to_have_count(4, timeout=5000)
+    await expect(tv.locator(".tv-call:not(.empty) .tv-call-window").first).to_contain_text("Window")
+    assert await tv.locator(".tv-call:not(.empty)").count() == 4
+    spill = await tv.evaluate("""() => [
+        ...[...document.querySelectorAll('.tv-call')].filter((e) => e.scrollWidth > e.clientWidth + 1)
+          .map((e) => 'call ' + e.textContent.trim()),
+        ...[...document.querySelectorAll('.tv-zone-title')].filter((e) => e.scrollHeight > e.clientHeight + 1 && getComputedStyle(e).webkitLineClamp === 'none')
+          .map((e) => 'zone ' + e.textContent.trim()),
+        ...[...document.querySelectorAll('.tv-zone-title')].filter((e) => e.getBoundingClientRect().bottom > e.closest('.tv-zone').getBoundingClientRect().bottom + 1)
+          .map((e) => 'zone ' + e.textContent.trim()),
+    ]""")
+    assert spill == []
