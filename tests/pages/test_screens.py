@@ -55,11 +55,18 @@ async def test_every_page_at_its_design_sizes(make_server: Any, clock: Any, page
     await shoot(tv, "hall-tv-zone-1920x1080")
     await tv.close()
 
-    # Window screens: serving, called, paused; wide and 800×480.
+    # Window screens: serving, called, paused; wide, 800×480 and a 16:9 monitor.
     for n, w, h, name in ((15, 1280, 400, "window-15-serving-1280x400"), (3, 1280, 400, "window-3-called-1280x400"),
-                          (16, 1280, 400, "window-16-paused-1280x400"), (3, 800, 480, "window-3-called-800x480")):
+                          (16, 1280, 400, "window-16-paused-1280x400"), (3, 800, 480, "window-3-called-800x480"),
+                          (3, 1920, 1080, "window-3-called-1920x1080"), (3, 1366, 768, "")):
         ws = await pages.open(f"/display/window/{n}", width=w, height=h)
         await expect(ws.locator("#ws-clerk-name")).not_to_have_text("", timeout=5000)
+        # Everything on the panel, whatever its shape: nothing runs off the bottom or the side.
+        assert await ws.evaluate("""() => [...document.querySelectorAll('.ws-state, .ws-clerk, .ws-number')]
+            .every((e) => { const r = e.getBoundingClientRect(); return r.bottom <= innerHeight + 1 && r.right <= innerWidth + 1; })""")
+        if not name:
+            await ws.close()
+            continue
         # A clerk's photo where the store has one, the name's first character where not.
         await expect(ws.locator("#ws-photo img" if n in (3, 16) else "#ws-photo .hc-initial")).to_have_count(1)
         await ws.evaluate("document.querySelector('.ws-state').style.animation = 'none'")
