@@ -75,3 +75,22 @@ async def test_the_hall_tv_in_english_fits_its_boxes(server: Any, pages: Browsin
           .map((e) => 'zone ' + e.textContent.trim()),
     ]""")
     assert spill == []
+
+
+async def test_the_kiosk_in_english_fits_every_tile_on_every_shape(server: Any, pages: Browsing) -> None:
+    """English names take two or three lines: every tile grows to hold its name and wait, on a
+    portrait, a 16:9 and a 5:4 screen, and nothing widens the page."""
+    token = await server.token("kiosk")
+    for width, height in ((1080, 1920), (1920, 1080), (1280, 1024)):
+        kiosk = await pages.open(f"/kiosk?token={token}&lang=en", base=server.base, width=width, height=height)
+        await expect(kiosk.locator(".k-title")).to_have_text("Please choose a service", timeout=5000)
+        zones = kiosk.locator(".k-zone")
+        spilled: list[str] = []
+        for i in range(await zones.count()):
+            await zones.nth(i).click()
+            spilled += await kiosk.evaluate("""() => [...document.querySelectorAll('.k-service, .k-checkin-open')]
+                .filter((e) => e.offsetParent && e.scrollHeight > e.clientHeight + 1)
+                .map((e) => e.textContent.trim().replace(/\\s+/g, ' '))""")
+        assert spilled == [], (width, height)
+        assert await kiosk.evaluate("document.documentElement.scrollWidth <= innerWidth"), (width, height)
+        await kiosk.close()
