@@ -75,6 +75,15 @@ async def test_the_hall_tv_in_english_fits_its_boxes(server: Any, pages: Browsin
           .map((e) => 'zone ' + e.textContent.trim()),
     ]""")
     assert spill == []
+    await tv.close()
+    # A 16:10 set or an old 5:4 monitor: the same board, scaled to the width, nothing off the side.
+    for width, height in ((1280, 800), (1280, 1024)):
+        for lang in ("zh", "en"):
+            tv = await pages.open(f"/display/hall?lang={lang}", base=server.base, width=width, height=height)
+            await expect(tv.locator(".tv-call:not(.empty)")).to_have_count(4, timeout=5000)
+            assert await tv.evaluate("""() => [...document.querySelectorAll(".tv *")].filter((e) => !e.closest(".tv-notice"))  // the notice scrolls by design
+                .filter((e) => e.getBoundingClientRect().right > innerWidth + 1).map((e) => e.className + " " + e.getBoundingClientRect().right)""") == [], (width, height, lang)
+            await tv.close()
 
 
 async def test_the_kiosk_in_english_fits_every_tile_on_every_shape(server: Any, pages: Browsing) -> None:
