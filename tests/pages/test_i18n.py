@@ -103,3 +103,14 @@ async def test_the_kiosk_in_english_fits_every_tile_on_every_shape(server: Any, 
         assert spilled == [], (width, height)
         assert await kiosk.evaluate("document.documentElement.scrollWidth <= innerWidth"), (width, height)
         await kiosk.close()
+
+
+async def test_the_window_screen_in_english_fits_every_panel(server: Any, pages: Browsing) -> None:
+    """The longest English lines (idle: "Please take a ticket and wait") stay on the panel."""
+    await server.clerk_at(15)  # open, nobody called: the idle welcome
+    for width, height in ((1280, 400), (800, 480), (1280, 800), (1920, 1080)):
+        ws = await pages.open("/display/window/15?lang=en", base=server.base, width=width, height=height)
+        await expect(ws.locator(".ws-detail")).to_have_text("Please take a ticket and wait", timeout=5000)
+        assert await ws.evaluate("""() => [...document.querySelectorAll('.ws-state, .ws-clerk, .ws-number')]
+            .every((e) => { const r = e.getBoundingClientRect(); return r.bottom <= innerHeight + 1 && r.right <= innerWidth + 1; })"""), (width, height)
+        await ws.close()
