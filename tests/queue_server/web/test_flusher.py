@@ -82,7 +82,10 @@ async def test_a_quiet_hall_flushes_as_the_event_is_routed_a_busy_one_waits_for_
     quiet.flush_due()
     assert written.get_nowait() == (a, b"called")  # written before anything else runs
 
-    busy = Flusher(burst=0)  # any write at all puts the next flush off
+    # Any write at all puts the next flush off; one write a second, so the debt of a write
+    # outlasts however slow this machine is between the two sends (at the real rate it
+    # drains in 10 µs, and a loaded machine would see a quiet hall).
+    busy = Flusher(write_rate=1.0, burst=0)
     b = Socket(busy, written)
     b.send(b"one")
     busy.flush_due()
