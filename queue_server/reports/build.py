@@ -48,42 +48,29 @@ async def people_of(store: Store) -> dict[str, dict[str, str]]:
 
 def names(cfg: HallConfig, by: str, key: Any, people: dict[str, dict[str, str]]) -> dict[str, str]:
     """A report row's ``name`` (the files and the Chinese page) and ``name_en`` (the English page)."""
-    return {"name": label(cfg, by, key, people), "name_en": label_en(cfg, by, key, people)}
+    return {"name": label(cfg, by, key, people), "name_en": label(cfg, by, key, people, "en")}
 
 
-def label_en(cfg: HallConfig, by: str, key: Any, people: dict[str, dict[str, str]]) -> str:
-    """The row's name in English where the hall gives one (a person's name stays as it is)."""
+def label(cfg: HallConfig, by: str, key: Any, people: dict[str, dict[str, str]], lang: str = "zh") -> str:
+    """A row's name: the hall file's (English where it gives one); a person's name as it is."""
+    en = lang == "en"
+
+    def named(thing: Any) -> str:
+        return str((thing.name_en or thing.name) if en else thing.name)
+
     if by == "hall":
-        return cfg.hall.name_en or cfg.hall.name
-    if by == "zone" and key in cfg.zones:
-        return cfg.zones[key].name_en or cfg.zones[key].name
-    if by == "service" and key in cfg.services:
-        return cfg.services[key].name_en or cfg.services[key].name
-    if by == "department":
-        if key in cfg.departments:
-            return cfg.departments[key].name_en or cfg.departments[key].name
-        return "(no department)"
-    if by == "window":
-        w = cfg.windows.get(key)
-        return f"Window {key} {(w.name_en or w.name) if w is not None else ''}".rstrip()
-    if by == "clerk" and key not in people:
-        return key or "(not signed in)"
-    return label(cfg, by, key, people)
-
-
-def label(cfg: HallConfig, by: str, key: Any, people: dict[str, dict[str, str]]) -> str:
-    if by == "hall":
-        return cfg.hall.name
+        return named(cfg.hall)
     if by == "zone":
-        return cfg.zones[key].name if key in cfg.zones else str(key)
+        return named(cfg.zones[key]) if key in cfg.zones else str(key)
     if by == "service":
-        return cfg.services[key].name if key in cfg.services else str(key)
+        return named(cfg.services[key]) if key in cfg.services else str(key)
     if by == "department":
-        return cfg.departments[key].name if key in cfg.departments else "（未设单位）"
+        return named(cfg.departments[key]) if key in cfg.departments else ("(no department)" if en else "（未设单位）")
     if by == "window":
-        return f"{key}号窗口 {cfg.windows[key].name}" if key in cfg.windows else f"{key}号窗口"
+        head = f"Window {key}" if en else f"{key}号窗口"
+        return f"{head} {named(cfg.windows[key])}" if key in cfg.windows else head
     if by == "clerk":
-        return people.get(key, {}).get("name", key or "（未签到）")
+        return people.get(key, {}).get("name", key or ("(not signed in)" if en else "（未签到）"))
     if by == "hour":
         return f"{key}:00"
     return str(key)
@@ -221,8 +208,8 @@ async def assessment_report(book: Book, period: Period, *, now: datetime | None 
     departments = assessment.clerk_departments(book.config, visits)  # the period's: a clerk is one department's
     for r in [*out["rows"], *(r for rows in tables.values() for r in rows)]:
         r["department"] = departments.get(r["clerk"])
-        r["department_name"] = label(book.config, "department", r["department"], {}) if r["department"] else ""
-        r["department_name_en"] = label_en(book.config, "department", r["department"], {}) if r["department"] else ""
+        dept = names(book.config, "department", r["department"], {}) if r["department"] else {"name": "", "name_en": ""}
+        r["department_name"], r["department_name_en"] = dept["name"], dept["name_en"]
     out["departments"] = assessment.by_department(book.config, out["rows"])
     return out
 

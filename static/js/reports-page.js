@@ -3,17 +3,17 @@
 // In a month's assessment a manager sets a corrected score and a note beside the
 // computed score, which never changes.
 
-import { $, api, explain, expose, h, lang, onLangChange, startPage, t, toast } from "./hallcall.js";
+import { $, api, explain, expose, h, lang, nameOf, onLangChange, startPage, t, toast } from "./hallcall.js";
 import { managerSession, minutes, percent } from "./manager.js";
 
 let last = null; // { report, q, by (the assessment's page-side grouping), data }
 let charted = null; // the period query of the charts shown
 
 const dash = (v) => (v == null ? "–" : v);
-/** A row's name in the page's language (people's names are the same in both). */
-const named = (r) => (lang() === "en" ? r.name_en || r.name : r.name);
+/** An assessment row's 窗口单位 in the page's language. */
+const department = (r) => nameOf({ name: r.department_name, name_en: r.department_name_en });
 const FIGURES = [
-  ["rp.col_name", named],
+  ["rp.col_name", nameOf],
   ["rp.col_issued", (r) => dash(r.issued)],
   ["rp.col_called", (r) => r.called],
   ["rp.col_served", (r) => r.served],
@@ -45,9 +45,9 @@ const ATTENDANCE = [
 ];
 const MONTH = [
   ["rp.col_rank", (r) => r.rank],
-  ["rp.col_name", named],
+  ["rp.col_name", nameOf],
   ["rp.col_staff_no", (r) => r.staff_no],
-  ["rp.col_department", (r) => (lang() === "en" ? r.department_name_en || r.department_name : r.department_name) || ""],
+  ["rp.col_department", department],
   ["rp.col_served", (r) => r.served],
   ["rp.col_volume", (r) => dash(r.components.volume)],
   ["rp.col_efficiency", (r) => dash(r.components.efficiency)],
@@ -60,14 +60,14 @@ const MONTH = [
 ];
 const PERIOD_SCORES = [
   ["rp.col_rank", (r) => r.rank],
-  ["rp.col_name", named],
+  ["rp.col_name", nameOf],
   ["rp.col_staff_no", (r) => r.staff_no],
-  ["rp.col_department", (r) => (lang() === "en" ? r.department_name_en || r.department_name : r.department_name) || ""],
+  ["rp.col_department", department],
   ["rp.col_served", (r) => r.served],
   ["rp.col_final", (r) => r.final],
 ];
 const TIME_LIMITS = [
-  ["rp.col_name", named],
+  ["rp.col_name", nameOf],
   ["rp.col_judged", (r) => r.judged],
   ["rp.col_on_time", (r) => r.on_time],
   ["rp.col_late", (r) => r.late],
@@ -78,7 +78,7 @@ const TIME_LIMITS = [
 // The groupings each report offers (the figures offer every one).
 const DEPARTMENT_SCORES = [
   ["rp.col_rank", (r) => r.rank],
-  ["rp.col_department", named],
+  ["rp.col_department", nameOf],
   ["rp.col_clerks", (r) => r.clerks],
   ["rp.col_served", (r) => r.served],
   ["rp.col_final", (r) => r.final],
@@ -94,7 +94,7 @@ const GROUPINGS = {
 const GROUPED = ["figures", "attendance", "time-limits", "assessment", "assist"];
 const QUERIED = ["figures", "attendance", "time-limits", "assist"]; // the reports whose query names the grouping
 const RED_FLAGS = [
-  ["rp.col_name", named],
+  ["rp.col_name", nameOf],
   ["rp.col_candidate", (r) => (r.candidate ? t("rp.yes") : "")],
   ["rp.col_served", (r) => r.served],
   ["rp.col_rate", (r) => percent(r.satisfaction_rate)],
@@ -104,7 +104,7 @@ const RED_FLAGS = [
   ["rp.col_misses", (r) => (lang() === "en" ? r.misses_en.join("; ") : r.misses.join("；"))],
 ];
 const ASSIST = [
-  ["rp.col_name", named],
+  ["rp.col_name", nameOf],
   ["rp.col_requests", (r) => r.requests],
   ["rp.col_accepted", (r) => r.accepted],
   ["rp.col_done", (r) => r.done],
@@ -117,7 +117,7 @@ const ASSIST = [
 ];
 // 一件事: each bundle's tickets by how they ended, 一次办结率, time from the ticket to the last part.
 const BUNDLES = [
-  ["rp.col_name", named],
+  ["rp.col_name", nameOf],
   ["rp.col_issued", (r) => r.issued],
   ["rp.col_handled", (r) => r.handled],
   ["rp.col_completed", (r) => r.completed],
@@ -206,10 +206,10 @@ function render() {
     rows = data.rows;
     total = { ...data.hall, name: t("rp.total") };
     const en = lang() === "en";
-    const limits = data.limits.map((l) => `${en ? l.name_en || l.name : l.name} ${en ? l.limit_en : l.limit}`);
+    const limits = data.limits.map((l) => `${nameOf(l)} ${en ? l.limit_en : l.limit}`);
     note = ["rp.note_time_limits", { limits: limits.join("、") || "–" }];
   } else if (report === "attendance") {
-    columns = [["rp.col_name", named], ...ATTENDANCE];
+    columns = [["rp.col_name", nameOf], ...ATTENDANCE];
     rows = data.rows;
   } else if (report === "assist") {
     columns = ASSIST;
