@@ -100,6 +100,18 @@ async def seed(cfg: config.HallConfig) -> DemoTokens:
         await store.close()
 
 
+async def log_end(cfg: config.HallConfig) -> datetime | None:
+    """When the store's last event happened (None for a new store)."""
+    store = open_store(cfg.store_url, hall_id=cfg.hall.id, admin=True)
+    await store.open()
+    try:
+        seq = (await store.load()).seq
+        events = await store.events_since(seq - 1, 1) if seq else []
+        return events[-1].at if events else None
+    finally:
+        await store.close()
+
+
 def traffic(hall_key: Any, seed_value: int = 1) -> Any:
     """A lifetime that plays citizens and six busy windows, so screens show real movement."""
 
@@ -182,16 +194,20 @@ async def _clerk(hall: Hall, number: int, clerk: auth.Principal, rnd: random.Ran
             log.debug("demo window %s: %s", number, exc)
 
 
-def demo_clock(cfg: config.HallConfig, real: bool = False) -> Clock:
+def demo_clock(cfg: config.HallConfig, real: bool = False, resume: datetime | None = None) -> Clock:
     """The demo's clock: its day starts just before the hall opens, whatever the hour it is started.
 
     Started at 15:00 on the real clock, simulated clerks signing in would be late for the
     afternoon and absent all morning in the attendance report; on this clock they sign in
     on time, and the day runs on from the opening at the real pace. Started on a weekend
     or a holiday, the day is the next working day: the hall is closed on the others.
+    A kept demo (``resume``: when its log ends) goes on from there at the real pace, or
+    in real time if that is later: its clock never runs back to an earlier day.
     """
     if real:
         return SystemClock()
+    if resume is not None:
+        return ShiftedClock(resume) if resume > SystemClock().now() else SystemClock()
     tz = cfg.hall.tz
     today = cfg.calendar.next_workday(SystemClock().now().astimezone(tz).date())
     opening = datetime.combine(today, cfg.hall.hours[0][0], tz)
@@ -253,13 +269,13 @@ def run_demo(args: argparse.Namespace) -> int:
     base = f"http://{args.host}:{args.port}"
     extras = [] if args.no_traffic else [traffic(HALL_KEY)]
     extras += agents(base, tokens, workdir, cfg, voice=not args.no_voice)
-    real_clock = args.real_clock or kept  # a kept day goes on in real time: its clock never runs back
-    clock = demo_clock(cfg, real=real_clock)
+    real_clock = args.real_clock
+    clock = demo_clock(cfg, real=real_clock, resume=asyncio.run(log_end(cfg)) if kept else None)
     app = make_app(cfg, clock=clock, extras=extras)
 
     def ready(_: str) -> None:
         print(banner(base, tokens, workdir, traffic=not args.no_traffic), flush=True)
-        if not real_clock:
+        if not real_clock and not kept:
             print(f"  The demo's clock started at {clock.now().astimezone(cfg.hall.tz):%H:%M}, before the hall opens "
                   "(--real-clock for the real time).\n", flush=True)
 

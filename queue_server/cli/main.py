@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8080)
     demo.add_argument("--dir", default="var/demo", help="where the demo keeps its database and outputs")
-    demo.add_argument("--keep", action="store_true", help="keep the previous demo database")
+    demo.add_argument("--keep", action="store_true", help="keep the previous demo database; its day goes on from where it stopped")
     demo.add_argument("--no-voice", action="store_true")
     demo.add_argument("--no-traffic", action="store_true", help="do not simulate citizens and clerks")
     demo.add_argument("--real-clock", action="store_true",

@@ -7,11 +7,15 @@ import asyncio
 import re
 import signal
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import aiohttp
 
-from ...conftest import free_port  # type: ignore[import-not-found]
+from queue_server.cli import demo
+from queue_server.core import config
+
+from ...conftest import HALL_FILE, free_port  # type: ignore[import-not-found]
 
 
 class Lines:
@@ -80,3 +84,14 @@ async def test_the_demo_prints_a_ticket_and_announces_its_call(tmp_path: Path) -
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(proc.wait(), 30) == 0
+
+
+def test_a_kept_demo_goes_on_from_where_its_day_stopped() -> None:
+    """``--keep``: the demo's day is the next working day, often ahead of the real date; a kept
+    demo goes on from its last event, never back to an earlier day (which would close every window)."""
+    cfg = config.load(HALL_FILE)
+    now = datetime.now(timezone.utc)
+    ahead = now + timedelta(days=3)
+    assert abs((demo.demo_clock(cfg, resume=ahead).now() - ahead).total_seconds()) < 60
+    behind = now - timedelta(days=3)  # a kept demo last run days ago goes on in real time
+    assert abs((demo.demo_clock(cfg, resume=behind).now() - now).total_seconds()) < 60
